@@ -1,0 +1,413 @@
+//! The Chime client: building the one shared `aws-sdk-chime` client, the three calls the tool
+//! makes, and the classification of every failure into what the executor should do next.
+//!
+//! The SDK's own retries are switched off: the executor owns the only retry loop, because the
+//! SDK's classifiers do not retry Chime's `ThrottledClientException` (HTTP 429) and two stacked
+//! loops would multiply attempts and delays.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_chime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_chime::operation::RequestId;
+use aws_sdk_chime::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+/// A personal meeting PIN. It is a secret: `Debug` and `Display` never show it; only
+/// [`Pin::expose`] does, and only the results writer calls that.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pin(String);
+
+impl Pin {
+    pub fn new(pin: impl Into<String>) -> Self {
+        Pin(pin.into())
+    }
+
+    /// The PIN in clear, for the results file.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Pin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pin(<redacted>)")
+    }
+}
+
+/// What the tool keeps of a Chime `User`: our own type, so that no SDK `User` (whose `Debug`
+/// prints the PIN) travels further than this module.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserRecord {
+    pub user_id: String,
+    pub primary_email: Option<String>,
+    pub display_name: Option<String>,
+    pub registration_status: Option<String>,
+    pub personal_pin: Option<Pin>,
+}
+
+impl UserRecord {
+    fn from_sdk(user: &aws_sdk_chime::types::User) -> Self {
+        UserRecord {
+            user_id: user.user_id().to_string(),
+            primary_email: user.primary_email().map(str::to_string),
+            display_name: user.display_name().map(str::to_string),
+            registration_status: user
+                .user_registration_status()
+                .map(|status| status.as_str().to_string()),
+            personal_pin: user.personal_pin().map(Pin::new),
+        }
+    }
+}
+
+/// A successful call: the user as Chime returned it and the AWS request id.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub user: UserRecord,
+    pub request_id: Option<String>,
+}
+
+/// What the executor should do about a failed call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// The answer is final for this row (400, 403, 404): record it and go on.
+    Final,
+    /// Transient (500, 503, timeouts, lost or unreadable answers): retry with backoff.
+    Retry,
+    /// The service asked us to slow down (429): retry with backoff and lower the run's rate.
+    Throttled,
+    /// Every remaining row would fail the same way (401, rejected or expired credentials):
+    /// stop dispatching.
+    StopRun,
+}
+
+/// A failed call, classified from the modelled error variant and the HTTP status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallError {
+    pub disposition: Disposition,
+    /// The AWS exception name, or one of ours (Timeout, ConnectionError, InvalidResponse, …).
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+}
+
+impl CallError {
+    pub fn new(disposition: Disposition, code: &str, message: impl Into<String>) -> Self {
+        CallError {
+            disposition,
+            code: code.to_string(),
+            message: message.into(),
+            request_id: None,
+        }
+    }
+}
+
+/// The calls the executor makes. [`ChimeClient`] implements it over the SDK; unit tests use
+/// in-memory fakes.
+pub trait ChimeApi: Send + Sync + 'static {
+    /// ResetPersonalPIN: a new PIN, in the answer.
+    fn reset_personal_pin(
+        &self,
+        account_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Answer, CallError>> + Send;
+
+    /// GetUser: read-only, used by dry runs.
+    fn get_user(
+        &self,
+        account_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Answer, CallError>> + Send;
+
+    /// ListUsers filtered by `user-email`: the user with that email, or NotFoundException.
+    fn find_user_by_email(
+        &self,
+        account_id: &str,
+        email: &str,
+    ) -> impl Future<Output = Result<Answer, CallError>> + Send;
+}
+
+/// How to reach Chime: the AWS conventions plus the tool's timeouts.
+#[derive(Clone, Debug, Default)]
+pub struct ClientSettings {
+    pub profile: Option<String>,
+    pub region: String,
+    /// Wins over `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_CHIME`.
+    pub endpoint_url: Option<String>,
+    /// Fixed credentials (the simulator's dummy keys) instead of the standard chain.
+    pub static_credentials: Option<(String, String)>,
+    pub connect_timeout: Duration,
+    pub attempt_timeout: Duration,
+}
+
+/// The one shared SDK client.
+#[derive(Clone, Debug)]
+pub struct ChimeClient {
+    client: Client,
+}
+
+impl ChimeClient {
+    pub async fn new(settings: &ClientSettings) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(settings.region.clone()));
+        if let Some(profile) = &settings.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some((key_id, secret)) = &settings.static_credentials {
+            let credentials = aws_credential_types::Credentials::new(
+                key_id,
+                secret,
+                None,
+                None,
+                "chime-pin-reset",
+            );
+            loader = loader.credentials_provider(credentials);
+        }
+        let shared = loader.load().await;
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(settings.connect_timeout)
+            .operation_attempt_timeout(settings.attempt_timeout)
+            .build();
+        let config = aws_sdk_chime::config::Builder::from(&shared)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts)
+            .build();
+        ChimeClient {
+            client: Client::from_conf(config),
+        }
+    }
+
+    /// The raw SDK client, for `export` and the single `reset`.
+    pub fn sdk(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl ChimeApi for ChimeClient {
+    async fn reset_personal_pin(&self, account_id: &str, user_id: &str) -> Result<Answer, CallError> {
+        let output = self
+            .client
+            .reset_personal_pin()
+            .account_id(account_id)
+            .user_id(user_id)
+            .send()
+            .await
+            .map_err(classify)?;
+        answer_from(output.user(), output.request_id())
+    }
+
+    async fn get_user(&self, account_id: &str, user_id: &str) -> Result<Answer, CallError> {
+        let output = self
+            .client
+            .get_user()
+            .account_id(account_id)
+            .user_id(user_id)
+            .send()
+            .await
+            .map_err(classify)?;
+        answer_from(output.user(), output.request_id())
+    }
+
+    async fn find_user_by_email(&self, account_id: &str, email: &str) -> Result<Answer, CallError> {
+        let output = self
+            .client
+            .list_users()
+            .account_id(account_id)
+            .user_email(email)
+            .send()
+            .await
+            .map_err(classify)?;
+        let request_id = output.request_id().map(str::to_string);
+        // The service filters by email already; the comparison guards against a loose match.
+        let found = output.users().iter().find(|user| {
+            user.primary_email()
+                .is_some_and(|primary| primary.eq_ignore_ascii_case(email))
+        });
+        match found {
+            Some(user) => Ok(Answer {
+                user: UserRecord::from_sdk(user),
+                request_id,
+            }),
+            None => Err(CallError {
+                request_id,
+                ..CallError::new(
+                    Disposition::Final,
+                    "NotFoundException",
+                    format!("no user in account {account_id} has the email {email}"),
+                )
+            }),
+        }
+    }
+}
+
+fn answer_from(
+    user: Option<&aws_sdk_chime::types::User>,
+    request_id: Option<&str>,
+) -> Result<Answer, CallError> {
+    let request_id = request_id.map(str::to_string);
+    match user {
+        Some(user) => Ok(Answer {
+            user: UserRecord::from_sdk(user),
+            request_id,
+        }),
+        // An answer without its User cannot carry the PIN: treat it like a lost answer.
+        None => Err(CallError {
+            request_id,
+            ..CallError::new(
+                Disposition::Retry,
+                "InvalidResponse",
+                "the answer held no User",
+            )
+        }),
+    }
+}
+
+/// Classifies an SDK error from its modelled variant (via the exception name the SDK parsed)
+/// and the HTTP status, never from message text.
+pub fn classify<E>(err: SdkError<E, HttpResponse>) -> CallError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    match &err {
+        SdkError::ServiceError(context) => {
+            let status = context.raw().status().as_u16();
+            let service_error = context.err();
+            let code = service_error.code().unwrap_or("UnknownError").to_string();
+            CallError {
+                disposition: service_disposition(&code, status),
+                message: service_error
+                    .message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("HTTP {status}")),
+                request_id: service_error.meta().request_id().map(str::to_string),
+                code,
+            }
+        }
+        SdkError::TimeoutError(_) => CallError::new(
+            Disposition::Retry,
+            "Timeout",
+            "no answer within the attempt timeout",
+        ),
+        SdkError::DispatchFailure(failure) => {
+            if let Some(credentials) = find_source::<CredentialsError>(&err) {
+                return CallError::new(
+                    Disposition::StopRun,
+                    "CredentialsError",
+                    format!("no usable AWS credentials: {}", error_chain(credentials)),
+                );
+            }
+            if failure.is_timeout() {
+                CallError::new(Disposition::Retry, "Timeout", "the connection timed out")
+            } else {
+                CallError::new(
+                    Disposition::Retry,
+                    "ConnectionError",
+                    format!("the request did not complete: {}", error_chain(&err)),
+                )
+            }
+        }
+        SdkError::ResponseError(_) => CallError::new(
+            Disposition::Retry,
+            "InvalidResponse",
+            "the answer could not be read (it may have been cut short)",
+        ),
+        SdkError::ConstructionFailure(_) => CallError::new(
+            Disposition::StopRun,
+            "ConfigurationError",
+            format!("the request could not be built: {}", error_chain(&err)),
+        ),
+        _ => CallError::new(Disposition::Retry, "UnknownError", error_chain(&err)),
+    }
+}
+
+/// The disposition of an answer the service gave, from the exception name and the status.
+fn service_disposition(code: &str, status: u16) -> Disposition {
+    match code {
+        "ThrottledClientException" | "ThrottlingException" | "TooManyRequestsException" => {
+            Disposition::Throttled
+        }
+        "ServiceFailureException" | "ServiceUnavailableException" => Disposition::Retry,
+        // Credentials that are wrong, expired or unknown fail every row the same way.
+        "UnauthorizedClientException"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "InvalidSignatureException"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "MissingAuthenticationToken" => Disposition::StopRun,
+        "BadRequestException" | "ForbiddenException" | "NotFoundException" => Disposition::Final,
+        _ => match status {
+            429 => Disposition::Throttled,
+            401 => Disposition::StopRun,
+            500 | 502 | 503 | 504 => Disposition::Retry,
+            _ => Disposition::Final,
+        },
+    }
+}
+
+/// The first error of type `T` in the source chain of `err`.
+fn find_source<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+    let mut current = Some(err);
+    while let Some(error) = current {
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = error.source();
+    }
+    None
+}
+
+/// An error and its sources on one line, as `a: b: c`.
+pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_debug_is_redacted() {
+        let record = UserRecord {
+            personal_pin: Some(Pin::new("1234567890")),
+            ..UserRecord::default()
+        };
+        let shown = format!("{record:?}");
+        assert!(!shown.contains("1234567890"), "{shown}");
+        assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn dispositions_follow_the_model() {
+        assert_eq!(service_disposition("ThrottledClientException", 429), Disposition::Throttled);
+        assert_eq!(service_disposition("ServiceFailureException", 500), Disposition::Retry);
+        assert_eq!(service_disposition("ServiceUnavailableException", 503), Disposition::Retry);
+        assert_eq!(service_disposition("UnauthorizedClientException", 401), Disposition::StopRun);
+        assert_eq!(service_disposition("NotFoundException", 404), Disposition::Final);
+        assert_eq!(service_disposition("ForbiddenException", 403), Disposition::Final);
+        assert_eq!(service_disposition("BadRequestException", 400), Disposition::Final);
+        assert_eq!(service_disposition("SomethingNew", 502), Disposition::Retry);
+        assert_eq!(service_disposition("SomethingNew", 429), Disposition::Throttled);
+        assert_eq!(service_disposition("SomethingNew", 409), Disposition::Final);
+    }
+}

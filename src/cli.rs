@@ -1,0 +1,58 @@
+//! Command-line arguments and the dispatch from a subcommand to the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit;
+
+/// Reset the personal meeting PINs of many Amazon Chime users at once.
+#[derive(Debug, Parser)]
+#[command(name = "chime-pin-reset", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Reset the PIN of every user in a CSV and write a results CSV.
+    Run(crate::config::RunArgs),
+    /// Serve a local simulator of the Chime user API (prints its endpoint URL first on stdout).
+    Simulate(crate::simulator::SimulateArgs),
+}
+
+/// The whole program: parse, run, print any error once, return the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { exit::USAGE } else { exit::SUCCESS };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("chime-pin-reset: cannot start the async runtime: {err}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => {
+                let config = crate::config::RunConfig::from_args(args)?;
+                crate::run::run(config).await.map(ExitCode::from)
+            }
+            Command::Simulate(args) => crate::simulator::run_cli(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("chime-pin-reset: {err:#}");
+            ExitCode::from(exit::USAGE)
+        }
+    }
+}

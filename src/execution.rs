@@ -1,0 +1,668 @@
+//! Execution: judged rows in, one [`Outcome`] per dispatched row out.
+//!
+//! Two limits, each in one place: requests per second ([`RateGovernor`], one governor limiter
+//! shared by every attempt, lowered when Chime throttles and raised again in quiet periods) and
+//! requests in flight (a semaphore, so the reader blocks when every slot is busy). Retries live
+//! here and only here, with exponential backoff and full jitter. A failed row is data, not an
+//! error; only what stops the whole run goes through [`Control`].
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use rand::Rng;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::chime::{Answer, CallError, ChimeApi, Disposition, UserRecord};
+use crate::input::{InputItem, Rejected, Rejection, RowTask, Target};
+
+/// The status column of the results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RowStatus {
+    Reset,
+    WouldReset,
+    Failed,
+    Invalid,
+    Duplicate,
+}
+
+impl RowStatus {
+    pub const ALL: [RowStatus; 5] = [
+        RowStatus::Reset,
+        RowStatus::WouldReset,
+        RowStatus::Failed,
+        RowStatus::Invalid,
+        RowStatus::Duplicate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowStatus::Reset => "reset",
+            RowStatus::WouldReset => "would-reset",
+            RowStatus::Failed => "failed",
+            RowStatus::Invalid => "invalid",
+            RowStatus::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// Our own error codes, beside the AWS exception names.
+pub const INVALID_INPUT: &str = "InvalidInput";
+pub const DUPLICATE_ROW: &str = "DuplicateRow";
+
+/// What became of one row: everything its results line needs.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub line: u64,
+    pub account_id: String,
+    pub user_id: String,
+    pub status: RowStatus,
+    /// The user as Chime returned it (its PIN only after a reset).
+    pub user: Option<UserRecord>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub attempts: u32,
+    pub request_id: Option<String>,
+    pub finished_at: SystemTime,
+    pub carried: Vec<String>,
+}
+
+impl Outcome {
+    fn rejected(rejected: Rejected) -> Self {
+        let (status, code) = match rejected.rejection {
+            Rejection::Invalid => (RowStatus::Invalid, INVALID_INPUT),
+            Rejection::Duplicate => (RowStatus::Duplicate, DUPLICATE_ROW),
+        };
+        Outcome {
+            line: rejected.line,
+            account_id: rejected.account_id,
+            user_id: rejected.user_id,
+            status,
+            user: None,
+            error_code: Some(code.to_string()),
+            error_message: Some(rejected.message),
+            attempts: 0,
+            request_id: None,
+            finished_at: SystemTime::now(),
+            carried: rejected.carried,
+        }
+    }
+}
+
+/// Reset PINs, or only look the users up (`--dry-run`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Reset,
+    DryRun,
+}
+
+/// The executor's settings, already validated.
+#[derive(Clone, Debug)]
+pub struct ExecConfig {
+    /// Requests per second across the run; `None` is unlimited.
+    pub rate: Option<NonZeroU32>,
+    pub burst: NonZeroU32,
+    pub concurrency: usize,
+    /// Calls per row at most, the first included.
+    pub max_attempts: u32,
+    pub mode: Mode,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+}
+
+/// Why a run stopped before its input was done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// Credentials were refused; every remaining row would fail the same way.
+    CredentialsRejected { code: String, message: String },
+    MaxFailures(u64),
+    ResultsUnwritable(String),
+    Interrupted,
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::CredentialsRejected { code, message } => {
+                write!(f, "the credentials were refused ({code}: {message})")
+            }
+            StopReason::MaxFailures(n) => write!(f, "{n} rows failed (--max-failures {n})"),
+            StopReason::ResultsUnwritable(why) => {
+                write!(f, "the results file could not be written ({why})")
+            }
+            StopReason::Interrupted => write!(f, "interrupted"),
+        }
+    }
+}
+
+/// How the run is stopped: `dispatch` ends the sending of new rows (in-flight rows finish),
+/// `abort` drops the in-flight rows too. The first reason given is the one reported.
+#[derive(Debug, Default)]
+pub struct Control {
+    pub dispatch: CancellationToken,
+    pub abort: CancellationToken,
+    reason: Mutex<Option<StopReason>>,
+}
+
+impl Control {
+    pub fn stop(&self, reason: StopReason) {
+        let mut first = self.reason.lock().expect("the stop reason lock is never poisoned");
+        first.get_or_insert(reason);
+        self.dispatch.cancel();
+    }
+
+    pub fn reason(&self) -> Option<StopReason> {
+        self.reason
+            .lock()
+            .expect("the stop reason lock is never poisoned")
+            .clone()
+    }
+}
+
+/// Counters the progress display reads while the run goes on.
+#[derive(Debug, Default)]
+pub struct LiveStats {
+    pub in_flight: AtomicU64,
+    pub throttles: AtomicU64,
+    pub retries: AtomicU64,
+    pub skipped: AtomicU64,
+}
+
+/// The run's request rate: a governor limiter at the configured rate and burst, replaced by a
+/// slower one when Chime throttles and raised back step by step in quiet periods.
+#[derive(Debug)]
+pub struct RateGovernor {
+    target: Option<f64>,
+    state: Mutex<RateState>,
+}
+
+#[derive(Debug)]
+struct RateState {
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// The rate in force; infinite when unlimited.
+    current: f64,
+    last_change: Instant,
+    /// Successful answers, counted per one-second window, to estimate what the service accepts.
+    window_start: Instant,
+    window_successes: u32,
+    last_window_rate: f64,
+}
+
+/// Throttles closer together than this count as one: the answers in flight when the first
+/// arrived say nothing new.
+const THROTTLE_COOLDOWN: Duration = Duration::from_millis(250);
+/// How long the run must go without a throttle before the rate is raised a step.
+const QUIET_PERIOD: Duration = Duration::from_secs(1);
+
+impl RateGovernor {
+    pub fn new(rate: Option<NonZeroU32>, burst: NonZeroU32) -> Self {
+        let now = Instant::now();
+        let target = rate.map(|r| f64::from(r.get()));
+        let limiter = rate.map(|r| Arc::new(RateLimiter::direct(Quota::per_second(r).allow_burst(burst))));
+        RateGovernor {
+            target,
+            state: Mutex::new(RateState {
+                limiter,
+                current: target.unwrap_or(f64::INFINITY),
+                last_change: now,
+                window_start: now,
+                window_successes: 0,
+                last_window_rate: 0.0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RateState> {
+        self.state.lock().expect("the rate lock is never held across a panic")
+    }
+
+    /// Waits until one more request may be sent.
+    pub async fn acquire(&self) {
+        let limiter = {
+            let mut state = self.lock();
+            self.raise_if_quiet(&mut state);
+            state.limiter.clone()
+        };
+        if let Some(limiter) = limiter {
+            limiter.until_ready().await;
+        }
+    }
+
+    /// The rate in force, or `None` when unlimited.
+    pub fn current(&self) -> Option<f64> {
+        let current = self.lock().current;
+        current.is_finite().then_some(current)
+    }
+
+    pub fn on_success(&self) {
+        let mut state = self.lock();
+        let elapsed = state.window_start.elapsed();
+        if elapsed >= Duration::from_secs(1) {
+            state.last_window_rate = f64::from(state.window_successes) / elapsed.as_secs_f64();
+            state.window_start = Instant::now();
+            state.window_successes = 0;
+        }
+        state.window_successes += 1;
+    }
+
+    /// Lowers the rate: by a quarter, or to what the service accepted over the last second if
+    /// that is lower, but never below half at once.
+    pub fn on_throttle(&self) {
+        let mut state = self.lock();
+        if state.last_change.elapsed() < THROTTLE_COOLDOWN {
+            return;
+        }
+        let accepted = state.last_window_rate.max(
+            f64::from(state.window_successes) / state.window_start.elapsed().as_secs_f64().max(0.25),
+        );
+        let current = if state.current.is_finite() {
+            state.current
+        } else {
+            accepted.max(1.0) * 2.0
+        };
+        let lowered = (current * 0.75).min(accepted).max(current * 0.5).max(1.0);
+        self.set_rate(&mut state, lowered);
+    }
+
+    fn raise_if_quiet(&self, state: &mut RateState) {
+        if state.last_change.elapsed() < QUIET_PERIOD {
+            return;
+        }
+        let Some(raised) = self.next_step_up(state.current) else {
+            return;
+        };
+        match self.target {
+            Some(target) if raised >= target => {
+                // Back at the configured rate, but with a burst of one: the service's bucket
+                // was empty a moment ago.
+                self.set_rate(state, target);
+            }
+            _ => self.set_rate(state, raised),
+        }
+    }
+
+    /// The next rate up from `current`, or `None` when it is already the configured one.
+    fn next_step_up(&self, current: f64) -> Option<f64> {
+        if !current.is_finite() {
+            return None;
+        }
+        match self.target {
+            Some(target) if current >= target => None,
+            Some(target) => Some(current + (target * 0.02).max(1.0)),
+            None => Some(current * 1.1),
+        }
+    }
+
+    fn set_rate(&self, state: &mut RateState, rate: f64) {
+        let period = Duration::from_secs_f64(1.0 / rate);
+        let quota = Quota::with_period(period).expect("a positive rate has a positive period");
+        state.limiter = Some(Arc::new(RateLimiter::direct(quota)));
+        state.current = rate;
+        state.last_change = Instant::now();
+    }
+}
+
+/// What every row's task shares.
+struct Context<A> {
+    api: Arc<A>,
+    config: ExecConfig,
+    rate: Arc<RateGovernor>,
+    control: Arc<Control>,
+    live: Arc<LiveStats>,
+}
+
+/// Sends every task from `items` within the limits and sends one outcome per dispatched row
+/// (and per rejected row) to `outcomes`. Returns when the input is done or the run is stopped
+/// and the in-flight rows have finished (or were aborted).
+pub async fn execute<A: ChimeApi>(
+    api: Arc<A>,
+    mut items: mpsc::Receiver<InputItem>,
+    config: ExecConfig,
+    rate: Arc<RateGovernor>,
+    control: Arc<Control>,
+    live: Arc<LiveStats>,
+    outcomes: mpsc::Sender<Outcome>,
+) {
+    let slots = Arc::new(Semaphore::new(config.concurrency));
+    let context = Arc::new(Context {
+        api,
+        config,
+        rate,
+        control: control.clone(),
+        live,
+    });
+    let mut tasks = JoinSet::new();
+    loop {
+        let item = tokio::select! {
+            biased;
+            _ = control.dispatch.cancelled() => break,
+            item = items.recv() => item,
+        };
+        let task = match item {
+            None => break,
+            Some(InputItem::Skipped) => {
+                context.live.skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            Some(InputItem::Rejected(rejected)) => {
+                let _ = outcomes.send(Outcome::rejected(rejected)).await;
+                continue;
+            }
+            Some(InputItem::Task(task)) => task,
+        };
+        let slot = tokio::select! {
+            biased;
+            _ = control.dispatch.cancelled() => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
+        while tasks.try_join_next().is_some() {}
+        let (context, outcomes) = (context.clone(), outcomes.clone());
+        tasks.spawn(async move {
+            if let Some(outcome) = process_row(&context, task).await {
+                let _ = outcomes.send(outcome).await;
+            }
+            drop(slot);
+        });
+    }
+    tokio::select! {
+        _ = control.abort.cancelled() => tasks.abort_all(),
+        _ = async { while tasks.join_next().await.is_some() {} } => {}
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// One row from first call to outcome; `None` when the run stopped before it was sent.
+async fn process_row<A: ChimeApi>(context: &Context<A>, task: RowTask) -> Option<Outcome> {
+    let mut attempts = 0;
+    let account = task.account_id.as_str();
+    let user_id = match &task.target {
+        Target::UserId(user_id) => user_id.clone(),
+        Target::Email(email) => {
+            let found = context
+                .call(&mut attempts, || context.api.find_user_by_email(account, email))
+                .await?;
+            match found {
+                Ok(answer) => answer.user.user_id,
+                Err(error) => return Some(failed(task, String::new(), error, attempts)),
+            }
+        }
+    };
+    let result = match context.config.mode {
+        Mode::Reset => {
+            context
+                .call(&mut attempts, || context.api.reset_personal_pin(account, &user_id))
+                .await?
+        }
+        Mode::DryRun => {
+            context
+                .call(&mut attempts, || context.api.get_user(account, &user_id))
+                .await?
+        }
+    };
+    Some(match result {
+        Ok(answer) => succeeded(task, user_id, answer, attempts, context.config.mode),
+        Err(error) => failed(task, user_id, error, attempts),
+    })
+}
+
+impl<A: ChimeApi> Context<A> {
+    /// Makes one call with the run's retry policy. `None` when the run stopped before the
+    /// first attempt was sent.
+    async fn call<F, Fut>(&self, attempts: &mut u32, mut send: F) -> Option<Result<Answer, CallError>>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Answer, CallError>>,
+    {
+        let mut tries = 0;
+        loop {
+            self.rate.acquire().await;
+            if *attempts == 0 && self.control.dispatch.is_cancelled() {
+                return None;
+            }
+            *attempts += 1;
+            tries += 1;
+            self.live.in_flight.fetch_add(1, Ordering::Relaxed);
+            let result = send().await;
+            self.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+            let error = match result {
+                Ok(answer) => {
+                    self.rate.on_success();
+                    return Some(Ok(answer));
+                }
+                Err(error) => error,
+            };
+            match error.disposition {
+                Disposition::Final => return Some(Err(error)),
+                Disposition::StopRun => {
+                    self.control.stop(StopReason::CredentialsRejected {
+                        code: error.code.clone(),
+                        message: error.message.clone(),
+                    });
+                    return Some(Err(error));
+                }
+                Disposition::Throttled => {
+                    self.live.throttles.fetch_add(1, Ordering::Relaxed);
+                    self.rate.on_throttle();
+                }
+                Disposition::Retry => {}
+            }
+            if tries >= self.config.max_attempts || self.control.abort.is_cancelled() {
+                return Some(Err(error));
+            }
+            self.live.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(self.backoff(tries)).await;
+        }
+    }
+
+    /// Full jitter: a random wait up to base × 2^(tries − 1), capped.
+    fn backoff(&self, tries: u32) -> Duration {
+        let ceiling = self
+            .config
+            .backoff_base
+            .saturating_mul(1u32 << (tries - 1).min(16))
+            .min(self.config.backoff_cap);
+        ceiling.mul_f64(rand::rng().random_range(0.0..=1.0))
+    }
+}
+
+fn succeeded(task: RowTask, user_id: String, answer: Answer, attempts: u32, mode: Mode) -> Outcome {
+    let mut user = answer.user;
+    let status = match mode {
+        Mode::Reset => RowStatus::Reset,
+        Mode::DryRun => {
+            // GetUser returns the current PIN; a dry run never records one.
+            user.personal_pin = None;
+            RowStatus::WouldReset
+        }
+    };
+    Outcome {
+        line: task.line,
+        account_id: task.account_id,
+        user_id,
+        status,
+        user: Some(user),
+        error_code: None,
+        error_message: None,
+        attempts,
+        request_id: answer.request_id,
+        finished_at: SystemTime::now(),
+        carried: task.carried,
+    }
+}
+
+fn failed(task: RowTask, user_id: String, error: CallError, attempts: u32) -> Outcome {
+    Outcome {
+        line: task.line,
+        account_id: task.account_id,
+        user_id,
+        status: RowStatus::Failed,
+        user: None,
+        error_code: Some(error.code),
+        error_message: Some(error.message),
+        attempts,
+        request_id: error.request_id,
+        finished_at: SystemTime::now(),
+        carried: task.carried,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chime::Pin;
+    use std::collections::HashMap;
+    use std::sync::atomic::AtomicU32;
+
+    /// An in-memory Chime: each user answers with a scripted list of errors, then succeeds.
+    #[derive(Default)]
+    struct FakeChime {
+        scripts: Mutex<HashMap<String, Vec<CallError>>>,
+        resets: AtomicU32,
+        gets: AtomicU32,
+    }
+
+    impl FakeChime {
+        fn answer(&self, user_id: &str) -> Result<Answer, CallError> {
+            let scripted = self.scripts.lock().unwrap().get_mut(user_id).and_then(|s| {
+                (!s.is_empty()).then(|| s.remove(0))
+            });
+            match scripted {
+                Some(error) => Err(error),
+                None => Ok(Answer {
+                    user: UserRecord {
+                        user_id: user_id.to_string(),
+                        personal_pin: Some(Pin::new("0000000000")),
+                        ..UserRecord::default()
+                    },
+                    request_id: Some("req".to_string()),
+                }),
+            }
+        }
+    }
+
+    impl ChimeApi for FakeChime {
+        async fn reset_personal_pin(&self, _: &str, user_id: &str) -> Result<Answer, CallError> {
+            self.resets.fetch_add(1, Ordering::SeqCst);
+            self.answer(user_id)
+        }
+        async fn get_user(&self, _: &str, user_id: &str) -> Result<Answer, CallError> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            self.answer(user_id)
+        }
+        async fn find_user_by_email(&self, _: &str, email: &str) -> Result<Answer, CallError> {
+            self.answer(email)
+        }
+    }
+
+    fn config(mode: Mode) -> ExecConfig {
+        ExecConfig {
+            rate: None,
+            burst: NonZeroU32::MIN,
+            concurrency: 4,
+            max_attempts: 3,
+            mode,
+            backoff_base: Duration::from_millis(1),
+            backoff_cap: Duration::from_millis(2),
+        }
+    }
+
+    fn task(user: &str) -> InputItem {
+        InputItem::Task(RowTask {
+            line: 2,
+            account_id: "acct".to_string(),
+            target: Target::UserId(user.to_string()),
+            carried: vec![],
+        })
+    }
+
+    async fn run(fake: Arc<FakeChime>, items: Vec<InputItem>, mode: Mode) -> (Vec<Outcome>, Arc<Control>) {
+        let (item_tx, item_rx) = mpsc::channel(16);
+        let (out_tx, mut out_rx) = mpsc::channel(16);
+        let control = Arc::new(Control::default());
+        let config = config(mode);
+        let rate = Arc::new(RateGovernor::new(config.rate, config.burst));
+        let executor = tokio::spawn(execute(
+            fake,
+            item_rx,
+            config,
+            rate,
+            control.clone(),
+            Arc::default(),
+            out_tx,
+        ));
+        for item in items {
+            item_tx.send(item).await.unwrap();
+        }
+        drop(item_tx);
+        let mut outcomes = Vec::new();
+        while let Some(outcome) = out_rx.recv().await {
+            outcomes.push(outcome);
+        }
+        executor.await.unwrap();
+        (outcomes, control)
+    }
+
+    fn error(disposition: Disposition, code: &str) -> CallError {
+        CallError::new(disposition, code, "scripted")
+    }
+
+    #[tokio::test]
+    async fn transient_errors_are_retried_and_counted() {
+        let fake = Arc::new(FakeChime::default());
+        fake.scripts.lock().unwrap().insert(
+            "u1".into(),
+            vec![error(Disposition::Throttled, "ThrottledClientException"), error(Disposition::Retry, "Timeout")],
+        );
+        let (outcomes, _) = run(fake.clone(), vec![task("u1")], Mode::Reset).await;
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(outcomes[0].status, RowStatus::Reset);
+        assert_eq!(outcomes[0].attempts, 3);
+        assert_eq!(fake.resets.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn final_errors_are_not_retried_and_attempts_are_bounded() {
+        let fake = Arc::new(FakeChime::default());
+        fake.scripts.lock().unwrap().insert("gone".into(), vec![error(Disposition::Final, "NotFoundException")]);
+        fake.scripts.lock().unwrap().insert("busy".into(), vec![error(Disposition::Retry, "ServiceFailureException"); 5]);
+        let (outcomes, _) = run(fake, vec![task("gone"), task("busy")], Mode::Reset).await;
+        let by_user = |user: &str| outcomes.iter().find(|o| o.user_id == user).unwrap().clone();
+        assert_eq!(by_user("gone").attempts, 1);
+        assert_eq!(by_user("gone").error_code.as_deref(), Some("NotFoundException"));
+        assert_eq!(by_user("busy").attempts, 3);
+        assert_eq!(by_user("busy").status, RowStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_only_reads_and_never_keeps_a_pin() {
+        let fake = Arc::new(FakeChime::default());
+        let (outcomes, _) = run(fake.clone(), vec![task("u1")], Mode::DryRun).await;
+        assert_eq!(outcomes[0].status, RowStatus::WouldReset);
+        assert!(outcomes[0].user.as_ref().unwrap().personal_pin.is_none());
+        assert_eq!(fake.resets.load(Ordering::SeqCst), 0);
+        assert_eq!(fake.gets.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_stop_the_run() {
+        let fake = Arc::new(FakeChime::default());
+        fake.scripts.lock().unwrap().insert("u1".into(), vec![error(Disposition::StopRun, "UnauthorizedClientException")]);
+        let (_, control) = run(fake, vec![task("u1")], Mode::Reset).await;
+        assert!(matches!(control.reason(), Some(StopReason::CredentialsRejected { .. })));
+    }
+
+    #[test]
+    fn throttling_lowers_the_rate_and_never_below_half() {
+        let governor = RateGovernor::new(NonZeroU32::new(200), NonZeroU32::new(10).unwrap());
+        governor.lock().last_change -= THROTTLE_COOLDOWN;
+        governor.on_throttle();
+        let lowered = governor.current().unwrap();
+        assert!((100.0..=150.0).contains(&lowered), "{lowered}");
+        governor.on_throttle();
+        assert_eq!(governor.current().unwrap(), lowered, "a second throttle within the cooldown is the same event");
+    }
+}

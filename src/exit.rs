@@ -1,0 +1,13 @@
+//! Every exit code the binary can return, in one place (the README documents each).
+
+/// Every row was reset (duplicates are not failures), or a command other than `run` succeeded.
+pub const SUCCESS: u8 = 0;
+/// The run finished, but some rows failed or are invalid (`validate`: problems were found).
+pub const ROWS_FAILED: u8 = 1;
+/// A usage error, unreadable input or unusable configuration: nothing was sent.
+pub const USAGE: u8 = 2;
+/// The run stopped early (rejected credentials, `--max-failures`, the results file could not be
+/// written); the summary says why and how to resume.
+pub const STOPPED_EARLY: u8 = 3;
+/// Interrupted by Ctrl-C or SIGTERM; in-flight rows were written, the rest can be resumed.
+pub const INTERRUPTED: u8 = 130;

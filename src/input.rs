@@ -1,0 +1,596 @@
+//! Input: the CSV an administrator hands over, turned row by row into validated work.
+//!
+//! The file is streamed, never loaded whole. What spreadsheets write is accepted (a UTF-8 BOM,
+//! CRLF, `;` or tab delimiters, quoted fields, whitespace around values, blank lines). Every row
+//! is checked before any call: a row that cannot be sent becomes a [`Rejected`] with a message
+//! naming its line, and a repeated (account, user) pair is a duplicate, because a second reset
+//! would void the first PIN.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::path::{Path, PathBuf};
+
+/// Header names accepted for each column, compared after [`normalize_header`].
+pub const ACCOUNT_HEADERS: &[&str] = &["account_id", "AccountId", "account-id", "account"];
+pub const USER_HEADERS: &[&str] = &["user_id", "UserId", "user-id", "user"];
+pub const EMAIL_HEADERS: &[&str] = &["email", "primary_email", "PrimaryEmail", "user_email"];
+
+/// Where the rows come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    Stdin,
+}
+
+impl Source {
+    pub fn from_arg(arg: &Path) -> Self {
+        if arg == Path::new("-") {
+            Source::Stdin
+        } else {
+            Source::File(arg.to_path_buf())
+        }
+    }
+
+    /// How the source is named in messages.
+    pub fn name(&self) -> String {
+        match self {
+            Source::File(path) => path.display().to_string(),
+            Source::Stdin => "<stdin>".to_string(),
+        }
+    }
+}
+
+/// How to read and check the input.
+#[derive(Clone, Debug)]
+pub struct InputOptions {
+    pub source: Source,
+    /// Forced delimiter; detected from the header line when `None`.
+    pub delimiter: Option<u8>,
+    /// The account of every row, for files without an account column.
+    pub default_account: Option<String>,
+    /// IDs must be GUIDs; when false, any non-empty ID without `/` is accepted.
+    pub strict_ids: bool,
+}
+
+/// Why the input cannot be used at all. Nothing is sent when this happens.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read {file}: {source}")]
+    Unreadable { file: String, source: io::Error },
+    #[error("{file} is empty: a header row is required")]
+    Empty { file: String },
+    #[error(
+        "{file}: the header has no {column} column (found: {found}; accepted: {accepted})",
+        found = .found.join(", "),
+        accepted = .accepted.join(", ")
+    )]
+    MissingColumn {
+        file: String,
+        column: &'static str,
+        found: Vec<String>,
+        accepted: Vec<&'static str>,
+    },
+}
+
+/// Whom a row names: a user id, or an email to resolve with ListUsers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    UserId(String),
+    Email(String),
+}
+
+/// A row ready to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowTask {
+    pub line: u64,
+    pub account_id: String,
+    pub target: Target,
+    /// The row's other columns, in input order.
+    pub carried: Vec<String>,
+}
+
+/// Why a row is not sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    Invalid,
+    Duplicate,
+}
+
+/// A row that is not sent, with the reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    pub line: u64,
+    pub account_id: String,
+    pub user_id: String,
+    pub rejection: Rejection,
+    pub message: String,
+    pub carried: Vec<String>,
+}
+
+/// One row of input, judged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InputItem {
+    Task(RowTask),
+    Rejected(Rejected),
+    /// Already reset in the results file being resumed.
+    Skipped,
+}
+
+/// Where our columns are in the header.
+#[derive(Clone, Debug)]
+struct Columns {
+    account: Option<usize>,
+    user: Option<usize>,
+    email: Option<usize>,
+    /// Indexes of the carried columns, in order.
+    carried: Vec<usize>,
+}
+
+/// Streams judged rows out of a CSV.
+pub struct InputReader {
+    file_name: String,
+    records: csv::Reader<Box<dyn Read + Send>>,
+    columns: Columns,
+    carried_headers: Vec<String>,
+    options: InputOptions,
+    seen: Fingerprints,
+    already_reset: Fingerprints,
+    record: csv::StringRecord,
+    header_width: usize,
+}
+
+impl InputReader {
+    /// Opens the input and reads its header.
+    pub fn open(options: InputOptions) -> Result<Self, InputError> {
+        let file_name = options.source.name();
+        let unreadable = |source| InputError::Unreadable {
+            file: file_name.clone(),
+            source,
+        };
+        let raw: Box<dyn Read + Send> = match &options.source {
+            Source::File(path) => Box::new(File::open(path).map_err(unreadable)?),
+            Source::Stdin => Box::new(io::stdin()),
+        };
+        let mut buffered = BufReader::with_capacity(64 * 1024, raw);
+        let mut header_line = Vec::new();
+        buffered.read_until(b'\n', &mut header_line).map_err(unreadable)?;
+        if header_line.starts_with(b"\xEF\xBB\xBF") {
+            header_line.drain(..3);
+        }
+        if header_line.iter().all(u8::is_ascii_whitespace) {
+            return Err(InputError::Empty { file: file_name });
+        }
+        let delimiter = options
+            .delimiter
+            .unwrap_or_else(|| detect_delimiter(&header_line));
+        let stream: Box<dyn Read + Send> = Box::new(Cursor::new(header_line).chain(buffered));
+        let mut records = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            // Line numbers are counted at `\n` only; the `\r` of a CRLF is trimmed with the
+            // rest of the whitespace around each field.
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_reader(stream);
+        let headers = records.headers().map_err(|err| InputError::Unreadable {
+            file: file_name.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidData, err),
+        })?;
+        let headers: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
+        let columns = find_columns(&headers, &options, &file_name)?;
+        let carried_headers = columns.carried.iter().map(|&i| headers[i].clone()).collect();
+        Ok(InputReader {
+            file_name,
+            records,
+            columns,
+            carried_headers,
+            options,
+            seen: Fingerprints::default(),
+            already_reset: Fingerprints::default(),
+            record: csv::StringRecord::new(),
+            header_width: headers.len(),
+        })
+    }
+
+    /// Rows whose (account, user) is in `done` are skipped: a resumed run does not reset them
+    /// again.
+    pub fn skip_already_reset(&mut self, done: Fingerprints) {
+        self.already_reset = done;
+    }
+
+    /// The names of the columns carried through to the results, in input order.
+    pub fn carried_headers(&self) -> &[String] {
+        &self.carried_headers
+    }
+
+    pub fn file_name(&self) -> &str {
+        &self.file_name
+    }
+
+    fn judge(&mut self, line: u64) -> InputItem {
+        let field = |index: Option<usize>| {
+            index
+                .and_then(|i| self.record.get(i))
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
+        let account_id = match self.columns.account {
+            Some(_) => field(self.columns.account),
+            None => self.options.default_account.clone().unwrap_or_default(),
+        };
+        let user_id = field(self.columns.user);
+        let email = field(self.columns.email);
+        let carried = self
+            .columns
+            .carried
+            .iter()
+            .map(|&i| self.record.get(i).unwrap_or("").trim().to_string())
+            .collect();
+        let reject = |rejection, message: String| {
+            InputItem::Rejected(Rejected {
+                line,
+                account_id: account_id.clone(),
+                user_id: user_id.clone(),
+                rejection,
+                message: format!("line {line}: {message}"),
+                carried: Vec::new(),
+            })
+        };
+        if self.record.len() > self.header_width {
+            let message = format!(
+                "the row has {} fields but the header has {}",
+                self.record.len(),
+                self.header_width
+            );
+            return with_carried(reject(Rejection::Invalid, message), carried);
+        }
+        if let Some(problem) = self.check_id("account id", &account_id) {
+            return with_carried(reject(Rejection::Invalid, problem), carried);
+        }
+        let target = if !user_id.is_empty() {
+            if let Some(problem) = self.check_id("user id", &user_id) {
+                return with_carried(reject(Rejection::Invalid, problem), carried);
+            }
+            Target::UserId(user_id.clone())
+        } else if !email.is_empty() {
+            if !looks_like_email(&email) {
+                let problem = format!("email {email:?} is not an email address");
+                return with_carried(reject(Rejection::Invalid, problem), carried);
+            }
+            Target::Email(email)
+        } else {
+            let problem = "the row has neither a user id nor an email".to_string();
+            return with_carried(reject(Rejection::Invalid, problem), carried);
+        };
+        let key = Fingerprints::key(&account_id, &target);
+        if self.already_reset.contains(key) {
+            return InputItem::Skipped;
+        }
+        if !self.seen.insert(key) {
+            let problem = "this account and user appear on an earlier line; \
+                           a second reset would void the first PIN"
+                .to_string();
+            return with_carried(reject(Rejection::Duplicate, problem), carried);
+        }
+        InputItem::Task(RowTask {
+            line,
+            account_id,
+            target,
+            carried,
+        })
+    }
+
+    /// A problem with an ID, in words, or `None` when it is acceptable.
+    fn check_id(&self, what: &str, id: &str) -> Option<String> {
+        if id.is_empty() {
+            return Some(format!("the {what} is empty"));
+        }
+        if self.options.strict_ids {
+            (!is_guid(id)).then(|| {
+                format!(
+                    "the {what} {id:?} is not a GUID (8-4-4-4-12 hex digits; \
+                     --no-strict-ids accepts other IDs)"
+                )
+            })
+        } else {
+            id.contains('/')
+                .then(|| format!("the {what} {id:?} contains '/'"))
+        }
+    }
+}
+
+fn with_carried(item: InputItem, carried: Vec<String>) -> InputItem {
+    match item {
+        InputItem::Rejected(rejected) => InputItem::Rejected(Rejected {
+            carried,
+            ..rejected
+        }),
+        other => other,
+    }
+}
+
+impl Iterator for InputReader {
+    type Item = InputItem;
+
+    fn next(&mut self) -> Option<InputItem> {
+        loop {
+            let mut record = std::mem::take(&mut self.record);
+            let read = self.records.read_record(&mut record);
+            self.record = record;
+            let line = self.record.position().map_or(0, |p| p.line());
+            match read {
+                Ok(false) => return None,
+                Ok(true) if self.record.iter().all(|field| field.trim().is_empty()) => continue,
+                Ok(true) => return Some(self.judge(line)),
+                Err(err) => {
+                    let line = err.position().map_or(line, |p| p.line());
+                    let message = match err.kind() {
+                        csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8".to_string(),
+                        _ => err.to_string(),
+                    };
+                    let fatal = matches!(err.kind(), csv::ErrorKind::Io(_));
+                    if fatal {
+                        // The rest of the input cannot be read; this row says why.
+                        self.records = csv::Reader::from_reader(Box::new(io::empty()));
+                    }
+                    return Some(InputItem::Rejected(Rejected {
+                        line,
+                        account_id: String::new(),
+                        user_id: String::new(),
+                        rejection: Rejection::Invalid,
+                        message: format!("{} line {line}: {message}", self.file_name),
+                        carried: Vec::new(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// Lowercase, without `_`, `-` and spaces: `Account ID`, `account-id` and `AccountId` match.
+pub fn normalize_header(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+fn find_columns(
+    headers: &[String],
+    options: &InputOptions,
+    file: &str,
+) -> Result<Columns, InputError> {
+    let find = |accepted: &[&str]| {
+        let accepted: Vec<String> = accepted.iter().map(|name| normalize_header(name)).collect();
+        headers
+            .iter()
+            .position(|header| accepted.contains(&normalize_header(header)))
+    };
+    let missing = |column, accepted: &[&'static str]| InputError::MissingColumn {
+        file: file.to_string(),
+        column,
+        found: headers.to_vec(),
+        accepted: accepted.to_vec(),
+    };
+    let account = find(ACCOUNT_HEADERS);
+    if account.is_none() && options.default_account.is_none() {
+        let mut accepted = ACCOUNT_HEADERS.to_vec();
+        accepted.push("(or --account-id ID)");
+        return Err(missing("account", &accepted));
+    }
+    let user = find(USER_HEADERS);
+    let email = find(EMAIL_HEADERS);
+    if user.is_none() && email.is_none() {
+        let mut accepted = USER_HEADERS.to_vec();
+        accepted.extend(EMAIL_HEADERS);
+        return Err(missing("user", &accepted));
+    }
+    let ours = [account, user, email];
+    let carried = (0..headers.len())
+        .filter(|index| !ours.contains(&Some(*index)))
+        .collect();
+    Ok(Columns {
+        account,
+        user,
+        email,
+        carried,
+    })
+}
+
+/// The delimiter of a header line: the most frequent of `,` `;` and tab outside quotes.
+pub fn detect_delimiter(header_line: &[u8]) -> u8 {
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for &byte in header_line {
+        match byte {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let candidates = [b',', b';', b'\t'];
+    let best = (0..3).max_by_key(|&i| (counts[i], usize::from(i == 0))).unwrap_or(0);
+    candidates[best]
+}
+
+/// `8-4-4-4-12` hexadecimal digits, as Chime account and user IDs are.
+pub fn is_guid(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+fn looks_like_email(email: &str) -> bool {
+    match email.split_once('@') {
+        Some((local, domain)) => !local.is_empty() && domain.contains('.') && !email.contains(' '),
+        None => false,
+    }
+}
+
+/// A set of (account, user) pairs kept as 128-bit fingerprints, so that memory grows by about
+/// 17 bytes a row rather than by the IDs' length. Two different pairs share a fingerprint with
+/// a probability below 10^-26 in a million rows.
+#[derive(Clone, Debug, Default)]
+pub struct Fingerprints {
+    set: HashSet<u128>,
+}
+
+impl Fingerprints {
+    /// The fingerprint of a pair, case-insensitive.
+    pub fn key(account_id: &str, target: &Target) -> u128 {
+        let (kind, value) = match target {
+            Target::UserId(user) => (0u8, user.as_str()),
+            Target::Email(email) => (1u8, email.as_str()),
+        };
+        let half = |salt: u8| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            salt.hash(&mut hasher);
+            kind.hash(&mut hasher);
+            for part in [account_id, value] {
+                for byte in part.bytes() {
+                    hasher.write_u8(byte.to_ascii_lowercase());
+                }
+                hasher.write_u8(0xff);
+            }
+            hasher.finish()
+        };
+        (u128::from(half(1)) << 64) | u128::from(half(2))
+    }
+
+    /// Adds a key; false when it was already there.
+    pub fn insert(&mut self, key: u128) -> bool {
+        self.set.insert(key)
+    }
+
+    pub fn remove(&mut self, key: u128) {
+        self.set.remove(&key);
+    }
+
+    pub fn contains(&self, key: u128) -> bool {
+        self.set.contains(&key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+}
+
+/// A fast estimate of the number of data rows in a file (its lines, less the header), for the
+/// progress bar's total. `None` for stdin.
+pub fn estimate_rows(source: &Source) -> Option<u64> {
+    let Source::File(path) = source else {
+        return None;
+    };
+    let mut file = File::open(path).ok()?;
+    let mut buffer = vec![0u8; 256 * 1024];
+    let (mut lines, mut last) = (0u64, b'\n');
+    loop {
+        let read = file.read(&mut buffer).ok()?;
+        if read == 0 {
+            break;
+        }
+        lines += buffer[..read].iter().filter(|&&b| b == b'\n').count() as u64;
+        last = buffer[read - 1];
+    }
+    if last != b'\n' {
+        lines += 1;
+    }
+    Some(lines.saturating_sub(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACCOUNT: &str = "11111111-2222-3333-4444-555555555555";
+    const USER: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+
+    fn read(contents: &str) -> Result<Vec<InputItem>, InputError> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("input.csv");
+        std::fs::write(&path, contents).expect("write input");
+        let reader = InputReader::open(InputOptions {
+            source: Source::File(path),
+            delimiter: None,
+            default_account: None,
+            strict_ids: true,
+        })?;
+        Ok(reader.collect())
+    }
+
+    #[test]
+    fn headers_match_loosely() {
+        for name in ["Account ID", "account-id", "AccountId", "ACCOUNT_ID"] {
+            assert_eq!(normalize_header(name), normalize_header("account_id"), "{name}");
+        }
+    }
+
+    #[test]
+    fn delimiter_is_detected_outside_quotes() {
+        assert_eq!(detect_delimiter(b"a;b;c\r\n"), b';');
+        assert_eq!(detect_delimiter(b"a\tb\n"), b'\t');
+        assert_eq!(detect_delimiter(b"\"a;b\",c\n"), b',');
+        assert_eq!(detect_delimiter(b"single\n"), b',');
+    }
+
+    #[test]
+    fn guids_are_checked() {
+        assert!(is_guid(USER));
+        assert!(!is_guid("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeee"));
+        assert!(!is_guid("aaaaaaaa_bbbb-cccc-dddd-eeeeeeeeeeee"));
+    }
+
+    #[test]
+    fn spreadsheet_quirks_are_tolerated() {
+        let contents = format!(
+            "\u{feff}Account ID;User Id;note\r\n\r\n {ACCOUNT} ; {USER} ;\"a;b\"\r\n"
+        );
+        let items = read(&contents).expect("readable");
+        assert_eq!(
+            items,
+            vec![InputItem::Task(RowTask {
+                line: 3,
+                account_id: ACCOUNT.to_string(),
+                target: Target::UserId(USER.to_string()),
+                carried: vec!["a;b".to_string()],
+            })]
+        );
+    }
+
+    #[test]
+    fn duplicates_ignore_case() {
+        let contents = format!(
+            "account_id,user_id\n{ACCOUNT},{USER}\n{},{}\n",
+            ACCOUNT.to_uppercase(),
+            USER.to_uppercase()
+        );
+        let items = read(&contents).expect("readable");
+        assert!(matches!(items[0], InputItem::Task(_)));
+        match &items[1] {
+            InputItem::Rejected(rejected) => {
+                assert_eq!(rejected.rejection, Rejection::Duplicate);
+                assert!(rejected.message.starts_with("line 3:"), "{}", rejected.message);
+            }
+            other => panic!("expected a duplicate, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_user_column_names_what_was_found() {
+        let err = read("account_id,name\n").expect_err("no user column");
+        let message = err.to_string();
+        assert!(message.contains("found: account_id, name"), "{message}");
+        assert!(message.contains("user_id"), "{message}");
+    }
+}

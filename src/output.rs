@@ -1,0 +1,439 @@
+//! Output: the results file, the only place a PIN is ever written.
+//!
+//! Rows are written as their answers arrive, a batch at a time, each batch in one `write` so
+//! that a crash leaves only whole rows; the file is flushed at every batch and fsynced at the
+//! end. It is created with mode 0600 whatever the umask, never overwritten without `--force`,
+//! and appended to with `--resume`. Cells that came from the service or the input are
+//! neutralised against spreadsheet formula injection unless `--raw-cells` is given.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use aws_smithy_types::date_time::{DateTime, Format};
+
+use crate::execution::{Outcome, RowStatus};
+use crate::input::{normalize_header, Fingerprints, Target};
+
+/// Our columns, in order; the carried input columns follow.
+pub const RESULTS_HEADER: [&str; 12] = [
+    "line",
+    "account_id",
+    "user_id",
+    "status",
+    "personal_pin",
+    "primary_email",
+    "display_name",
+    "error_code",
+    "error_message",
+    "attempts",
+    "request_id",
+    "finished_at",
+];
+
+/// How PINs appear in the results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PinPolicy {
+    /// The new PIN in clear.
+    Full,
+    /// Only the last two digits, the rest as `*`.
+    Masked,
+    /// An empty cell.
+    Omit,
+}
+
+impl PinPolicy {
+    pub fn apply(self, pin: &str) -> String {
+        match self {
+            PinPolicy::Full => pin.to_string(),
+            PinPolicy::Masked => {
+                let keep = pin.len().saturating_sub(2);
+                let mut masked = "*".repeat(keep);
+                masked.push_str(&pin[keep..]);
+                masked
+            }
+            PinPolicy::Omit => String::new(),
+        }
+    }
+}
+
+/// Where the results go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    File(PathBuf),
+    Stdout,
+}
+
+impl Destination {
+    pub fn from_arg(arg: &Path) -> Self {
+        if arg == Path::new("-") {
+            Destination::Stdout
+        } else {
+            Destination::File(arg.to_path_buf())
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Destination::File(path) => path.display().to_string(),
+            Destination::Stdout => "<stdout>".to_string(),
+        }
+    }
+}
+
+/// What to do when the results file exists already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existing {
+    Refuse,
+    Overwrite,
+    Append,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{0} exists already: pass --resume to continue that run, or --force to overwrite it")]
+    Exists(String),
+    #[error("cannot write the results file {file}: {source}")]
+    Unwritable { file: String, source: io::Error },
+    #[error("cannot read the results file {file} to resume: {message}")]
+    Unresumable { file: String, message: String },
+}
+
+/// The results writer. Generic over the sink so tests can inject a failing one.
+pub struct ResultsWriter {
+    sink: Box<dyn Sink>,
+    pins: PinPolicy,
+    raw_cells: bool,
+    batch: Vec<u8>,
+}
+
+/// Somewhere rows can be written and made durable.
+pub trait Sink: Write + Send {
+    /// Makes what was written durable (fsync for files).
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+impl Sink for File {
+    fn sync(&mut self) -> io::Result<()> {
+        self.sync_all()
+    }
+}
+
+impl Sink for io::Stdout {
+    fn sync(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+}
+
+impl ResultsWriter {
+    /// Opens the destination and writes the header (unless appending to a file that has one),
+    /// so that an unwritable destination is found before any request is sent.
+    pub fn create(
+        destination: &Destination,
+        existing: Existing,
+        carried_headers: &[String],
+        pins: PinPolicy,
+        raw_cells: bool,
+    ) -> Result<Self, OutputError> {
+        let name = destination.name();
+        let unwritable = |source| OutputError::Unwritable {
+            file: name.clone(),
+            source,
+        };
+        let (sink, needs_header): (Box<dyn Sink>, bool) = match destination {
+            Destination::Stdout => (Box::new(io::stdout()), true),
+            Destination::File(path) => {
+                let (file, needs_header) = open_results(path, existing, &name)?;
+                (Box::new(file), needs_header)
+            }
+        };
+        let mut writer = ResultsWriter::from_sink(sink, pins, raw_cells);
+        if needs_header {
+            writer.write_header(carried_headers).map_err(unwritable)?;
+        }
+        Ok(writer)
+    }
+
+    pub fn from_sink(sink: Box<dyn Sink>, pins: PinPolicy, raw_cells: bool) -> Self {
+        ResultsWriter {
+            sink,
+            pins,
+            raw_cells,
+            batch: Vec::with_capacity(64 * 1024),
+        }
+    }
+
+    fn write_header(&mut self, carried_headers: &[String]) -> io::Result<()> {
+        let header = RESULTS_HEADER
+            .iter()
+            .map(|name| name.to_string())
+            .chain(carried_headers.iter().map(|name| cell(name, self.raw_cells)))
+            .collect::<Vec<_>>();
+        self.batch.clear();
+        csv::Writer::from_writer(&mut self.batch).write_record(header)?;
+        self.commit()
+    }
+
+    /// Writes a batch of outcomes in one `write` and flushes it.
+    pub fn write_batch(&mut self, outcomes: &[Outcome]) -> io::Result<()> {
+        self.batch.clear();
+        {
+            let mut rows = csv::Writer::from_writer(&mut self.batch);
+            for outcome in outcomes {
+                rows.write_record(record(outcome, self.pins, self.raw_cells))?;
+            }
+            rows.flush()?;
+        }
+        self.commit()
+    }
+
+    fn commit(&mut self) -> io::Result<()> {
+        let written = self.sink.write_all(&self.batch).and_then(|()| self.sink.flush());
+        self.batch.clear();
+        written
+    }
+
+    /// Flushes and fsyncs: called at the end of the run and on any stop.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.sink.flush()?;
+        self.sink.sync()
+    }
+}
+
+/// Opens (or creates) the results file with mode 0600; returns it and whether it needs a
+/// header.
+fn open_results(path: &Path, existing: Existing, name: &str) -> Result<(File, bool), OutputError> {
+    let unwritable = |source| OutputError::Unwritable {
+        file: name.to_string(),
+        source,
+    };
+    let exists = path.exists();
+    if exists && existing == Existing::Refuse {
+        return Err(OutputError::Exists(name.to_string()));
+    }
+    let mut options = OpenOptions::new();
+    options.mode(0o600).create(true);
+    if existing == Existing::Append {
+        options.read(true).append(true);
+    } else {
+        options.write(true).truncate(true);
+    }
+    let mut file = options.open(path).map_err(unwritable)?;
+    let metadata = file.metadata().map_err(unwritable)?;
+    if metadata.is_file() {
+        // The mode given at creation is reduced by the umask and ignored for an existing file.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(unwritable)?;
+    }
+    let mut needs_header = true;
+    if existing == Existing::Append && metadata.is_file() && metadata.len() > 0 {
+        needs_header = false;
+        end_with_newline(&mut file, metadata.len()).map_err(unwritable)?;
+    }
+    Ok((file, needs_header))
+}
+
+/// A run killed mid-write may leave a last line without its newline: finish it, so the rows
+/// appended next start on a line of their own.
+fn end_with_newline(file: &mut File, len: u64) -> io::Result<()> {
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::Start(len - 1))?;
+    file.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        file.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// The cells of one results row.
+fn record(outcome: &Outcome, pins: PinPolicy, raw_cells: bool) -> Vec<String> {
+    let cell = |text: &str| cell(text, raw_cells);
+    let user = outcome.user.as_ref();
+    let pin = user
+        .and_then(|user| user.personal_pin.as_ref())
+        .filter(|_| outcome.status == RowStatus::Reset)
+        .map(|pin| pins.apply(pin.expose()))
+        .unwrap_or_default();
+    let optional = |value: Option<&String>| cell(value.map_or("", String::as_str));
+    let mut cells = vec![
+        outcome.line.to_string(),
+        cell(&outcome.account_id),
+        cell(&outcome.user_id),
+        outcome.status.as_str().to_string(),
+        pin,
+        optional(user.and_then(|u| u.primary_email.as_ref())),
+        optional(user.and_then(|u| u.display_name.as_ref())),
+        optional(outcome.error_code.as_ref()),
+        optional(outcome.error_message.as_ref()),
+        outcome.attempts.to_string(),
+        optional(outcome.request_id.as_ref()),
+        rfc3339(outcome.finished_at),
+    ];
+    cells.extend(outcome.carried.iter().map(|value| cell(value)));
+    cells
+}
+
+/// A cell from the service or the input, neutralised unless `--raw-cells`.
+fn cell(text: &str, raw_cells: bool) -> String {
+    if raw_cells {
+        text.to_string()
+    } else {
+        neutralize(text)
+    }
+}
+
+/// `2026-11-28T12:00:00.123Z`.
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    DateTime::from(time)
+        .fmt(Format::DateTime)
+        .unwrap_or_default()
+}
+
+/// A cell a spreadsheet would run as a formula gets a leading apostrophe (OWASP's advice on
+/// CSV injection).
+pub fn neutralize(text: &str) -> String {
+    match text.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{text}"),
+        _ => text.to_string(),
+    }
+}
+
+/// Undoes [`neutralize`], for reading IDs back from a results file.
+fn unneutralize(text: &str) -> &str {
+    match text.strip_prefix('\'') {
+        Some(rest) if neutralize(rest) == text => rest,
+        _ => text,
+    }
+}
+
+/// The users a resumed run must not reset again: those whose last row in the results file is
+/// `reset` (by user id, and by email for rows that named the user by email).
+pub fn already_reset(path: &Path) -> Result<Fingerprints, OutputError> {
+    let unresumable = |message: String| OutputError::Unresumable {
+        file: path.display().to_string(),
+        message,
+    };
+    let mut done = Fingerprints::default();
+    if !path.exists() {
+        return Ok(done);
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(|err| unresumable(err.to_string()))?;
+    let headers = reader
+        .headers()
+        .map_err(|err| unresumable(err.to_string()))?
+        .clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|header| normalize_header(header) == normalize_header(name))
+            .ok_or_else(|| unresumable(format!("it has no {name} column")))
+    };
+    let (account, user, status, email) = (
+        column("account_id")?,
+        column("user_id")?,
+        column("status")?,
+        column("primary_email")?,
+    );
+    for row in reader.records() {
+        // A row cut short by a crash is unreadable or incomplete: its user is simply redone.
+        let Ok(row) = row else { continue };
+        let field = |index: usize| unneutralize(row.get(index).unwrap_or(""));
+        let account_id = field(account);
+        let keys = [
+            Fingerprints::key(account_id, &Target::UserId(field(user).to_string())),
+            Fingerprints::key(account_id, &Target::Email(field(email).to_string())),
+        ];
+        let reset = row.get(status) == Some(RowStatus::Reset.as_str());
+        for key in keys {
+            if reset {
+                done.insert(key);
+            } else {
+                done.remove(key);
+            }
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chime::{Pin, UserRecord};
+    use std::time::SystemTime;
+
+    fn outcome(name: &str) -> Outcome {
+        Outcome {
+            line: 2,
+            account_id: "a".into(),
+            user_id: "u".into(),
+            status: RowStatus::Reset,
+            user: Some(UserRecord {
+                user_id: "u".into(),
+                display_name: Some(name.into()),
+                personal_pin: Some(Pin::new("1234567890")),
+                ..UserRecord::default()
+            }),
+            error_code: None,
+            error_message: None,
+            attempts: 1,
+            request_id: None,
+            finished_at: SystemTime::UNIX_EPOCH,
+            carried: vec!["@SUM(A1)".into()],
+        }
+    }
+
+    #[test]
+    fn pins_are_masked_to_the_last_two_digits() {
+        assert_eq!(PinPolicy::Masked.apply("1234567890"), "********90");
+        assert_eq!(PinPolicy::Omit.apply("1234567890"), "");
+    }
+
+    #[test]
+    fn formulas_are_neutralised_and_undone() {
+        assert_eq!(neutralize("=1+1"), "'=1+1");
+        assert_eq!(neutralize("-x"), "'-x");
+        assert_eq!(neutralize("plain"), "plain");
+        assert_eq!(unneutralize("'=1+1"), "=1+1");
+        assert_eq!(unneutralize("'plain"), "'plain");
+        let cells = record(&outcome("=HYPERLINK(\"x\")"), PinPolicy::Full, false);
+        assert_eq!(cells[6], "'=HYPERLINK(\"x\")");
+        assert_eq!(cells[12], "'@SUM(A1)");
+        let raw = record(&outcome("=x"), PinPolicy::Full, true);
+        assert_eq!(raw[6], "=x");
+    }
+
+    /// A sink that accepts `capacity` bytes, then fails like a full disk.
+    struct FullDisk {
+        capacity: usize,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if buf.len() > self.capacity {
+                return Err(io::Error::from_raw_os_error(28));
+            }
+            self.capacity -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Sink for FullDisk {
+        fn sync(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failing_sink_reports_the_batch_as_unwritten() {
+        let mut writer = ResultsWriter::from_sink(Box::new(FullDisk { capacity: 10 }), PinPolicy::Full, false);
+        let err = writer.write_batch(&[outcome("x")]).expect_err("the disk is full");
+        assert_eq!(err.raw_os_error(), Some(28));
+    }
+}

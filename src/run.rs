@@ -1,0 +1,254 @@
+//! The `run` command: wires the stages together. The input is read on its own thread into a
+//! bounded channel, the executor sends rows within the limits, and this module owns the
+//! results file, the counters and the progress display, fed by the executor's outcomes.
+
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+
+use crate::chime::{ChimeApi, ChimeClient};
+use crate::config::RunConfig;
+use crate::execution::{self, Control, LiveStats, Outcome, RateGovernor, RowStatus, StopReason};
+use crate::exit;
+use crate::input::{self, InputItem, InputReader};
+use crate::output::{self, Existing, ResultsWriter};
+use crate::report::{Progress, Summary, Tally, UnrecordedRow};
+use crate::simulator::{Directory, Simulator, SimulatorConfig};
+
+/// Rows read ahead of the executor: enough to keep it busy, never the whole file.
+const READ_AHEAD: usize = 1024;
+
+/// Runs the whole job and returns the exit code. An `Err` means nothing was sent.
+pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
+    let existing = config.existing_results();
+    let mut reader = InputReader::open(config.input.clone())?;
+    if existing == Existing::Append {
+        if let output::Destination::File(path) = &config.output {
+            reader.skip_already_reset(output::already_reset(path)?);
+        }
+    }
+    let writer = ResultsWriter::create(
+        &config.output,
+        existing,
+        reader.carried_headers(),
+        config.pins,
+        config.raw_cells,
+    )?;
+    if config.simulate {
+        let directory = simulated_directory(&config)?;
+        let simulator = Simulator::start(SimulatorConfig {
+            directory,
+            ..SimulatorConfig::default()
+        })
+        .await
+        .context("cannot start the simulator")?;
+        let mut settings = config.client.clone();
+        settings.endpoint_url = Some(simulator.endpoint().to_string());
+        settings.static_credentials = Some(crate::config::simulator_credentials());
+        let client = ChimeClient::new(&settings).await;
+        let code = execute_run(&config, client, reader, writer).await;
+        simulator.shutdown().await;
+        Ok(code)
+    } else {
+        let client = ChimeClient::new(&config.client).await;
+        Ok(execute_run(&config, client, reader, writer).await)
+    }
+}
+
+/// The simulator's users for `run --simulate`: the given directory, or every user of the input.
+fn simulated_directory(config: &RunConfig) -> anyhow::Result<Directory> {
+    if let Some(path) = &config.simulate_directory {
+        return Directory::from_csv_path(path);
+    }
+    anyhow::ensure!(
+        matches!(config.input.source, input::Source::File(_)),
+        "--simulate reads the input twice to build the simulator's users: give a file, \
+         or --simulate-directory FILE"
+    );
+    let mut directory = Directory::new();
+    for item in InputReader::open(config.input.clone())? {
+        if let InputItem::Task(task) = item {
+            if let input::Target::UserId(user_id) = &task.target {
+                directory.ensure_user(&task.account_id, user_id);
+            }
+        }
+    }
+    Ok(directory)
+}
+
+/// Sends every row and records every outcome; returns the exit code.
+async fn execute_run<A: ChimeApi>(
+    config: &RunConfig,
+    api: A,
+    reader: InputReader,
+    writer: ResultsWriter,
+) -> u8 {
+    let started = Instant::now();
+    let control = Arc::new(Control::default());
+    let live = Arc::new(LiveStats::default());
+    let rate = Arc::new(RateGovernor::new(config.exec.rate, config.exec.burst));
+    let (item_tx, item_rx) = mpsc::channel(READ_AHEAD);
+    let (outcome_tx, outcome_rx) = mpsc::channel(config.exec.concurrency * 4 + 64);
+
+    // A plain thread: reading may block (stdin), and it ends when the executor hangs up.
+    thread::spawn(move || {
+        for item in reader {
+            if item_tx.blocking_send(item).is_err() {
+                break;
+            }
+        }
+    });
+    let signals = tokio::spawn(watch_signals(control.clone(), config.grace_period));
+    let executor = tokio::spawn(execution::execute(
+        Arc::new(api),
+        item_rx,
+        config.exec.clone(),
+        rate.clone(),
+        control.clone(),
+        live.clone(),
+        outcome_tx,
+    ));
+    let mut recorder = Recorder {
+        writer,
+        tally: Tally::default(),
+        progress: Progress::new(config.progress, input::estimate_rows(&config.input.source)),
+        unwritten: Vec::new(),
+        broken: false,
+        max_failures: config.max_failures,
+    };
+    recorder.record_all(outcome_rx, &control, &live, &rate).await;
+    let _ = executor.await;
+    signals.abort();
+    recorder.finish(config, &control, &live, started)
+}
+
+/// The one owner of the results file, the counters and the progress display.
+struct Recorder {
+    writer: ResultsWriter,
+    tally: Tally,
+    progress: Progress,
+    /// Outcomes that could not be written, kept only to try once more and to name their users.
+    unwritten: Vec<Outcome>,
+    broken: bool,
+    max_failures: Option<u64>,
+}
+
+impl Recorder {
+    async fn record_all(
+        &mut self,
+        mut outcomes: mpsc::Receiver<Outcome>,
+        control: &Control,
+        live: &LiveStats,
+        rate: &RateGovernor,
+    ) {
+        let mut ticker = tokio::time::interval(Duration::from_millis(200));
+        let mut batch = Vec::new();
+        loop {
+            tokio::select! {
+                received = outcomes.recv_many(&mut batch, 256) => {
+                    if received == 0 {
+                        break;
+                    }
+                    self.record_batch(&mut batch, control);
+                }
+                _ = ticker.tick() => {}
+            }
+            self.progress.update(&self.tally, live, rate.current());
+        }
+    }
+
+    fn record_batch(&mut self, batch: &mut Vec<Outcome>, control: &Control) {
+        for outcome in batch.iter() {
+            self.tally.record(outcome);
+        }
+        if !self.broken {
+            if let Err(err) = self.writer.write_batch(batch) {
+                self.broken = true;
+                control.stop(StopReason::ResultsUnwritable(err.to_string()));
+            }
+        }
+        if self.broken {
+            self.unwritten.append(batch);
+        }
+        batch.clear();
+        if let Some(limit) = self.max_failures {
+            if self.tally.count(RowStatus::Failed) >= limit {
+                control.stop(StopReason::MaxFailures(limit));
+            }
+        }
+    }
+
+    fn finish(mut self, config: &RunConfig, control: &Control, live: &LiveStats, started: Instant) -> u8 {
+        self.progress.finish();
+        if !self.unwritten.is_empty() && self.writer.write_batch(&self.unwritten).is_ok() {
+            self.unwritten.clear();
+        }
+        let synced = self.writer.sync();
+        let mut stop = control.reason();
+        if let (Err(err), None) = (&synced, &stop) {
+            stop = Some(StopReason::ResultsUnwritable(err.to_string()));
+        }
+        let mut summary = Summary::new(
+            &self.tally,
+            live,
+            stop.as_ref(),
+            started.elapsed(),
+            config.output.name(),
+        );
+        summary.unrecorded_resets = self
+            .unwritten
+            .iter()
+            .map(|outcome| UnrecordedRow {
+                line: outcome.line,
+                account_id: outcome.account_id.clone(),
+                user_id: outcome.user_id.clone(),
+                status: outcome.status.as_str(),
+            })
+            .collect();
+        if stop.is_some() || self.tally.unsuccessful() > 0 {
+            summary.resume_command = config.resume_command();
+        }
+        if !config.quiet || stop.is_some() {
+            summary.print();
+        }
+        if let Some(path) = &config.summary_json {
+            if let Err(err) = summary.write_json(path) {
+                eprintln!("chime-pin-reset: cannot write {}: {err}", path.display());
+            }
+        }
+        match stop {
+            Some(StopReason::Interrupted) => exit::INTERRUPTED,
+            Some(_) => exit::STOPPED_EARLY,
+            None if self.tally.unsuccessful() > 0 => exit::ROWS_FAILED,
+            None => exit::SUCCESS,
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM stops dispatching and gives in-flight rows `grace` to finish; a second
+/// signal (or the end of the grace period) drops them.
+async fn watch_signals(control: Arc<Control>, grace: Duration) {
+    let Ok(mut terminate) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    else {
+        return;
+    };
+    let mut interrupt = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+        Ok(interrupt) => interrupt,
+        Err(_) => return,
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    control.stop(StopReason::Interrupted);
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+        _ = tokio::time::sleep(grace) => {}
+    }
+    control.abort.cancel();
+}

@@ -1,0 +1,235 @@
+//! Faults the simulator injects into the three API operations: latency, a server-side token
+//! bucket, service failures, lost answers and garbled answers. Every random choice comes from
+//! one seeded generator, so a run with the same seed and the same request order repeats.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+
+/// Faults to inject. `Faults::default()` injects none.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Faults {
+    /// Delay every API answer by this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Add a uniformly random 0..=MS milliseconds to each delay.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub jitter_ms: u64,
+    /// Answer 429 ThrottledClientException beyond R requests per second (a token bucket).
+    #[arg(long, value_name = "R", value_parser = parse_rps)]
+    pub throttle_rps: Option<f64>,
+    /// Token-bucket size for --throttle-rps [default: max(1, R)].
+    #[arg(long, value_name = "B", default_value_t = 0, hide_default_value = true)]
+    pub throttle_burst: u32,
+    /// Answer this fraction of requests 500 ServiceFailureException or 503
+    /// ServiceUnavailableException (half each).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
+    pub fail_rate: f64,
+    /// Close the connection without any answer for this fraction of requests (nothing changes).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
+    pub drop_rate: f64,
+    /// For this fraction of requests, carry out the operation (a PIN changes) and then close the
+    /// connection without an answer.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
+    pub reset_then_drop_rate: f64,
+    /// For this fraction of requests, carry out the operation and answer 200 with a truncated
+    /// JSON body.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
+    pub garbage_rate: f64,
+    /// Answer 401 UnauthorizedClientException to every request signed with this access key id.
+    #[arg(long, value_name = "AKID")]
+    pub unauthorized_key: Option<String>,
+    /// Answer 403 ForbiddenException to every request for this account (repeatable).
+    #[arg(long = "forbidden-account", value_name = "ID")]
+    pub forbidden_accounts: Vec<String>,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s:?} is not a probability between 0 and 1")),
+    }
+}
+
+fn parse_rps(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!("{s:?} is not a positive number of requests per second")),
+    }
+}
+
+/// What happens to one request, drawn once on arrival.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fate {
+    Normal,
+    ServiceFailure,
+    ServiceUnavailable,
+    Drop,
+    ResetThenDrop,
+    Garbage,
+}
+
+/// The random choices for one request, drawn under one short lock.
+pub(crate) struct Draw {
+    pub delay: Duration,
+    pub fate: Fate,
+    /// A fresh PIN, used if the request resets one.
+    pub pin: [u8; 10],
+}
+
+impl std::fmt::Debug for Draw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Draw")
+            .field("delay", &self.delay)
+            .field("fate", &self.fate)
+            .field("pin", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Faults plus the state they need at run time: the generator and the token bucket.
+pub(crate) struct FaultEngine {
+    pub faults: Faults,
+    rng: Mutex<rand::rngs::SmallRng>,
+    bucket: Option<Mutex<Bucket>>,
+}
+
+struct Bucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl FaultEngine {
+    pub fn new(faults: Faults, seed: u64) -> Self {
+        let bucket = faults.throttle_rps.map(|rate| {
+            let capacity = if faults.throttle_burst == 0 {
+                rate.max(1.0)
+            } else {
+                f64::from(faults.throttle_burst)
+            };
+            Mutex::new(Bucket { rate, capacity, tokens: capacity, last: Instant::now() })
+        });
+        FaultEngine {
+            faults,
+            rng: Mutex::new(rand::rngs::SmallRng::seed_from_u64(seed ^ 0x6661_756c_7473)),
+            bucket,
+        }
+    }
+
+    /// Draws the delay, fate and a candidate PIN for one request.
+    pub fn draw(&self) -> Draw {
+        let f = &self.faults;
+        // The lock guards only the generator's state, never an await.
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        let jitter = if f.jitter_ms > 0 { rng.random_range(0..=f.jitter_ms) } else { 0 };
+        let delay = Duration::from_millis(f.latency_ms + jitter);
+        let any_fault =
+            f.fail_rate + f.drop_rate + f.reset_then_drop_rate + f.garbage_rate > 0.0;
+        let fate = if any_fault {
+            let u: f64 = rng.random();
+            let fail = f.fail_rate;
+            let drop = fail + f.drop_rate;
+            let reset_then_drop = drop + f.reset_then_drop_rate;
+            let garbage = reset_then_drop + f.garbage_rate;
+            if u < fail {
+                if rng.random::<bool>() {
+                    Fate::ServiceFailure
+                } else {
+                    Fate::ServiceUnavailable
+                }
+            } else if u < drop {
+                Fate::Drop
+            } else if u < reset_then_drop {
+                Fate::ResetThenDrop
+            } else if u < garbage {
+                Fate::Garbage
+            } else {
+                Fate::Normal
+            }
+        } else {
+            Fate::Normal
+        };
+        let pin = random_pin(&mut *rng);
+        Draw { delay, fate, pin }
+    }
+
+    /// Takes a token from the bucket; false means throttle this request.
+    pub fn admit(&self) -> bool {
+        let Some(bucket) = &self.bucket else { return true };
+        let mut b = bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let elapsed = now.duration_since(b.last).as_secs_f64();
+        b.last = now;
+        b.tokens = (b.tokens + elapsed * b.rate).min(b.capacity);
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A PIN for a user at start-up.
+    pub fn initial_pin(&self) -> [u8; 10] {
+        random_pin(&mut *self.rng.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn is_forbidden(&self, account_id: &str) -> bool {
+        self.faults.forbidden_accounts.iter().any(|a| a == account_id)
+    }
+}
+
+/// Ten random ASCII digits.
+pub(crate) fn random_pin(rng: &mut impl Rng) -> [u8; 10] {
+    let mut pin = [0u8; 10];
+    for d in &mut pin {
+        *d = b'0' + rng.random_range(0..10u8);
+    }
+    pin
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bucket_admits_the_burst_then_throttles() {
+        let engine = FaultEngine::new(
+            Faults { throttle_rps: Some(0.001), throttle_burst: 3, ..Faults::default() },
+            1,
+        );
+        let admitted = (0..10).filter(|_| engine.admit()).count();
+        assert_eq!(admitted, 3);
+    }
+
+    #[test]
+    fn fates_follow_rates_of_one() {
+        for (faults, fate) in [
+            (Faults { drop_rate: 1.0, ..Faults::default() }, Fate::Drop),
+            (Faults { reset_then_drop_rate: 1.0, ..Faults::default() }, Fate::ResetThenDrop),
+            (Faults { garbage_rate: 1.0, ..Faults::default() }, Fate::Garbage),
+            (Faults::default(), Fate::Normal),
+        ] {
+            let engine = FaultEngine::new(faults, 3);
+            assert!((0..50).all(|_| engine.draw().fate == fate));
+        }
+        let engine = FaultEngine::new(Faults { fail_rate: 1.0, ..Faults::default() }, 3);
+        let fates: Vec<Fate> = (0..50).map(|_| engine.draw().fate).collect();
+        assert!(fates.contains(&Fate::ServiceFailure) && fates.contains(&Fate::ServiceUnavailable));
+        assert!(fates.iter().all(|f| matches!(f, Fate::ServiceFailure | Fate::ServiceUnavailable)));
+    }
+
+    #[test]
+    fn same_seed_same_draws() {
+        let faults = Faults { fail_rate: 0.3, drop_rate: 0.3, jitter_ms: 9, ..Faults::default() };
+        let a = FaultEngine::new(faults.clone(), 42);
+        let b = FaultEngine::new(faults, 42);
+        for _ in 0..100 {
+            let (x, y) = (a.draw(), b.draw());
+            assert_eq!((x.delay, x.fate, x.pin), (y.delay, y.fate, y.pin));
+        }
+    }
+}

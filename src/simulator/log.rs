@@ -1,0 +1,117 @@
+//! The request log of `--log FILE`: one JSON line per API request, written through a buffer that
+//! a background task flushes every 200 ms (and shutdown flushes at the end), so logging costs a
+//! memory copy per request, not a system call. It never holds a PIN.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use serde::Serialize;
+
+/// How often the buffer reaches the file at the latest.
+pub(crate) const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// One line of the log.
+#[derive(Debug, Serialize)]
+pub(crate) struct LogLine<'a> {
+    /// Arrival, RFC 3339 UTC with milliseconds.
+    pub time: String,
+    /// Arrival, milliseconds since the Unix epoch.
+    pub at_unix_ms: f64,
+    pub operation: &'static str,
+    pub account_id: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    /// The status answered (or, for `reset-then-dropped`, the one that would have been);
+    /// `null` for `dropped`.
+    pub status: Option<u16>,
+    /// `answered`, `dropped`, `reset-then-dropped` or `garbage`.
+    pub outcome: &'static str,
+    /// API requests in flight on arrival, this one included.
+    pub in_flight: u64,
+}
+
+pub(crate) struct RequestLog {
+    out: Mutex<BufWriter<File>>,
+    failed: AtomicBool,
+}
+
+impl RequestLog {
+    pub fn create(path: &Path) -> anyhow::Result<Self> {
+        let file = File::create(path)
+            .with_context(|| format!("cannot create log file {}", path.display()))?;
+        Ok(RequestLog {
+            out: Mutex::new(BufWriter::with_capacity(256 * 1024, file)),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    pub fn write(&self, line: &LogLine<'_>) {
+        let mut bytes = Vec::with_capacity(256);
+        // Serializing plain strings and numbers into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut bytes, line);
+        bytes.push(b'\n');
+        let result = self.out.lock().unwrap_or_else(|e| e.into_inner()).write_all(&bytes);
+        self.note(result);
+    }
+
+    pub fn flush(&self) {
+        let result = self.out.lock().unwrap_or_else(|e| e.into_inner()).flush();
+        self.note(result);
+    }
+
+    fn note(&self, result: std::io::Result<()>) {
+        if let Err(err) = result {
+            if !self.failed.swap(true, Ordering::Relaxed) {
+                eprintln!("chime-pin-reset simulate: cannot write the request log: {err}");
+            }
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, with fractions.
+pub(crate) fn unix_ms(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the Unix epoch.
+pub(crate) fn rfc3339_millis(unix_ms: i64) -> String {
+    let secs = unix_ms.div_euclid(1000);
+    let millis = unix_ms.rem_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 → (year, month, day).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_millis(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(rfc3339_millis(1_709_294_461_005), "2024-03-01T12:01:01.005Z");
+    }
+}

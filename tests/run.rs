@@ -1,0 +1,409 @@
+//! `chime-pin-reset run` through the built binary against a simulator process.
+//!
+//! PINs are secrets even here: assertions compare them without printing them.
+
+use std::collections::HashMap;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::support::{aws_env, bin, SimulatorProcess, Workdir};
+
+pub const RESULTS_HEADER: &str = "line,account_id,user_id,status,personal_pin,primary_email,\
+display_name,error_code,error_message,attempts,request_id,finished_at";
+
+/// One row of a results file, by column name.
+pub type Row = HashMap<String, String>;
+
+/// A `run` command against `endpoint`, with dummy credentials, in `work`.
+pub fn run_command(work: &Workdir, endpoint: &str, args: &[&str]) -> Command {
+    let mut cmd = bin();
+    aws_env(&mut cmd);
+    cmd.current_dir(work.root())
+        .arg("run")
+        .args(args)
+        .args(["--endpoint-url", endpoint]);
+    cmd
+}
+
+/// Runs the command and returns its output; stderr is checked to hold no PIN by the caller.
+pub fn output_of(mut cmd: Command) -> Output {
+    cmd.output().expect("run chime-pin-reset")
+}
+
+pub fn code(output: &Output) -> i32 {
+    output.status.code().expect("the tool exits with a code")
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The rows of a results CSV.
+pub fn read_rows(work: &Workdir, name: &str) -> Vec<Row> {
+    let mut reader = csv::Reader::from_path(work.path(name)).expect("the results file exists");
+    let headers = reader.headers().expect("a header").clone();
+    reader
+        .records()
+        .map(|record| {
+            let record = record.expect("a whole row");
+            headers
+                .iter()
+                .zip(record.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The simulator's users: (account, user) → (current PIN, reset count).
+pub fn simulator_users(state: &serde_json::Value) -> HashMap<(String, String), (String, u64)> {
+    state["users"]
+        .as_array()
+        .expect("users in the state")
+        .iter()
+        .map(|user| {
+            let field = |name: &str| user[name].as_str().unwrap_or_default().to_string();
+            (
+                (field("account_id"), field("user_id")),
+                (field("personal_pin"), user["reset_count"].as_u64().unwrap_or(0)),
+            )
+        })
+        .collect()
+}
+
+/// Asserts that no PIN the simulator holds appears in `text` (stderr, stdout, a log).
+pub fn assert_no_pin_in(text: &str, state: &serde_json::Value, what: &str) {
+    for ((account, user), (pin, _)) in simulator_users(state) {
+        assert!(
+            pin.is_empty() || !text.contains(&pin),
+            "{what} holds the PIN of user {user} in account {account}"
+        );
+    }
+}
+
+/// An input CSV over the first `n` users of a directory the simulator wrote.
+pub fn input_from_directory(work: &Workdir, directory: &str, n: usize) -> String {
+    let mut reader = csv::Reader::from_path(work.path(directory)).expect("the directory exists");
+    let mut input = String::from("account_id,user_id,display_name\n");
+    for record in reader.records().take(n) {
+        let record = record.expect("a directory row");
+        input.push_str(&format!("{},{},{}\n", &record[0], &record[1], &record[3]));
+    }
+    input
+}
+
+/// Each `reset` row's PIN must be the user's current PIN in the simulator.
+fn assert_pins_current(rows: &[Row], state: &serde_json::Value) {
+    let users = simulator_users(state);
+    for row in rows.iter().filter(|row| row["status"] == "reset") {
+        let key = (row["account_id"].clone(), row["user_id"].clone());
+        let (pin, _) = users.get(&key).expect("a reset user is in the simulator");
+        assert!(
+            &row["personal_pin"] == pin,
+            "line {}: the PIN in the results is not the user's current PIN",
+            row["line"]
+        );
+        assert_eq!(row["personal_pin"].len(), 10, "line {}: a 10-digit PIN", row["line"]);
+    }
+}
+
+#[test]
+fn a_rotation_over_two_accounts_resets_every_user_exactly_once() {
+    let work = Workdir::new();
+    let directory = work.path("directory.csv");
+    let sim = SimulatorProcess::spawn(&[
+        "--accounts",
+        "2",
+        "--users-per-account",
+        "150",
+        "--seed",
+        "7",
+        "--write-directory",
+        directory.to_str().unwrap(),
+    ]);
+    work.write("input.csv", input_from_directory(&work, "directory.csv", 300));
+    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    cmd.args(["--rate", "0", "--concurrency", "16", "--summary-json", "summary.json"]);
+    let output = output_of(cmd);
+    let state = sim.state();
+    assert_no_pin_in(&stderr(&output), &state, "stderr");
+    assert_no_pin_in(&String::from_utf8_lossy(&output.stdout), &state, "stdout");
+    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+
+    let results = work.read("results.csv");
+    assert_eq!(results.lines().next(), Some(&*format!("{RESULTS_HEADER},display_name")));
+    let rows = read_rows(&work, "results.csv");
+    assert_eq!(rows.len(), 300);
+    assert!(rows.iter().all(|row| row["status"] == "reset"));
+    assert_pins_current(&rows, &state);
+    let resets: Vec<u64> = simulator_users(&state).values().map(|(_, n)| *n).collect();
+    assert_eq!(resets.len(), 300);
+    assert!(resets.iter().all(|n| *n == 1), "every user reset exactly once");
+    let lines: std::collections::HashSet<&str> = rows.iter().map(|r| r["line"].as_str()).collect();
+    assert_eq!(lines.len(), 300, "every input line accounted for once");
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&work.read("summary.json")).expect("the summary is JSON");
+    assert_eq!(summary["statuses"]["reset"], 300);
+    assert_eq!(summary["outcome"], "completed");
+}
+
+#[test]
+fn not_found_forbidden_and_bad_request_fail_their_rows_and_the_run_goes_on() {
+    let work = Workdir::new();
+    let good = "11111111-1111-1111-1111-111111111111";
+    let forbidden = "22222222-2222-2222-2222-222222222222";
+    let users = [
+        (good, "aaaaaaaa-0000-0000-0000-000000000001"),
+        (good, "aaaaaaaa-0000-0000-0000-000000000002"),
+        (forbidden, "bbbbbbbb-0000-0000-0000-000000000001"),
+    ];
+    let mut directory = String::from("account_id,user_id,email,display_name\n");
+    for (i, (account, user)) in users.iter().enumerate() {
+        directory.push_str(&format!("{account},{user},user{i}@example.com,User {i}\n"));
+    }
+    let directory = work.write("directory.csv", directory);
+    let sim = SimulatorProcess::spawn(&[
+        "--directory",
+        directory.to_str().unwrap(),
+        "--forbidden-account",
+        forbidden,
+    ]);
+    let missing = "00000000-0000-0000-0000-000000000000";
+    let (reachable, behind_403) = (users[1].1, users[2].1);
+    work.write(
+        "input.csv",
+        format!(
+            "account_id,user_id\n{good},{missing}\n{forbidden},{behind_403}\n\
+             {good},not-a-guid\n{good},{reachable}\n"
+        ),
+    );
+    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    cmd.args(["--rate", "0", "--no-strict-ids"]);
+    let output = output_of(cmd);
+    assert_eq!(code(&output), 1, "stderr: {}", stderr(&output));
+    let rows = read_rows(&work, "results.csv");
+    let by_line = |line: &str| rows.iter().find(|r| r["line"] == line).expect("each line");
+    assert_eq!(by_line("2")["error_code"], "NotFoundException");
+    assert_eq!(by_line("3")["error_code"], "ForbiddenException");
+    assert_eq!(by_line("4")["error_code"], "BadRequestException");
+    for line in ["2", "3", "4"] {
+        assert_eq!(by_line(line)["status"], "failed");
+        assert_eq!(by_line(line)["attempts"], "1", "final errors are not retried");
+        assert!(!by_line(line)["request_id"].is_empty(), "the AWS request id is kept");
+        assert!(by_line(line)["personal_pin"].is_empty());
+    }
+    assert_eq!(by_line("5")["status"], "reset", "the run goes on after failures");
+    let text = stderr(&output);
+    assert!(text.contains("1 NotFoundException"), "{text}");
+}
+
+#[test]
+fn spreadsheet_input_is_tolerated_and_extra_columns_are_carried_in_order() {
+    let work = Workdir::new();
+    let directory = work.path("directory.csv");
+    let sim = SimulatorProcess::spawn(&[
+        "--accounts",
+        "1",
+        "--users-per-account",
+        "3",
+        "--write-directory",
+        directory.to_str().unwrap(),
+    ]);
+    let mut reader = csv::Reader::from_path(&directory).unwrap();
+    let users: Vec<(String, String)> = reader
+        .records()
+        .map(|r| r.map(|r| (r[0].to_string(), r[1].to_string())).unwrap())
+        .collect();
+    let (account, u1, u2, u3) = (&users[0].0, &users[0].1, &users[1].1, &users[2].1);
+    let input = format!(
+        "\u{feff}Cost Center;Account ID;note;User Id\r\n\
+         7; {account} ;\"Smith; Jane, (ext. 4)\"; {u1} \r\n\
+         \r\n\
+         8;{account};=HYPERLINK(\"http://x\");{u2}\r\n\
+         9;{account};dup;{}\r\n\
+         10;not-an-account;bad;{u3}\r\n",
+        u1.to_uppercase()
+    );
+    work.write("input.csv", input);
+    let cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv", "--rate", "0"]);
+    let output = output_of(cmd);
+    assert_eq!(code(&output), 1, "an invalid row makes the exit code 1: {}", stderr(&output));
+    let results = work.read("results.csv");
+    assert_eq!(results.lines().next(), Some(&*format!("{RESULTS_HEADER},Cost Center,note")));
+    let rows = read_rows(&work, "results.csv");
+    let by_line = |line: &str| rows.iter().find(|r| r["line"] == line).expect("each line");
+    assert_eq!(by_line("2")["status"], "reset", "{:?}", by_line("2")["error_message"]);
+    assert_eq!(by_line("2")["note"], "Smith; Jane, (ext. 4)", "quoted delimiters survive");
+    assert_eq!(by_line("2")["Cost Center"], "7");
+    assert_eq!(by_line("4")["note"], "'=HYPERLINK(\"http://x\")", "formulas are neutralised");
+    assert_eq!(by_line("5")["status"], "duplicate");
+    assert_eq!(by_line("5")["error_code"], "DuplicateRow");
+    assert_eq!(by_line("6")["status"], "invalid");
+    assert_eq!(by_line("6")["error_code"], "InvalidInput");
+    assert!(by_line("6")["error_message"].contains("line 6"), "{:?}", by_line("6"));
+    assert_eq!(rows.len(), 4, "the blank line is not a row");
+    let state = sim.state();
+    assert_eq!(simulator_users(&state).values().map(|(_, n)| n).sum::<u64>(), 2);
+}
+
+#[test]
+fn a_header_without_a_user_column_is_refused_before_anything_is_sent() {
+    let work = Workdir::new();
+    let sim = SimulatorProcess::spawn(&["--accounts", "1", "--users-per-account", "1"]);
+    work.write("input.csv", "account_id,person\nx,y\n");
+    let output = output_of(run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]));
+    assert_eq!(code(&output), 2);
+    let text = stderr(&output);
+    assert!(text.contains("input.csv"), "names the file: {text}");
+    assert!(text.contains("found: account_id, person"), "names the header found: {text}");
+    assert!(text.contains("user_id"), "names the accepted names: {text}");
+    assert_eq!(text.matches("chime-pin-reset:").count(), 1, "said once: {text}");
+    assert!(!work.path("results.csv").exists(), "no results file for a refused input");
+    assert_eq!(sim.state()["requests"]["ResetPersonalPIN"], serde_json::json!({}));
+}
+
+/// Arrival times (seconds) of the requests in a simulator log.
+fn arrivals(log: &str) -> Vec<f64> {
+    log.lines()
+        .map(|line| {
+            let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+            entry["at_unix_ms"].as_f64().expect("an arrival time") / 1000.0
+        })
+        .collect()
+}
+
+/// The most requests in any one-second window.
+fn busiest_second(times: &[f64]) -> usize {
+    let mut times = times.to_vec();
+    times.sort_by(f64::total_cmp);
+    let mut best = 0;
+    let mut start = 0;
+    for end in 0..times.len() {
+        while times[end] - times[start] >= 1.0 {
+            start += 1;
+        }
+        best = best.max(end - start + 1);
+    }
+    best
+}
+
+#[test]
+fn the_rate_and_the_concurrency_are_enforced() {
+    let work = Workdir::new();
+    let directory = work.path("directory.csv");
+    let log = work.path("requests.log");
+    let sim = SimulatorProcess::spawn(&[
+        "--accounts",
+        "1",
+        "--users-per-account",
+        "70",
+        "--latency-ms",
+        "40",
+        "--write-directory",
+        directory.to_str().unwrap(),
+        "--log",
+        log.to_str().unwrap(),
+    ]);
+    work.write("input.csv", input_from_directory(&work, "directory.csv", 70));
+    let (rate, burst, rows) = (25.0, 5.0, 70.0);
+    let started = Instant::now();
+    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    cmd.args(["--rate", "25", "--burst", "5", "--concurrency", "3"]);
+    let output = output_of(cmd);
+    let elapsed = started.elapsed();
+    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    let state = sim.state();
+    let max_in_flight = state["max_in_flight"].as_u64().expect("max_in_flight");
+    assert!(max_in_flight <= 3, "the simulator saw {max_in_flight} requests in flight");
+    sim.stop();
+    let times = arrivals(&std::fs::read_to_string(&log).expect("the log"));
+    assert_eq!(times.len(), 70);
+    let busiest = busiest_second(&times);
+    assert!(busiest as f64 <= rate + burst, "{busiest} requests in one second");
+    let minimum = Duration::from_secs_f64((rows - burst) / rate);
+    assert!(elapsed >= minimum, "70 rows at 25/s took only {elapsed:?}");
+}
+
+#[test]
+fn concurrency_is_used_up_to_its_bound() {
+    let work = Workdir::new();
+    let directory = work.path("directory.csv");
+    let sim = SimulatorProcess::spawn(&[
+        "--accounts",
+        "1",
+        "--users-per-account",
+        "40",
+        "--latency-ms",
+        "100",
+        "--write-directory",
+        directory.to_str().unwrap(),
+    ]);
+    work.write("input.csv", input_from_directory(&work, "directory.csv", 40));
+    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    cmd.args(["--rate", "0", "--concurrency", "5"]);
+    let output = output_of(cmd);
+    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    let max_in_flight = sim.state()["max_in_flight"].as_u64().unwrap();
+    assert_eq!(max_in_flight, 5, "five slots, each held for 100 ms over 40 rows");
+}
+
+#[test]
+fn pins_can_be_masked_or_omitted() {
+    let work = Workdir::new();
+    let directory = work.path("directory.csv");
+    let sim = SimulatorProcess::spawn(&[
+        "--accounts",
+        "1",
+        "--users-per-account",
+        "4",
+        "--write-directory",
+        directory.to_str().unwrap(),
+    ]);
+    work.write("input.csv", input_from_directory(&work, "directory.csv", 4));
+    for policy in ["masked", "omit"] {
+        let results = format!("{policy}.csv");
+        let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", &results]);
+        cmd.args(["--rate", "0", "--pins", policy]);
+        let output = output_of(cmd);
+        assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+        let users = simulator_users(&sim.state());
+        for row in read_rows(&work, &results) {
+            let (pin, _) = &users[&(row["account_id"].clone(), row["user_id"].clone())];
+            let shown = &row["personal_pin"];
+            match policy {
+                "masked" => {
+                    assert!(shown.starts_with("********"), "eight stars, then two digits");
+                    assert_eq!(shown.len(), 10);
+                    assert_eq!(&shown[8..], &pin[8..], "the last two digits are the PIN's");
+                }
+                _ => assert!(shown.is_empty(), "no PIN with --pins omit"),
+            }
+        }
+    }
+}
+
+#[test]
+fn the_readme_first_command_works_on_a_clean_checkout() {
+    let work = Workdir::new();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/rotation.csv");
+    let mut cmd = bin();
+    aws_env(&mut cmd);
+    let output = cmd
+        .current_dir(work.root())
+        .args(["run", "--simulate"])
+        .arg(&sample)
+        .args(["-o", "rotation-results.csv"])
+        .output()
+        .expect("run");
+    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    let rows = read_rows(&work, "rotation-results.csv");
+    let input_rows = std::fs::read_to_string(&sample).unwrap().lines().count() - 1;
+    assert_eq!(rows.len(), input_rows);
+    assert!(rows.iter().all(|row| row["status"] == "reset" && row["personal_pin"].len() == 10));
+    let text = stderr(&output);
+    assert!(text.contains("Run complete."), "{text}");
+    for row in &rows {
+        assert!(!text.contains(&row["personal_pin"]), "stderr holds a PIN of line {}", row["line"]);
+    }
+}
