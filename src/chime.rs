@@ -193,7 +193,11 @@ impl ChimeClient {
 }
 
 impl ChimeApi for ChimeClient {
-    async fn reset_personal_pin(&self, account_id: &str, user_id: &str) -> Result<Answer, CallError> {
+    async fn reset_personal_pin(
+        &self,
+        account_id: &str,
+        user_id: &str,
+    ) -> Result<Answer, CallError> {
         let output = self
             .client
             .reset_personal_pin()
@@ -278,6 +282,14 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
     match &err {
+        SdkError::ServiceError(context) if context.raw().status().is_success() => {
+            // A success status whose body could not be parsed: the answer was cut short.
+            CallError::new(
+                Disposition::Retry,
+                "InvalidResponse",
+                "the answer could not be read (it may have been cut short)",
+            )
+        }
         SdkError::ServiceError(context) => {
             let status = context.raw().status().as_u16();
             let service_error = context.err();
@@ -399,15 +411,39 @@ mod tests {
 
     #[test]
     fn dispositions_follow_the_model() {
-        assert_eq!(service_disposition("ThrottledClientException", 429), Disposition::Throttled);
-        assert_eq!(service_disposition("ServiceFailureException", 500), Disposition::Retry);
-        assert_eq!(service_disposition("ServiceUnavailableException", 503), Disposition::Retry);
-        assert_eq!(service_disposition("UnauthorizedClientException", 401), Disposition::StopRun);
-        assert_eq!(service_disposition("NotFoundException", 404), Disposition::Final);
-        assert_eq!(service_disposition("ForbiddenException", 403), Disposition::Final);
-        assert_eq!(service_disposition("BadRequestException", 400), Disposition::Final);
+        assert_eq!(
+            service_disposition("ThrottledClientException", 429),
+            Disposition::Throttled
+        );
+        assert_eq!(
+            service_disposition("ServiceFailureException", 500),
+            Disposition::Retry
+        );
+        assert_eq!(
+            service_disposition("ServiceUnavailableException", 503),
+            Disposition::Retry
+        );
+        assert_eq!(
+            service_disposition("UnauthorizedClientException", 401),
+            Disposition::StopRun
+        );
+        assert_eq!(
+            service_disposition("NotFoundException", 404),
+            Disposition::Final
+        );
+        assert_eq!(
+            service_disposition("ForbiddenException", 403),
+            Disposition::Final
+        );
+        assert_eq!(
+            service_disposition("BadRequestException", 400),
+            Disposition::Final
+        );
         assert_eq!(service_disposition("SomethingNew", 502), Disposition::Retry);
-        assert_eq!(service_disposition("SomethingNew", 429), Disposition::Throttled);
+        assert_eq!(
+            service_disposition("SomethingNew", 429),
+            Disposition::Throttled
+        );
         assert_eq!(service_disposition("SomethingNew", 409), Disposition::Final);
     }
 }

@@ -20,6 +20,14 @@ pub enum Command {
     Run(crate::config::RunArgs),
     /// Serve a local simulator of the Chime user API (prints its endpoint URL first on stdout).
     Simulate(crate::simulator::SimulateArgs),
+    /// Check an input CSV offline: every problem with its line, then a summary.
+    Validate(crate::prepare::validate::ValidateArgs),
+    /// List the users of accounts (every page of ListUsers) into a CSV that `run` accepts.
+    Export(crate::prepare::export::ExportArgs),
+    /// Reset one user's PIN and print the answer as `aws chime reset-personal-pin` does.
+    Reset(crate::prepare::reset::ResetArgs),
+    /// Print a sample input CSV on stdout, with comments on its columns on stderr.
+    Template(crate::prepare::template::TemplateArgs),
 }
 
 /// The whole program: parse, run, print any error once, return the exit code.
@@ -27,12 +35,19 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            let code = if err.use_stderr() { exit::USAGE } else { exit::SUCCESS };
+            let code = if err.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            };
             let _ = err.print();
             return ExitCode::from(code);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("chime-pin-reset: cannot start the async runtime: {err}");
@@ -46,6 +61,10 @@ pub fn main() -> ExitCode {
                 crate::run::run(config).await.map(ExitCode::from)
             }
             Command::Simulate(args) => crate::simulator::run_cli(args).await,
+            Command::Validate(args) => crate::prepare::validate::run(args).map(ExitCode::from),
+            Command::Export(args) => crate::prepare::export::run(args).await.map(ExitCode::from),
+            Command::Reset(args) => crate::prepare::reset::run(args).await.map(ExitCode::from),
+            Command::Template(args) => crate::prepare::template::run(args).map(ExitCode::from),
         }
     });
     match result {

@@ -123,12 +123,14 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-fn parse_delimiter(text: &str) -> Result<u8, String> {
+pub fn parse_delimiter(text: &str) -> Result<u8, String> {
     match text {
         "," | "comma" => Ok(b','),
         ";" | "semicolon" => Ok(b';'),
         "tab" | "\t" | "\\t" => Ok(b'\t'),
-        other => Err(format!("{other:?} is not a delimiter: use `,`, `;` or `tab`")),
+        other => Err(format!(
+            "{other:?} is not a delimiter: use `,`, `;` or `tab`"
+        )),
     }
 }
 
@@ -187,7 +189,11 @@ impl RunConfig {
                 burst: NonZeroU32::new(args.burst).unwrap_or(NonZeroU32::MIN),
                 concurrency: args.concurrency,
                 max_attempts: args.max_attempts,
-                mode: if args.dry_run { Mode::DryRun } else { Mode::Reset },
+                mode: if args.dry_run {
+                    Mode::DryRun
+                } else {
+                    Mode::Reset
+                },
                 backoff_base: Duration::from_millis(100),
                 backoff_cap: Duration::from_secs(20),
             },
@@ -237,7 +243,13 @@ impl RunConfig {
         if !words.contains(&"--resume") {
             words.push("--resume");
         }
-        Some(words.iter().map(|word| shell_quote(word)).collect::<Vec<_>>().join(" "))
+        Some(
+            words
+                .iter()
+                .map(|word| shell_quote(word))
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
     }
 }
 
@@ -250,8 +262,9 @@ fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
 
 /// A plain-http endpoint carries PINs in clear: only loopback is accepted without
 /// `--allow-insecure-endpoint`.
-fn check_endpoint(url: &str, allow_insecure: bool) -> anyhow::Result<()> {
-    let parsed = url::Url::parse(url).with_context(|| format!("--endpoint-url {url:?} is not a URL"))?;
+pub fn check_endpoint(url: &str, allow_insecure: bool) -> anyhow::Result<()> {
+    let parsed =
+        url::Url::parse(url).with_context(|| format!("--endpoint-url {url:?} is not a URL"))?;
     match parsed.scheme() {
         "https" => Ok(()),
         "http" => {

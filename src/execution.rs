@@ -118,7 +118,10 @@ pub struct ExecConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StopReason {
     /// Credentials were refused; every remaining row would fail the same way.
-    CredentialsRejected { code: String, message: String },
+    CredentialsRejected {
+        code: String,
+        message: String,
+    },
     MaxFailures(u64),
     ResultsUnwritable(String),
     Interrupted,
@@ -150,7 +153,10 @@ pub struct Control {
 
 impl Control {
     pub fn stop(&self, reason: StopReason) {
-        let mut first = self.reason.lock().expect("the stop reason lock is never poisoned");
+        let mut first = self
+            .reason
+            .lock()
+            .expect("the stop reason lock is never poisoned");
         first.get_or_insert(reason);
         self.dispatch.cancel();
     }
@@ -172,64 +178,100 @@ pub struct LiveStats {
     pub skipped: AtomicU64,
 }
 
-/// The run's request rate: a governor limiter at the configured rate and burst, replaced by a
-/// slower one when Chime throttles and raised back step by step in quiet periods.
+/// The run's request rate: one governor limiter at the configured rate and burst, and in front
+/// of it a pacer that spaces requests further apart while Chime throttles.
+///
+/// The pacer hands out evenly spaced send times; changing its rate changes the spacing of the
+/// times handed out next, so a change never lets two rates run side by side. The control is multiplicative decrease, quick recovery: a throttle cuts the rate by 30%
+/// (by half when the last cut was under a second ago, so an opening overshoot is shed fast)
+/// and remembers the rate that was throttled as a ceiling. Each quiet period then closes half
+/// of the gap to 85% of that ceiling, and above it probes upward by 1% of the configured rate.
 #[derive(Debug)]
 pub struct RateGovernor {
     target: Option<f64>,
+    limiter: Option<DefaultDirectRateLimiter>,
     state: Mutex<RateState>,
 }
 
 #[derive(Debug)]
 struct RateState {
-    limiter: Option<Arc<DefaultDirectRateLimiter>>,
-    /// The rate in force; infinite when unlimited.
+    /// The rate in force; infinite when unlimited and never throttled.
     current: f64,
+    /// The pacer's next free send time, used while `current` is below the configured rate.
+    next_slot: Instant,
+    /// The rate at the last throttle.
+    ceiling: f64,
     last_change: Instant,
-    /// Successful answers, counted per one-second window, to estimate what the service accepts.
+    last_cut: Option<Instant>,
+    last_throttle: Option<Instant>,
+    /// Successful answers in the current one-second window, to find a starting point when an
+    /// unlimited run is throttled.
     window_start: Instant,
     window_successes: u32,
-    last_window_rate: f64,
 }
 
 /// Throttles closer together than this count as one: the answers in flight when the first
 /// arrived say nothing new.
 const THROTTLE_COOLDOWN: Duration = Duration::from_millis(250);
+/// Consecutive cuts closer than this mean the rate is still far too high.
+const STILL_OVERSHOOTING: Duration = Duration::from_secs(1);
 /// How long the run must go without a throttle before the rate is raised a step.
-const QUIET_PERIOD: Duration = Duration::from_secs(1);
+const QUIET_PERIOD: Duration = Duration::from_millis(500);
 
 impl RateGovernor {
     pub fn new(rate: Option<NonZeroU32>, burst: NonZeroU32) -> Self {
         let now = Instant::now();
         let target = rate.map(|r| f64::from(r.get()));
-        let limiter = rate.map(|r| Arc::new(RateLimiter::direct(Quota::per_second(r).allow_burst(burst))));
+        let limiter = rate.map(|r| RateLimiter::direct(Quota::per_second(r).allow_burst(burst)));
         RateGovernor {
             target,
+            limiter,
             state: Mutex::new(RateState {
-                limiter,
+                next_slot: now,
                 current: target.unwrap_or(f64::INFINITY),
+                ceiling: target.unwrap_or(f64::INFINITY),
                 last_change: now,
+                last_cut: None,
+                last_throttle: None,
                 window_start: now,
                 window_successes: 0,
-                last_window_rate: 0.0,
             }),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, RateState> {
-        self.state.lock().expect("the rate lock is never held across a panic")
+        self.state
+            .lock()
+            .expect("the rate lock is never held across a panic")
     }
 
     /// Waits until one more request may be sent.
     pub async fn acquire(&self) {
-        let limiter = {
+        let slot = {
             let mut state = self.lock();
             self.raise_if_quiet(&mut state);
-            state.limiter.clone()
+            self.reserve_slot(&mut state)
         };
-        if let Some(limiter) = limiter {
+        if let Some(slot) = slot {
+            tokio::time::sleep_until(slot.into()).await;
+        }
+        if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
         }
+    }
+
+    /// The pacer's next send time while the rate is lowered; `None` at the configured rate.
+    fn reserve_slot(&self, state: &mut RateState) -> Option<Instant> {
+        let lowered = match self.target {
+            Some(target) => state.current < target,
+            None => state.current.is_finite(),
+        };
+        if !lowered {
+            return None;
+        }
+        let slot = state.next_slot.max(Instant::now());
+        state.next_slot = slot + Duration::from_secs_f64(1.0 / state.current);
+        Some(slot)
     }
 
     /// The rate in force, or `None` when unlimited.
@@ -240,67 +282,58 @@ impl RateGovernor {
 
     pub fn on_success(&self) {
         let mut state = self.lock();
-        let elapsed = state.window_start.elapsed();
-        if elapsed >= Duration::from_secs(1) {
-            state.last_window_rate = f64::from(state.window_successes) / elapsed.as_secs_f64();
+        if state.window_start.elapsed() >= Duration::from_secs(1) {
             state.window_start = Instant::now();
             state.window_successes = 0;
         }
         state.window_successes += 1;
     }
 
-    /// Lowers the rate: by a quarter, or to what the service accepted over the last second if
-    /// that is lower, but never below half at once.
+    /// Lowers the rate after a throttle.
     pub fn on_throttle(&self) {
         let mut state = self.lock();
-        if state.last_change.elapsed() < THROTTLE_COOLDOWN {
+        let now = Instant::now();
+        state.last_throttle = Some(now);
+        if state.last_change.elapsed() < THROTTLE_COOLDOWN && state.last_cut.is_some() {
             return;
         }
-        let accepted = state.last_window_rate.max(
-            f64::from(state.window_successes) / state.window_start.elapsed().as_secs_f64().max(0.25),
-        );
         let current = if state.current.is_finite() {
             state.current
         } else {
-            accepted.max(1.0) * 2.0
+            // Unlimited until now: start from what the service answered over the last second.
+            let elapsed = state.window_start.elapsed().as_secs_f64().max(0.25);
+            (f64::from(state.window_successes) / elapsed).max(1.0)
         };
-        let lowered = (current * 0.75).min(accepted).max(current * 0.5).max(1.0);
-        self.set_rate(&mut state, lowered);
+        let overshooting = state
+            .last_cut
+            .is_some_and(|cut| cut.elapsed() < STILL_OVERSHOOTING);
+        let factor = if overshooting { 0.5 } else { 0.7 };
+        state.ceiling = current;
+        state.last_cut = Some(now);
+        self.set_rate(&mut state, (current * factor).max(1.0));
     }
 
     fn raise_if_quiet(&self, state: &mut RateState) {
-        if state.last_change.elapsed() < QUIET_PERIOD {
+        let quiet = |at: Option<Instant>| at.is_none_or(|at| at.elapsed() >= QUIET_PERIOD);
+        if !state.current.is_finite()
+            || state.last_change.elapsed() < QUIET_PERIOD
+            || !quiet(state.last_throttle)
+            || self.target.is_some_and(|target| state.current >= target)
+        {
             return;
         }
-        let Some(raised) = self.next_step_up(state.current) else {
-            return;
+        let goal = state.ceiling * 0.85;
+        let probe = (self.target.unwrap_or(state.ceiling) * 0.01).max(0.5);
+        let raised = if state.current + probe < goal {
+            state.current + (goal - state.current) / 2.0
+        } else {
+            state.current + probe
         };
-        match self.target {
-            Some(target) if raised >= target => {
-                // Back at the configured rate, but with a burst of one: the service's bucket
-                // was empty a moment ago.
-                self.set_rate(state, target);
-            }
-            _ => self.set_rate(state, raised),
-        }
-    }
-
-    /// The next rate up from `current`, or `None` when it is already the configured one.
-    fn next_step_up(&self, current: f64) -> Option<f64> {
-        if !current.is_finite() {
-            return None;
-        }
-        match self.target {
-            Some(target) if current >= target => None,
-            Some(target) => Some(current + (target * 0.02).max(1.0)),
-            None => Some(current * 1.1),
-        }
+        let raised = self.target.map_or(raised, |target| raised.min(target));
+        self.set_rate(state, raised);
     }
 
     fn set_rate(&self, state: &mut RateState, rate: f64) {
-        let period = Duration::from_secs_f64(1.0 / rate);
-        let quota = Quota::with_period(period).expect("a positive rate has a positive period");
-        state.limiter = Some(Arc::new(RateLimiter::direct(quota)));
         state.current = rate;
         state.last_change = Instant::now();
     }
@@ -383,7 +416,9 @@ async fn process_row<A: ChimeApi>(context: &Context<A>, task: RowTask) -> Option
         Target::UserId(user_id) => user_id.clone(),
         Target::Email(email) => {
             let found = context
-                .call(&mut attempts, || context.api.find_user_by_email(account, email))
+                .call(&mut attempts, || {
+                    context.api.find_user_by_email(account, email)
+                })
                 .await?;
             match found {
                 Ok(answer) => answer.user.user_id,
@@ -394,7 +429,9 @@ async fn process_row<A: ChimeApi>(context: &Context<A>, task: RowTask) -> Option
     let result = match context.config.mode {
         Mode::Reset => {
             context
-                .call(&mut attempts, || context.api.reset_personal_pin(account, &user_id))
+                .call(&mut attempts, || {
+                    context.api.reset_personal_pin(account, &user_id)
+                })
                 .await?
         }
         Mode::DryRun => {
@@ -412,7 +449,11 @@ async fn process_row<A: ChimeApi>(context: &Context<A>, task: RowTask) -> Option
 impl<A: ChimeApi> Context<A> {
     /// Makes one call with the run's retry policy. `None` when the run stopped before the
     /// first attempt was sent.
-    async fn call<F, Fut>(&self, attempts: &mut u32, mut send: F) -> Option<Result<Answer, CallError>>
+    async fn call<F, Fut>(
+        &self,
+        attempts: &mut u32,
+        mut send: F,
+    ) -> Option<Result<Answer, CallError>>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<Answer, CallError>>,
@@ -527,9 +568,12 @@ mod tests {
 
     impl FakeChime {
         fn answer(&self, user_id: &str) -> Result<Answer, CallError> {
-            let scripted = self.scripts.lock().unwrap().get_mut(user_id).and_then(|s| {
-                (!s.is_empty()).then(|| s.remove(0))
-            });
+            let scripted = self
+                .scripts
+                .lock()
+                .unwrap()
+                .get_mut(user_id)
+                .and_then(|s| (!s.is_empty()).then(|| s.remove(0)));
             match scripted {
                 Some(error) => Err(error),
                 None => Ok(Answer {
@@ -579,7 +623,11 @@ mod tests {
         })
     }
 
-    async fn run(fake: Arc<FakeChime>, items: Vec<InputItem>, mode: Mode) -> (Vec<Outcome>, Arc<Control>) {
+    async fn run(
+        fake: Arc<FakeChime>,
+        items: Vec<InputItem>,
+        mode: Mode,
+    ) -> (Vec<Outcome>, Arc<Control>) {
         let (item_tx, item_rx) = mpsc::channel(16);
         let (out_tx, mut out_rx) = mpsc::channel(16);
         let control = Arc::new(Control::default());
@@ -615,7 +663,10 @@ mod tests {
         let fake = Arc::new(FakeChime::default());
         fake.scripts.lock().unwrap().insert(
             "u1".into(),
-            vec![error(Disposition::Throttled, "ThrottledClientException"), error(Disposition::Retry, "Timeout")],
+            vec![
+                error(Disposition::Throttled, "ThrottledClientException"),
+                error(Disposition::Retry, "Timeout"),
+            ],
         );
         let (outcomes, _) = run(fake.clone(), vec![task("u1")], Mode::Reset).await;
         assert_eq!(outcomes.len(), 1);
@@ -627,12 +678,21 @@ mod tests {
     #[tokio::test]
     async fn final_errors_are_not_retried_and_attempts_are_bounded() {
         let fake = Arc::new(FakeChime::default());
-        fake.scripts.lock().unwrap().insert("gone".into(), vec![error(Disposition::Final, "NotFoundException")]);
-        fake.scripts.lock().unwrap().insert("busy".into(), vec![error(Disposition::Retry, "ServiceFailureException"); 5]);
+        fake.scripts.lock().unwrap().insert(
+            "gone".into(),
+            vec![error(Disposition::Final, "NotFoundException")],
+        );
+        fake.scripts.lock().unwrap().insert(
+            "busy".into(),
+            vec![error(Disposition::Retry, "ServiceFailureException"); 5],
+        );
         let (outcomes, _) = run(fake, vec![task("gone"), task("busy")], Mode::Reset).await;
         let by_user = |user: &str| outcomes.iter().find(|o| o.user_id == user).unwrap().clone();
         assert_eq!(by_user("gone").attempts, 1);
-        assert_eq!(by_user("gone").error_code.as_deref(), Some("NotFoundException"));
+        assert_eq!(
+            by_user("gone").error_code.as_deref(),
+            Some("NotFoundException")
+        );
         assert_eq!(by_user("busy").attempts, 3);
         assert_eq!(by_user("busy").status, RowStatus::Failed);
     }
@@ -650,19 +710,36 @@ mod tests {
     #[tokio::test]
     async fn refused_credentials_stop_the_run() {
         let fake = Arc::new(FakeChime::default());
-        fake.scripts.lock().unwrap().insert("u1".into(), vec![error(Disposition::StopRun, "UnauthorizedClientException")]);
+        fake.scripts.lock().unwrap().insert(
+            "u1".into(),
+            vec![error(Disposition::StopRun, "UnauthorizedClientException")],
+        );
         let (_, control) = run(fake, vec![task("u1")], Mode::Reset).await;
-        assert!(matches!(control.reason(), Some(StopReason::CredentialsRejected { .. })));
+        assert!(matches!(
+            control.reason(),
+            Some(StopReason::CredentialsRejected { .. })
+        ));
     }
 
     #[test]
-    fn throttling_lowers_the_rate_and_never_below_half() {
+    fn throttling_cuts_the_rate_and_cuts_harder_while_overshooting() {
         let governor = RateGovernor::new(NonZeroU32::new(200), NonZeroU32::new(10).unwrap());
         governor.lock().last_change -= THROTTLE_COOLDOWN;
         governor.on_throttle();
         let lowered = governor.current().unwrap();
-        assert!((100.0..=150.0).contains(&lowered), "{lowered}");
+        assert_eq!(lowered, 140.0, "a first throttle cuts by 30%");
         governor.on_throttle();
-        assert_eq!(governor.current().unwrap(), lowered, "a second throttle within the cooldown is the same event");
+        assert_eq!(
+            governor.current().unwrap(),
+            lowered,
+            "a second throttle within the cooldown is the same event"
+        );
+        governor.lock().last_change -= THROTTLE_COOLDOWN;
+        governor.on_throttle();
+        assert_eq!(
+            governor.current().unwrap(),
+            70.0,
+            "still overshooting: cut by half"
+        );
     }
 }

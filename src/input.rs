@@ -155,7 +155,9 @@ impl InputReader {
         };
         let mut buffered = BufReader::with_capacity(64 * 1024, raw);
         let mut header_line = Vec::new();
-        buffered.read_until(b'\n', &mut header_line).map_err(unreadable)?;
+        buffered
+            .read_until(b'\n', &mut header_line)
+            .map_err(unreadable)?;
         if header_line.starts_with(b"\xEF\xBB\xBF") {
             header_line.drain(..3);
         }
@@ -179,7 +181,11 @@ impl InputReader {
         })?;
         let headers: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
         let columns = find_columns(&headers, &options, &file_name)?;
-        let carried_headers = columns.carried.iter().map(|&i| headers[i].clone()).collect();
+        let carried_headers = columns
+            .carried
+            .iter()
+            .map(|&i| headers[i].clone())
+            .collect();
         Ok(InputReader {
             file_name,
             records,
@@ -413,7 +419,9 @@ pub fn detect_delimiter(header_line: &[u8]) -> u8 {
         }
     }
     let candidates = [b',', b';', b'\t'];
-    let best = (0..3).max_by_key(|&i| (counts[i], usize::from(i == 0))).unwrap_or(0);
+    let best = (0..3)
+        .max_by_key(|&i| (counts[i], usize::from(i == 0)))
+        .unwrap_or(0);
     candidates[best]
 }
 
@@ -532,7 +540,11 @@ mod tests {
     #[test]
     fn headers_match_loosely() {
         for name in ["Account ID", "account-id", "AccountId", "ACCOUNT_ID"] {
-            assert_eq!(normalize_header(name), normalize_header("account_id"), "{name}");
+            assert_eq!(
+                normalize_header(name),
+                normalize_header("account_id"),
+                "{name}"
+            );
         }
     }
 
@@ -553,9 +565,8 @@ mod tests {
 
     #[test]
     fn spreadsheet_quirks_are_tolerated() {
-        let contents = format!(
-            "\u{feff}Account ID;User Id;note\r\n\r\n {ACCOUNT} ; {USER} ;\"a;b\"\r\n"
-        );
+        let contents =
+            format!("\u{feff}Account ID;User Id;note\r\n\r\n {ACCOUNT} ; {USER} ;\"a;b\"\r\n");
         let items = read(&contents).expect("readable");
         assert_eq!(
             items,
@@ -580,7 +591,11 @@ mod tests {
         match &items[1] {
             InputItem::Rejected(rejected) => {
                 assert_eq!(rejected.rejection, Rejection::Duplicate);
-                assert!(rejected.message.starts_with("line 3:"), "{}", rejected.message);
+                assert!(
+                    rejected.message.starts_with("line 3:"),
+                    "{}",
+                    rejected.message
+                );
             }
             other => panic!("expected a duplicate, got {other:?}"),
         }

@@ -12,6 +12,7 @@ pub mod execution;
 pub mod exit;
 pub mod input;
 pub mod output;
+pub mod prepare;
 pub mod report;
 pub mod run;
 pub mod simulator;

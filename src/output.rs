@@ -168,7 +168,11 @@ impl ResultsWriter {
         let header = RESULTS_HEADER
             .iter()
             .map(|name| name.to_string())
-            .chain(carried_headers.iter().map(|name| cell(name, self.raw_cells)))
+            .chain(
+                carried_headers
+                    .iter()
+                    .map(|name| cell(name, self.raw_cells)),
+            )
             .collect::<Vec<_>>();
         self.batch.clear();
         csv::Writer::from_writer(&mut self.batch).write_record(header)?;
@@ -189,7 +193,10 @@ impl ResultsWriter {
     }
 
     fn commit(&mut self) -> io::Result<()> {
-        let written = self.sink.write_all(&self.batch).and_then(|()| self.sink.flush());
+        let written = self
+            .sink
+            .write_all(&self.batch)
+            .and_then(|()| self.sink.flush());
         self.batch.clear();
         written
     }
@@ -432,8 +439,11 @@ mod tests {
 
     #[test]
     fn a_failing_sink_reports_the_batch_as_unwritten() {
-        let mut writer = ResultsWriter::from_sink(Box::new(FullDisk { capacity: 10 }), PinPolicy::Full, false);
-        let err = writer.write_batch(&[outcome("x")]).expect_err("the disk is full");
+        let mut writer =
+            ResultsWriter::from_sink(Box::new(FullDisk { capacity: 10 }), PinPolicy::Full, false);
+        let err = writer
+            .write_batch(&[outcome("x")])
+            .expect_err("the disk is full");
         assert_eq!(err.raw_os_error(), Some(28));
     }
 }

@@ -119,7 +119,9 @@ async fn execute_run<A: ChimeApi>(
         broken: false,
         max_failures: config.max_failures,
     };
-    recorder.record_all(outcome_rx, &control, &live, &rate).await;
+    recorder
+        .record_all(outcome_rx, &control, &live, &rate)
+        .await;
     let _ = executor.await;
     signals.abort();
     recorder.finish(config, &control, &live, started)
@@ -181,7 +183,13 @@ impl Recorder {
         }
     }
 
-    fn finish(mut self, config: &RunConfig, control: &Control, live: &LiveStats, started: Instant) -> u8 {
+    fn finish(
+        mut self,
+        config: &RunConfig,
+        control: &Control,
+        live: &LiveStats,
+        started: Instant,
+    ) -> u8 {
         self.progress.finish();
         if !self.unwritten.is_empty() && self.writer.write_batch(&self.unwritten).is_ok() {
             self.unwritten.clear();
@@ -236,15 +244,21 @@ async fn watch_signals(control: Arc<Control>, grace: Duration) {
     else {
         return;
     };
-    let mut interrupt = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
-        Ok(interrupt) => interrupt,
-        Err(_) => return,
-    };
+    let mut interrupt =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+            Ok(interrupt) => interrupt,
+            Err(_) => return,
+        };
     tokio::select! {
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
     }
     control.stop(StopReason::Interrupted);
+    eprintln!(
+        "chime-pin-reset: stopping: no new rows will be sent; rows in flight have {} s to \
+         finish (press Ctrl-C again to stop at once)",
+        grace.as_secs_f64()
+    );
     tokio::select! {
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}

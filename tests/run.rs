@@ -65,7 +65,10 @@ pub fn simulator_users(state: &serde_json::Value) -> HashMap<(String, String), (
             let field = |name: &str| user[name].as_str().unwrap_or_default().to_string();
             (
                 (field("account_id"), field("user_id")),
-                (field("personal_pin"), user["reset_count"].as_u64().unwrap_or(0)),
+                (
+                    field("personal_pin"),
+                    user["reset_count"].as_u64().unwrap_or(0),
+                ),
             )
         })
         .collect()
@@ -103,7 +106,12 @@ fn assert_pins_current(rows: &[Row], state: &serde_json::Value) {
             "line {}: the PIN in the results is not the user's current PIN",
             row["line"]
         );
-        assert_eq!(row["personal_pin"].len(), 10, "line {}: a 10-digit PIN", row["line"]);
+        assert_eq!(
+            row["personal_pin"].len(),
+            10,
+            "line {}: a 10-digit PIN",
+            row["line"]
+        );
     }
 }
 
@@ -121,9 +129,19 @@ fn a_rotation_over_two_accounts_resets_every_user_exactly_once() {
         "--write-directory",
         directory.to_str().unwrap(),
     ]);
-    work.write("input.csv", input_from_directory(&work, "directory.csv", 300));
+    work.write(
+        "input.csv",
+        input_from_directory(&work, "directory.csv", 300),
+    );
     let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
-    cmd.args(["--rate", "0", "--concurrency", "16", "--summary-json", "summary.json"]);
+    cmd.args([
+        "--rate",
+        "0",
+        "--concurrency",
+        "16",
+        "--summary-json",
+        "summary.json",
+    ]);
     let output = output_of(cmd);
     let state = sim.state();
     assert_no_pin_in(&stderr(&output), &state, "stderr");
@@ -131,14 +149,20 @@ fn a_rotation_over_two_accounts_resets_every_user_exactly_once() {
     assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
 
     let results = work.read("results.csv");
-    assert_eq!(results.lines().next(), Some(&*format!("{RESULTS_HEADER},display_name")));
+    assert_eq!(
+        results.lines().next(),
+        Some(&*format!("{RESULTS_HEADER},display_name"))
+    );
     let rows = read_rows(&work, "results.csv");
     assert_eq!(rows.len(), 300);
     assert!(rows.iter().all(|row| row["status"] == "reset"));
     assert_pins_current(&rows, &state);
     let resets: Vec<u64> = simulator_users(&state).values().map(|(_, n)| *n).collect();
     assert_eq!(resets.len(), 300);
-    assert!(resets.iter().all(|n| *n == 1), "every user reset exactly once");
+    assert!(
+        resets.iter().all(|n| *n == 1),
+        "every user reset exactly once"
+    );
     let lines: std::collections::HashSet<&str> = rows.iter().map(|r| r["line"].as_str()).collect();
     assert_eq!(lines.len(), 300, "every input line accounted for once");
 
@@ -189,11 +213,22 @@ fn not_found_forbidden_and_bad_request_fail_their_rows_and_the_run_goes_on() {
     assert_eq!(by_line("4")["error_code"], "BadRequestException");
     for line in ["2", "3", "4"] {
         assert_eq!(by_line(line)["status"], "failed");
-        assert_eq!(by_line(line)["attempts"], "1", "final errors are not retried");
-        assert!(!by_line(line)["request_id"].is_empty(), "the AWS request id is kept");
+        assert_eq!(
+            by_line(line)["attempts"],
+            "1",
+            "final errors are not retried"
+        );
+        assert!(
+            !by_line(line)["request_id"].is_empty(),
+            "the AWS request id is kept"
+        );
         assert!(by_line(line)["personal_pin"].is_empty());
     }
-    assert_eq!(by_line("5")["status"], "reset", "the run goes on after failures");
+    assert_eq!(
+        by_line("5")["status"],
+        "reset",
+        "the run goes on after failures"
+    );
     let text = stderr(&output);
     assert!(text.contains("1 NotFoundException"), "{text}");
 }
@@ -226,25 +261,60 @@ fn spreadsheet_input_is_tolerated_and_extra_columns_are_carried_in_order() {
         u1.to_uppercase()
     );
     work.write("input.csv", input);
-    let cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv", "--rate", "0"]);
+    let cmd = run_command(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "results.csv", "--rate", "0"],
+    );
     let output = output_of(cmd);
-    assert_eq!(code(&output), 1, "an invalid row makes the exit code 1: {}", stderr(&output));
+    assert_eq!(
+        code(&output),
+        1,
+        "an invalid row makes the exit code 1: {}",
+        stderr(&output)
+    );
     let results = work.read("results.csv");
-    assert_eq!(results.lines().next(), Some(&*format!("{RESULTS_HEADER},Cost Center,note")));
+    assert_eq!(
+        results.lines().next(),
+        Some(&*format!("{RESULTS_HEADER},Cost Center,note"))
+    );
     let rows = read_rows(&work, "results.csv");
     let by_line = |line: &str| rows.iter().find(|r| r["line"] == line).expect("each line");
-    assert_eq!(by_line("2")["status"], "reset", "{:?}", by_line("2")["error_message"]);
-    assert_eq!(by_line("2")["note"], "Smith; Jane, (ext. 4)", "quoted delimiters survive");
+    assert_eq!(
+        by_line("2")["status"],
+        "reset",
+        "{:?}",
+        by_line("2")["error_message"]
+    );
+    assert_eq!(
+        by_line("2")["note"],
+        "Smith; Jane, (ext. 4)",
+        "quoted delimiters survive"
+    );
     assert_eq!(by_line("2")["Cost Center"], "7");
-    assert_eq!(by_line("4")["note"], "'=HYPERLINK(\"http://x\")", "formulas are neutralised");
+    assert_eq!(
+        by_line("4")["note"],
+        "'=HYPERLINK(\"http://x\")",
+        "formulas are neutralised"
+    );
     assert_eq!(by_line("5")["status"], "duplicate");
     assert_eq!(by_line("5")["error_code"], "DuplicateRow");
     assert_eq!(by_line("6")["status"], "invalid");
     assert_eq!(by_line("6")["error_code"], "InvalidInput");
-    assert!(by_line("6")["error_message"].contains("line 6"), "{:?}", by_line("6"));
+    assert!(
+        by_line("6")["error_message"].contains("line 6"),
+        "{:?}",
+        by_line("6")
+    );
     assert_eq!(rows.len(), 4, "the blank line is not a row");
     let state = sim.state();
-    assert_eq!(simulator_users(&state).values().map(|(_, n)| n).sum::<u64>(), 2);
+    assert_eq!(
+        simulator_users(&state)
+            .values()
+            .map(|(_, n)| n)
+            .sum::<u64>(),
+        2
+    );
 }
 
 #[test]
@@ -252,15 +322,32 @@ fn a_header_without_a_user_column_is_refused_before_anything_is_sent() {
     let work = Workdir::new();
     let sim = SimulatorProcess::spawn(&["--accounts", "1", "--users-per-account", "1"]);
     work.write("input.csv", "account_id,person\nx,y\n");
-    let output = output_of(run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]));
+    let output = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "results.csv"],
+    ));
     assert_eq!(code(&output), 2);
     let text = stderr(&output);
     assert!(text.contains("input.csv"), "names the file: {text}");
-    assert!(text.contains("found: account_id, person"), "names the header found: {text}");
+    assert!(
+        text.contains("found: account_id, person"),
+        "names the header found: {text}"
+    );
     assert!(text.contains("user_id"), "names the accepted names: {text}");
-    assert_eq!(text.matches("chime-pin-reset:").count(), 1, "said once: {text}");
-    assert!(!work.path("results.csv").exists(), "no results file for a refused input");
-    assert_eq!(sim.state()["requests"]["ResetPersonalPIN"], serde_json::json!({}));
+    assert_eq!(
+        text.matches("chime-pin-reset:").count(),
+        1,
+        "said once: {text}"
+    );
+    assert!(
+        !work.path("results.csv").exists(),
+        "no results file for a refused input"
+    );
+    assert_eq!(
+        sim.state()["requests"]["ResetPersonalPIN"],
+        serde_json::json!({})
+    );
 }
 
 /// Arrival times (seconds) of the requests in a simulator log.
@@ -305,7 +392,10 @@ fn the_rate_and_the_concurrency_are_enforced() {
         "--log",
         log.to_str().unwrap(),
     ]);
-    work.write("input.csv", input_from_directory(&work, "directory.csv", 70));
+    work.write(
+        "input.csv",
+        input_from_directory(&work, "directory.csv", 70),
+    );
     let (rate, burst, rows) = (25.0, 5.0, 70.0);
     let started = Instant::now();
     let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
@@ -315,12 +405,18 @@ fn the_rate_and_the_concurrency_are_enforced() {
     assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
     let state = sim.state();
     let max_in_flight = state["max_in_flight"].as_u64().expect("max_in_flight");
-    assert!(max_in_flight <= 3, "the simulator saw {max_in_flight} requests in flight");
+    assert!(
+        max_in_flight <= 3,
+        "the simulator saw {max_in_flight} requests in flight"
+    );
     sim.stop();
     let times = arrivals(&std::fs::read_to_string(&log).expect("the log"));
     assert_eq!(times.len(), 70);
     let busiest = busiest_second(&times);
-    assert!(busiest as f64 <= rate + burst, "{busiest} requests in one second");
+    assert!(
+        busiest as f64 <= rate + burst,
+        "{busiest} requests in one second"
+    );
     let minimum = Duration::from_secs_f64((rows - burst) / rate);
     assert!(elapsed >= minimum, "70 rows at 25/s took only {elapsed:?}");
 }
@@ -339,13 +435,19 @@ fn concurrency_is_used_up_to_its_bound() {
         "--write-directory",
         directory.to_str().unwrap(),
     ]);
-    work.write("input.csv", input_from_directory(&work, "directory.csv", 40));
+    work.write(
+        "input.csv",
+        input_from_directory(&work, "directory.csv", 40),
+    );
     let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
     cmd.args(["--rate", "0", "--concurrency", "5"]);
     let output = output_of(cmd);
     assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
     let max_in_flight = sim.state()["max_in_flight"].as_u64().unwrap();
-    assert_eq!(max_in_flight, 5, "five slots, each held for 100 ms over 40 rows");
+    assert_eq!(
+        max_in_flight, 5,
+        "five slots, each held for 100 ms over 40 rows"
+    );
 }
 
 #[test]
@@ -373,7 +475,10 @@ fn pins_can_be_masked_or_omitted() {
             let shown = &row["personal_pin"];
             match policy {
                 "masked" => {
-                    assert!(shown.starts_with("********"), "eight stars, then two digits");
+                    assert!(
+                        shown.starts_with("********"),
+                        "eight stars, then two digits"
+                    );
                     assert_eq!(shown.len(), 10);
                     assert_eq!(&shown[8..], &pin[8..], "the last two digits are the PIN's");
                 }
@@ -400,10 +505,16 @@ fn the_readme_first_command_works_on_a_clean_checkout() {
     let rows = read_rows(&work, "rotation-results.csv");
     let input_rows = std::fs::read_to_string(&sample).unwrap().lines().count() - 1;
     assert_eq!(rows.len(), input_rows);
-    assert!(rows.iter().all(|row| row["status"] == "reset" && row["personal_pin"].len() == 10));
+    assert!(rows
+        .iter()
+        .all(|row| row["status"] == "reset" && row["personal_pin"].len() == 10));
     let text = stderr(&output);
     assert!(text.contains("Run complete."), "{text}");
     for row in &rows {
-        assert!(!text.contains(&row["personal_pin"]), "stderr holds a PIN of line {}", row["line"]);
+        assert!(
+            !text.contains(&row["personal_pin"]),
+            "stderr holds a PIN of line {}",
+            row["line"]
+        );
     }
 }

@@ -177,7 +177,12 @@ impl SimulatorProcess {
             let err = stderr.join().unwrap_or_default();
             panic!("simulate {args:?} printed no endpoint ({status:?}); stdout: {line:?}; stderr:\n{err}");
         }
-        SimulatorProcess { child: Some(child), endpoint, stderr: Some(stderr), _stdout: stdout }
+        SimulatorProcess {
+            child: Some(child),
+            endpoint,
+            stderr: Some(stderr),
+            _stdout: stdout,
+        }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -192,7 +197,10 @@ impl SimulatorProcess {
 
     /// Sends SIGINT, waits for a clean exit (panics otherwise) and returns stderr.
     pub fn stop(mut self) -> String {
-        let mut child = self.child.take().expect("the child is present until stop or drop");
+        let mut child = self
+            .child
+            .take()
+            .expect("the child is present until stop or drop");
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("send SIGINT");
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -207,8 +215,16 @@ impl SimulatorProcess {
                 None => std::thread::sleep(Duration::from_millis(10)),
             }
         };
-        let stderr = self.stderr.take().expect("stderr reader").join().unwrap_or_default();
-        assert!(status.success(), "simulator exited with {status} after SIGINT; stderr:\n{stderr}");
+        let stderr = self
+            .stderr
+            .take()
+            .expect("stderr reader")
+            .join()
+            .unwrap_or_default();
+        assert!(
+            status.success(),
+            "simulator exited with {status} after SIGINT; stderr:\n{stderr}"
+        );
         stderr
     }
 }

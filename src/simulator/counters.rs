@@ -17,8 +17,12 @@ pub(crate) enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 4] =
-        [Operation::ResetPersonalPin, Operation::GetUser, Operation::ListUsers, Operation::Unknown];
+    pub const ALL: [Operation; 4] = [
+        Operation::ResetPersonalPin,
+        Operation::GetUser,
+        Operation::ListUsers,
+        Operation::Unknown,
+    ];
 
     /// The model's name of the operation.
     pub fn name(self) -> &'static str {
@@ -84,7 +88,10 @@ impl LiveCounters {
                 requests.insert(op.name().to_string(), by_status);
             }
         }
-        Counters { requests, max_in_flight: self.max_in_flight.load(Ordering::Relaxed) }
+        Counters {
+            requests,
+            max_in_flight: self.max_in_flight.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -105,7 +112,11 @@ pub struct Counters {
 impl Counters {
     /// Requests of `operation` that ended with `status` (`"200"`, `"429"`, `"dropped"`, …).
     pub fn get(&self, operation: &str, status: &str) -> u64 {
-        self.requests.get(operation).and_then(|m| m.get(status)).copied().unwrap_or(0)
+        self.requests
+            .get(operation)
+            .and_then(|m| m.get(status))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// All requests of `operation`.

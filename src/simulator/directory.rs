@@ -51,8 +51,22 @@ pub struct Directory {
 }
 
 const FIRST_NAMES: [&str; 16] = [
-    "Ada", "Alan", "Barbara", "Claude", "Donald", "Edsger", "Frances", "Grace", "Hedy", "John",
-    "Katherine", "Leslie", "Margaret", "Niklaus", "Radia", "Tony",
+    "Ada",
+    "Alan",
+    "Barbara",
+    "Claude",
+    "Donald",
+    "Edsger",
+    "Frances",
+    "Grace",
+    "Hedy",
+    "John",
+    "Katherine",
+    "Leslie",
+    "Margaret",
+    "Niklaus",
+    "Radia",
+    "Tony",
 ];
 const LAST_NAMES: [&str; 16] = [
     "Allen", "Backus", "Dijkstra", "Hamilton", "Hoare", "Hopper", "Johnson", "Knuth", "Lamarr",
@@ -84,7 +98,11 @@ impl Directory {
                 let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
                 let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
                 let n = u + 1;
-                let registration = if n % 7 == 0 { "Unregistered" } else { "Registered" };
+                let registration = if n % 7 == 0 {
+                    "Unregistered"
+                } else {
+                    "Registered"
+                };
                 directory.push(DirectoryUser {
                     email: format!(
                         "{}.{}.{n}@account{}.example.com",
@@ -113,7 +131,9 @@ impl Directory {
     }
 
     fn from_csv_reader(reader: impl std::io::Read, name: &str) -> anyhow::Result<Self> {
-        let mut csv = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
+        let mut csv = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(reader);
         let headers = csv
             .headers()
             .with_context(|| format!("{name}:1: cannot read the CSV header"))?
@@ -164,10 +184,17 @@ impl Directory {
             for (what, value, allowed) in [
                 ("license_type", &user.license_type, &LICENSE_TYPES[..]),
                 ("user_type", &user.user_type, &USER_TYPES[..]),
-                ("registration_status", &user.registration_status, &REGISTRATION_STATUSES[..]),
+                (
+                    "registration_status",
+                    &user.registration_status,
+                    &REGISTRATION_STATUSES[..],
+                ),
             ] {
                 if !allowed.contains(&value.as_str()) {
-                    bail!("{name}:{line}: {what} {value:?} is not one of {}", allowed.join(", "));
+                    bail!(
+                        "{name}:{line}: {what} {value:?} is not one of {}",
+                        allowed.join(", ")
+                    );
                 }
             }
             if directory.contains(&user.account_id, &user.user_id) {
@@ -198,7 +225,8 @@ impl Directory {
                 &u.registration_status,
             ])?;
         }
-        out.flush().with_context(|| format!("cannot write directory file {}", path.display()))?;
+        out.flush()
+            .with_context(|| format!("cannot write directory file {}", path.display()))?;
         Ok(())
     }
 
@@ -207,7 +235,11 @@ impl Directory {
         if self.contains(account_id, user_id) {
             return;
         }
-        let short: String = user_id.chars().filter(char::is_ascii_alphanumeric).take(8).collect();
+        let short: String = user_id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(8)
+            .collect();
         self.push(DirectoryUser {
             account_id: account_id.to_string(),
             user_id: user_id.to_string(),
@@ -234,7 +266,8 @@ impl Directory {
     /// Whether the directory holds this user.
     pub fn contains(&self, account_id: &str, user_id: &str) -> bool {
         // The tuple key needs owned strings; this is not on a hot path.
-        self.index.contains_key(&(account_id.to_string(), user_id.to_string()))
+        self.index
+            .contains_key(&(account_id.to_string(), user_id.to_string()))
     }
 
     /// The number of users.
@@ -278,7 +311,14 @@ pub fn is_guid(s: &str) -> bool {
 pub(crate) fn format_guid(bits: u128) -> String {
     let v = (bits & !(0xf << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
     let h = format!("{v:032x}");
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 #[cfg(test)]
@@ -294,8 +334,14 @@ mod tests {
         assert_ne!(a.users(), c.users());
         assert_eq!(a.len(), 10);
         assert_eq!(a.accounts().len(), 2);
-        assert!(a.users().iter().all(|u| is_guid(&u.user_id) && is_guid(&u.account_id)));
-        assert!(a.users().iter().all(|u| u.user_id == u.user_id.to_ascii_lowercase()));
+        assert!(a
+            .users()
+            .iter()
+            .all(|u| is_guid(&u.user_id) && is_guid(&u.account_id)));
+        assert!(a
+            .users()
+            .iter()
+            .all(|u| u.user_id == u.user_id.to_ascii_lowercase()));
         let emails: HashSet<_> = a.users().iter().map(|u| &u.email).collect();
         assert_eq!(emails.len(), 10);
     }
@@ -315,16 +361,28 @@ mod tests {
                     12345678-90ab-cdef-abcd-1234567890ab,12345678-90ab-cdef-abcd-1234567890ac,a@b.c,A\n\
                     12345678-90ab-cdef-abcd-1234567890ab,nope,a@b.c,A\n";
         let err = Directory::from_csv_reader(text.as_bytes(), "dir.csv").unwrap_err();
-        assert!(format!("{err:#}").starts_with("dir.csv:3: user_id \"nope\""), "{err:#}");
+        assert!(
+            format!("{err:#}").starts_with("dir.csv:3: user_id \"nope\""),
+            "{err:#}"
+        );
         let err = Directory::from_csv_reader("account_id,email\n".as_bytes(), "d.csv").unwrap_err();
-        assert!(format!("{err:#}").contains("user_id, display_name"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("user_id, display_name"),
+            "{err:#}"
+        );
     }
 
     #[test]
     fn ensure_user_adds_once() {
         let mut d = Directory::new();
-        d.ensure_user("12345678-90ab-cdef-abcd-1234567890ab", "12345678-90ab-cdef-abcd-1234567890ac");
-        d.ensure_user("12345678-90ab-cdef-abcd-1234567890ab", "12345678-90ab-cdef-abcd-1234567890ac");
+        d.ensure_user(
+            "12345678-90ab-cdef-abcd-1234567890ab",
+            "12345678-90ab-cdef-abcd-1234567890ac",
+        );
+        d.ensure_user(
+            "12345678-90ab-cdef-abcd-1234567890ab",
+            "12345678-90ab-cdef-abcd-1234567890ac",
+        );
         assert_eq!(d.len(), 1);
     }
 }

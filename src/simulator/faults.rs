@@ -55,7 +55,9 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 fn parse_rps(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
-        _ => Err(format!("{s:?} is not a positive number of requests per second")),
+        _ => Err(format!(
+            "{s:?} is not a positive number of requests per second"
+        )),
     }
 }
 
@@ -110,7 +112,12 @@ impl FaultEngine {
             } else {
                 f64::from(faults.throttle_burst)
             };
-            Mutex::new(Bucket { rate, capacity, tokens: capacity, last: Instant::now() })
+            Mutex::new(Bucket {
+                rate,
+                capacity,
+                tokens: capacity,
+                last: Instant::now(),
+            })
         });
         FaultEngine {
             faults,
@@ -124,10 +131,13 @@ impl FaultEngine {
         let f = &self.faults;
         // The lock guards only the generator's state, never an await.
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        let jitter = if f.jitter_ms > 0 { rng.random_range(0..=f.jitter_ms) } else { 0 };
+        let jitter = if f.jitter_ms > 0 {
+            rng.random_range(0..=f.jitter_ms)
+        } else {
+            0
+        };
         let delay = Duration::from_millis(f.latency_ms + jitter);
-        let any_fault =
-            f.fail_rate + f.drop_rate + f.reset_then_drop_rate + f.garbage_rate > 0.0;
+        let any_fault = f.fail_rate + f.drop_rate + f.reset_then_drop_rate + f.garbage_rate > 0.0;
         let fate = if any_fault {
             let u: f64 = rng.random();
             let fail = f.fail_rate;
@@ -158,7 +168,9 @@ impl FaultEngine {
 
     /// Takes a token from the bucket; false means throttle this request.
     pub fn admit(&self) -> bool {
-        let Some(bucket) = &self.bucket else { return true };
+        let Some(bucket) = &self.bucket else {
+            return true;
+        };
         let mut b = bucket.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         let elapsed = now.duration_since(b.last).as_secs_f64();
@@ -178,7 +190,10 @@ impl FaultEngine {
     }
 
     pub fn is_forbidden(&self, account_id: &str) -> bool {
-        self.faults.forbidden_accounts.iter().any(|a| a == account_id)
+        self.faults
+            .forbidden_accounts
+            .iter()
+            .any(|a| a == account_id)
     }
 }
 
@@ -198,7 +213,11 @@ mod tests {
     #[test]
     fn token_bucket_admits_the_burst_then_throttles() {
         let engine = FaultEngine::new(
-            Faults { throttle_rps: Some(0.001), throttle_burst: 3, ..Faults::default() },
+            Faults {
+                throttle_rps: Some(0.001),
+                throttle_burst: 3,
+                ..Faults::default()
+            },
             1,
         );
         let admitted = (0..10).filter(|_| engine.admit()).count();
@@ -208,23 +227,54 @@ mod tests {
     #[test]
     fn fates_follow_rates_of_one() {
         for (faults, fate) in [
-            (Faults { drop_rate: 1.0, ..Faults::default() }, Fate::Drop),
-            (Faults { reset_then_drop_rate: 1.0, ..Faults::default() }, Fate::ResetThenDrop),
-            (Faults { garbage_rate: 1.0, ..Faults::default() }, Fate::Garbage),
+            (
+                Faults {
+                    drop_rate: 1.0,
+                    ..Faults::default()
+                },
+                Fate::Drop,
+            ),
+            (
+                Faults {
+                    reset_then_drop_rate: 1.0,
+                    ..Faults::default()
+                },
+                Fate::ResetThenDrop,
+            ),
+            (
+                Faults {
+                    garbage_rate: 1.0,
+                    ..Faults::default()
+                },
+                Fate::Garbage,
+            ),
             (Faults::default(), Fate::Normal),
         ] {
             let engine = FaultEngine::new(faults, 3);
             assert!((0..50).all(|_| engine.draw().fate == fate));
         }
-        let engine = FaultEngine::new(Faults { fail_rate: 1.0, ..Faults::default() }, 3);
+        let engine = FaultEngine::new(
+            Faults {
+                fail_rate: 1.0,
+                ..Faults::default()
+            },
+            3,
+        );
         let fates: Vec<Fate> = (0..50).map(|_| engine.draw().fate).collect();
         assert!(fates.contains(&Fate::ServiceFailure) && fates.contains(&Fate::ServiceUnavailable));
-        assert!(fates.iter().all(|f| matches!(f, Fate::ServiceFailure | Fate::ServiceUnavailable)));
+        assert!(fates
+            .iter()
+            .all(|f| matches!(f, Fate::ServiceFailure | Fate::ServiceUnavailable)));
     }
 
     #[test]
     fn same_seed_same_draws() {
-        let faults = Faults { fail_rate: 0.3, drop_rate: 0.3, jitter_ms: 9, ..Faults::default() };
+        let faults = Faults {
+            fail_rate: 0.3,
+            drop_rate: 0.3,
+            jitter_ms: 9,
+            ..Faults::default()
+        };
         let a = FaultEngine::new(faults.clone(), 42);
         let b = FaultEngine::new(faults, 42);
         for _ in 0..100 {

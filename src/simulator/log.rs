@@ -54,7 +54,11 @@ impl RequestLog {
         // Serializing plain strings and numbers into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut bytes, line);
         bytes.push(b'\n');
-        let result = self.out.lock().unwrap_or_else(|e| e.into_inner()).write_all(&bytes);
+        let result = self
+            .out
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write_all(&bytes);
         self.note(result);
     }
 
@@ -74,7 +78,8 @@ impl RequestLog {
 
 /// Milliseconds since the Unix epoch, with fractions.
 pub(crate) fn unix_ms(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the Unix epoch.
@@ -112,6 +117,9 @@ mod tests {
     fn formats_rfc3339() {
         assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339_millis(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(rfc3339_millis(1_709_294_461_005), "2024-03-01T12:01:01.005Z");
+        assert_eq!(
+            rfc3339_millis(1_709_294_461_005),
+            "2024-03-01T12:01:01.005Z"
+        );
     }
 }

@@ -73,7 +73,10 @@ impl std::fmt::Debug for SimulateArgs {
             .field("seed", &self.seed)
             .field("write_directory", &self.write_directory)
             .field("faults", &self.faults)
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("log", &self.log)
             .finish()
     }

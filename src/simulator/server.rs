@@ -54,7 +54,9 @@ impl Simulator {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port)))
             .await
             .with_context(|| format!("cannot listen on 127.0.0.1:{}", config.port))?;
-        let addr = listener.local_addr().context("cannot read the bound address")?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the bound address")?;
         let log = match &config.log_path {
             Some(path) => Some(RequestLog::create(path)?),
             None => None,
@@ -96,7 +98,9 @@ pub struct SimulatorHandle {
 
 impl std::fmt::Debug for SimulatorHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimulatorHandle").field("endpoint", &self.endpoint).finish_non_exhaustive()
+        f.debug_struct("SimulatorHandle")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
     }
 }
 
@@ -231,7 +235,12 @@ type Answer = Response<Full<Bytes>>;
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, DropAnswer> {
     if req.uri().path() == "/__simulator/state" && req.method() == Method::GET {
         let id = shared.request_id();
-        return Ok(json_response(StatusCode::OK, &id, None, Bytes::from(shared.state_json())));
+        return Ok(json_response(
+            StatusCode::OK,
+            &id,
+            None,
+            Bytes::from(shared.state_json()),
+        ));
     }
     let arrival = SystemTime::now();
     let in_flight = InFlight::enter(&shared);
@@ -255,7 +264,10 @@ struct InFlight<'a> {
 impl<'a> InFlight<'a> {
     fn enter(shared: &'a Shared) -> Self {
         let count = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-        shared.counters.max_in_flight.fetch_max(count, Ordering::Relaxed);
+        shared
+            .counters
+            .max_in_flight
+            .fetch_max(count, Ordering::Relaxed);
         InFlight { shared, count }
     }
 }
@@ -314,7 +326,11 @@ struct Route<'a> {
 
 /// How a request ended.
 enum Outcome {
-    Answer { status: StatusCode, error: Option<&'static str>, body: Bytes },
+    Answer {
+        status: StatusCode,
+        error: Option<&'static str>,
+        body: Bytes,
+    },
     Garbage(Bytes),
     Dropped,
     ResetThenDropped,
@@ -328,17 +344,30 @@ impl Outcome {
             code: &'a str,
             message: &'a str,
         }
-        let body = serde_json::to_vec(&ErrorBody { code, message })
-            .expect("strings always serialize");
-        Outcome::Answer { status, error: Some(exception), body: body.into() }
+        let body =
+            serde_json::to_vec(&ErrorBody { code, message }).expect("strings always serialize");
+        Outcome::Answer {
+            status,
+            error: Some(exception),
+            body: body.into(),
+        }
     }
 
     fn ok(body: Vec<u8>) -> Self {
-        Outcome::Answer { status: StatusCode::OK, error: None, body: body.into() }
+        Outcome::Answer {
+            status: StatusCode::OK,
+            error: None,
+            body: body.into(),
+        }
     }
 
     fn bad_request(message: &str) -> Self {
-        Outcome::error(StatusCode::BAD_REQUEST, "BadRequestException", "BadRequest", message)
+        Outcome::error(
+            StatusCode::BAD_REQUEST,
+            "BadRequestException",
+            "BadRequest",
+            message,
+        )
     }
 
     fn forbidden(code: &str, message: &str) -> Self {
@@ -346,7 +375,12 @@ impl Outcome {
     }
 
     fn not_found(message: &str) -> Self {
-        Outcome::error(StatusCode::NOT_FOUND, "NotFoundException", "NotFound", message)
+        Outcome::error(
+            StatusCode::NOT_FOUND,
+            "NotFoundException",
+            "NotFound",
+            message,
+        )
     }
 }
 
@@ -401,7 +435,9 @@ impl UserEntry {
             user_invitation_status: Some(invitation),
             registered_on: registered,
             invited_on: Some(rfc3339_millis(invited_ms)),
-            alexa_for_business_metadata: AlexaJson { is_alexa_for_business_enabled: false },
+            alexa_for_business_metadata: AlexaJson {
+                is_alexa_for_business_enabled: false,
+            },
             // PINs are ASCII digits.
             personal_pin: std::str::from_utf8(pin).expect("PINs are ASCII digits"),
         }
@@ -417,12 +453,18 @@ impl Shared {
             let index = u32::try_from(users.len()).expect("fewer than 4 billion users");
             let account = accounts
                 .entry(info.account_id.as_str().into())
-                .or_insert_with(|| Account { users: Vec::new(), by_id: HashMap::new() });
+                .or_insert_with(|| Account {
+                    users: Vec::new(),
+                    by_id: HashMap::new(),
+                });
             account.users.push(index);
             account.by_id.insert(info.user_id.as_str().into(), index);
             users.push(UserEntry {
                 info: info.clone(),
-                pin: Mutex::new(PinState { pin: faults.initial_pin(), reset_count: 0 }),
+                pin: Mutex::new(PinState {
+                    pin: faults.initial_pin(),
+                    reset_count: 0,
+                }),
             });
         }
         Shared {
@@ -489,8 +531,11 @@ impl Shared {
                 reset_count: *reset_count,
             })
             .collect();
-        serde_json::to_vec(&State { users, counters: self.counters.snapshot() })
-            .expect("strings and numbers always serialize")
+        serde_json::to_vec(&State {
+            users,
+            counters: self.counters.snapshot(),
+        })
+        .expect("strings and numbers always serialize")
     }
 
     /// Everything after the delay: decide, count, log, answer.
@@ -505,9 +550,11 @@ impl Shared {
         let route = parse_route(parts);
         let outcome = self.serve(parts, body, &route, draw);
         let (tally, status, label) = match &outcome {
-            Outcome::Answer { status, .. } => {
-                (Tally::Status(status.as_u16()), Some(status.as_u16()), "answered")
-            }
+            Outcome::Answer { status, .. } => (
+                Tally::Status(status.as_u16()),
+                Some(status.as_u16()),
+                "answered",
+            ),
             Outcome::Garbage(_) => (Tally::Status(200), Some(200), "garbage"),
             Outcome::Dropped => (Tally::Dropped, None, "dropped"),
             Outcome::ResetThenDropped => (Tally::Dropped, Some(200), "reset-then-dropped"),
@@ -527,10 +574,17 @@ impl Shared {
             });
         }
         match outcome {
-            Outcome::Answer { status, error, body } => {
-                Ok(json_response(status, &self.request_id(), error, body))
-            }
-            Outcome::Garbage(body) => Ok(json_response(StatusCode::OK, &self.request_id(), None, body)),
+            Outcome::Answer {
+                status,
+                error,
+                body,
+            } => Ok(json_response(status, &self.request_id(), error, body)),
+            Outcome::Garbage(body) => Ok(json_response(
+                StatusCode::OK,
+                &self.request_id(),
+                None,
+                body,
+            )),
             Outcome::Dropped | Outcome::ResetThenDropped => Err(DropAnswer),
         }
     }
@@ -614,8 +668,10 @@ impl Shared {
         struct UserResponse<'a> {
             user: UserJson<'a>,
         }
-        let json = serde_json::to_vec(&UserResponse { user: user.json(index, &pin) })
-            .expect("strings always serialize");
+        let json = serde_json::to_vec(&UserResponse {
+            user: user.json(index, &pin),
+        })
+        .expect("strings always serialize");
         finish(json, draw)
     }
 
@@ -623,13 +679,17 @@ impl Shared {
         if !is_guid(account_id) {
             return Outcome::bad_request("The accountId is not a valid GUID.");
         }
-        let (mut email, mut user_type, mut max_results, mut offset) = (None, None, 100usize, 0usize);
-        for (key, value) in url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
+        let (mut email, mut user_type, mut max_results, mut offset) =
+            (None, None, 100usize, 0usize);
+        for (key, value) in url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+        {
             match key.as_ref() {
                 "user-email" => email = Some(value),
                 "user-type" => {
                     if !USER_TYPES.contains(&value.as_ref()) {
-                        return Outcome::bad_request("user-type must be PrivateUser or SharedDevice.");
+                        return Outcome::bad_request(
+                            "user-type must be PrivateUser or SharedDevice.",
+                        );
                     }
                     user_type = Some(value);
                 }
@@ -652,14 +712,22 @@ impl Shared {
         };
         let mut matching = account.users.iter().copied().filter(|&i| {
             let u = &self.users[i as usize].info;
-            email.as_ref().is_none_or(|e| u.email.eq_ignore_ascii_case(e))
+            email
+                .as_ref()
+                .is_none_or(|e| u.email.eq_ignore_ascii_case(e))
                 && user_type.as_ref().is_none_or(|t| u.user_type == *t)
         });
         let page: Vec<u32> = matching.by_ref().skip(offset).take(max_results).collect();
         let more = matching.next().is_some();
         let pins: Vec<[u8; 10]> = page
             .iter()
-            .map(|&i| self.users[i as usize].pin.lock().unwrap_or_else(|e| e.into_inner()).pin)
+            .map(|&i| {
+                self.users[i as usize]
+                    .pin
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .pin
+            })
             .collect();
         #[derive(Serialize)]
         #[serde(rename_all = "PascalCase")]
@@ -668,8 +736,11 @@ impl Shared {
             #[serde(skip_serializing_if = "Option::is_none")]
             next_token: Option<String>,
         }
-        let users =
-            page.iter().zip(&pins).map(|(&i, pin)| self.users[i as usize].json(i, pin)).collect();
+        let users = page
+            .iter()
+            .zip(&pins)
+            .map(|(&i, pin)| self.users[i as usize].json(i, pin))
+            .collect();
         let next_token = more.then(|| encode_token(offset + page.len()));
         let json = serde_json::to_vec(&ListUsersResponse { users, next_token })
             .expect("strings always serialize");
@@ -678,7 +749,10 @@ impl Shared {
 
     /// `Some(answer)` when the request may not proceed.
     fn authenticate(&self, parts: &Parts, body: &[u8]) -> Option<Outcome> {
-        let header = parts.headers.get("authorization").and_then(|v| v.to_str().ok());
+        let header = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
         let Some(auth) = header.and_then(Authorization::parse) else {
             return Some(Outcome::forbidden(
                 "AccessDenied",
@@ -725,8 +799,14 @@ fn finish(json: Vec<u8>, draw: &Draw) -> Outcome {
 }
 
 fn parse_route(parts: &Parts) -> Route<'_> {
-    let unknown = Route { op: Operation::Unknown, account_id: None, user_id: None };
-    let Some(rest) = parts.uri.path().strip_prefix("/accounts/") else { return unknown };
+    let unknown = Route {
+        op: Operation::Unknown,
+        account_id: None,
+        user_id: None,
+    };
+    let Some(rest) = parts.uri.path().strip_prefix("/accounts/") else {
+        return unknown;
+    };
     let mut segments = rest.split('/');
     let (Some(account), Some("users")) = (segments.next(), segments.next()) else {
         return unknown;
@@ -745,8 +825,16 @@ fn parse_route(parts: &Parts) -> Route<'_> {
         _ => return unknown,
     };
     match (decode(account), user.map(decode)) {
-        (Some(account), None) => Route { op, account_id: Some(account), user_id: None },
-        (Some(account), Some(Some(user))) => Route { op, account_id: Some(account), user_id: Some(user) },
+        (Some(account), None) => Route {
+            op,
+            account_id: Some(account),
+            user_id: None,
+        },
+        (Some(account), Some(Some(user))) => Route {
+            op,
+            account_id: Some(account),
+            user_id: Some(user),
+        },
         // Not UTF-8 once decoded: the operation is known, the IDs are not valid.
         _ => Route {
             op,
@@ -757,7 +845,9 @@ fn parse_route(parts: &Parts) -> Route<'_> {
 }
 
 fn decode(segment: &str) -> Option<Cow<'_, str>> {
-    percent_encoding::percent_decode_str(segment).decode_utf8().ok()
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
 }
 
 fn encode_token(offset: usize) -> String {
@@ -766,10 +856,19 @@ fn encode_token(offset: usize) -> String {
 
 fn decode_token(token: &str) -> Option<usize> {
     let bytes = hex::decode(token).ok()?;
-    std::str::from_utf8(&bytes).ok()?.strip_prefix("chime-sim:")?.parse().ok()
+    std::str::from_utf8(&bytes)
+        .ok()?
+        .strip_prefix("chime-sim:")?
+        .parse()
+        .ok()
 }
 
-fn json_response(status: StatusCode, request_id: &str, error: Option<&'static str>, body: Bytes) -> Answer {
+fn json_response(
+    status: StatusCode,
+    request_id: &str,
+    error: Option<&'static str>,
+    body: Bytes,
+) -> Answer {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -804,16 +903,35 @@ mod tests {
     #[test]
     fn routes() {
         let route = |method: &str, uri: &str| {
-            let (parts, ()) = Request::builder().method(method).uri(uri).body(()).unwrap().into_parts();
+            let (parts, ()) = Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(())
+                .unwrap()
+                .into_parts();
             let r = parse_route(&parts);
-            (r.op, r.account_id.map(|s| s.into_owned()), r.user_id.map(|s| s.into_owned()))
+            (
+                r.op,
+                r.account_id.map(|s| s.into_owned()),
+                r.user_id.map(|s| s.into_owned()),
+            )
         };
         assert_eq!(
-            route("POST", "/accounts/a%2Db/users/c?operation=reset-personal-pin"),
-            (Operation::ResetPersonalPin, Some("a-b".into()), Some("c".into()))
+            route(
+                "POST",
+                "/accounts/a%2Db/users/c?operation=reset-personal-pin"
+            ),
+            (
+                Operation::ResetPersonalPin,
+                Some("a-b".into()),
+                Some("c".into())
+            )
         );
         assert_eq!(route("GET", "/accounts/a/users/c").0, Operation::GetUser);
-        assert_eq!(route("GET", "/accounts/a/users?max-results=3").0, Operation::ListUsers);
+        assert_eq!(
+            route("GET", "/accounts/a/users?max-results=3").0,
+            Operation::ListUsers
+        );
         assert_eq!(route("POST", "/accounts/a/users/c").0, Operation::Unknown);
         assert_eq!(route("GET", "/accounts/a/users/c/x").0, Operation::Unknown);
         assert_eq!(route("DELETE", "/accounts/a/users/c").0, Operation::Unknown);

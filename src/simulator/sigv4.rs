@@ -7,7 +7,11 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
 
 /// Everything but SigV4's unreserved characters is percent-encoded.
-const STRICT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const STRICT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 /// The same, keeping `/` (for paths).
 const PATH: &AsciiSet = &STRICT.remove(b'/');
 
@@ -54,10 +58,17 @@ impl<'a> Authorization<'a> {
         let Some(canonical) = canonical_request(parts, body, self.signed_headers) else {
             return false;
         };
-        let Some(amz_date) = parts.headers.get("x-amz-date").and_then(|v| v.to_str().ok()) else {
+        let Some(amz_date) = parts
+            .headers
+            .get("x-amz-date")
+            .and_then(|v| v.to_str().ok())
+        else {
             return false;
         };
-        let scope = format!("{}/{}/{}/aws4_request", self.date, self.region, self.service);
+        let scope = format!(
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        );
         let string_to_sign = format!(
             "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
             hex::encode(Sha256::digest(canonical.as_bytes()))
@@ -69,7 +80,10 @@ impl<'a> Authorization<'a> {
         let expected = hex::encode(hmac(&key, string_to_sign.as_bytes()));
         // Constant-time comparison is moot for a local simulator, but cheap.
         expected.len() == self.signature.len()
-            && expected.bytes().zip(self.signature.bytes()).fold(0, |acc, (a, b)| acc | (a ^ b))
+            && expected
+                .bytes()
+                .zip(self.signature.bytes())
+                .fold(0, |acc, (a, b)| acc | (a ^ b))
                 == 0
     }
 }
@@ -82,22 +96,40 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 
 /// The canonical request of SigV4 for services other than S3: the path as sent, encoded once
 /// more; query pairs decoded, re-encoded and sorted; the signed headers, trimmed.
-pub(crate) fn canonical_request(parts: &Parts, body: &[u8], signed_headers: &str) -> Option<String> {
+pub(crate) fn canonical_request(
+    parts: &Parts,
+    body: &[u8],
+    signed_headers: &str,
+) -> Option<String> {
     let path = parts.uri.path();
     let path = if path.is_empty() { "/" } else { path };
     let mut query: Vec<(String, String)> =
         url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
             .map(|(k, v)| {
-                (utf8_percent_encode(&k, STRICT).to_string(), utf8_percent_encode(&v, STRICT).to_string())
+                (
+                    utf8_percent_encode(&k, STRICT).to_string(),
+                    utf8_percent_encode(&v, STRICT).to_string(),
+                )
             })
             .collect();
     query.sort();
-    let query = query.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    let query = query
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
     let mut headers = String::new();
     for name in signed_headers.split(';') {
         let mut values = Vec::new();
         for value in parts.headers.get_all(name) {
-            values.push(value.to_str().ok()?.split_whitespace().collect::<Vec<_>>().join(" "));
+            values.push(
+                value
+                    .to_str()
+                    .ok()?
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
         }
         if values.is_empty() {
             return None;
@@ -127,7 +159,10 @@ mod tests {
         let h = "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/chime/aws4_request, \
                  SignedHeaders=host;x-amz-date, Signature=abcd";
         let a = Authorization::parse(h).unwrap();
-        assert_eq!((a.access_key, a.service, a.signed_headers), ("AKID", "chime", "host;x-amz-date"));
+        assert_eq!(
+            (a.access_key, a.service, a.signed_headers),
+            ("AKID", "chime", "host;x-amz-date")
+        );
         assert!(Authorization::parse("Basic dXNlcjpwYXNz").is_none());
         assert!(Authorization::parse("AWS4-HMAC-SHA256 Credential=AKID/x, Signature=a").is_none());
     }
@@ -143,7 +178,8 @@ mod tests {
             .body(())
             .unwrap();
         let (parts, ()) = req.into_parts();
-        let header = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
+        let header =
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, \
                       SignedHeaders=host;x-amz-date, \
                       Signature=b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500";
         let auth = Authorization::parse(header).unwrap();

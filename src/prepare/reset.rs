@@ -1,0 +1,235 @@
+//! `reset`: one ResetPersonalPIN call, printed as `aws chime reset-personal-pin` prints it: the
+//! `{"User": {...}}` document with the model's member names in the model's order, only the
+//! members Chime returned, timestamps as Chime sends them (ISO 8601 with milliseconds, which
+//! AWS CLI v1 passes through unchanged), indented by four spaces.
+//!
+//! This is the one place a PIN goes to stdout: the user asked for that one user's PIN. It
+//! never goes to stderr, and the document has no `Debug`.
+
+use std::io::{self, Write};
+
+use aws_sdk_chime::types::User;
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use serde::Serialize;
+
+use crate::chime::{classify, ChimeClient};
+use crate::exit;
+use crate::output::PinPolicy;
+use crate::prepare::{broken_pipe_is_success, check_id, describe, exit_code, AwsArgs, RetryPolicy};
+
+/// Flags of `chime-pin-reset reset`.
+#[derive(Clone, Debug, clap::Args)]
+#[command(after_help = "\
+Prints the answer on stdout as `aws chime reset-personal-pin` does, PIN included
+(choose with --pins). A throttled, failed or lost call is retried: each attempt
+that reaches Chime makes a new PIN, and the answer printed carries the current one.
+IAM permission needed: chime:ResetPersonalPIN.
+
+Exit codes:
+  0  the PIN was reset and printed
+  1  Chime or the network refused the call (the exception name is on stderr)
+  2  a usage error, or no usable credentials: nothing was sent")]
+pub struct ResetArgs {
+    /// The user's account.
+    #[arg(long, value_name = "ID")]
+    pub account_id: String,
+
+    /// The user whose PIN to reset.
+    #[arg(long, value_name = "ID")]
+    pub user_id: String,
+
+    /// How the new PIN appears in the output (`omit` leaves the PersonalPIN member out).
+    #[arg(long, value_enum, default_value_t = PinPolicy::Full)]
+    pub pins: PinPolicy,
+
+    /// Accept IDs that are not GUIDs (any non-empty ID without `/`).
+    #[arg(long)]
+    pub no_strict_ids: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// Runs `reset`; an `Err` is a usage error (exit 2).
+pub async fn run(args: ResetArgs) -> anyhow::Result<u8> {
+    let strict = !args.no_strict_ids;
+    let (account, user) = (args.account_id.trim(), args.user_id.trim());
+    check_id("--account-id", account, strict)?;
+    check_id("--user-id", user, strict)?;
+    let settings = args.aws.client_settings()?;
+    let client = ChimeClient::new(&settings).await;
+    let answer = RetryPolicy::default()
+        .call(|| async {
+            client
+                .sdk()
+                .reset_personal_pin()
+                .account_id(account)
+                .user_id(user)
+                .send()
+                .await
+                .map_err(classify)
+        })
+        .await;
+    let output = match answer {
+        Ok(output) => output,
+        Err(error) => {
+            eprintln!("chime-pin-reset: {}", describe(&error));
+            return Ok(exit_code(&error));
+        }
+    };
+    let Some(user) = output.user() else {
+        eprintln!("chime-pin-reset: InvalidResponse: the answer held no User");
+        return Ok(exit::ROWS_FAILED);
+    };
+    let document = Document {
+        user: UserJson::new(user, args.pins),
+    };
+    let mut text = Vec::with_capacity(1024);
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut text, formatter);
+    document.serialize(&mut serializer)?;
+    text.push(b'\n');
+    let mut stdout = io::stdout().lock();
+    broken_pipe_is_success(stdout.write_all(&text).and_then(|()| stdout.flush()))?;
+    Ok(exit::SUCCESS)
+}
+
+/// `ResetPersonalPINResponse`.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Document<'a> {
+    user: UserJson<'a>,
+}
+
+/// `User` of the model, members in model order, absent ones left out.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct UserJson<'a> {
+    user_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    primary_email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    primary_provisioned_number: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    license_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_registration_status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_invitation_status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registered_on: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invited_on: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alexa_for_business_metadata: Option<AlexaJson<'a>>,
+    #[serde(rename = "PersonalPIN", skip_serializing_if = "Option::is_none")]
+    personal_pin: Option<String>,
+}
+
+/// `AlexaForBusinessMetadata` of the model.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AlexaJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_alexa_for_business_enabled: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alexa_for_business_room_arn: Option<&'a str>,
+}
+
+impl<'a> UserJson<'a> {
+    fn new(user: &'a User, pins: PinPolicy) -> Self {
+        UserJson {
+            user_id: user.user_id(),
+            account_id: user.account_id(),
+            primary_email: user.primary_email(),
+            primary_provisioned_number: user.primary_provisioned_number(),
+            display_name: user.display_name(),
+            license_type: user.license_type().map(|license| license.as_str()),
+            user_type: user.user_type().map(|kind| kind.as_str()),
+            user_registration_status: user
+                .user_registration_status()
+                .map(|status| status.as_str()),
+            user_invitation_status: user.user_invitation_status().map(|status| status.as_str()),
+            registered_on: user.registered_on().map(timestamp),
+            invited_on: user.invited_on().map(timestamp),
+            alexa_for_business_metadata: user.alexa_for_business_metadata().map(|alexa| {
+                AlexaJson {
+                    is_alexa_for_business_enabled: alexa.is_alexa_for_business_enabled(),
+                    alexa_for_business_room_arn: alexa.alexa_for_business_room_arn(),
+                }
+            }),
+            personal_pin: match pins {
+                PinPolicy::Omit => None,
+                _ => user.personal_pin().map(|pin| pins.apply(pin)),
+            },
+        }
+    }
+}
+
+/// `2020-01-07T09:00:00.000Z`: Chime's wire form, which AWS CLI v1 (whose default
+/// `cli_timestamp_format` is `none`) prints as received. The SDK has parsed it, so it is
+/// written again with the milliseconds Chime always sends.
+fn timestamp(time: &DateTime) -> String {
+    let whole = DateTime::from_secs(time.secs());
+    let seconds = whole.fmt(Format::DateTime).unwrap_or_default();
+    let millis = time.subsec_nanos() / 1_000_000;
+    match seconds.strip_suffix('Z') {
+        Some(seconds) => format!("{seconds}.{millis:03}Z"),
+        None => seconds,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_chime::types::{AlexaForBusinessMetadata, RegistrationStatus};
+
+    fn render(user: &User, pins: PinPolicy) -> String {
+        let mut text = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut serializer = serde_json::Serializer::with_formatter(&mut text, formatter);
+        Document {
+            user: UserJson::new(user, pins),
+        }
+        .serialize(&mut serializer)
+        .expect("strings serialize");
+        String::from_utf8(text).expect("UTF-8")
+    }
+
+    #[test]
+    fn timestamps_keep_milliseconds() {
+        let time = DateTime::from_str("2020-01-07T09:00:00.000Z", Format::DateTime).unwrap();
+        assert_eq!(timestamp(&time), "2020-01-07T09:00:00.000Z");
+        let time = DateTime::from_str("2020-01-07T09:00:00.25Z", Format::DateTime).unwrap();
+        assert_eq!(timestamp(&time), "2020-01-07T09:00:00.250Z");
+    }
+
+    #[test]
+    fn members_follow_the_model_and_absent_ones_are_left_out() {
+        let user = User::builder()
+            .user_id("u")
+            .display_name("Ada")
+            .user_registration_status(RegistrationStatus::Registered)
+            .alexa_for_business_metadata(
+                AlexaForBusinessMetadata::builder()
+                    .is_alexa_for_business_enabled(false)
+                    .build(),
+            )
+            .personal_pin("1234567890")
+            .build()
+            .expect("a user id is given");
+        let text = render(&user, PinPolicy::Masked);
+        let expected = "{\n    \"User\": {\n        \"UserId\": \"u\",\n        \"DisplayName\": \"Ada\",\n        \
+             \"UserRegistrationStatus\": \"Registered\",\n        \"AlexaForBusinessMetadata\": {\n            \
+             \"IsAlexaForBusinessEnabled\": false\n        },\n        \"PersonalPIN\": \"********90\"\n    }\n}";
+        assert_eq!(text, expected);
+        assert!(!render(&user, PinPolicy::Omit).contains("PersonalPIN"));
+    }
+}

@@ -1,0 +1,178 @@
+//! `validate`: reads an input as `run` would and reports every problem with its line, without
+//! credentials or network. It goes through the same [`InputReader`], so what it accepts is what
+//! `run` sends, and it allocates nothing per row beyond what the reader does.
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use crate::exit;
+use crate::input::{InputError, InputItem, InputOptions, InputReader, Rejection, Source};
+
+/// Flags of `chime-pin-reset validate`.
+#[derive(Clone, Debug, clap::Args)]
+#[command(after_help = "\
+Problems go to stderr as FILE:LINE: MESSAGE, then a summary line.
+
+Exit codes:
+  0  every row can be sent
+  1  problems were found: invalid rows, duplicates, or a header without the needed columns
+  2  the file cannot be read, or a usage error")]
+pub struct ValidateArgs {
+    /// The input CSV (`-` reads stdin). A header row is required.
+    pub input: PathBuf,
+
+    /// The account of every row, for files without an account column.
+    #[arg(long, value_name = "ID")]
+    pub account_id: Option<String>,
+
+    /// The input's delimiter: `,`, `;` or `tab` (detected from the header line by default).
+    #[arg(long, value_parser = crate::config::parse_delimiter)]
+    pub delimiter: Option<u8>,
+
+    /// Accept IDs that are not GUIDs (any non-empty ID without `/`).
+    #[arg(long)]
+    pub no_strict_ids: bool,
+}
+
+/// What `validate` counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub rows: u64,
+    pub valid: u64,
+    pub invalid: u64,
+    pub duplicates: u64,
+}
+
+/// Runs `validate`; an `Err` means the file could not be read (exit 2).
+pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
+    let options = InputOptions {
+        source: Source::from_arg(&args.input),
+        delimiter: args.delimiter,
+        default_account: args.account_id,
+        strict_ids: !args.no_strict_ids,
+    };
+    let file = options.source.name();
+    // Stderr is unbuffered by default: one write per problem would dominate a file full of them.
+    let mut problems = BufWriter::with_capacity(64 * 1024, io::stderr().lock());
+    let reader = match InputReader::open(options) {
+        Ok(reader) => reader,
+        Err(err @ InputError::Unreadable { .. }) => return Err(err.into()),
+        Err(err) => {
+            // The header is a problem found in the file, like a bad row.
+            let text = err.to_string();
+            let message = text.strip_prefix(&format!("{file}: ")).unwrap_or(&text);
+            let _ = writeln!(problems, "{file}:1: {message}");
+            let _ = writeln!(
+                problems,
+                "{file}: no rows checked: the header cannot be used"
+            );
+            let _ = problems.flush();
+            return Ok(exit::ROWS_FAILED);
+        }
+    };
+    let counts = check(reader, &file, &mut problems);
+    let _ = writeln!(
+        problems,
+        "{file}: {} rows, {} valid, {} invalid, {} duplicates",
+        counts.rows, counts.valid, counts.invalid, counts.duplicates
+    );
+    let _ = problems.flush();
+    Ok(if counts.invalid + counts.duplicates == 0 {
+        exit::SUCCESS
+    } else {
+        exit::ROWS_FAILED
+    })
+}
+
+/// Counts the rows and writes one line per problem to `out`.
+pub fn check(reader: InputReader, file: &str, out: &mut impl Write) -> Counts {
+    let mut counts = Counts::default();
+    for item in reader {
+        counts.rows += 1;
+        match item {
+            InputItem::Task(_) | InputItem::Skipped => counts.valid += 1,
+            InputItem::Rejected(rejected) => {
+                match rejected.rejection {
+                    Rejection::Invalid => counts.invalid += 1,
+                    Rejection::Duplicate => counts.duplicates += 1,
+                }
+                let message = bare_message(&rejected.message, file, rejected.line);
+                // A closed stderr cannot be reported anywhere; the exit code still tells.
+                let _ = writeln!(out, "{file}:{}: {message}", rejected.line);
+            }
+        }
+    }
+    counts
+}
+
+/// The reader's message without the place it names (`line 7: ` or `FILE line 7: `), which
+/// `FILE:7: ` replaces.
+fn bare_message<'a>(message: &'a str, file: &str, line: u64) -> &'a str {
+    let rest = message.strip_prefix(file).map_or(message, str::trim_start);
+    let Some(rest) = rest.strip_prefix("line ") else {
+        return message;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    match rest[digits..].strip_prefix(": ") {
+        Some(bare) if rest[..digits].parse() == Ok(line) => bare,
+        _ => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACCOUNT: &str = "11111111-2222-3333-4444-555555555555";
+    const USER: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+
+    fn validate(contents: &str) -> (Counts, String) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("in.csv");
+        std::fs::write(&path, contents).expect("write input");
+        let reader = InputReader::open(InputOptions {
+            source: Source::File(path),
+            delimiter: None,
+            default_account: None,
+            strict_ids: true,
+        })
+        .expect("a usable header");
+        let mut out = Vec::new();
+        let counts = check(reader, "in.csv", &mut out);
+        (counts, String::from_utf8(out).expect("UTF-8 messages"))
+    }
+
+    #[test]
+    fn places_are_rewritten_once() {
+        assert_eq!(bare_message("line 7: bad", "f.csv", 7), "bad");
+        assert_eq!(bare_message("f.csv line 7: bad", "f.csv", 7), "bad");
+        assert_eq!(bare_message("line 7: bad", "f.csv", 8), "line 7: bad");
+        assert_eq!(bare_message("something else", "f.csv", 1), "something else");
+    }
+
+    #[test]
+    fn every_problem_is_counted_and_named() {
+        let contents = format!(
+            "account_id,user_id,email\n{ACCOUNT},{USER},\n{ACCOUNT},{},\nbad,{USER},\n\
+             {ACCOUNT},,\n\n{ACCOUNT},,x@example.com\n",
+            USER.to_uppercase()
+        );
+        let (counts, text) = validate(&contents);
+        assert_eq!(
+            counts,
+            Counts {
+                rows: 5,
+                valid: 2,
+                invalid: 2,
+                duplicates: 1
+            }
+        );
+        assert!(
+            text.contains("in.csv:3: this account and user appear"),
+            "{text}"
+        );
+        assert!(text.contains("in.csv:4: the account id \"bad\""), "{text}");
+        assert!(text.contains("in.csv:5: the row has neither"), "{text}");
+        assert_eq!(text.lines().count(), 3, "{text}");
+    }
+}

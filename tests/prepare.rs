@@ -1,0 +1,524 @@
+//! `validate`, `export`, `reset` and `template` through the built binary; `export` and `reset`
+//! against a simulator process, `reset` compared with the AWS CLI's output.
+//!
+//! PINs are secrets even here: assertions compare them without printing them.
+
+use std::collections::HashSet;
+use std::process::{Command, Output};
+
+use crate::run::{assert_no_pin_in, code, read_rows, run_command, simulator_users, stderr};
+use crate::support::{aws_env, bin, SimulatorProcess, Workdir};
+
+const EXPORT_HEADER: &str =
+    "account_id,user_id,email,display_name,user_type,registration_status,license_type";
+const ACCOUNT: &str = "11111111-2222-4333-8444-555555555555";
+const USER: &str = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
+const OTHER_USER: &str = "aaaaaaaa-bbbb-4ccc-8ddd-ffffffffffff";
+
+/// A `chime-pin-reset` subcommand with dummy credentials against `endpoint`, in `work`.
+fn command(work: &Workdir, subcommand: &str, endpoint: &str) -> Command {
+    let mut cmd = bin();
+    aws_env(&mut cmd);
+    cmd.current_dir(work.root())
+        .arg(subcommand)
+        .args(["--endpoint-url", endpoint]);
+    cmd
+}
+
+/// `validate` with no credentials, no configuration and an endpoint nobody listens on: it must
+/// not need any of them.
+fn validate(work: &Workdir, args: &[&str]) -> Output {
+    bin()
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .current_dir(work.root())
+        .arg("validate")
+        .args(args)
+        .output()
+        .expect("run chime-pin-reset validate")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn validate_finds_every_planted_problem_with_its_line_offline() {
+    let work = Workdir::new();
+    work.write(
+        "bad.csv",
+        format!(
+            "account_id,user_id,email,note\n\
+             {ACCOUNT},{USER},,fine\n\
+             not-an-account,{USER},,bad account\n\
+             {ACCOUNT},not-a-user,,bad user\n\
+             {},{},,the first user again in capitals\n\
+             {ACCOUNT},,,neither user id nor email\n\
+             {ACCOUNT},{OTHER_USER},,too,many\n\
+             {ACCOUNT},,jane@example.com,by email\n",
+            ACCOUNT.to_uppercase(),
+            USER.to_uppercase()
+        ),
+    );
+    let output = validate(&work, &["bad.csv"]);
+    let text = stderr(&output);
+    assert_eq!(code(&output), 1, "{text}");
+    assert!(stdout(&output).is_empty(), "problems go to stderr");
+    for (line, words) in [
+        (3, "account id \"not-an-account\" is not a GUID"),
+        (4, "user id \"not-a-user\" is not a GUID"),
+        (5, "appear on an earlier line"),
+        (6, "neither a user id nor an email"),
+        (7, "the row has 5 fields but the header has 4"),
+    ] {
+        let wanted = format!("bad.csv:{line}: ");
+        let found = text.lines().find(|l| l.starts_with(&wanted));
+        assert!(
+            found.is_some_and(|l| l.contains(words)),
+            "line {line} ({words}): {text}"
+        );
+    }
+    assert_eq!(
+        text.lines().count(),
+        6,
+        "five problems and the summary: {text}"
+    );
+    assert!(
+        text.contains("bad.csv: 7 rows, 2 valid, 4 invalid, 1 duplicates"),
+        "{text}"
+    );
+}
+
+#[test]
+fn validate_accepts_a_clean_file_and_shares_runs_input_flags() {
+    let work = Workdir::new();
+    work.write(
+        "clean.csv",
+        format!("User Id;Email\n{USER};\n;jane@example.com\n"),
+    );
+    let output = validate(&work, &["clean.csv", "--account-id", ACCOUNT]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(stderr(&output).contains("2 rows, 2 valid, 0 invalid, 0 duplicates"));
+
+    work.write("loose.csv", "account_id,user_id\nacct-1,user-1\n");
+    assert_eq!(
+        code(&validate(&work, &["loose.csv"])),
+        1,
+        "IDs are GUIDs by default"
+    );
+    let output = validate(&work, &["loose.csv", "--no-strict-ids", "--delimiter", ","]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+}
+
+#[test]
+fn validate_names_the_header_found_and_the_names_accepted() {
+    let work = Workdir::new();
+    work.write("header.csv", format!("account_id,person\n{ACCOUNT},x\n"));
+    let output = validate(&work, &["header.csv"]);
+    let text = stderr(&output);
+    assert_eq!(
+        code(&output),
+        1,
+        "a header without a user column is a problem found: {text}"
+    );
+    assert!(text.contains("header.csv:1:"), "{text}");
+    assert!(text.contains("found: account_id, person"), "{text}");
+    assert!(text.contains("user_id") && text.contains("email"), "{text}");
+
+    let output = validate(&work, &["missing.csv"]);
+    assert_eq!(code(&output), 2, "an unreadable file: {}", stderr(&output));
+    assert!(stderr(&output).contains("missing.csv"));
+}
+
+/// A directory CSV for the simulator: `n` users in `account`, mixed types, statuses and
+/// domains, and one display name a spreadsheet would run.
+fn directory_rows(account: u32, n: u32) -> Vec<[String; 7]> {
+    (1..=n)
+        .map(|i| {
+            let user_type = if i % 10 == 0 {
+                "SharedDevice"
+            } else {
+                "PrivateUser"
+            };
+            let status = match i % 13 {
+                0 => "Suspended",
+                6 => "Unregistered",
+                _ => "Registered",
+            };
+            let domain = if i % 7 == 0 {
+                "partner.example.org"
+            } else {
+                "corp.example.com"
+            };
+            let name = if i == 3 {
+                "=SUM(A1:A9)".to_string()
+            } else {
+                format!("User, {i}")
+            };
+            [
+                format!("{account:08x}-0000-4000-8000-000000000000"),
+                format!("{account:08x}-0000-4000-8000-{i:012x}"),
+                format!("user{i}@{domain}"),
+                name,
+                "Pro".to_string(),
+                user_type.to_string(),
+                status.to_string(),
+            ]
+        })
+        .collect()
+}
+
+fn write_directory(work: &Workdir, rows: &[[String; 7]]) -> std::path::PathBuf {
+    let path = work.path("directory.csv");
+    let mut out = csv::Writer::from_path(&path).expect("a directory file");
+    out.write_record([
+        "account_id",
+        "user_id",
+        "email",
+        "display_name",
+        "license_type",
+        "user_type",
+        "registration_status",
+    ])
+    .expect("write");
+    for row in rows {
+        out.write_record(row).expect("write");
+    }
+    out.flush().expect("flush");
+    path
+}
+
+/// (account, user) of every row of an exported file.
+fn exported_users(work: &Workdir, name: &str) -> Vec<(String, String)> {
+    read_rows(work, name)
+        .into_iter()
+        .map(|row| (row["account_id"].clone(), row["user_id"].clone()))
+        .collect()
+}
+
+#[test]
+fn export_reads_every_page_filters_and_feeds_run_which_resets_each_user_once() {
+    let work = Workdir::new();
+    let mut rows = directory_rows(1, 250);
+    rows.extend(directory_rows(2, 30));
+    let directory = write_directory(&work, &rows);
+    let sim = SimulatorProcess::spawn(&["--directory", directory.to_str().unwrap()]);
+    let (a, b) = (&rows[0][0], &rows[250][0]);
+
+    // Every user of both accounts, in the simulator's order.
+    let output = command(&work, "export", sim.endpoint())
+        .args(["--account-id", a, "--account-id", b, "-o", "all.csv"])
+        .output()
+        .expect("export");
+    let text = stderr(&output);
+    assert_eq!(code(&output), 0, "{text}");
+    assert!(text.contains("exported 280 users to all.csv"), "{text}");
+    assert!(
+        text.contains(&format!("{a}: 250")) && text.contains(&format!("{b}: 30")),
+        "{text}"
+    );
+    assert_eq!(work.read("all.csv").lines().next(), Some(EXPORT_HEADER));
+    let expected: Vec<(String, String)> =
+        rows.iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+    assert_eq!(
+        exported_users(&work, "all.csv"),
+        expected,
+        "every user once, pages in order"
+    );
+    let listed = &sim.state()["requests"]["ListUsers"];
+    assert_eq!(
+        listed["200"], 3,
+        "two pages for 250 users, one for 30: {listed}"
+    );
+    let third = read_rows(&work, "all.csv")
+        .into_iter()
+        .nth(2)
+        .expect("a third row");
+    assert_eq!(
+        third["display_name"], "'=SUM(A1:A9)",
+        "formulas are neutralised"
+    );
+    assert_eq!(
+        (third["email"].as_str(), third["user_type"].as_str()),
+        ("user3@corp.example.com", "PrivateUser")
+    );
+
+    // An existing file is refused without --force.
+    let refused = command(&work, "export", sim.endpoint())
+        .args(["--account-id", a, "-o", "all.csv"])
+        .output()
+        .expect("export");
+    assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("--force"), "{}", stderr(&refused));
+
+    // Filters: one by Chime (type), two here (status, domain).
+    let mut cmd = command(&work, "export", sim.endpoint());
+    cmd.args(["--account-id", a, "-o", "rotation.csv"]);
+    cmd.args([
+        "--user-type",
+        "PrivateUser",
+        "--registration-status",
+        "Registered",
+    ]);
+    cmd.args(["--email-domain", "corp.example.com"]);
+    let output = cmd.output().expect("export");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let wanted: HashSet<(String, String)> = rows
+        .iter()
+        .filter(|r| r[0] == *a && r[5] == "PrivateUser" && r[6] == "Registered")
+        .filter(|r| r[2].ends_with("@corp.example.com"))
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    assert!(
+        wanted.len() > 100 && wanted.len() < 250,
+        "{} users",
+        wanted.len()
+    );
+    let exported = exported_users(&work, "rotation.csv");
+    assert_eq!(exported.len(), wanted.len(), "no user twice");
+    assert_eq!(exported.into_iter().collect::<HashSet<_>>(), wanted);
+
+    // Straight into run.
+    let mut run = run_command(
+        &work,
+        sim.endpoint(),
+        &["rotation.csv", "-o", "results.csv"],
+    );
+    run.args(["--rate", "0", "--concurrency", "16"]);
+    let output = run.output().expect("run");
+    let state = sim.state();
+    assert_no_pin_in(&stderr(&output), &state, "run's stderr");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let results = read_rows(&work, "results.csv");
+    assert_eq!(results.len(), wanted.len());
+    assert!(results.iter().all(|row| row["status"] == "reset"));
+    for ((account, user), (_, resets)) in simulator_users(&state) {
+        let expected = u64::from(wanted.contains(&(account.clone(), user.clone())));
+        assert_eq!(resets, expected, "user {user} of account {account}");
+    }
+}
+
+#[test]
+fn export_retries_throttles_and_failures_and_writes_nothing_when_an_account_fails() {
+    let work = Workdir::new();
+    let rows = directory_rows(1, 450);
+    let directory = write_directory(&work, &rows);
+    let sim = SimulatorProcess::spawn(&[
+        "--directory",
+        directory.to_str().unwrap(),
+        "--fail-rate",
+        "0.2",
+        "--throttle-rps",
+        "10",
+        "--throttle-burst",
+        "1",
+        "--seed",
+        "3",
+    ]);
+    let output = command(&work, "export", sim.endpoint())
+        .args(["--account-id", &rows[0][0], "-o", "users.csv"])
+        .output()
+        .expect("export");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(
+        exported_users(&work, "users.csv").len(),
+        450,
+        "every page, once"
+    );
+    let listed = &sim.state()["requests"]["ListUsers"];
+    assert_eq!(listed["200"], 3, "{listed}");
+    let refused: u64 = ["429", "500", "503"]
+        .iter()
+        .map(|status| listed[status].as_u64().unwrap_or(0))
+        .sum();
+    assert!(
+        refused > 0,
+        "the simulator refused some pages, and they were asked again: {listed}"
+    );
+
+    let unknown = "99999999-0000-4000-8000-000000000000";
+    let output = command(&work, "export", sim.endpoint())
+        .args([
+            "--account-id",
+            &rows[0][0],
+            "--account-id",
+            unknown,
+            "-o",
+            "partial.csv",
+        ])
+        .output()
+        .expect("export");
+    let text = stderr(&output);
+    assert_eq!(code(&output), 1, "{text}");
+    assert!(text.contains("NotFoundException"), "{text}");
+    let leftovers: Vec<_> = std::fs::read_dir(work.root())
+        .expect("the work directory")
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("partial"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "no partial list is left: {leftovers:?}"
+    );
+}
+
+/// The text with the value of `"PersonalPIN"` replaced, and that value.
+fn without_pin(text: &str) -> (String, String) {
+    let key = "\"PersonalPIN\": \"";
+    let start = text.find(key).expect("a PersonalPIN member") + key.len();
+    let end = start + text[start..].find('"').expect("the end of the PIN");
+    let mut redacted = text.to_string();
+    redacted.replace_range(start..end, "<PIN>");
+    (redacted, text[start..end].to_string())
+}
+
+#[test]
+fn reset_prints_what_the_aws_cli_prints() {
+    let aws = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("aws"))
+            .find(|path| path.is_file())
+    });
+    let aws = aws.expect(
+        "this test compares `reset` with `aws chime reset-personal-pin`: install the AWS CLI \
+         (pip install awscli) and put `aws` on PATH",
+    );
+    let work = Workdir::new();
+    let directory = work.path("directory.csv");
+    let sim = SimulatorProcess::spawn(&[
+        "--accounts",
+        "1",
+        "--users-per-account",
+        "7",
+        "--write-directory",
+        directory.to_str().unwrap(),
+    ]);
+    let mut reader = csv::Reader::from_path(&directory).expect("the directory");
+    let users: Vec<(String, String)> = reader
+        .records()
+        .map(|r| {
+            r.map(|r| (r[0].to_string(), r[1].to_string()))
+                .expect("a row")
+        })
+        .collect();
+    // The seventh user is Unregistered: no RegisteredOn, an invitation still pending.
+    for (account, user) in [&users[0], &users[6]] {
+        let mut cli = Command::new(&aws);
+        aws_env(&mut cli);
+        let theirs = cli
+            .args(["chime", "reset-personal-pin", "--output", "json"])
+            .args(["--endpoint-url", sim.endpoint(), "--region", "us-east-1"])
+            .args(["--account-id", account, "--user-id", user])
+            .output()
+            .expect("run aws");
+        assert_eq!(code(&theirs), 0, "aws failed: {}", stderr(&theirs));
+        let ours = command(&work, "reset", sim.endpoint())
+            .args(["--account-id", account, "--user-id", user])
+            .output()
+            .expect("reset");
+        let state = sim.state();
+        assert_no_pin_in(&stderr(&ours), &state, "reset's stderr");
+        assert_eq!(code(&ours), 0, "{}", stderr(&ours));
+        let (theirs, _) = without_pin(&stdout(&theirs));
+        let (ours, pin) = without_pin(&stdout(&ours));
+        assert_eq!(ours, theirs, "the same document, member for member");
+        let (current, resets) = &simulator_users(&state)[&(account.clone(), user.clone())];
+        assert!(pin == *current, "the PIN printed is the user's current PIN");
+        assert_eq!(*resets, 2, "one reset by aws, one by us");
+    }
+    let masked = command(&work, "reset", sim.endpoint())
+        .args([
+            "--account-id",
+            &users[1].0,
+            "--user-id",
+            &users[1].1,
+            "--pins",
+            "masked",
+        ])
+        .output()
+        .expect("reset");
+    assert_eq!(code(&masked), 0, "{}", stderr(&masked));
+    let (_, shown) = without_pin(&stdout(&masked));
+    assert!(
+        shown.starts_with("********") && shown.len() == 10,
+        "eight stars, two digits"
+    );
+    let omitted = command(&work, "reset", sim.endpoint())
+        .args([
+            "--account-id",
+            &users[1].0,
+            "--user-id",
+            &users[1].1,
+            "--pins",
+            "omit",
+        ])
+        .output()
+        .expect("reset");
+    assert_eq!(code(&omitted), 0, "{}", stderr(&omitted));
+    assert!(
+        !stdout(&omitted).contains("PersonalPIN"),
+        "no PIN member with --pins omit"
+    );
+}
+
+#[test]
+fn reset_errors_are_one_line_with_the_exception_name() {
+    let work = Workdir::new();
+    let sim = SimulatorProcess::spawn(&["--accounts", "1", "--users-per-account", "1"]);
+    let output = command(&work, "reset", sim.endpoint())
+        .args(["--account-id", ACCOUNT, "--user-id", USER])
+        .output()
+        .expect("reset");
+    let text = stderr(&output);
+    assert_eq!(code(&output), 1, "{text}");
+    assert!(stdout(&output).is_empty());
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("NotFoundException"), "{text}");
+
+    let output = command(&work, "reset", sim.endpoint())
+        .args(["--account-id", ACCOUNT, "--user-id", "not-a-user"])
+        .output()
+        .expect("reset");
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let counts = &sim.state()["requests"]["ResetPersonalPIN"];
+    assert_eq!(counts["404"], 1, "a usage error sends nothing: {counts}");
+}
+
+#[test]
+fn a_filled_in_template_is_accepted_by_validate() {
+    let work = Workdir::new();
+    let output = bin()
+        .current_dir(work.root())
+        .arg("template")
+        .output()
+        .expect("template");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let comments = stderr(&output);
+    for column in ["account_id", "user_id", "email", "note"] {
+        assert!(
+            comments.contains(&format!("# {column} ")),
+            "{column}: {comments}"
+        );
+    }
+    work.write("template.csv", &output.stdout);
+    assert_eq!(
+        code(&validate(&work, &["template.csv"])),
+        1,
+        "the placeholders are refused until replaced"
+    );
+    // What a user does by hand: the account column gets the account, the user column the user.
+    let filled: String = stdout(&output)
+        .lines()
+        .map(|line| {
+            let line = line.replacen("xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", ACCOUNT, 1);
+            line.replacen("xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", USER, 1) + "\n"
+        })
+        .collect();
+    work.write("input.csv", filled);
+    let output = validate(&work, &["input.csv"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+}
