@@ -518,3 +518,162 @@ fn the_readme_first_command_works_on_a_clean_checkout() {
         );
     }
 }
+
+#[test]
+fn a_dry_run_changes_nothing_writes_no_pin_and_fails_missing_users() {
+    let work = Workdir::new();
+    let directory = work.path("directory.csv");
+    let sim = SimulatorProcess::spawn(&[
+        "--accounts",
+        "2",
+        "--users-per-account",
+        "5",
+        "--write-directory",
+        directory.to_str().unwrap(),
+    ]);
+    let mut input = input_from_directory(&work, "directory.csv", 10);
+    let account = input
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    input.push_str(&format!(
+        "{account},00000000-0000-0000-0000-00000000abcd,Gone Person\n"
+    ));
+    input.push_str(&format!("{account},not-a-guid,Typo\n"));
+    work.write("input.csv", input);
+    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "preview.csv"]);
+    cmd.args(["--dry-run", "--rate", "0"]);
+    let output = output_of(cmd);
+    assert_eq!(
+        code(&output),
+        1,
+        "a missing user and a bad id: {}",
+        stderr(&output)
+    );
+    let state = sim.state();
+    assert_no_pin_in(&work.read("preview.csv"), &state, "the dry run's results");
+    assert!(simulator_users(&state)
+        .values()
+        .all(|(_, resets)| *resets == 0));
+    assert_eq!(state["requests"]["ResetPersonalPIN"], serde_json::json!({}));
+    let rows = read_rows(&work, "preview.csv");
+    let count = |status: &str| rows.iter().filter(|row| row["status"] == status).count();
+    assert_eq!(
+        (count("would-reset"), count("failed"), count("invalid")),
+        (10, 1, 1)
+    );
+    for row in rows.iter().filter(|row| row["status"] == "would-reset") {
+        assert!(row["personal_pin"].is_empty());
+        assert!(
+            row["primary_email"].contains('@'),
+            "the user's email is filled in"
+        );
+        assert!(
+            !row["display_name"].is_empty(),
+            "the user's name is filled in"
+        );
+    }
+    let missing = rows.iter().find(|row| row["status"] == "failed").unwrap();
+    assert_eq!(missing["error_code"], "NotFoundException");
+}
+
+#[test]
+fn rows_by_email_are_resolved_and_an_unknown_email_fails_cleanly() {
+    let work = Workdir::new();
+    let directory = work.path("directory.csv");
+    let sim = SimulatorProcess::spawn(&[
+        "--accounts",
+        "1",
+        "--users-per-account",
+        "3",
+        "--write-directory",
+        directory.to_str().unwrap(),
+    ]);
+    let mut reader = csv::Reader::from_path(&directory).unwrap();
+    let users: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let account = &users[0][0];
+    work.write(
+        "input.csv",
+        format!(
+            "account_id,email,ticket\n{account},{},HR-1\n{account},{},HR-2\n{account},nobody@example.com,HR-3\n",
+            &users[0][2],
+            users[1][2].to_uppercase()
+        ),
+    );
+    let output = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "results.csv"],
+    ));
+    assert_eq!(code(&output), 1, "stderr: {}", stderr(&output));
+    let state = sim.state();
+    let rows = read_rows(&work, "results.csv");
+    let by_line = |line: &str| rows.iter().find(|r| r["line"] == line).expect("each line");
+    for (line, user) in [("2", &users[0]), ("3", &users[1])] {
+        assert_eq!(by_line(line)["status"], "reset");
+        assert_eq!(
+            by_line(line)["user_id"],
+            &user[1],
+            "the resolved user id is shown"
+        );
+        assert_eq!(
+            by_line(line)["attempts"],
+            "2",
+            "one ListUsers and one reset"
+        );
+    }
+    assert_pins_current(&rows, &state);
+    let unknown = by_line("4");
+    assert_eq!(unknown["status"], "failed");
+    assert_eq!(unknown["error_code"], "NotFoundException");
+    assert!(
+        unknown["error_message"].contains("nobody@example.com"),
+        "{:?}",
+        unknown["error_message"]
+    );
+    assert_eq!(unknown["ticket"], "HR-3");
+}
+
+#[test]
+fn the_offboarding_sample_rehearses_with_its_planted_problems() {
+    let work = Workdir::new();
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let mut cmd = bin();
+    aws_env(&mut cmd);
+    let output = cmd
+        .current_dir(work.root())
+        .args([
+            "run",
+            "--simulate",
+            "--pins",
+            "omit",
+            "--rate",
+            "0",
+            "--simulate-directory",
+        ])
+        .arg(samples.join("directory.csv"))
+        .arg(samples.join("offboarding.csv"))
+        .args(["-o", "offboarding-results.csv"])
+        .output()
+        .expect("run");
+    assert_eq!(code(&output), 1, "stderr: {}", stderr(&output));
+    let rows = read_rows(&work, "offboarding-results.csv");
+    let count = |status: &str| rows.iter().filter(|row| row["status"] == status).count();
+    assert_eq!(
+        (
+            count("reset"),
+            count("failed"),
+            count("invalid"),
+            count("duplicate")
+        ),
+        (5, 1, 2, 1)
+    );
+    assert!(
+        rows.iter().all(|row| row["personal_pin"].is_empty()),
+        "--pins omit"
+    );
+}
