@@ -168,11 +168,15 @@ impl ResultsWriter {
         let header = RESULTS_HEADER
             .iter()
             .map(|name| name.to_string())
-            .chain(
-                carried_headers
-                    .iter()
-                    .map(|name| cell(name, self.raw_cells)),
-            )
+            .chain(carried_headers.iter().map(|name| {
+                // A carried column named like one of ours would be ambiguous to a mail merge.
+                let name = if RESULTS_HEADER.contains(&name.as_str()) {
+                    format!("input_{name}")
+                } else {
+                    name.clone()
+                };
+                cell(&name, self.raw_cells)
+            }))
             .collect::<Vec<_>>();
         self.batch.clear();
         csv::Writer::from_writer(&mut self.batch).write_record(header)?;
@@ -215,18 +219,19 @@ fn open_results(path: &Path, existing: Existing, name: &str) -> Result<(File, bo
         file: name.to_string(),
         source,
     };
-    let exists = path.exists();
-    if exists && existing == Existing::Refuse {
-        return Err(OutputError::Exists(name.to_string()));
-    }
     let mut options = OpenOptions::new();
-    options.mode(0o600).create(true);
-    if existing == Existing::Append {
-        options.read(true).append(true);
-    } else {
-        options.write(true).truncate(true);
-    }
-    let mut file = options.open(path).map_err(unwritable)?;
+    options.mode(0o600);
+    match existing {
+        // Exclusive creation: nothing can slip a file or a link in between check and open.
+        Existing::Refuse => options.write(true).create_new(true),
+        Existing::Overwrite => options.write(true).create(true).truncate(true),
+        Existing::Append => options.read(true).append(true).create(true),
+    };
+    let mut file = options.open(path).map_err(|source| match source.kind() {
+        io::ErrorKind::AlreadyExists => OutputError::Exists(name.to_string()),
+        _ => unwritable(source),
+    })?;
+    warn_if_directory_is_readable(path);
     let metadata = file.metadata().map_err(unwritable)?;
     if metadata.is_file() {
         // The mode given at creation is reduced by the umask and ignored for an existing file.
@@ -239,6 +244,24 @@ fn open_results(path: &Path, existing: Existing, name: &str) -> Result<(File, bo
         end_with_newline(&mut file, metadata.len()).map_err(unwritable)?;
     }
     Ok((file, needs_header))
+}
+
+/// The file is private, but a directory anyone can list still shows that it exists.
+fn warn_if_directory_is_readable(path: &Path) {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let Ok(metadata) = std::fs::metadata(directory) else {
+        return;
+    };
+    if metadata.is_dir() && metadata.permissions().mode() & 0o004 != 0 {
+        eprintln!(
+            "chime-pin-reset: warning: every user of this machine can list {}; the results \
+             file itself is private (mode 0600)",
+            directory.display()
+        );
+    }
 }
 
 /// A run killed mid-write may leave a last line without its newline: finish it, so the rows

@@ -79,9 +79,9 @@ impl Progress {
             ProgressMode::Bar => {
                 let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
                 let template = if total.is_some() {
-                    "{elapsed_precise} [{bar:30}] {pos}/{len} rows · ETA {eta} · {msg}"
+                    "{elapsed_precise} [{bar:20}] {pos}/{len} · ETA {eta} · {wide_msg}"
                 } else {
-                    "{elapsed_precise} {pos} rows · {msg}"
+                    "{elapsed_precise} {pos} rows · {wide_msg}"
                 };
                 bar.set_style(
                     ProgressStyle::with_template(template)
@@ -133,7 +133,7 @@ impl Progress {
             None => "no rate limit".to_string(),
         };
         format!(
-            "{:.1} rows/s ({limit}) · {} failed · {} throttled · {} in flight",
+            "{:.1} rows/s · {limit} · {} failed · {} throttled · {} in flight",
             tally.rows as f64 / elapsed,
             tally.unsuccessful(),
             live.throttles.load(Ordering::Relaxed),

@@ -388,25 +388,15 @@ fn reset_prints_what_the_aws_cli_prints() {
          (pip install awscli) and put `aws` on PATH",
     );
     let work = Workdir::new();
-    let directory = work.path("directory.csv");
-    let sim = SimulatorProcess::spawn(&[
-        "--accounts",
-        "1",
-        "--users-per-account",
-        "7",
-        "--write-directory",
-        directory.to_str().unwrap(),
-    ]);
-    let mut reader = csv::Reader::from_path(&directory).expect("the directory");
-    let users: Vec<(String, String)> = reader
-        .records()
-        .map(|r| {
-            r.map(|r| (r[0].to_string(), r[1].to_string()))
-                .expect("a row")
-        })
-        .collect();
-    // The seventh user is Unregistered: no RegisteredOn, an invitation still pending.
-    for (account, user) in [&users[0], &users[6]] {
+    // A registered user; one still Unregistered (no RegisteredOn, the invitation pending); one
+    // whose name needs escaping and is not ASCII.
+    let mut rows = directory_rows(1, 6);
+    rows[1][3] = "Zoë \"Q\" Ångström\\".to_string();
+    let directory = write_directory(&work, &rows);
+    let sim = SimulatorProcess::spawn(&["--directory", directory.to_str().unwrap()]);
+    let users: Vec<(String, String)> = rows.iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+    assert_eq!(rows[5][6], "Unregistered");
+    for (account, user) in [&users[0], &users[1], &users[5]] {
         let mut cli = Command::new(&aws);
         aws_env(&mut cli);
         let theirs = cli

@@ -151,7 +151,7 @@ fn a_rotation_over_two_accounts_resets_every_user_exactly_once() {
     let results = work.read("results.csv");
     assert_eq!(
         results.lines().next(),
-        Some(&*format!("{RESULTS_HEADER},display_name"))
+        Some(&*format!("{RESULTS_HEADER},input_display_name"))
     );
     let rows = read_rows(&work, "results.csv");
     assert_eq!(rows.len(), 300);

@@ -19,14 +19,33 @@ type ResetError = SdkError<ResetPersonalPINError, aws_sdk_chime::config::http::H
 
 /// Starts an in-process simulator over `accounts × users` generated users.
 async fn start(accounts: usize, users: usize, faults: Faults) -> SimulatorHandle {
+    start_logged(accounts, users, faults, None).await
+}
+
+/// Like [`start`], writing the request log to `log`.
+async fn start_logged(
+    accounts: usize,
+    users: usize,
+    faults: Faults,
+    log: Option<&std::path::Path>,
+) -> SimulatorHandle {
     Simulator::start(SimulatorConfig {
         directory: Directory::generate(accounts, users, 11),
         faults,
         seed: 11,
+        log_path: log.map(Into::into),
         ..SimulatorConfig::default()
     })
     .await
     .expect("start the simulator")
+}
+
+/// The only line of a request log, parsed.
+fn only_log_line(path: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "one request, one line");
+    serde_json::from_str(lines[0]).unwrap()
 }
 
 /// (account_id, user_id) of the `n`th user in the state document.
@@ -364,16 +383,14 @@ async fn fail_rate_answers_500_and_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_answers_reach_the_client_as_connection_errors() {
+    let work = Workdir::new();
+    let logs = ["drop.jsonl", "reset-then-drop.jsonl", "garbage.jsonl"].map(|n| work.path(n));
     // Drop: no answer and nothing changed.
-    let sim = start(
-        1,
-        1,
-        Faults {
-            drop_rate: 1.0,
-            ..Faults::default()
-        },
-    )
-    .await;
+    let faults = Faults {
+        drop_rate: 1.0,
+        ..Faults::default()
+    };
+    let sim = start_logged(1, 1, faults, Some(&logs[0])).await;
     let client = chime_client(sim.endpoint());
     let (account, user) = user_ids(&sim.state(), 0);
     let err = reset(&client, &account, &user).await.unwrap_err();
@@ -387,15 +404,11 @@ async fn dropped_answers_reach_the_client_as_connection_errors() {
     assert_eq!(counters.get("ResetPersonalPIN", "dropped"), 1);
 
     // Reset then drop: no answer, but the PIN changed.
-    let sim = start(
-        1,
-        1,
-        Faults {
-            reset_then_drop_rate: 1.0,
-            ..Faults::default()
-        },
-    )
-    .await;
+    let faults = Faults {
+        reset_then_drop_rate: 1.0,
+        ..Faults::default()
+    };
+    let sim = start_logged(1, 1, faults, Some(&logs[1])).await;
     let client = chime_client(sim.endpoint());
     let before = sim.state();
     let (account, user) = user_ids(&before, 0);
@@ -412,15 +425,11 @@ async fn dropped_answers_reach_the_client_as_connection_errors() {
     assert_eq!(counters.get("ResetPersonalPIN", "dropped"), 1);
 
     // Garbage: a 200 whose body is cut short, and the PIN changed.
-    let sim = start(
-        1,
-        1,
-        Faults {
-            garbage_rate: 1.0,
-            ..Faults::default()
-        },
-    )
-    .await;
+    let faults = Faults {
+        garbage_rate: 1.0,
+        ..Faults::default()
+    };
+    let sim = start_logged(1, 1, faults, Some(&logs[2])).await;
     let client = chime_client(sim.endpoint());
     let before = sim.state();
     let (account, user) = user_ids(&before, 0);
@@ -444,6 +453,22 @@ async fn dropped_answers_reach_the_client_as_connection_errors() {
     assert!(pin_of(&after, &user) != pin_of(&before, &user));
     let counters = sim.shutdown().await;
     assert_eq!(counters.get("ResetPersonalPIN", "200"), 1);
+
+    let outcomes = logs.map(|path| {
+        let line = only_log_line(&path);
+        (
+            line["outcome"].as_str().unwrap().to_string(),
+            line["status"].as_u64(),
+        )
+    });
+    assert_eq!(
+        outcomes,
+        [
+            ("dropped".to_string(), None),
+            ("reset-then-dropped".to_string(), Some(200)),
+            ("garbage".to_string(), Some(200)),
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,8 +27,8 @@ use super::faults::{Draw, Fate, FaultEngine, Faults};
 use super::log::{rfc3339_millis, unix_ms, LogLine, RequestLog, FLUSH_EVERY};
 use super::sigv4::Authorization;
 
-/// Everything [`Simulator::start`] needs.
-#[derive(Debug, Clone, Default)]
+/// Everything [`Simulator::start`] needs. Its `Debug` redacts the secret key.
+#[derive(Clone, Default)]
 pub struct SimulatorConfig {
     /// The accounts and users served.
     pub directory: Directory,
@@ -42,6 +42,22 @@ pub struct SimulatorConfig {
     pub port: u16,
     /// Seed of the initial PINs, the new PINs and every fault decision.
     pub seed: u64,
+}
+
+impl std::fmt::Debug for SimulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatorConfig")
+            .field("users", &self.directory.len())
+            .field("faults", &self.faults)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("log_path", &self.log_path)
+            .field("port", &self.port)
+            .field("seed", &self.seed)
+            .finish()
+    }
 }
 
 /// Starts simulators.
