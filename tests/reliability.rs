@@ -11,8 +11,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::run::{
-    assert_no_pin_in, code, input_from_directory, output_of, read_rows, run_command,
-    simulator_users, stderr, Row,
+    assert_no_pin_in, assert_nothing_like_a_pin, code, input_from_directory, output_of, read_rows,
+    run_command, simulator_users, stderr, Row,
 };
 use crate::support::{aws_env, bin_path, SimulatorProcess, Workdir};
 
@@ -208,6 +208,7 @@ fn wait_for_rows(work: &Workdir, rows: usize) {
 
 fn finish(child: Child) -> (i32, String) {
     let output = child.wait_with_output().expect("the run ends");
+    assert_nothing_like_a_pin(&stderr(&output), "stderr");
     (output.status.code().unwrap_or(-1), stderr(&output))
 }
 
@@ -333,6 +334,7 @@ fn a_second_interrupt_stops_at_once() {
     let started = Instant::now();
     let text: Vec<String> = stderr_lines.map_while(Result::ok).collect();
     let text = text.join("\n");
+    assert_nothing_like_a_pin(&text, "stderr");
     let status = child.wait().unwrap().code().unwrap_or(-1);
     assert_eq!(status, 130, "stderr: {text}");
     assert!(

@@ -25,9 +25,25 @@ pub fn run_command(work: &Workdir, endpoint: &str, args: &[&str]) -> Command {
     cmd
 }
 
-/// Runs the command and returns its output; stderr is checked to hold no PIN by the caller.
+/// Runs the command and returns its output, after checking that stderr holds nothing shaped
+/// like a PIN.
 pub fn output_of(mut cmd: Command) -> Output {
-    cmd.output().expect("run chime-pin-reset")
+    let output = cmd.output().expect("run chime-pin-reset");
+    assert_nothing_like_a_pin(&String::from_utf8_lossy(&output.stderr), "stderr");
+    output
+}
+
+/// PINs are ten digits: no run of ten or more digits may reach the terminal.
+pub fn assert_nothing_like_a_pin(text: &str, what: &str) {
+    let longest = text
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        longest < 10,
+        "{what} holds a run of {longest} digits, shaped like a PIN"
+    );
 }
 
 pub fn code(output: &Output) -> i32 {
