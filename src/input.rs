@@ -11,6 +11,8 @@ use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 
 /// Header names accepted for each column, compared after [`normalize_header`].
 pub const ACCOUNT_HEADERS: &[&str] = &["account_id", "AccountId", "account-id", "account"];
@@ -139,6 +141,36 @@ pub struct InputReader {
     already_reset: Fingerprints,
     record: csv::StringRecord,
     header_width: usize,
+    progress: Arc<StreamProgress>,
+}
+
+/// How far the csv reader has read its source, and the last byte it got, so that a last
+/// record without a newline can be told apart from one with.
+#[derive(Debug, Default)]
+struct StreamProgress {
+    bytes: AtomicU64,
+    last_byte: AtomicU8,
+}
+
+/// The input stream, counting what passes through it into a [`StreamProgress`].
+struct Tracked<R> {
+    inner: R,
+    progress: Arc<StreamProgress>,
+}
+
+impl<R: Read> Read for Tracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        if read > 0 {
+            self.progress
+                .bytes
+                .fetch_add(read as u64, Ordering::Relaxed);
+            self.progress
+                .last_byte
+                .store(buf[read - 1], Ordering::Relaxed);
+        }
+        Ok(read)
+    }
 }
 
 impl InputReader {
@@ -167,7 +199,11 @@ impl InputReader {
         let delimiter = options
             .delimiter
             .unwrap_or_else(|| detect_delimiter(&header_line));
-        let stream: Box<dyn Read + Send> = Box::new(Cursor::new(header_line).chain(buffered));
+        let progress = Arc::new(StreamProgress::default());
+        let stream: Box<dyn Read + Send> = Box::new(Tracked {
+            inner: Cursor::new(header_line).chain(buffered),
+            progress: progress.clone(),
+        });
         let mut records = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .flexible(true)
@@ -196,6 +232,7 @@ impl InputReader {
             already_reset: Fingerprints::default(),
             record: csv::StringRecord::new(),
             header_width: headers.len(),
+            progress,
         })
     }
 
@@ -325,7 +362,7 @@ impl Iterator for InputReader {
             let mut record = std::mem::take(&mut self.record);
             let read = self.records.read_record(&mut record);
             self.record = record;
-            let line = self.record.position().map_or(0, |p| p.line());
+            let line = self.start_line();
             match read {
                 Ok(false) => return None,
                 Ok(true) if self.record.iter().all(|field| field.trim().is_empty()) => continue,
@@ -352,6 +389,26 @@ impl Iterator for InputReader {
                 }
             }
         }
+    }
+}
+
+impl InputReader {
+    /// The line the record just read starts on. Csv gives the position where its read began,
+    /// before the blank lines it skipped, so the start is worked out back from where the
+    /// record ended: one line before the reader's position when the record's newline was read
+    /// (the input may end without one), less the newlines inside quoted fields.
+    fn start_line(&self) -> u64 {
+        let position = self.records.position();
+        let after = position.line();
+        let at_end_without_newline = position.byte() == self.progress.bytes.load(Ordering::Relaxed)
+            && self.progress.last_byte.load(Ordering::Relaxed) != b'\n';
+        let ended_with_newline = u64::from(!at_end_without_newline);
+        let inside: u64 = self
+            .record
+            .iter()
+            .map(|field| field.bytes().filter(|&b| b == b'\n').count() as u64)
+            .sum();
+        after.saturating_sub(ended_with_newline + inside).max(1)
     }
 }
 
@@ -577,6 +634,23 @@ mod tests {
                 carried: vec!["a;b".to_string()],
             })]
         );
+    }
+
+    #[test]
+    fn line_numbers_count_blank_lines_and_quoted_newlines() {
+        let contents = format!(
+            "account_id,user_id,note\n\n{ACCOUNT},{USER},\"two\nlines\"\n\n\n{ACCOUNT},bad,x"
+        );
+        let lines: Vec<u64> = read(&contents)
+            .expect("readable")
+            .iter()
+            .map(|item| match item {
+                InputItem::Task(task) => task.line,
+                InputItem::Rejected(rejected) => rejected.line,
+                InputItem::Skipped => 0,
+            })
+            .collect();
+        assert_eq!(lines, vec![3, 7]);
     }
 
     #[test]

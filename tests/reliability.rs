@@ -501,3 +501,50 @@ fn an_unwritable_results_file_stops_before_anything_is_sent() {
         serde_json::json!({})
     );
 }
+
+#[test]
+fn a_closed_results_pipe_stops_the_run_and_names_every_unrecorded_user() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 100, &["--latency-ms", "50"]);
+    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "-"]);
+    cmd.args(["--rate", "0", "--concurrency", "4"]);
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut results = BufReader::new(child.stdout.take().unwrap());
+    let mut header = String::new();
+    results.read_line(&mut header).unwrap();
+    assert!(
+        header.starts_with("line,account_id"),
+        "the header comes first"
+    );
+    drop(results);
+    let (status, text) = finish(child);
+    assert_eq!(status, 3, "stderr: {text}");
+    assert!(
+        text.contains("the results file could not be written"),
+        "{text}"
+    );
+    let reset_users: Vec<String> = simulator_users(&sim.state())
+        .into_iter()
+        .filter(|(_, (_, resets))| *resets > 0)
+        .map(|((_, user), _)| user)
+        .collect();
+    assert!(
+        !reset_users.is_empty(),
+        "some rows were in flight when the pipe closed"
+    );
+    assert!(
+        reset_users.len() <= 8,
+        "dispatching stopped at once: {} resets",
+        reset_users.len()
+    );
+    for user in &reset_users {
+        assert!(
+            text.contains(user.as_str()),
+            "user {user} was reset but not named: {text}"
+        );
+    }
+}
