@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -504,26 +504,36 @@ fn looks_like_email(email: &str) -> bool {
 /// a probability below 10^-26 in a million rows.
 #[derive(Clone, Debug, Default)]
 pub struct Fingerprints {
-    set: HashSet<u128>,
+    set: HashSet<u128, BuildHasherDefault<AlreadyHashed>>,
 }
 
 impl Fingerprints {
-    /// The fingerprint of a pair, case-insensitive.
+    /// The fingerprint of a pair, case-insensitive: two SipHash passes with different salts
+    /// over the lowercased IDs.
     pub fn key(account_id: &str, target: &Target) -> u128 {
         let (kind, value) = match target {
             Target::UserId(user) => (0u8, user.as_str()),
             Target::Email(email) => (1u8, email.as_str()),
         };
-        let half = |salt: u8| {
+        // IDs are short: lowercase them on the stack and hash one slice.
+        let mut buffer = [0u8; 256];
+        let length = account_id.len() + value.len() + 2;
+        let mut heap = Vec::new();
+        let bytes: &mut [u8] = if length <= buffer.len() {
+            &mut buffer[..length]
+        } else {
+            heap.resize(length, 0);
+            &mut heap
+        };
+        bytes[0] = kind;
+        bytes[1..=account_id.len()].copy_from_slice(account_id.as_bytes());
+        bytes[account_id.len() + 1] = 0xff;
+        bytes[account_id.len() + 2..].copy_from_slice(value.as_bytes());
+        bytes.make_ascii_lowercase();
+        let half = |salt: u64| {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            salt.hash(&mut hasher);
-            kind.hash(&mut hasher);
-            for part in [account_id, value] {
-                for byte in part.bytes() {
-                    hasher.write_u8(byte.to_ascii_lowercase());
-                }
-                hasher.write_u8(0xff);
-            }
+            hasher.write_u64(salt);
+            hasher.write(bytes);
             hasher.finish()
         };
         (u128::from(half(1)) << 64) | u128::from(half(2))
@@ -548,6 +558,27 @@ impl Fingerprints {
 
     pub fn is_empty(&self) -> bool {
         self.set.is_empty()
+    }
+}
+
+/// The hasher of [`Fingerprints`]' set: its keys are hashes already, so their low bits serve.
+#[derive(Default)]
+pub struct AlreadyHashed(u64);
+
+impl Hasher for AlreadyHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u128` is ever called; fold anything else in all the same.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u128(&mut self, key: u128) {
+        self.0 = key as u64;
     }
 }
 
