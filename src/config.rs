@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 
 use crate::chime::ClientSettings;
-use crate::execution::{ExecConfig, Mode};
+use crate::execution::{ExecConfig, Mode, RetryPolicy};
 use crate::input::{InputOptions, Source};
 use crate::output::{Destination, Existing, PinPolicy};
 use crate::report::ProgressMode;
@@ -89,21 +89,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub raw_cells: bool,
 
-    /// The AWS profile to use.
-    #[arg(long)]
-    pub profile: Option<String>,
-
-    /// The AWS region (the Chime API lives in us-east-1).
-    #[arg(long, default_value = "us-east-1")]
-    pub region: String,
-
-    /// The Chime endpoint (wins over AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_CHIME).
-    #[arg(long, value_name = "URL")]
-    pub endpoint_url: Option<String>,
-
-    /// Allow a plain-http endpoint that is not on this machine (the answers carry PINs).
-    #[arg(long)]
-    pub allow_insecure_endpoint: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
 
     /// Rehearse against a local simulator holding every user of the input, with dummy
     /// credentials, through the real SDK.
@@ -131,6 +118,43 @@ pub fn parse_delimiter(text: &str) -> Result<u8, String> {
         other => Err(format!(
             "{other:?} is not a delimiter: use `,`, `;` or `tab`"
         )),
+    }
+}
+
+/// How to reach Chime: the AWS flags of `run`, `export` and `reset`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct AwsArgs {
+    /// The AWS profile to use.
+    #[arg(long)]
+    pub profile: Option<String>,
+
+    /// The AWS region (the Chime API lives in us-east-1).
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+
+    /// The Chime endpoint (wins over AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_CHIME).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Allow a plain-http endpoint that is not on this machine (the answers carry PINs).
+    #[arg(long)]
+    pub allow_insecure_endpoint: bool,
+}
+
+impl AwsArgs {
+    /// The client settings, with the endpoint checked and the default timeouts.
+    pub fn client_settings(&self) -> anyhow::Result<ClientSettings> {
+        if let Some(url) = &self.endpoint_url {
+            crate::config::check_endpoint(url, self.allow_insecure_endpoint)?;
+        }
+        Ok(ClientSettings {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            static_credentials: None,
+            connect_timeout: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(20),
+        })
     }
 }
 
@@ -168,12 +192,14 @@ impl RunConfig {
         if args.resume && output == Destination::Stdout {
             bail!("--resume needs a results file to read: it cannot be used with -o -");
         }
-        if args.simulate && args.endpoint_url.is_some() {
+        if args.simulate && args.aws.endpoint_url.is_some() {
             bail!("--simulate and --endpoint-url both choose the endpoint: give one");
         }
-        if let Some(url) = &args.endpoint_url {
-            check_endpoint(url, args.allow_insecure_endpoint)?;
-        }
+        let client = ClientSettings {
+            connect_timeout: seconds("--connect-timeout", args.connect_timeout)?,
+            attempt_timeout: seconds("--timeout", args.timeout)?,
+            ..args.aws.client_settings()?
+        };
         Ok(RunConfig {
             input: InputOptions {
                 source: Source::from_arg(&args.input),
@@ -188,23 +214,17 @@ impl RunConfig {
                 rate: NonZeroU32::new(args.rate),
                 burst: NonZeroU32::new(args.burst).unwrap_or(NonZeroU32::MIN),
                 concurrency: args.concurrency,
-                max_attempts: args.max_attempts,
+                retry: RetryPolicy {
+                    max_attempts: args.max_attempts,
+                    ..RetryPolicy::default()
+                },
                 mode: if args.dry_run {
                     Mode::DryRun
                 } else {
                     Mode::Reset
                 },
-                backoff_base: Duration::from_millis(100),
-                backoff_cap: Duration::from_secs(20),
             },
-            client: ClientSettings {
-                profile: args.profile.clone(),
-                region: args.region.clone(),
-                endpoint_url: args.endpoint_url.clone(),
-                static_credentials: None,
-                connect_timeout: seconds("--connect-timeout", args.connect_timeout)?,
-                attempt_timeout: seconds("--timeout", args.timeout)?,
-            },
+            client,
             max_failures: args.max_failures,
             grace_period: seconds("--grace-period", args.grace_period)?,
             pins: args.pins,

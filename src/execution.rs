@@ -6,6 +6,7 @@
 //! here and only here, with exponential backoff and full jitter. A failed row is data, not an
 //! error; only what stops the whole run goes through [`Control`].
 
+use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -107,11 +108,70 @@ pub struct ExecConfig {
     pub rate: Option<NonZeroU32>,
     pub burst: NonZeroU32,
     pub concurrency: usize,
-    /// Calls per row at most, the first included.
-    pub max_attempts: u32,
+    pub retry: RetryPolicy,
     pub mode: Mode,
-    pub backoff_base: Duration,
-    pub backoff_cap: Duration,
+}
+
+/// How failed calls are retried: throttles (429), service failures (5xx) and lost or unreadable
+/// answers, with exponential backoff and full jitter, up to `max_attempts` calls.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Calls at most, the first included.
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        // `run --max-attempts` defaults to 8 too.
+        RetryPolicy {
+            max_attempts: 8,
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: a random wait up to base × 2^(tries − 1), capped.
+    pub fn backoff(&self, tries: u32) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(1u32 << tries.saturating_sub(1).min(16))
+            .min(self.cap);
+        ceiling.mul_f64(rand::rng().random_range(0.0..=1.0))
+    }
+
+    /// Whether a call that failed with `error` on its `tries`-th attempt is sent again.
+    pub fn retries(&self, error: &CallError, tries: u32) -> bool {
+        matches!(
+            error.disposition,
+            Disposition::Retry | Disposition::Throttled
+        ) && tries < self.max_attempts
+    }
+
+    /// Makes a one-off call (not a row's: see [`execute`]) until it succeeds, fails for good,
+    /// or runs out of attempts. The client has the SDK's retries switched off, so this is the
+    /// only retry loop around the call.
+    pub async fn call<T, F, Fut>(&self, mut send: F) -> Result<T, CallError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, CallError>>,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let error = match send().await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            if !self.retries(&error, tries) {
+                return Err(error);
+            }
+            tokio::time::sleep(self.backoff(tries)).await;
+        }
+    }
 }
 
 /// Why a run stopped before its input was done.
@@ -456,7 +516,7 @@ impl<A: ChimeApi> Context<A> {
     ) -> Option<Result<Answer, CallError>>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<Answer, CallError>>,
+        Fut: Future<Output = Result<Answer, CallError>>,
     {
         let mut tries = 0;
         loop {
@@ -491,22 +551,12 @@ impl<A: ChimeApi> Context<A> {
                 }
                 Disposition::Retry => {}
             }
-            if tries >= self.config.max_attempts || self.control.abort.is_cancelled() {
+            if !self.config.retry.retries(&error, tries) || self.control.abort.is_cancelled() {
                 return Some(Err(error));
             }
             self.live.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(self.backoff(tries)).await;
+            tokio::time::sleep(self.config.retry.backoff(tries)).await;
         }
-    }
-
-    /// Full jitter: a random wait up to base × 2^(tries − 1), capped.
-    fn backoff(&self, tries: u32) -> Duration {
-        let ceiling = self
-            .config
-            .backoff_base
-            .saturating_mul(1u32 << (tries - 1).min(16))
-            .min(self.config.backoff_cap);
-        ceiling.mul_f64(rand::rng().random_range(0.0..=1.0))
     }
 }
 
@@ -607,10 +657,12 @@ mod tests {
             rate: None,
             burst: NonZeroU32::MIN,
             concurrency: 4,
-            max_attempts: 3,
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base: Duration::from_millis(1),
+                cap: Duration::from_millis(2),
+            },
             mode,
-            backoff_base: Duration::from_millis(1),
-            backoff_cap: Duration::from_millis(2),
         }
     }
 
@@ -656,6 +708,78 @@ mod tests {
 
     fn error(disposition: Disposition, code: &str) -> CallError {
         CallError::new(disposition, code, "scripted")
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let policy = RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_millis(100),
+            cap: Duration::from_millis(350),
+        };
+        for _ in 0..100 {
+            assert!(policy.backoff(1) <= Duration::from_millis(100));
+            assert!(policy.backoff(2) <= Duration::from_millis(200));
+            assert!(policy.backoff(30) <= Duration::from_millis(350));
+        }
+    }
+
+    #[tokio::test]
+    async fn only_transient_failures_are_retried() {
+        let policy = RetryPolicy {
+            max_attempts: 4,
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(2),
+        };
+        let mut calls = 0;
+        let result: Result<(), CallError> = policy
+            .call(|| {
+                calls += 1;
+                async {
+                    Err(CallError::new(
+                        Disposition::Throttled,
+                        "ThrottledClientException",
+                        "slow down",
+                    ))
+                }
+            })
+            .await;
+        assert_eq!(result.unwrap_err().code, "ThrottledClientException");
+        assert_eq!(calls, policy.max_attempts);
+
+        let mut calls = 0;
+        let result: Result<(), CallError> = policy
+            .call(|| {
+                calls += 1;
+                async {
+                    Err(CallError::new(
+                        Disposition::Final,
+                        "NotFoundException",
+                        "no",
+                    ))
+                }
+            })
+            .await;
+        assert!(result.is_err());
+        assert_eq!(calls, 1, "a final answer is not retried");
+
+        let mut calls = 0;
+        let result = policy
+            .call(|| {
+                calls += 1;
+                let outcome = if calls < 3 {
+                    Err(CallError::new(
+                        Disposition::Retry,
+                        "ServiceFailureException",
+                        "5xx",
+                    ))
+                } else {
+                    Ok(calls)
+                };
+                async move { outcome }
+            })
+            .await;
+        assert_eq!(result.ok(), Some(3));
     }
 
     #[tokio::test]
