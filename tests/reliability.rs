@@ -12,25 +12,14 @@ use nix::unistd::Pid;
 
 use crate::run::{
     assert_no_pin_in, assert_nothing_like_a_pin, code, input_from_directory, output_of, read_rows,
-    run_command, simulator_users, stderr, Row,
+    run_command, simulator_users, simulator_with_directory, stderr, Row,
 };
 use crate::support::{aws_env, bin_path, SimulatorProcess, Workdir};
 
-/// A simulator over `users` generated users whose directory is in `directory.csv`, and an
-/// input over all of them in `input.csv`.
+/// A simulator over `users` generated users in one account (its directory in
+/// `directory.csv`), and an input over all of them in `input.csv`.
 fn simulator_with_input(work: &Workdir, users: usize, extra: &[&str]) -> SimulatorProcess {
-    let directory = work.path("directory.csv");
-    let users_text = users.to_string();
-    let mut args = vec![
-        "--accounts",
-        "1",
-        "--users-per-account",
-        &users_text,
-        "--write-directory",
-        directory.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let sim = SimulatorProcess::spawn(&args);
+    let sim = simulator_with_directory(work, 1, users, extra);
     work.write(
         "input.csv",
         input_from_directory(work, "directory.csv", users),

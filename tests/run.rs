@@ -111,6 +111,34 @@ pub fn input_from_directory(work: &Workdir, directory: &str, n: usize) -> String
     input
 }
 
+/// A simulator over `accounts` × `users` generated users, with `extra` flags, its directory
+/// saved as `directory.csv` in `work`.
+pub fn simulator_with_directory(
+    work: &Workdir,
+    accounts: usize,
+    users: usize,
+    extra: &[&str],
+) -> SimulatorProcess {
+    let (accounts, users) = (accounts.to_string(), users.to_string());
+    let directory = work.path("directory.csv");
+    let mut args = vec!["--accounts", &accounts, "--users-per-account", &users];
+    args.extend([
+        "--write-directory",
+        directory.to_str().expect("a UTF-8 temp path"),
+    ]);
+    args.extend_from_slice(extra);
+    SimulatorProcess::spawn(&args)
+}
+
+/// The rows of the `directory.csv` a simulator wrote: account_id, user_id, email, display_name….
+pub fn directory_users(work: &Workdir) -> Vec<csv::StringRecord> {
+    let mut reader = csv::Reader::from_path(work.path("directory.csv")).expect("the directory");
+    reader
+        .records()
+        .map(|record| record.expect("a directory row"))
+        .collect()
+}
+
 /// Each `reset` row's PIN must be the user's current PIN in the simulator.
 fn assert_pins_current(rows: &[Row], state: &serde_json::Value) {
     let users = simulator_users(state);
@@ -134,17 +162,7 @@ fn assert_pins_current(rows: &[Row], state: &serde_json::Value) {
 #[test]
 fn a_rotation_over_two_accounts_resets_every_user_exactly_once() {
     let work = Workdir::new();
-    let directory = work.path("directory.csv");
-    let sim = SimulatorProcess::spawn(&[
-        "--accounts",
-        "2",
-        "--users-per-account",
-        "150",
-        "--seed",
-        "7",
-        "--write-directory",
-        directory.to_str().unwrap(),
-    ]);
+    let sim = simulator_with_directory(&work, 2, 150, &["--seed", "7"]);
     work.write(
         "input.csv",
         input_from_directory(&work, "directory.csv", 300),
@@ -252,21 +270,9 @@ fn not_found_forbidden_and_bad_request_fail_their_rows_and_the_run_goes_on() {
 #[test]
 fn spreadsheet_input_is_tolerated_and_extra_columns_are_carried_in_order() {
     let work = Workdir::new();
-    let directory = work.path("directory.csv");
-    let sim = SimulatorProcess::spawn(&[
-        "--accounts",
-        "1",
-        "--users-per-account",
-        "3",
-        "--write-directory",
-        directory.to_str().unwrap(),
-    ]);
-    let mut reader = csv::Reader::from_path(&directory).unwrap();
-    let users: Vec<(String, String)> = reader
-        .records()
-        .map(|r| r.map(|r| (r[0].to_string(), r[1].to_string())).unwrap())
-        .collect();
-    let (account, u1, u2, u3) = (&users[0].0, &users[0].1, &users[1].1, &users[2].1);
+    let sim = simulator_with_directory(&work, 1, 3, &[]);
+    let users = directory_users(&work);
+    let (account, u1, u2, u3) = (&users[0][0], &users[0][1], &users[1][1], &users[2][1]);
     let input = format!(
         "\u{feff}Cost Center;Account ID;note;User Id\r\n\
          7; {account} ;\"Smith; Jane, (ext. 4)\"; {u1} \r\n\
@@ -394,20 +400,13 @@ fn busiest_second(times: &[f64]) -> usize {
 #[test]
 fn the_rate_and_the_concurrency_are_enforced() {
     let work = Workdir::new();
-    let directory = work.path("directory.csv");
     let log = work.path("requests.log");
-    let sim = SimulatorProcess::spawn(&[
-        "--accounts",
-        "1",
-        "--users-per-account",
-        "70",
-        "--latency-ms",
-        "40",
-        "--write-directory",
-        directory.to_str().unwrap(),
-        "--log",
-        log.to_str().unwrap(),
-    ]);
+    let sim = simulator_with_directory(
+        &work,
+        1,
+        70,
+        &["--latency-ms", "40", "--log", log.to_str().unwrap()],
+    );
     work.write(
         "input.csv",
         input_from_directory(&work, "directory.csv", 70),
@@ -440,17 +439,7 @@ fn the_rate_and_the_concurrency_are_enforced() {
 #[test]
 fn concurrency_is_used_up_to_its_bound() {
     let work = Workdir::new();
-    let directory = work.path("directory.csv");
-    let sim = SimulatorProcess::spawn(&[
-        "--accounts",
-        "1",
-        "--users-per-account",
-        "40",
-        "--latency-ms",
-        "100",
-        "--write-directory",
-        directory.to_str().unwrap(),
-    ]);
+    let sim = simulator_with_directory(&work, 1, 40, &["--latency-ms", "100"]);
     work.write(
         "input.csv",
         input_from_directory(&work, "directory.csv", 40),
@@ -469,15 +458,7 @@ fn concurrency_is_used_up_to_its_bound() {
 #[test]
 fn pins_can_be_masked_or_omitted() {
     let work = Workdir::new();
-    let directory = work.path("directory.csv");
-    let sim = SimulatorProcess::spawn(&[
-        "--accounts",
-        "1",
-        "--users-per-account",
-        "4",
-        "--write-directory",
-        directory.to_str().unwrap(),
-    ]);
+    let sim = simulator_with_directory(&work, 1, 4, &[]);
     work.write("input.csv", input_from_directory(&work, "directory.csv", 4));
     for policy in ["masked", "omit"] {
         let results = format!("{policy}.csv");
@@ -538,15 +519,7 @@ fn the_readme_first_command_works_on_a_clean_checkout() {
 #[test]
 fn a_dry_run_changes_nothing_writes_no_pin_and_fails_missing_users() {
     let work = Workdir::new();
-    let directory = work.path("directory.csv");
-    let sim = SimulatorProcess::spawn(&[
-        "--accounts",
-        "2",
-        "--users-per-account",
-        "5",
-        "--write-directory",
-        directory.to_str().unwrap(),
-    ]);
+    let sim = simulator_with_directory(&work, 2, 5, &[]);
     let mut input = input_from_directory(&work, "directory.csv", 10);
     let account = input
         .lines()
@@ -600,17 +573,8 @@ fn a_dry_run_changes_nothing_writes_no_pin_and_fails_missing_users() {
 #[test]
 fn rows_by_email_are_resolved_and_an_unknown_email_fails_cleanly() {
     let work = Workdir::new();
-    let directory = work.path("directory.csv");
-    let sim = SimulatorProcess::spawn(&[
-        "--accounts",
-        "1",
-        "--users-per-account",
-        "3",
-        "--write-directory",
-        directory.to_str().unwrap(),
-    ]);
-    let mut reader = csv::Reader::from_path(&directory).unwrap();
-    let users: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let sim = simulator_with_directory(&work, 1, 3, &[]);
+    let users = directory_users(&work);
     let account = &users[0][0];
     work.write(
         "input.csv",

@@ -2,6 +2,7 @@
 //! returns. It holds no PINs (the running simulator assigns those), so it can be printed and
 //! saved freely.
 
+pub use crate::input::is_guid;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -294,17 +295,6 @@ impl Directory {
             .filter(|a| seen.insert(*a))
             .collect()
     }
-}
-
-/// Whether `s` has the GUID form Chime uses for account and user IDs
-/// (`[a-fA-F0-9]{8}(-[a-fA-F0-9]{4}){3}-[a-fA-F0-9]{12}`).
-pub fn is_guid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
 }
 
 /// Lowercase 8-4-4-4-12 hex with the version-4 and variant bits set, as a random GUID has.
