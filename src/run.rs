@@ -16,7 +16,7 @@ use crate::exit;
 use crate::input::{self, InputItem, InputReader};
 use crate::output::{self, Existing, ResultsWriter};
 use crate::report::{Progress, Summary, Tally, UnrecordedRow};
-use crate::simulator::{Directory, Simulator, SimulatorConfig};
+use crate::simulator::{Directory, Simulator, SimulatorConfig, SimulatorHandle};
 
 /// Rows read ahead of the executor: enough to keep it busy, never the whole file.
 const READ_AHEAD: usize = 1024;
@@ -30,6 +30,12 @@ pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
             reader.skip_already_reset(output::already_reset(path)?);
         }
     }
+    let simulator = if config.simulate {
+        Some(start_simulator(&config).await?)
+    } else {
+        None
+    };
+    // Created last of all that can fail, so a refused run leaves no results file behind.
     let writer = ResultsWriter::create(
         &config.output,
         existing,
@@ -37,25 +43,28 @@ pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
         config.pins,
         config.raw_cells,
     )?;
-    if config.simulate {
-        let directory = simulated_directory(&config)?;
-        let simulator = Simulator::start(SimulatorConfig {
-            directory,
-            ..SimulatorConfig::default()
-        })
-        .await
-        .context("cannot start the simulator")?;
-        let mut settings = config.client.clone();
+    let mut settings = config.client.clone();
+    if let Some(simulator) = &simulator {
         settings.endpoint_url = Some(simulator.endpoint().to_string());
         settings.static_credentials = Some(crate::config::simulator_credentials());
-        let client = ChimeClient::new(&settings).await;
-        let code = execute_run(&config, client, reader, writer).await;
-        simulator.shutdown().await;
-        Ok(code)
-    } else {
-        let client = ChimeClient::new(&config.client).await;
-        Ok(execute_run(&config, client, reader, writer).await)
     }
+    let client = ChimeClient::new(&settings).await;
+    let code = execute_run(&config, client, reader, writer).await;
+    if let Some(simulator) = simulator {
+        simulator.shutdown().await;
+    }
+    Ok(code)
+}
+
+/// Starts the in-process simulator of `run --simulate`.
+async fn start_simulator(config: &RunConfig) -> anyhow::Result<SimulatorHandle> {
+    let directory = simulated_directory(config)?;
+    Simulator::start(SimulatorConfig {
+        directory,
+        ..SimulatorConfig::default()
+    })
+    .await
+    .context("cannot start the simulator")
 }
 
 /// The simulator's users for `run --simulate`: the given directory, or every user of the input.

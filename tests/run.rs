@@ -657,3 +657,27 @@ fn the_offboarding_sample_rehearses_with_its_planted_problems() {
         "--pins omit"
     );
 }
+
+#[test]
+fn a_refused_simulation_leaves_no_results_file_behind() {
+    let work = Workdir::new();
+    let input = work.write("input.csv", "account_id,user_id\n");
+    let mut cmd = bin();
+    aws_env(&mut cmd);
+    let output = cmd
+        .current_dir(work.root())
+        .args(["run", "--simulate", "-", "-o", "results.csv"])
+        .stdin(std::fs::File::open(input).unwrap())
+        .output()
+        .expect("run");
+    assert_eq!(code(&output), 2, "stderr: {}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--simulate-directory"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !work.path("results.csv").exists(),
+        "a second try must not be refused"
+    );
+}
