@@ -44,10 +44,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime_for(&cli.command) {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("chime-pin-reset: cannot start the async runtime: {err}");
@@ -74,4 +71,15 @@ pub fn main() -> ExitCode {
             ExitCode::from(exit::USAGE)
         }
     }
+}
+
+/// The simulator serves many connections at once and gets a thread per core. Everything else
+/// is one client whose work is waiting on the network: one thread does it with less CPU than
+/// two handing tasks to each other (the CSV reader has a thread of its own).
+fn runtime_for(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match command {
+        Command::Simulate(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    builder.enable_all().build()
 }

@@ -250,6 +250,9 @@ pub struct LiveStats {
 pub struct RateGovernor {
     target: Option<f64>,
     limiter: Option<DefaultDirectRateLimiter>,
+    /// One request at a time waits on the limiter, the rest queue here in order: otherwise
+    /// every waiting request wakes at every free slot and all but one go back to sleep.
+    turn: tokio::sync::Mutex<()>,
     state: Mutex<RateState>,
 }
 
@@ -286,6 +289,7 @@ impl RateGovernor {
         RateGovernor {
             target,
             limiter,
+            turn: tokio::sync::Mutex::new(()),
             state: Mutex::new(RateState {
                 next_slot: now,
                 current: target.unwrap_or(f64::INFINITY),
@@ -316,6 +320,7 @@ impl RateGovernor {
             tokio::time::sleep_until(slot.into()).await;
         }
         if let Some(limiter) = &self.limiter {
+            let _turn = self.turn.lock().await;
             limiter.until_ready().await;
         }
     }

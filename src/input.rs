@@ -142,6 +142,7 @@ pub struct InputReader {
     record: csv::StringRecord,
     header_width: usize,
     progress: Arc<StreamProgress>,
+    expected_rows: Option<u64>,
 }
 
 /// How far the csv reader has read its source, and the last byte it got, so that a last
@@ -222,18 +223,31 @@ impl InputReader {
             .iter()
             .map(|&i| headers[i].clone())
             .collect();
+        // Sized for the whole file at once: growing the set later would hold its old and new
+        // tables in memory together, the run's peak.
+        let expected_rows = estimate_rows(&options.source);
+        let mut seen = Fingerprints::default();
+        if let Some(rows) = expected_rows {
+            seen.reserve(usize::try_from(rows).unwrap_or(0));
+        }
         Ok(InputReader {
             file_name,
             records,
             columns,
             carried_headers,
             options,
-            seen: Fingerprints::default(),
+            seen,
+            expected_rows,
             already_reset: Fingerprints::default(),
             record: csv::StringRecord::new(),
             header_width: headers.len(),
             progress,
         })
+    }
+
+    /// The number of rows counted ahead in a file (a fast estimate), for progress displays.
+    pub fn expected_rows(&self) -> Option<u64> {
+        self.expected_rows
     }
 
     /// Rows whose (account, user) is in `done` are skipped: a resumed run does not reset them
@@ -537,6 +551,10 @@ impl Fingerprints {
             hasher.finish()
         };
         (u128::from(half(1)) << 64) | u128::from(half(2))
+    }
+
+    pub fn reserve(&mut self, additional: usize) {
+        self.set.reserve(additional);
     }
 
     /// Adds a key; false when it was already there.

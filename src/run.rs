@@ -102,6 +102,7 @@ async fn execute_run<A: ChimeApi>(
     let (item_tx, item_rx) = mpsc::channel(READ_AHEAD);
     let (outcome_tx, outcome_rx) = mpsc::channel(config.exec.concurrency * 4 + 64);
 
+    let expected_rows = reader.expected_rows();
     // A plain thread: reading may block (stdin), and it ends when the executor hangs up.
     thread::spawn(move || {
         for item in reader {
@@ -123,7 +124,7 @@ async fn execute_run<A: ChimeApi>(
     let mut recorder = Recorder {
         writer,
         tally: Tally::default(),
-        progress: Progress::new(config.progress, input::estimate_rows(&config.input.source)),
+        progress: Progress::new(config.progress, expected_rows),
         unwritten: Vec::new(),
         broken: false,
         max_failures: config.max_failures,
