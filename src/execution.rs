@@ -413,12 +413,13 @@ struct Context<A> {
     live: Arc<LiveStats>,
 }
 
-/// Sends every task from `items` within the limits and sends one outcome per dispatched row
+/// Sends every task from `items` (read in chunks, so the reader is woken once a chunk rather
+/// than once a row) within the limits and sends one outcome per dispatched row
 /// (and per rejected row) to `outcomes`. Returns when the input is done or the run is stopped
 /// and the in-flight rows have finished (or were aborted).
 pub async fn execute<A: ChimeApi>(
     api: Arc<A>,
-    mut items: mpsc::Receiver<InputItem>,
+    mut items: mpsc::Receiver<Vec<InputItem>>,
     config: ExecConfig,
     rate: Arc<RateGovernor>,
     control: Arc<Control>,
@@ -434,37 +435,39 @@ pub async fn execute<A: ChimeApi>(
         live,
     });
     let mut tasks = JoinSet::new();
-    loop {
-        let item = tokio::select! {
+    'dispatch: loop {
+        let chunk = tokio::select! {
             biased;
             _ = control.dispatch.cancelled() => break,
-            item = items.recv() => item,
+            chunk = items.recv() => chunk,
         };
-        let task = match item {
-            None => break,
-            Some(InputItem::Skipped) => {
-                context.live.skipped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            Some(InputItem::Rejected(rejected)) => {
-                let _ = outcomes.send(Outcome::rejected(rejected)).await;
-                continue;
-            }
-            Some(InputItem::Task(task)) => task,
-        };
-        let slot = tokio::select! {
-            biased;
-            _ = control.dispatch.cancelled() => break,
-            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-        };
-        while tasks.try_join_next().is_some() {}
-        let (context, outcomes) = (context.clone(), outcomes.clone());
-        tasks.spawn(async move {
-            if let Some(outcome) = process_row(&context, task).await {
-                let _ = outcomes.send(outcome).await;
-            }
-            drop(slot);
-        });
+        let Some(chunk) = chunk else { break };
+        for item in chunk {
+            let task = match item {
+                InputItem::Skipped => {
+                    context.live.skipped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                InputItem::Rejected(rejected) => {
+                    let _ = outcomes.send(Outcome::rejected(rejected)).await;
+                    continue;
+                }
+                InputItem::Task(task) => task,
+            };
+            let slot = tokio::select! {
+                biased;
+                _ = control.dispatch.cancelled() => break 'dispatch,
+                slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            };
+            while tasks.try_join_next().is_some() {}
+            let (context, outcomes) = (context.clone(), outcomes.clone());
+            tasks.spawn(async move {
+                if let Some(outcome) = process_row(&context, task).await {
+                    let _ = outcomes.send(outcome).await;
+                }
+                drop(slot);
+            });
+        }
     }
     tokio::select! {
         _ = control.abort.cancelled() => tasks.abort_all(),
@@ -699,9 +702,7 @@ mod tests {
             Arc::default(),
             out_tx,
         ));
-        for item in items {
-            item_tx.send(item).await.unwrap();
-        }
+        item_tx.send(items).await.unwrap();
         drop(item_tx);
         let mut outcomes = Vec::new();
         while let Some(outcome) = out_rx.recv().await {

@@ -179,7 +179,7 @@ impl ResultsWriter {
             }))
             .collect::<Vec<_>>();
         self.batch.clear();
-        csv::Writer::from_writer(&mut self.batch).write_record(header)?;
+        batch_writer(&mut self.batch).write_record(header)?;
         self.commit()
     }
 
@@ -187,7 +187,7 @@ impl ResultsWriter {
     pub fn write_batch(&mut self, outcomes: &[Outcome]) -> io::Result<()> {
         self.batch.clear();
         {
-            let mut rows = csv::Writer::from_writer(&mut self.batch);
+            let mut rows = batch_writer(&mut self.batch);
             for outcome in outcomes {
                 rows.write_record(record(outcome, self.pins, self.raw_cells))?;
             }
@@ -210,6 +210,14 @@ impl ResultsWriter {
         self.sink.flush()?;
         self.sink.sync()
     }
+}
+
+/// A CSV writer into the batch buffer. Its own buffer is kept small: it is made afresh for
+/// every batch, often of one row, and the batch is in memory anyway.
+fn batch_writer(batch: &mut Vec<u8>) -> csv::Writer<&mut Vec<u8>> {
+    csv::WriterBuilder::new()
+        .buffer_capacity(512)
+        .from_writer(batch)
 }
 
 /// Opens (or creates) the results file with mode 0600; returns it and whether it needs a

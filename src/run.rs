@@ -20,6 +20,10 @@ use crate::simulator::{Directory, Simulator, SimulatorConfig, SimulatorHandle};
 
 /// Rows read ahead of the executor: enough to keep it busy, never the whole file.
 const READ_AHEAD: usize = 1024;
+/// Rows handed from the reader's thread to the executor at a time.
+const READ_CHUNK: usize = 64;
+/// Results rows written at most in one write.
+const BATCH_ROWS: usize = 256;
 
 /// Runs the whole job and returns the exit code. An `Err` means nothing was sent.
 pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
@@ -99,16 +103,24 @@ async fn execute_run<A: ChimeApi>(
     let control = Arc::new(Control::default());
     let live = Arc::new(LiveStats::default());
     let rate = Arc::new(RateGovernor::new(config.exec.rate, config.exec.burst));
-    let (item_tx, item_rx) = mpsc::channel(READ_AHEAD);
+    let (item_tx, item_rx) = mpsc::channel(READ_AHEAD / READ_CHUNK);
     let (outcome_tx, outcome_rx) = mpsc::channel(config.exec.concurrency * 4 + 64);
 
     let expected_rows = reader.expected_rows();
     // A plain thread: reading may block (stdin), and it ends when the executor hangs up.
     thread::spawn(move || {
+        let mut chunk = Vec::with_capacity(READ_CHUNK);
         for item in reader {
-            if item_tx.blocking_send(item).is_err() {
-                break;
+            chunk.push(item);
+            if chunk.len() == READ_CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK));
+                if item_tx.blocking_send(full).is_err() {
+                    return;
+                }
             }
+        }
+        if !chunk.is_empty() {
+            let _ = item_tx.blocking_send(chunk);
         }
     });
     let signals = tokio::spawn(watch_signals(control.clone(), config.grace_period));
@@ -160,9 +172,18 @@ impl Recorder {
         let mut batch = Vec::new();
         loop {
             tokio::select! {
-                received = outcomes.recv_many(&mut batch, 256) => {
+                received = outcomes.recv_many(&mut batch, BATCH_ROWS) => {
                     if received == 0 {
                         break;
+                    }
+                    // Let the rows whose answers are already in send theirs too, so that one
+                    // write carries them all; nothing waits on a timer.
+                    tokio::task::yield_now().await;
+                    while batch.len() < BATCH_ROWS {
+                        match outcomes.try_recv() {
+                            Ok(outcome) => batch.push(outcome),
+                            Err(_) => break,
+                        }
                     }
                     self.record_batch(&mut batch, control);
                 }

@@ -261,14 +261,23 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, D
     let arrival = SystemTime::now();
     let in_flight = InFlight::enter(&shared);
     let draw = shared.faults.draw();
+    let answer_due = answer_time(draw.delay);
     let (parts, body) = req.into_parts();
     // Read the (normally empty) body so the connection can be kept alive and the payload hash
     // checked; a client that gives up mid-body gets no answer.
     let body = body.collect().await.map_err(|_| DropAnswer)?.to_bytes();
-    if !draw.delay.is_zero() {
-        tokio::time::sleep(draw.delay).await;
+    if let Some(due) = answer_due {
+        tokio::time::sleep_until(due).await;
     }
     shared.respond(&parts, &body, &draw, arrival, in_flight.count)
+}
+
+/// When an answer delayed by `delay` is due, counted from its arrival. Tokio's timer fires at
+/// the first whole millisecond tick at or after a deadline, about a millisecond late on
+/// average; aiming that much early centres the answer time on the latency asked for.
+fn answer_time(delay: Duration) -> Option<tokio::time::Instant> {
+    const TIMER_LATENESS: Duration = Duration::from_millis(1);
+    (!delay.is_zero()).then(|| tokio::time::Instant::now() + delay.saturating_sub(TIMER_LATENESS))
 }
 
 /// Counts a request in flight until dropped (also when the client goes away mid-request).
