@@ -22,7 +22,7 @@ use crate::simulator::{Directory, Simulator, SimulatorConfig, SimulatorHandle};
 const READ_AHEAD: usize = 1024;
 /// Rows handed from the reader's thread to the executor at a time.
 const READ_CHUNK: usize = 64;
-/// Results rows written at most in one write.
+/// Results rows written at most in one write: all the answers that are in, up to this many.
 const BATCH_ROWS: usize = 256;
 
 /// Runs the whole job and returns the exit code. An `Err` means nothing was sent.
@@ -175,15 +175,6 @@ impl Recorder {
                 received = outcomes.recv_many(&mut batch, BATCH_ROWS) => {
                     if received == 0 {
                         break;
-                    }
-                    // Let the rows whose answers are already in send theirs too, so that one
-                    // write carries them all; nothing waits on a timer.
-                    tokio::task::yield_now().await;
-                    while batch.len() < BATCH_ROWS {
-                        match outcomes.try_recv() {
-                            Ok(outcome) => batch.push(outcome),
-                            Err(_) => break,
-                        }
                     }
                     self.record_batch(&mut batch, control);
                 }

@@ -19,11 +19,10 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
-use support::{aws_env, bin, Workdir};
+use support::{aws_env, bin, SimulatorProcess as Simulator, Workdir};
 
 /// Other processes may use this many cores on average during a run before it counts as
 /// disturbed and is taken again.
@@ -150,7 +149,7 @@ fn latency_bound(fixture: &Fixture, verdicts: &mut Vec<Verdict>) {
             "--latency-ms",
             "20",
         ]);
-        simulator_service_time(&sim.endpoint, &fixture.inputs.rows_2k, 50)
+        simulator_service_time(sim.endpoint(), &fixture.inputs.rows_2k, 50)
     };
     println!(
         "   the simulator's own answer time at --latency-ms 20 (a bare keep-alive HTTP client, \
@@ -458,7 +457,7 @@ impl Fixture {
         cmd.current_dir(self.work.root())
             .arg("run")
             .arg(input)
-            .args(["-o", output, "--quiet", "--endpoint-url", &sim.endpoint])
+            .args(["-o", output, "--quiet", "--endpoint-url", sim.endpoint()])
             .args(args);
         let stderr = self.work.path(&format!("{output}.err"));
         let usage = measure(cmd, Some(sim), &stderr);
@@ -538,99 +537,16 @@ impl Inputs {
     }
 }
 
-/// A `chime-pin-reset simulate` process whose pid is known (for its CPU time), killed when
-/// dropped.
-struct Simulator {
-    child: Option<Child>,
-    endpoint: String,
-    stderr: Option<JoinHandle<String>>,
-    /// Kept open so the simulator never writes into a closed pipe.
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl Simulator {
-    fn spawn(args: &[&str]) -> Simulator {
-        let mut child = bin()
-            .arg("simulate")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn chime-pin-reset simulate");
-        let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
-        let stderr = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr_pipe.read_to_string(&mut text);
-            text
-        });
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-        let mut line = String::new();
-        let read = stdout.read_line(&mut line);
-        let endpoint = line.trim().to_string();
-        if !matches!(read, Ok(n) if n > 0) || !endpoint.starts_with("http://") {
-            let _ = child.kill();
-            let _ = child.wait();
-            let err = stderr.join().unwrap_or_default();
-            panic!("simulate {args:?} printed no endpoint; stderr:\n{err}");
-        }
-        Simulator {
-            child: Some(child),
-            endpoint,
-            stderr: Some(stderr),
-            _stdout: stdout,
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        let child = self.child.as_ref().expect("present until stop or drop");
-        i32::try_from(child.id()).expect("a pid fits in i32")
-    }
-
-    /// User + system CPU seconds of the simulator so far, all threads.
-    fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .expect("the simulator is running");
-        // The fields after the parenthesised command name start at field 3 (state).
-        let fields: Vec<&str> = stat[stat.rfind(')').expect("a command name") + 1..]
-            .split_whitespace()
-            .collect();
-        let ticks = |i: usize| fields[i].parse::<f64>().expect("a tick count");
-        (ticks(11) + ticks(12)) / clock_ticks()
-    }
-
-    /// SIGINT and a wait for the exit, so the request log is flushed whole.
-    fn stop(mut self) {
-        let mut child = self.child.take().expect("present until stop or drop");
-        let pid = i32::try_from(child.id()).expect("a pid fits in i32");
-        // SAFETY: kill(2) on our own child's pid, which it still is: it has not been reaped.
-        unsafe { libc::kill(pid, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            match child.try_wait().expect("wait for the simulator") {
-                Some(status) => {
-                    let err = self.stderr.take().map(|h| h.join().unwrap_or_default());
-                    assert!(status.success(), "simulator: {status}; {err:?}");
-                    return;
-                }
-                None if Instant::now() > deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("the simulator did not exit within 20 s of SIGINT");
-                }
-                None => std::thread::sleep(Duration::from_millis(10)),
-            }
-        }
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// User + system CPU seconds of a simulator so far, all threads.
+fn simulator_cpu_seconds(sim: &Simulator) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", sim.pid()))
+        .expect("the simulator is running");
+    // The fields after the parenthesised command name start at field 3 (state).
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("a command name") + 1..]
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields[i].parse::<f64>().expect("a tick count");
+    (ticks(11) + ticks(12)) / clock_ticks()
 }
 
 /// The arrival times of the requests in a simulator's `--log`.
@@ -778,7 +694,7 @@ fn measure(mut cmd: Command, sim: Option<&Simulator>, stderr_path: &Path) -> Usa
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr_file);
-    let sim_before = sim.map_or(0.0, Simulator::cpu_seconds);
+    let sim_before = sim.map_or(0.0, simulator_cpu_seconds);
     let busy_before = machine_busy_seconds();
     let started = Instant::now();
     let child = cmd.spawn().expect("spawn chime-pin-reset");
@@ -799,7 +715,7 @@ fn measure(mut cmd: Command, sim: Option<&Simulator>, stderr_path: &Path) -> Usa
     // Reaped above; `Child` neither waits nor kills on drop.
     drop(child);
     let busy = machine_busy_seconds() - busy_before;
-    let sim_cpu = sim.map_or(0.0, |sim| sim.cpu_seconds() - sim_before);
+    let sim_cpu = sim.map_or(0.0, |sim| simulator_cpu_seconds(sim) - sim_before);
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let (user, sys) = (seconds(usage.ru_utime), seconds(usage.ru_stime));
     let code = if libc::WIFEXITED(status) {

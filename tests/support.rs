@@ -185,6 +185,14 @@ impl SimulatorProcess {
         }
     }
 
+    /// The simulator's process id (the benchmark reads its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .expect("the child is present until stop or drop")
+            .id()
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
