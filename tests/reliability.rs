@@ -165,13 +165,19 @@ fn refused_credentials_stop_the_run_and_resume_completes_it() {
         "{sent} requests sent after the first refusal; the in-flight window is 4"
     );
 
-    let mut resume = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
-    resume.args(["--rate", "0", "--concurrency", "4", "--resume"]);
-    let output = output_of(resume);
-    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    resume_to_the_end(&work, &sim);
     let state = sim.state();
     assert_every_user_reset_with_current_pin(&read_rows(&work, "results.csv"), &state, 120);
     assert!(simulator_users(&state).values().all(|(_, n)| *n == 1));
+}
+
+/// Resumes the run of `input.csv` into `results.csv`, which must then finish cleanly.
+fn resume_to_the_end(work: &Workdir, sim: &SimulatorProcess) -> std::process::Output {
+    let mut resume = run_command(work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    resume.args(["--rate", "0", "--concurrency", "4", "--resume"]);
+    let output = output_of(resume);
+    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    output
 }
 
 /// Starts a run in the background with its stderr captured.
@@ -217,10 +223,7 @@ fn an_interrupted_run_resumes_without_resetting_anyone_twice() {
     let written = read_rows(&work, "results.csv").len();
     assert!(written < 200, "the run stopped early ({written} rows)");
 
-    let mut resume = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
-    resume.args(["--rate", "0", "--concurrency", "4", "--resume"]);
-    let output = output_of(resume);
-    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    let output = resume_to_the_end(&work, &sim);
     assert!(stderr(&output).contains(&format!("skipped:  {written} already reset")));
     let state = sim.state();
     assert_no_pin_in(&(text + &stderr(&output)), &state, "stderr");
@@ -264,10 +267,7 @@ fn a_killed_run_leaves_whole_rows_and_resumes() {
         );
     }
 
-    let mut resume = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
-    resume.args(["--rate", "0", "--concurrency", "4", "--resume"]);
-    let output = output_of(resume);
-    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    resume_to_the_end(&work, &sim);
     let state = sim.state();
     assert_every_user_reset_with_current_pin(&read_rows(&work, "results.csv"), &state, 200);
     let twice = simulator_users(&state)
