@@ -623,6 +623,22 @@ pub fn estimate_rows(source: &Source) -> Option<u64> {
     Some(lines.saturating_sub(1))
 }
 
+/// A reader over `contents`, written to a file in a temporary directory that lives as long as
+/// the returned guard: for the unit tests of the modules that consume rows.
+#[cfg(test)]
+pub(crate) fn reader_over(contents: &str) -> Result<(tempfile::TempDir, InputReader), InputError> {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("input.csv");
+    std::fs::write(&path, contents).expect("write input");
+    let reader = InputReader::open(InputOptions {
+        source: Source::File(path),
+        delimiter: None,
+        default_account: None,
+        strict_ids: true,
+    })?;
+    Ok((dir, reader))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -631,15 +647,7 @@ mod tests {
     const USER: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
 
     fn read(contents: &str) -> Result<Vec<InputItem>, InputError> {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let path = dir.path().join("input.csv");
-        std::fs::write(&path, contents).expect("write input");
-        let reader = InputReader::open(InputOptions {
-            source: Source::File(path),
-            delimiter: None,
-            default_account: None,
-            strict_ids: true,
-        })?;
+        let (_dir, reader) = reader_over(contents)?;
         Ok(reader.collect())
     }
 

@@ -127,16 +127,7 @@ mod tests {
     const USER: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
 
     fn validate(contents: &str) -> (Counts, String) {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let path = dir.path().join("in.csv");
-        std::fs::write(&path, contents).expect("write input");
-        let reader = InputReader::open(InputOptions {
-            source: Source::File(path),
-            delimiter: None,
-            default_account: None,
-            strict_ids: true,
-        })
-        .expect("a usable header");
+        let (_dir, reader) = crate::input::reader_over(contents).expect("a usable header");
         let mut out = Vec::new();
         let counts = check(reader, "in.csv", &mut out);
         (counts, String::from_utf8(out).expect("UTF-8 messages"))
