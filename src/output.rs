@@ -397,6 +397,34 @@ pub fn already_reset(path: &Path) -> Result<Fingerprints, OutputError> {
     Ok(done)
 }
 
+/// A sink that accepts `capacity` bytes, then fails like a full disk: for the tests of the
+/// results writer and of its owner.
+#[cfg(test)]
+pub(crate) struct FullDisk {
+    pub capacity: usize,
+}
+
+#[cfg(test)]
+impl Write for FullDisk {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() > self.capacity {
+            return Err(io::Error::from_raw_os_error(28));
+        }
+        self.capacity -= buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl Sink for FullDisk {
+    fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,30 +470,6 @@ mod tests {
         assert_eq!(cells[12], "'@SUM(A1)");
         let raw = record(&outcome("=x"), PinPolicy::Full, true);
         assert_eq!(raw[6], "=x");
-    }
-
-    /// A sink that accepts `capacity` bytes, then fails like a full disk.
-    struct FullDisk {
-        capacity: usize,
-    }
-
-    impl Write for FullDisk {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            if buf.len() > self.capacity {
-                return Err(io::Error::from_raw_os_error(28));
-            }
-            self.capacity -= buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Sink for FullDisk {
-        fn sync(&mut self) -> io::Result<()> {
-            Ok(())
-        }
     }
 
     #[test]

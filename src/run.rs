@@ -288,3 +288,61 @@ async fn watch_signals(control: Arc<Control>, grace: Duration) {
     }
     control.abort.cancel();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::{FullDisk, PinPolicy};
+    use crate::report::ProgressMode;
+    use std::time::SystemTime;
+
+    fn reset_row(line: u64) -> Outcome {
+        Outcome {
+            line,
+            account_id: "account".into(),
+            user_id: format!("user-{line}"),
+            status: RowStatus::Reset,
+            user: None,
+            error_code: None,
+            error_message: None,
+            attempts: 1,
+            request_id: None,
+            finished_at: SystemTime::now(),
+            carried: vec![],
+        }
+    }
+
+    #[test]
+    fn an_unwritable_result_stops_dispatching_and_keeps_every_answer_after_it() {
+        let mut recorder = Recorder {
+            writer: ResultsWriter::from_sink(
+                Box::new(FullDisk { capacity: 0 }),
+                PinPolicy::Full,
+                false,
+            ),
+            tally: Tally::default(),
+            progress: Progress::new(ProgressMode::Off, None),
+            unwritten: Vec::new(),
+            broken: false,
+            max_failures: None,
+        };
+        let control = Control::default();
+        recorder.record_batch(&mut vec![reset_row(2), reset_row(3)], &control);
+        assert!(
+            control.dispatch.is_cancelled(),
+            "no row is sent once one cannot be recorded"
+        );
+        assert!(matches!(
+            control.reason(),
+            Some(StopReason::ResultsUnwritable(_))
+        ));
+        recorder.record_batch(&mut vec![reset_row(4)], &control);
+        let kept: Vec<u64> = recorder.unwritten.iter().map(|o| o.line).collect();
+        assert_eq!(
+            kept,
+            vec![2, 3, 4],
+            "the answers in flight are kept to be named"
+        );
+        assert_eq!(recorder.tally.count(RowStatus::Reset), 3);
+    }
+}
