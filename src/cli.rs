@@ -17,6 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Reset the PIN of every user in a CSV and write a results CSV.
+    #[command(after_help = exit::HELP)]
     Run(crate::config::RunArgs),
     /// Serve a local simulator of the Chime user API (prints its endpoint URL first on stdout).
     Simulate(crate::simulator::SimulateArgs),

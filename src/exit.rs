@@ -11,3 +11,13 @@ pub const USAGE: u8 = 2;
 pub const STOPPED_EARLY: u8 = 3;
 /// Interrupted by Ctrl-C or SIGTERM; in-flight rows were written, the rest can be resumed.
 pub const INTERRUPTED: u8 = 130;
+
+/// The exit codes in words, shown after `run --help`.
+pub const HELP: &str = "\
+Exit codes:
+  0    every row was reset (or would be, in a dry run); duplicates are not failures
+  1    the run finished, but some rows failed or are invalid
+  2    usage error, unreadable input or unusable configuration: nothing was sent
+  3    the run stopped early (credentials refused, --max-failures, results unwritable);
+       the summary says why and gives the command that resumes it
+  130  interrupted by Ctrl-C or SIGTERM; rows in flight were written, the rest can be resumed";

@@ -681,3 +681,24 @@ fn a_refused_simulation_leaves_no_results_file_behind() {
         "a second try must not be refused"
     );
 }
+
+#[test]
+fn help_documents_every_exit_code_and_usage_errors_exit_2() {
+    let help = bin().args(["run", "--help"]).output().expect("run --help");
+    assert_eq!(code(&help), 0);
+    let text = String::from_utf8_lossy(&help.stdout);
+    for exit_code in [
+        chime_pin_reset::exit::SUCCESS,
+        chime_pin_reset::exit::ROWS_FAILED,
+        chime_pin_reset::exit::USAGE,
+        chime_pin_reset::exit::STOPPED_EARLY,
+        chime_pin_reset::exit::INTERRUPTED,
+    ] {
+        assert!(
+            text.contains(&format!("\n  {exit_code} ")),
+            "exit code {exit_code} in:\n{text}"
+        );
+    }
+    let misuse = bin().args(["run", "--no-such-flag"]).output().expect("run");
+    assert_eq!(code(&misuse), chime_pin_reset::exit::USAGE as i32);
+}
