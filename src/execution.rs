@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::chime::{Answer, CallError, ChimeApi, Disposition, UserRecord};
-use crate::input::{InputItem, Rejected, Rejection, RowTask, Target};
+use crate::input::{Fingerprints, InputItem, Rejected, Rejection, RowTask, SeenPairs, Target};
 
 /// The status column of the results.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -404,13 +404,22 @@ impl RateGovernor {
     }
 }
 
+/// What the executor shares with the rest of the run.
+#[derive(Debug)]
+pub struct RunState {
+    pub rate: RateGovernor,
+    pub control: Control,
+    pub live: LiveStats,
+    /// The (account, user) pairs seen so far, shared with the reader: a row that named its
+    /// user by email is a duplicate when the user it resolves to is already there.
+    pub seen: SeenPairs,
+}
+
 /// What every row's task shares.
 struct Context<A> {
     api: Arc<A>,
     config: ExecConfig,
-    rate: Arc<RateGovernor>,
-    control: Arc<Control>,
-    live: Arc<LiveStats>,
+    state: Arc<RunState>,
 }
 
 /// Sends every task from `items` (read in chunks, so the reader is woken once a chunk rather
@@ -421,18 +430,15 @@ pub async fn execute<A: ChimeApi>(
     api: Arc<A>,
     mut items: mpsc::Receiver<Vec<InputItem>>,
     config: ExecConfig,
-    rate: Arc<RateGovernor>,
-    control: Arc<Control>,
-    live: Arc<LiveStats>,
+    state: Arc<RunState>,
     outcomes: mpsc::Sender<Outcome>,
 ) {
     let slots = Arc::new(Semaphore::new(config.concurrency));
+    let control = &state.control;
     let context = Arc::new(Context {
         api,
         config,
-        rate,
-        control: control.clone(),
-        live,
+        state: state.clone(),
     });
     let mut tasks = JoinSet::new();
     'dispatch: loop {
@@ -445,7 +451,7 @@ pub async fn execute<A: ChimeApi>(
         for item in chunk {
             let task = match item {
                 InputItem::Skipped => {
-                    context.live.skipped.fetch_add(1, Ordering::Relaxed);
+                    context.state.live.skipped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
                 InputItem::Rejected(rejected) => {
@@ -489,7 +495,8 @@ async fn process_row<A: ChimeApi>(context: &Context<A>, task: RowTask) -> Option
                 })
                 .await?;
             match found {
-                Ok(answer) => answer.user.user_id,
+                Ok(answer) if context.claim(account, &answer.user.user_id) => answer.user.user_id,
+                Ok(answer) => return Some(resolved_to_a_duplicate(task, answer, attempts)),
                 Err(error) => return Some(failed(task, String::new(), error, attempts)),
             }
         }
@@ -515,6 +522,17 @@ async fn process_row<A: ChimeApi>(context: &Context<A>, task: RowTask) -> Option
 }
 
 impl<A: ChimeApi> Context<A> {
+    /// Claims a user an email resolved to; false when a row of the input names the same user
+    /// already (by id, or by another email). Rows read later that name it are duplicates.
+    fn claim(&self, account_id: &str, user_id: &str) -> bool {
+        let key = Fingerprints::key(account_id, &Target::UserId(user_id.to_string()));
+        self.state
+            .seen
+            .lock()
+            .expect("the set of pairs is never poisoned")
+            .insert(key)
+    }
+
     /// Makes one call with the run's retry policy. `None` when the run stopped before the
     /// first attempt was sent.
     async fn call<F, Fut>(
@@ -528,18 +546,18 @@ impl<A: ChimeApi> Context<A> {
     {
         let mut tries = 0;
         loop {
-            self.rate.acquire().await;
-            if *attempts == 0 && self.control.dispatch.is_cancelled() {
+            self.state.rate.acquire().await;
+            if *attempts == 0 && self.state.control.dispatch.is_cancelled() {
                 return None;
             }
             *attempts += 1;
             tries += 1;
-            self.live.in_flight.fetch_add(1, Ordering::Relaxed);
+            self.state.live.in_flight.fetch_add(1, Ordering::Relaxed);
             let result = send().await;
-            self.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.state.live.in_flight.fetch_sub(1, Ordering::Relaxed);
             let error = match result {
                 Ok(answer) => {
-                    self.rate.on_success();
+                    self.state.rate.on_success();
                     return Some(Ok(answer));
                 }
                 Err(error) => error,
@@ -547,22 +565,23 @@ impl<A: ChimeApi> Context<A> {
             match error.disposition {
                 Disposition::Final => return Some(Err(error)),
                 Disposition::StopRun => {
-                    self.control.stop(StopReason::CredentialsRejected {
+                    self.state.control.stop(StopReason::CredentialsRejected {
                         code: error.code.clone(),
                         message: error.message.clone(),
                     });
                     return Some(Err(error));
                 }
                 Disposition::Throttled => {
-                    self.live.throttles.fetch_add(1, Ordering::Relaxed);
-                    self.rate.on_throttle();
+                    self.state.live.throttles.fetch_add(1, Ordering::Relaxed);
+                    self.state.rate.on_throttle();
                 }
                 Disposition::Retry => {}
             }
-            if !self.config.retry.retries(&error, tries) || self.control.abort.is_cancelled() {
+            if !self.config.retry.retries(&error, tries) || self.state.control.abort.is_cancelled()
+            {
                 return Some(Err(error));
             }
-            self.live.retries.fetch_add(1, Ordering::Relaxed);
+            self.state.live.retries.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(self.config.retry.backoff(tries)).await;
         }
     }
@@ -586,6 +605,31 @@ fn succeeded(task: RowTask, user_id: String, answer: Answer, attempts: u32, mode
         user: Some(user),
         error_code: None,
         error_message: None,
+        attempts,
+        request_id: answer.request_id,
+        finished_at: SystemTime::now(),
+        carried: task.carried,
+    }
+}
+
+fn resolved_to_a_duplicate(task: RowTask, answer: Answer, attempts: u32) -> Outcome {
+    let email = match &task.target {
+        Target::Email(email) => email.clone(),
+        Target::UserId(_) => String::new(),
+    };
+    let message = format!(
+        "line {}: {email} is user {}, whom another line names too; a second reset would \
+         void the first PIN",
+        task.line, answer.user.user_id
+    );
+    Outcome {
+        line: task.line,
+        account_id: task.account_id,
+        user_id: answer.user.user_id,
+        status: RowStatus::Duplicate,
+        user: None,
+        error_code: Some(DUPLICATE_ROW.to_string()),
+        error_message: Some(message),
         attempts,
         request_id: answer.request_id,
         finished_at: SystemTime::now(),
@@ -687,21 +731,35 @@ mod tests {
         fake: Arc<FakeChime>,
         items: Vec<InputItem>,
         mode: Mode,
-    ) -> (Vec<Outcome>, Arc<Control>) {
+    ) -> (Vec<Outcome>, Arc<RunState>) {
+        run_in(fake, items, mode, SeenPairs::default()).await
+    }
+
+    /// A reset run whose reader has already seen the pairs in `seen`.
+    async fn run_with_seen(
+        fake: Arc<FakeChime>,
+        items: Vec<InputItem>,
+        seen: SeenPairs,
+    ) -> (Vec<Outcome>, Arc<RunState>) {
+        run_in(fake, items, Mode::Reset, seen).await
+    }
+
+    async fn run_in(
+        fake: Arc<FakeChime>,
+        items: Vec<InputItem>,
+        mode: Mode,
+        seen: SeenPairs,
+    ) -> (Vec<Outcome>, Arc<RunState>) {
         let (item_tx, item_rx) = mpsc::channel(16);
         let (out_tx, mut out_rx) = mpsc::channel(16);
-        let control = Arc::new(Control::default());
         let config = config(mode);
-        let rate = Arc::new(RateGovernor::new(config.rate, config.burst));
-        let executor = tokio::spawn(execute(
-            fake,
-            item_rx,
-            config,
-            rate,
-            control.clone(),
-            Arc::default(),
-            out_tx,
-        ));
+        let state = Arc::new(RunState {
+            rate: RateGovernor::new(config.rate, config.burst),
+            control: Control::default(),
+            live: LiveStats::default(),
+            seen,
+        });
+        let executor = tokio::spawn(execute(fake, item_rx, config, state.clone(), out_tx));
         item_tx.send(items).await.unwrap();
         drop(item_tx);
         let mut outcomes = Vec::new();
@@ -709,7 +767,7 @@ mod tests {
             outcomes.push(outcome);
         }
         executor.await.unwrap();
-        (outcomes, control)
+        (outcomes, state)
     }
 
     fn error(disposition: Disposition, code: &str) -> CallError {
@@ -828,6 +886,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_email_that_resolves_to_a_user_named_elsewhere_is_a_duplicate() {
+        let fake = Arc::new(FakeChime::default());
+        let by_email = |email: &str| {
+            InputItem::Task(RowTask {
+                line: 3,
+                account_id: "acct".to_string(),
+                target: Target::Email(email.to_string()),
+                carried: vec![],
+            })
+        };
+        // The fake resolves an email to the user id spelled the same.
+        let items = vec![task("u1"), by_email("u1"), by_email("u2")];
+        let state_seen = SeenPairs::default();
+        state_seen
+            .lock()
+            .unwrap()
+            .insert(Fingerprints::key("acct", &Target::UserId("u1".to_string())));
+        let (outcomes, _) = run_with_seen(fake.clone(), items, state_seen).await;
+        let by_line_and_user = |user: &str, status: RowStatus| {
+            outcomes
+                .iter()
+                .any(|o| o.user_id == user && o.status == status)
+        };
+        assert!(by_line_and_user("u1", RowStatus::Duplicate), "{outcomes:?}");
+        assert!(by_line_and_user("u2", RowStatus::Reset), "{outcomes:?}");
+        assert_eq!(
+            fake.resets.load(Ordering::SeqCst),
+            2,
+            "u1 once (by id), u2 once"
+        );
+    }
+
+    #[tokio::test]
     async fn a_dry_run_only_reads_and_never_keeps_a_pin() {
         let fake = Arc::new(FakeChime::default());
         let (outcomes, _) = run(fake.clone(), vec![task("u1")], Mode::DryRun).await;
@@ -844,9 +935,9 @@ mod tests {
             "u1".into(),
             vec![error(Disposition::StopRun, "UnauthorizedClientException")],
         );
-        let (_, control) = run(fake, vec![task("u1")], Mode::Reset).await;
+        let (_, state) = run(fake, vec![task("u1")], Mode::Reset).await;
         assert!(matches!(
-            control.reason(),
+            state.control.reason(),
             Some(StopReason::CredentialsRejected { .. })
         ));
     }

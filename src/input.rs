@@ -12,7 +12,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Header names accepted for each column, compared after [`normalize_header`].
 pub const ACCOUNT_HEADERS: &[&str] = &["account_id", "AccountId", "account-id", "account"];
@@ -137,7 +137,7 @@ pub struct InputReader {
     columns: Columns,
     carried_headers: Vec<String>,
     options: InputOptions,
-    seen: Fingerprints,
+    seen: SeenPairs,
     already_reset: Fingerprints,
     record: csv::StringRecord,
     header_width: usize,
@@ -230,6 +230,7 @@ impl InputReader {
         if let Some(rows) = expected_rows {
             seen.reserve(usize::try_from(rows).unwrap_or(0));
         }
+        let seen = Arc::new(Mutex::new(seen));
         Ok(InputReader {
             file_name,
             records,
@@ -243,6 +244,12 @@ impl InputReader {
             header_width: headers.len(),
             progress,
         })
+    }
+
+    /// The set of (account, user) pairs read so far, which the executor adds the users that
+    /// emails resolve to.
+    pub fn seen_pairs(&self) -> SeenPairs {
+        self.seen.clone()
     }
 
     /// The number of rows counted ahead in a file (a fast estimate), for progress displays.
@@ -325,7 +332,12 @@ impl InputReader {
         if self.already_reset.contains(key) {
             return InputItem::Skipped;
         }
-        if !self.seen.insert(key) {
+        let first = self
+            .seen
+            .lock()
+            .expect("the set of pairs is never poisoned")
+            .insert(key);
+        if !first {
             let problem = "this account and user appear on an earlier line; \
                            a second reset would void the first PIN"
                 .to_string();
@@ -512,6 +524,9 @@ fn looks_like_email(email: &str) -> bool {
         None => false,
     }
 }
+
+/// The duplicate set, shared by the reader and the executor.
+pub type SeenPairs = Arc<Mutex<Fingerprints>>;
 
 /// A set of (account, user) pairs kept as 128-bit fingerprints, so that memory grows by about
 /// 17 bytes a row rather than by the IDs' length. Two different pairs share a fingerprint with

@@ -11,7 +11,9 @@ use tokio::sync::mpsc;
 
 use crate::chime::{ChimeApi, ChimeClient};
 use crate::config::RunConfig;
-use crate::execution::{self, Control, LiveStats, Outcome, RateGovernor, RowStatus, StopReason};
+use crate::execution::{
+    self, Control, LiveStats, Outcome, RateGovernor, RowStatus, RunState, StopReason,
+};
 use crate::exit;
 use crate::input::{self, InputItem, InputReader};
 use crate::output::{self, Existing, ResultsWriter};
@@ -100,9 +102,12 @@ async fn execute_run<A: ChimeApi>(
     writer: ResultsWriter,
 ) -> u8 {
     let started = Instant::now();
-    let control = Arc::new(Control::default());
-    let live = Arc::new(LiveStats::default());
-    let rate = Arc::new(RateGovernor::new(config.exec.rate, config.exec.burst));
+    let state = Arc::new(RunState {
+        rate: RateGovernor::new(config.exec.rate, config.exec.burst),
+        control: Control::default(),
+        live: LiveStats::default(),
+        seen: reader.seen_pairs(),
+    });
     let (item_tx, item_rx) = mpsc::channel(READ_AHEAD / READ_CHUNK);
     let (outcome_tx, outcome_rx) = mpsc::channel(config.exec.concurrency * 4 + 64);
 
@@ -123,14 +128,12 @@ async fn execute_run<A: ChimeApi>(
             let _ = item_tx.blocking_send(chunk);
         }
     });
-    let signals = tokio::spawn(watch_signals(control.clone(), config.grace_period));
+    let signals = tokio::spawn(watch_signals(state.clone(), config.grace_period));
     let executor = tokio::spawn(execution::execute(
         Arc::new(api),
         item_rx,
         config.exec.clone(),
-        rate.clone(),
-        control.clone(),
-        live.clone(),
+        state.clone(),
         outcome_tx,
     ));
     let mut recorder = Recorder {
@@ -141,12 +144,10 @@ async fn execute_run<A: ChimeApi>(
         broken: false,
         max_failures: config.max_failures,
     };
-    recorder
-        .record_all(outcome_rx, &control, &live, &rate)
-        .await;
+    recorder.record_all(outcome_rx, &state).await;
     let _ = executor.await;
     signals.abort();
-    recorder.finish(config, &control, &live, started)
+    recorder.finish(config, &state, started)
 }
 
 /// The one owner of the results file, the counters and the progress display.
@@ -161,13 +162,7 @@ struct Recorder {
 }
 
 impl Recorder {
-    async fn record_all(
-        &mut self,
-        mut outcomes: mpsc::Receiver<Outcome>,
-        control: &Control,
-        live: &LiveStats,
-        rate: &RateGovernor,
-    ) {
+    async fn record_all(&mut self, mut outcomes: mpsc::Receiver<Outcome>, state: &RunState) {
         let mut ticker = tokio::time::interval(Duration::from_millis(200));
         let mut batch = Vec::new();
         loop {
@@ -176,11 +171,12 @@ impl Recorder {
                     if received == 0 {
                         break;
                     }
-                    self.record_batch(&mut batch, control);
+                    self.record_batch(&mut batch, &state.control);
                 }
                 _ = ticker.tick() => {}
             }
-            self.progress.update(&self.tally, live, rate.current());
+            self.progress
+                .update(&self.tally, &state.live, state.rate.current());
         }
     }
 
@@ -205,25 +201,19 @@ impl Recorder {
         }
     }
 
-    fn finish(
-        mut self,
-        config: &RunConfig,
-        control: &Control,
-        live: &LiveStats,
-        started: Instant,
-    ) -> u8 {
+    fn finish(mut self, config: &RunConfig, state: &RunState, started: Instant) -> u8 {
         self.progress.finish();
         if !self.unwritten.is_empty() && self.writer.write_batch(&self.unwritten).is_ok() {
             self.unwritten.clear();
         }
         let synced = self.writer.sync();
-        let mut stop = control.reason();
+        let mut stop = state.control.reason();
         if let (Err(err), None) = (&synced, &stop) {
             stop = Some(StopReason::ResultsUnwritable(err.to_string()));
         }
         let mut summary = Summary::new(
             &self.tally,
-            live,
+            &state.live,
             stop.as_ref(),
             started.elapsed(),
             config.output.name(),
@@ -260,7 +250,7 @@ impl Recorder {
 
 /// Ctrl-C or SIGTERM stops dispatching and gives in-flight rows `grace` to finish; a second
 /// signal (or the end of the grace period) drops them.
-async fn watch_signals(control: Arc<Control>, grace: Duration) {
+async fn watch_signals(state: Arc<RunState>, grace: Duration) {
     let Ok(mut terminate) =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
     else {
@@ -275,7 +265,7 @@ async fn watch_signals(control: Arc<Control>, grace: Duration) {
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
     }
-    control.stop(StopReason::Interrupted);
+    state.control.stop(StopReason::Interrupted);
     eprintln!(
         "chime-pin-reset: stopping: no new rows will be sent; rows in flight have {} s to \
          finish (press Ctrl-C again to stop at once)",
@@ -286,7 +276,7 @@ async fn watch_signals(control: Arc<Control>, grace: Duration) {
         _ = terminate.recv() => {}
         _ = tokio::time::sleep(grace) => {}
     }
-    control.abort.cancel();
+    state.control.abort.cancel();
 }
 
 #[cfg(test)]

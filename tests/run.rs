@@ -702,3 +702,49 @@ fn help_documents_every_exit_code_and_usage_errors_exit_2() {
     let misuse = bin().args(["run", "--no-such-flag"]).output().expect("run");
     assert_eq!(code(&misuse), chime_pin_reset::exit::USAGE as i32);
 }
+
+#[test]
+fn a_user_named_by_id_and_by_email_is_reset_once() {
+    let work = Workdir::new();
+    let sim = simulator_with_directory(&work, 1, 3, &[]);
+    let users = directory_users(&work);
+    let (account, first, second) = (&users[0][0], &users[0], &users[1]);
+    // The first user by id, then by email; the second by email, then by id.
+    work.write(
+        "input.csv",
+        format!(
+            "account_id,user_id,email\n{account},{},\n{account},,{}\n{account},,{}\n{account},{},\n",
+            &first[1], &first[2], &second[2], &second[1]
+        ),
+    );
+    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    cmd.args(["--concurrency", "1", "--rate", "0"]);
+    let output = output_of(cmd);
+    assert_eq!(
+        code(&output),
+        0,
+        "duplicates are not failures: {}",
+        stderr(&output)
+    );
+    let state = sim.state();
+    let resets = simulator_users(&state);
+    for user in [first, second] {
+        let (_, count) = &resets[&(account.to_string(), user[1].to_string())];
+        assert_eq!(*count, 1, "user {} reset once", &user[1]);
+    }
+    let rows = read_rows(&work, "results.csv");
+    let status_of = |line: &str| {
+        let row = rows
+            .iter()
+            .find(|row| row["line"] == line)
+            .expect("each line");
+        row["status"].as_str()
+    };
+    assert_eq!((status_of("2"), status_of("3")), ("reset", "duplicate"));
+    // Which of lines 4 and 5 goes first depends on how far the reader is ahead of the email's
+    // lookup; either way one is reset and the other is its duplicate.
+    let mut second_pair = [status_of("4"), status_of("5")];
+    second_pair.sort();
+    assert_eq!(second_pair, ["duplicate", "reset"]);
+    assert_pins_current(&rows, &state);
+}
