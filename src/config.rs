@@ -2,7 +2,7 @@
 //! [`RunConfig`] whose fields cannot hold nonsense.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -54,8 +54,8 @@ pub struct RunArgs {
     pub rate: u32,
 
     /// Requests that may go at once above the rate, after a quiet spell.
-    #[arg(long, default_value_t = 1)]
-    pub burst: u32,
+    #[arg(long, default_value_t = NonZeroU32::MIN)]
+    pub burst: NonZeroU32,
 
     /// Requests in flight at most.
     #[arg(long, default_value_t = 8)]
@@ -67,7 +67,7 @@ pub struct RunArgs {
 
     /// Stop the run after this many failed rows.
     #[arg(long, value_name = "N")]
-    pub max_failures: Option<u64>,
+    pub max_failures: Option<NonZeroU64>,
 
     /// Seconds to wait for a connection.
     #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
@@ -144,8 +144,8 @@ pub struct AwsArgs {
 impl AwsArgs {
     /// The client settings, with the endpoint checked and the default timeouts.
     pub fn client_settings(&self) -> anyhow::Result<ClientSettings> {
-        if let Some(url) = &self.endpoint_url {
-            crate::config::check_endpoint(url, self.allow_insecure_endpoint)?;
+        if let Some((source, url)) = self.effective_endpoint() {
+            check_endpoint(&source, &url, self.allow_insecure_endpoint)?;
         }
         Ok(ClientSettings {
             profile: self.profile.clone(),
@@ -155,6 +155,24 @@ impl AwsArgs {
             connect_timeout: Duration::from_secs(5),
             attempt_timeout: Duration::from_secs(20),
         })
+    }
+}
+
+impl AwsArgs {
+    /// The endpoint the SDK will use and where it comes from: the flag, or the environment
+    /// variables aws-config reads (the service's own first).
+    fn effective_endpoint(&self) -> Option<(String, String)> {
+        if let Some(url) = &self.endpoint_url {
+            return Some(("--endpoint-url".to_string(), url.clone()));
+        }
+        let ignored = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_ok_and(|value| value.eq_ignore_ascii_case("true"));
+        if ignored {
+            return None;
+        }
+        ["AWS_ENDPOINT_URL_CHIME", "AWS_ENDPOINT_URL"]
+            .into_iter()
+            .find_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
     }
 }
 
@@ -212,7 +230,7 @@ impl RunConfig {
             force: args.force,
             exec: ExecConfig {
                 rate: NonZeroU32::new(args.rate),
-                burst: NonZeroU32::new(args.burst).unwrap_or(NonZeroU32::MIN),
+                burst: args.burst,
                 concurrency: args.concurrency,
                 retry: RetryPolicy {
                     max_attempts: args.max_attempts,
@@ -225,7 +243,7 @@ impl RunConfig {
                 },
             },
             client,
-            max_failures: args.max_failures,
+            max_failures: args.max_failures.map(NonZeroU64::get),
             grace_period: seconds("--grace-period", args.grace_period)?,
             pins: args.pins,
             raw_cells: args.raw_cells,
@@ -234,7 +252,10 @@ impl RunConfig {
             summary_json: args.summary_json.clone(),
             quiet: args.quiet,
             progress: ProgressMode::detect(args.quiet),
-            command_line: std::env::args().collect(),
+            // Lossy: a path that is not UTF-8 still gets a resume command that names it.
+            command_line: std::env::args_os()
+                .map(|arg| arg.to_string_lossy().into_owned())
+                .collect(),
         })
     }
 
@@ -282,9 +303,8 @@ fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
 
 /// A plain-http endpoint carries PINs in clear: only loopback is accepted without
 /// `--allow-insecure-endpoint`.
-pub fn check_endpoint(url: &str, allow_insecure: bool) -> anyhow::Result<()> {
-    let parsed =
-        url::Url::parse(url).with_context(|| format!("--endpoint-url {url:?} is not a URL"))?;
+pub fn check_endpoint(source: &str, url: &str, allow_insecure: bool) -> anyhow::Result<()> {
+    let parsed = url::Url::parse(url).with_context(|| format!("{source} {url:?} is not a URL"))?;
     match parsed.scheme() {
         "https" => Ok(()),
         "http" => {
@@ -298,12 +318,12 @@ pub fn check_endpoint(url: &str, allow_insecure: bool) -> anyhow::Result<()> {
                 Ok(())
             } else {
                 bail!(
-                    "--endpoint-url {url} is plain http to another machine, and the answers \
-                     carry PINs: use https, or pass --allow-insecure-endpoint"
+                    "{source} {url} is plain http to another machine, and the answers carry \
+                     PINs: use https, or pass --allow-insecure-endpoint"
                 )
             }
         }
-        other => bail!("--endpoint-url {url}: the scheme must be https or http, not {other}"),
+        other => bail!("{source} {url}: the scheme must be https or http, not {other}"),
     }
 }
 
@@ -328,11 +348,16 @@ mod tests {
 
     #[test]
     fn only_loopback_may_be_plain_http() {
-        assert!(check_endpoint("http://127.0.0.1:8080", false).is_ok());
-        assert!(check_endpoint("http://localhost:1", false).is_ok());
-        assert!(check_endpoint("https://chime.us-east-1.amazonaws.com", false).is_ok());
-        assert!(check_endpoint("http://10.0.0.5", false).is_err());
-        assert!(check_endpoint("http://10.0.0.5", true).is_ok());
+        assert!(check_endpoint("--endpoint-url", "http://127.0.0.1:8080", false).is_ok());
+        assert!(check_endpoint("--endpoint-url", "http://localhost:1", false).is_ok());
+        assert!(check_endpoint(
+            "--endpoint-url",
+            "https://chime.us-east-1.amazonaws.com",
+            false
+        )
+        .is_ok());
+        assert!(check_endpoint("--endpoint-url", "http://10.0.0.5", false).is_err());
+        assert!(check_endpoint("--endpoint-url", "http://10.0.0.5", true).is_ok());
     }
 
     #[test]

@@ -385,7 +385,13 @@ pub fn already_reset(path: &Path) -> Result<Fingerprints, OutputError> {
             Fingerprints::key(account_id, &Target::UserId(field(user).to_string())),
             Fingerprints::key(account_id, &Target::Email(field(email).to_string())),
         ];
-        let reset = row.get(status) == Some(RowStatus::Reset.as_str());
+        // Duplicate and invalid rows say nothing of the user's PIN (they were never sent, and a
+        // duplicate may be written after the reset it repeats): only sent rows count.
+        let reset = match row.get(status) {
+            Some(status) if status == RowStatus::Reset.as_str() => true,
+            Some(status) if status == RowStatus::Failed.as_str() => false,
+            _ => continue,
+        };
         for key in keys {
             if reset {
                 done.insert(key);

@@ -472,6 +472,42 @@ fn plain_http_to_another_machine_is_refused() {
     let text = stderr(&output);
     assert!(text.contains("--allow-insecure-endpoint"), "{text}");
     assert!(!work.path("results.csv").exists());
+
+    // The same endpoint through the environment, which the SDK would follow.
+    let mut cmd = crate::support::bin();
+    aws_env(&mut cmd);
+    cmd.current_dir(work.root())
+        .args(["run", "input.csv", "-o", "results.csv"])
+        .env("AWS_ENDPOINT_URL_CHIME", "http://192.0.2.10:8080");
+    let output = output_of(cmd);
+    assert_eq!(code(&output), 2);
+    let text = stderr(&output);
+    assert!(
+        text.contains("AWS_ENDPOINT_URL_CHIME"),
+        "names where it came from: {text}"
+    );
+    assert!(!work.path("results.csv").exists());
+}
+
+#[test]
+fn limits_that_mean_nothing_are_refused() {
+    let work = Workdir::new();
+    work.write("input.csv", "account_id,user_id\n");
+    for flags in [
+        ["--max-failures", "0"],
+        ["--burst", "0"],
+        ["--concurrency", "0"],
+    ] {
+        let mut cmd = run_command(
+            &work,
+            "http://127.0.0.1:9",
+            &["input.csv", "-o", "results.csv"],
+        );
+        cmd.args(flags);
+        let output = output_of(cmd);
+        assert_eq!(code(&output), 2, "{flags:?}: {}", stderr(&output));
+        assert!(!work.path("results.csv").exists());
+    }
 }
 
 #[test]
@@ -536,4 +572,30 @@ fn a_closed_results_pipe_stops_the_run_and_names_every_unrecorded_user() {
             "user {user} was reset but not named: {text}"
         );
     }
+}
+
+#[test]
+fn a_duplicate_written_after_its_reset_does_not_undo_it_on_resume() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 3, &[]);
+    let users = crate::run::directory_users(&work);
+    let (account, user) = (&users[0][0], &users[0][1]);
+    // A results file whose reset row for the user came back before its duplicate's row.
+    let first = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "results.csv"],
+    ));
+    assert_eq!(code(&first), 0, "stderr: {}", stderr(&first));
+    let mut results = work.read("results.csv");
+    results.push_str(&format!(
+        "9,{account},{user},duplicate,,,,DuplicateRow,line 9: repeated,0,,2026-01-01T00:00:00Z,x\n"
+    ));
+    work.write("results.csv", results);
+    resume_to_the_end(&work, &sim);
+    let resets = simulator_users(&sim.state());
+    assert!(
+        resets.values().all(|(_, n)| *n == 1),
+        "nobody reset twice by the resume"
+    );
 }
