@@ -106,23 +106,39 @@ pub struct ResultsWriter {
     pins: PinPolicy,
     raw_cells: bool,
     batch: Vec<u8>,
+    /// Bytes in the sink that are whole rows: where a failed write is cut back to.
+    committed: u64,
 }
 
 /// Somewhere rows can be written and made durable.
 pub trait Sink: Write + Send {
     /// Makes what was written durable (fsync for files).
     fn sync(&mut self) -> io::Result<()>;
+
+    /// Cuts off what a failed write left after the first `length` bytes, so that no partial
+    /// row (a PIN cut short, say) stays in the file to be read back as a whole one.
+    fn truncate_to(&mut self, length: u64) -> io::Result<()>;
 }
 
 impl Sink for File {
     fn sync(&mut self) -> io::Result<()> {
         self.sync_all()
     }
+
+    fn truncate_to(&mut self, length: u64) -> io::Result<()> {
+        self.set_len(length)?;
+        self.seek(SeekFrom::Start(length)).map(drop)
+    }
 }
 
 impl Sink for io::Stdout {
     fn sync(&mut self) -> io::Result<()> {
         self.flush()
+    }
+
+    fn truncate_to(&mut self, _length: u64) -> io::Result<()> {
+        // What went down a pipe cannot be taken back; the reader sees the stream end there.
+        Ok(())
     }
 }
 
@@ -149,6 +165,9 @@ impl ResultsWriter {
             }
         };
         let mut writer = ResultsWriter::from_sink(sink, pins, raw_cells);
+        if let Destination::File(path) = destination {
+            writer.committed = std::fs::metadata(path).map_err(unwritable)?.len();
+        }
         if needs_header {
             writer.write_header(carried_headers).map_err(unwritable)?;
         }
@@ -161,6 +180,7 @@ impl ResultsWriter {
             pins,
             raw_cells,
             batch: Vec::with_capacity(64 * 1024),
+            committed: 0,
         }
     }
 
@@ -201,6 +221,11 @@ impl ResultsWriter {
             .sink
             .write_all(&self.batch)
             .and_then(|()| self.sink.flush());
+        match &written {
+            Ok(()) => self.committed += self.batch.len() as u64,
+            // Best effort: the write has failed already, and that error is the one to report.
+            Err(_) => drop(self.sink.truncate_to(self.committed)),
+        }
         self.batch.clear();
         written
     }
@@ -403,21 +428,38 @@ pub fn already_reset(path: &Path) -> Result<Fingerprints, OutputError> {
     Ok(done)
 }
 
-/// A sink that accepts `capacity` bytes, then fails like a full disk: for the tests of the
-/// results writer and of its owner.
+/// A sink that accepts `capacity` bytes, part of a write included, then fails like a full
+/// disk: for the tests of the results writer and of its owner.
 #[cfg(test)]
 pub(crate) struct FullDisk {
     pub capacity: usize,
+    /// What the disk holds, for the test to read.
+    pub written: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+#[cfg(test)]
+impl FullDisk {
+    pub fn new(capacity: usize) -> Self {
+        FullDisk {
+            capacity,
+            written: Default::default(),
+        }
+    }
 }
 
 #[cfg(test)]
 impl Write for FullDisk {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.len() > self.capacity {
+        let accepted = buf.len().min(self.capacity);
+        if accepted == 0 && !buf.is_empty() {
             return Err(io::Error::from_raw_os_error(28));
         }
-        self.capacity -= buf.len();
-        Ok(buf.len())
+        self.capacity -= accepted;
+        self.written
+            .lock()
+            .unwrap()
+            .extend_from_slice(&buf[..accepted]);
+        Ok(accepted)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
@@ -427,6 +469,13 @@ impl Write for FullDisk {
 #[cfg(test)]
 impl Sink for FullDisk {
     fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn truncate_to(&mut self, length: u64) -> io::Result<()> {
+        let mut written = self.written.lock().unwrap();
+        self.capacity += written.len() - length as usize;
+        written.truncate(length as usize);
         Ok(())
     }
 }
@@ -479,12 +528,18 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_sink_reports_the_batch_as_unwritten() {
-        let mut writer =
-            ResultsWriter::from_sink(Box::new(FullDisk { capacity: 10 }), PinPolicy::Full, false);
+    fn a_failed_write_leaves_no_part_of_a_row_behind() {
+        let disk = FullDisk::new(40);
+        let on_disk = disk.written.clone();
+        let mut writer = ResultsWriter::from_sink(Box::new(disk), PinPolicy::Full, false);
+        writer.write_batch(&[]).expect("nothing fits in nothing");
         let err = writer
             .write_batch(&[outcome("x")])
-            .expect_err("the disk is full");
+            .expect_err("a row is longer than 40 bytes");
         assert_eq!(err.raw_os_error(), Some(28));
+        assert!(
+            on_disk.lock().unwrap().is_empty(),
+            "the part written was cut off"
+        );
     }
 }

@@ -305,11 +305,7 @@ mod tests {
     #[test]
     fn an_unwritable_result_stops_dispatching_and_keeps_every_answer_after_it() {
         let mut recorder = Recorder {
-            writer: ResultsWriter::from_sink(
-                Box::new(FullDisk { capacity: 0 }),
-                PinPolicy::Full,
-                false,
-            ),
+            writer: ResultsWriter::from_sink(Box::new(FullDisk::new(0)), PinPolicy::Full, false),
             tally: Tally::default(),
             progress: Progress::new(ProgressMode::Off, None),
             unwritten: Vec::new(),
