@@ -6,6 +6,7 @@
 //! here and only here, with exponential backoff and full jitter. A failed row is data, not an
 //! error; only what stops the whole run goes through [`Control`].
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -184,6 +185,9 @@ pub enum StopReason {
     },
     MaxFailures(u64),
     ResultsUnwritable(String),
+    InputUnreadable(String),
+    /// A row's task ended without an outcome (a bug): its row is named in the summary.
+    RowLost,
     Interrupted,
 }
 
@@ -197,6 +201,8 @@ impl std::fmt::Display for StopReason {
             StopReason::ResultsUnwritable(why) => {
                 write!(f, "the results file could not be written ({why})")
             }
+            StopReason::InputUnreadable(why) => write!(f, "the input could not be read ({why})"),
+            StopReason::RowLost => write!(f, "a row's task failed without an outcome"),
             StopReason::Interrupted => write!(f, "interrupted"),
         }
     }
@@ -413,6 +419,26 @@ pub struct RunState {
     /// The (account, user) pairs seen so far, shared with the reader: a row that named its
     /// user by email is a duplicate when the user it resolves to is already there.
     pub seen: SeenPairs,
+    /// Rows between dispatch and outcome: line → (account, user id or email).
+    pub in_flight: Mutex<BTreeMap<u64, (String, String)>>,
+}
+
+impl RunState {
+    pub fn new(rate: RateGovernor, seen: SeenPairs) -> Self {
+        RunState {
+            rate,
+            control: Control::default(),
+            live: LiveStats::default(),
+            seen,
+            in_flight: Mutex::default(),
+        }
+    }
+
+    pub fn rows_in_flight(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (String, String)>> {
+        self.in_flight
+            .lock()
+            .expect("the rows in flight are never poisoned")
+    }
 }
 
 /// What every row's task shares.
@@ -458,6 +484,10 @@ pub async fn execute<A: ChimeApi>(
                     let _ = outcomes.send(Outcome::rejected(rejected)).await;
                     continue;
                 }
+                InputItem::Unreadable(message) => {
+                    control.stop(StopReason::InputUnreadable(message));
+                    break 'dispatch;
+                }
                 InputItem::Task(task) => task,
             };
             let slot = tokio::select! {
@@ -465,21 +495,54 @@ pub async fn execute<A: ChimeApi>(
                 _ = control.dispatch.cancelled() => break 'dispatch,
                 slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
             };
-            while tasks.try_join_next().is_some() {}
+            while let Some(joined) = tasks.try_join_next() {
+                note_lost_row(joined, control);
+            }
             let (context, outcomes) = (context.clone(), outcomes.clone());
             tasks.spawn(async move {
-                if let Some(outcome) = process_row(&context, task).await {
+                if let Some(outcome) = track_row(&context, task).await {
                     let _ = outcomes.send(outcome).await;
                 }
                 drop(slot);
             });
         }
     }
+    let finish_in_flight = async {
+        while let Some(joined) = tasks.join_next().await {
+            note_lost_row(joined, control);
+        }
+    };
     tokio::select! {
-        _ = control.abort.cancelled() => tasks.abort_all(),
-        _ = async { while tasks.join_next().await.is_some() {} } => {}
+        _ = control.abort.cancelled() => {}
+        _ = finish_in_flight => {}
     }
-    while tasks.join_next().await.is_some() {}
+    tasks.abort_all();
+    while let Some(joined) = tasks.join_next().await {
+        note_lost_row(joined, control);
+    }
+}
+
+/// A row task that panicked made no outcome: stop the run, which names the row.
+fn note_lost_row(joined: Result<(), tokio::task::JoinError>, control: &Control) {
+    if joined.is_err_and(|error| error.is_panic()) {
+        control.stop(StopReason::RowLost);
+    }
+}
+
+/// Runs one row, listed in `rows_in_flight` until its outcome is made: a row still listed at
+/// the end was dropped mid-flight (a second Ctrl-C) or lost to a panic, and is named then.
+async fn track_row<A: ChimeApi>(context: &Context<A>, task: RowTask) -> Option<Outcome> {
+    let line = task.line;
+    let user = match &task.target {
+        Target::UserId(user) | Target::Email(user) => user.clone(),
+    };
+    context
+        .state
+        .rows_in_flight()
+        .insert(line, (task.account_id.clone(), user));
+    let outcome = process_row(context, task).await;
+    context.state.rows_in_flight().remove(&line);
+    outcome
 }
 
 /// One row from first call to outcome; `None` when the run stopped before it was sent.
@@ -546,9 +609,19 @@ impl<A: ChimeApi> Context<A> {
     {
         let mut tries = 0;
         loop {
-            self.state.rate.acquire().await;
-            if *attempts == 0 && self.state.control.dispatch.is_cancelled() {
-                return None;
+            if *attempts == 0 {
+                // A row not sent yet leaves at once when the run stops, rather than waiting
+                // for a send slot it will not use.
+                tokio::select! {
+                    biased;
+                    _ = self.state.control.dispatch.cancelled() => return None,
+                    _ = self.state.rate.acquire() => {}
+                }
+                if self.state.control.dispatch.is_cancelled() {
+                    return None;
+                }
+            } else {
+                self.state.rate.acquire().await;
             }
             *attempts += 1;
             tries += 1;
@@ -753,12 +826,10 @@ mod tests {
         let (item_tx, item_rx) = mpsc::channel(16);
         let (out_tx, mut out_rx) = mpsc::channel(16);
         let config = config(mode);
-        let state = Arc::new(RunState {
-            rate: RateGovernor::new(config.rate, config.burst),
-            control: Control::default(),
-            live: LiveStats::default(),
+        let state = Arc::new(RunState::new(
+            RateGovernor::new(config.rate, config.burst),
             seen,
-        });
+        ));
         let executor = tokio::spawn(execute(fake, item_rx, config, state.clone(), out_tx));
         item_tx.send(items).await.unwrap();
         drop(item_tx);

@@ -118,6 +118,8 @@ pub enum InputItem {
     Rejected(Rejected),
     /// Already reset in the results file being resumed.
     Skipped,
+    /// The input cannot be read any further (an I/O error): why, naming the file and line.
+    Unreadable(String),
 }
 
 /// Where our columns are in the header.
@@ -399,10 +401,11 @@ impl Iterator for InputReader {
                         csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8".to_string(),
                         _ => err.to_string(),
                     };
-                    let fatal = matches!(err.kind(), csv::ErrorKind::Io(_));
-                    if fatal {
-                        // The rest of the input cannot be read; this row says why.
+                    if matches!(err.kind(), csv::ErrorKind::Io(_)) {
+                        // The rest of the input cannot be read: the run must not look complete.
                         self.records = csv::Reader::from_reader(Box::new(io::empty()));
+                        let message = format!("{} line {line}: {message}", self.file_name);
+                        return Some(InputItem::Unreadable(message));
                     }
                     return Some(InputItem::Rejected(Rejected {
                         line,
@@ -719,7 +722,7 @@ mod tests {
             .map(|item| match item {
                 InputItem::Task(task) => task.line,
                 InputItem::Rejected(rejected) => rejected.line,
-                InputItem::Skipped => 0,
+                InputItem::Skipped | InputItem::Unreadable(_) => 0,
             })
             .collect();
         assert_eq!(lines, vec![3, 7]);

@@ -164,16 +164,19 @@ pub struct Summary {
     pub results: String,
     /// The command that picks the run up where it stopped.
     pub resume_command: Option<String>,
-    /// Users reset whose new PIN could not be written to the results (never their PINs).
-    pub unrecorded_resets: Vec<UnrecordedRow>,
+    /// Rows answered whose outcome could not be written to the results (never their PINs).
+    pub unrecorded_rows: Vec<UnrecordedRow>,
+    /// Rows dropped while in flight (a second Ctrl-C): their requests may have reached Chime.
+    pub dropped_in_flight: Vec<UnrecordedRow>,
 }
 
-/// A row whose answer could not be written.
+/// A row whose outcome is not in the results.
 #[derive(Clone, Debug, Serialize)]
 pub struct UnrecordedRow {
     pub line: u64,
     pub account_id: String,
-    pub user_id: String,
+    /// The user id, or the email the row named its user by.
+    pub user: String,
     pub status: &'static str,
 }
 
@@ -208,7 +211,8 @@ impl Summary {
             rows_per_second: tally.rows as f64 / elapsed_seconds.max(0.001),
             results,
             resume_command: None,
-            unrecorded_resets: Vec::new(),
+            unrecorded_rows: Vec::new(),
+            dropped_in_flight: Vec::new(),
         }
     }
 
@@ -252,18 +256,18 @@ impl Summary {
             self.elapsed_seconds, self.rows_per_second, self.throttled_answers, self.retries
         ));
         text.push_str(&format!("  results:  {}\n", self.results));
-        if !self.unrecorded_resets.is_empty() {
-            text.push_str(
-                "  NOT RECORDED: these rows were answered but could not be written; \
-                 read their PINs back with `aws chime get-user`:\n",
-            );
-            for row in &self.unrecorded_resets {
-                text.push_str(&format!(
-                    "    line {} account {} user {} ({})\n",
-                    row.line, row.account_id, row.user_id, row.status
-                ));
-            }
-        }
+        list_rows(
+            &mut text,
+            "NOT RECORDED: these rows were answered but could not be written; read the PINs \
+             of those reset back with `aws chime get-user`:",
+            &self.unrecorded_rows,
+        );
+        list_rows(
+            &mut text,
+            "DROPPED IN FLIGHT: these rows' requests may have reached Chime; --resume sends \
+             them again:",
+            &self.dropped_in_flight,
+        );
         if let Some(command) = &self.resume_command {
             text.push_str(&format!("  resume:   {command}\n"));
         }
@@ -277,6 +281,20 @@ impl Summary {
     pub fn write_json(&self, path: &Path) -> io::Result<()> {
         let json = serde_json::to_string_pretty(self).map_err(io::Error::other)?;
         std::fs::write(path, json + "\n")
+    }
+}
+
+/// A heading and one line per row, when there are rows.
+fn list_rows(text: &mut String, heading: &str, rows: &[UnrecordedRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    text.push_str(&format!("  {heading}\n"));
+    for row in rows {
+        text.push_str(&format!(
+            "    line {} account {} user {} ({})\n",
+            row.line, row.account_id, row.user, row.status
+        ));
     }
 }
 

@@ -11,9 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::chime::{ChimeApi, ChimeClient};
 use crate::config::RunConfig;
-use crate::execution::{
-    self, Control, LiveStats, Outcome, RateGovernor, RowStatus, RunState, StopReason,
-};
+use crate::execution::{self, Control, Outcome, RateGovernor, RowStatus, RunState, StopReason};
 use crate::exit;
 use crate::input::{self, InputItem, InputReader};
 use crate::output::{self, Existing, ResultsWriter};
@@ -41,7 +39,14 @@ pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
     } else {
         None
     };
-    // Created last of all that can fail, so a refused run leaves no results file behind.
+    let mut settings = config.client.clone();
+    if let Some(simulator) = &simulator {
+        settings.endpoint_url = Some(simulator.endpoint().to_string());
+        settings.static_credentials = Some(crate::config::simulator_credentials());
+    }
+    let client = ChimeClient::new(&settings).await;
+    // Created last, just before the first request: a run refused or interrupted before then
+    // (loading credentials can take seconds) leaves no results file behind.
     let writer = ResultsWriter::create(
         &config.output,
         existing,
@@ -49,12 +54,6 @@ pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
         config.pins,
         config.raw_cells,
     )?;
-    let mut settings = config.client.clone();
-    if let Some(simulator) = &simulator {
-        settings.endpoint_url = Some(simulator.endpoint().to_string());
-        settings.static_credentials = Some(crate::config::simulator_credentials());
-    }
-    let client = ChimeClient::new(&settings).await;
     let code = execute_run(&config, client, reader, writer).await;
     if let Some(simulator) = simulator {
         simulator.shutdown().await;
@@ -102,12 +101,10 @@ async fn execute_run<A: ChimeApi>(
     writer: ResultsWriter,
 ) -> u8 {
     let started = Instant::now();
-    let state = Arc::new(RunState {
-        rate: RateGovernor::new(config.exec.rate, config.exec.burst),
-        control: Control::default(),
-        live: LiveStats::default(),
-        seen: reader.seen_pairs(),
-    });
+    let state = Arc::new(RunState::new(
+        RateGovernor::new(config.exec.rate, config.exec.burst),
+        reader.seen_pairs(),
+    ));
     let (item_tx, item_rx) = mpsc::channel(READ_AHEAD / READ_CHUNK);
     let (outcome_tx, outcome_rx) = mpsc::channel(config.exec.concurrency * 4 + 64);
 
@@ -218,14 +215,24 @@ impl Recorder {
             started.elapsed(),
             config.output.name(),
         );
-        summary.unrecorded_resets = self
+        summary.unrecorded_rows = self
             .unwritten
             .iter()
             .map(|outcome| UnrecordedRow {
                 line: outcome.line,
                 account_id: outcome.account_id.clone(),
-                user_id: outcome.user_id.clone(),
+                user: outcome.user_id.clone(),
                 status: outcome.status.as_str(),
+            })
+            .collect();
+        summary.dropped_in_flight = state
+            .rows_in_flight()
+            .iter()
+            .map(|(line, (account_id, user))| UnrecordedRow {
+                line: *line,
+                account_id: account_id.clone(),
+                user: user.clone(),
+                status: "in flight",
             })
             .collect();
         if stop.is_some() || self.tally.unsuccessful() > 0 {

@@ -335,6 +335,11 @@ fn a_second_interrupt_stops_at_once() {
         0,
         "dropped rows are not written"
     );
+    assert!(
+        text.contains("DROPPED IN FLIGHT"),
+        "the dropped rows are named: {text}"
+    );
+    assert_eq!(text.matches("(in flight)").count(), 4, "{text}");
 }
 
 #[test]

@@ -91,6 +91,10 @@ pub fn check(reader: InputReader, file: &str, out: &mut impl Write) -> Counts {
         counts.rows += 1;
         match item {
             InputItem::Task(_) | InputItem::Skipped => counts.valid += 1,
+            InputItem::Unreadable(message) => {
+                counts.invalid += 1;
+                let _ = writeln!(out, "{message}: the rest of the file cannot be read");
+            }
             InputItem::Rejected(rejected) => {
                 match rejected.rejection {
                     Rejection::Invalid => counts.invalid += 1,
