@@ -248,7 +248,9 @@ pub struct LiveStats {
 /// of it a pacer that spaces requests further apart while Chime throttles.
 ///
 /// The pacer hands out evenly spaced send times; changing its rate changes the spacing of the
-/// times handed out next, so a change never lets two rates run side by side. The control is multiplicative decrease, quick recovery: a throttle cuts the rate by 30%
+/// times handed out next, so a change never lets two rates run side by side.
+///
+/// The control is multiplicative decrease, quick recovery: a throttle cuts the rate by 30%
 /// (by half when the last cut was under a second ago, so an opening overshoot is shed fast)
 /// and remembers the rate that was throttled as a ceiling. Each quiet period then closes half
 /// of the gap to 85% of that ceiling, and above it probes upward by 1% of the configured rate.

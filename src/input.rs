@@ -270,10 +270,6 @@ impl InputReader {
         &self.carried_headers
     }
 
-    pub fn file_name(&self) -> &str {
-        &self.file_name
-    }
-
     fn judge(&mut self, line: u64) -> InputItem {
         let field = |index: Option<usize>| {
             index
@@ -586,14 +582,6 @@ impl Fingerprints {
 
     pub fn contains(&self, key: u128) -> bool {
         self.set.contains(&key)
-    }
-
-    pub fn len(&self) -> usize {
-        self.set.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
     }
 }
 
