@@ -7,7 +7,7 @@ pub const ROWS_FAILED: u8 = 1;
 /// A usage error, unreadable input or unusable configuration: nothing was sent.
 pub const USAGE: u8 = 2;
 /// The run stopped early (rejected credentials, `--max-failures`, the results file could not be
-/// written); the summary says why and how to resume.
+/// written, the input could not be read to its end); the summary says why and how to resume.
 pub const STOPPED_EARLY: u8 = 3;
 /// Interrupted by Ctrl-C or SIGTERM; in-flight rows were written, the rest can be resumed.
 pub const INTERRUPTED: u8 = 130;
@@ -18,6 +18,7 @@ Exit codes:
   0    every row was reset (or would be, in a dry run); duplicates are not failures
   1    the run finished, but some rows failed or are invalid
   2    usage error, unreadable input or unusable configuration: nothing was sent
-  3    the run stopped early (credentials refused, --max-failures, results unwritable);
+  3    the run stopped early (credentials refused, --max-failures, results unwritable,
+       input unreadable);
        the summary says why and gives the command that resumes it
   130  interrupted by Ctrl-C or SIGTERM; rows in flight were written, the rest can be resumed";
