@@ -147,18 +147,22 @@ impl AwsArgs {
         if let Some((source, url)) = self.effective_endpoint() {
             check_endpoint(&source, &url, self.allow_insecure_endpoint)?;
         }
-        Ok(ClientSettings {
+        Ok(self.unchecked_settings())
+    }
+
+    /// The client settings without the endpoint check, for `run --simulate`, whose simulator
+    /// replaces any endpoint configured.
+    fn unchecked_settings(&self) -> ClientSettings {
+        ClientSettings {
             profile: self.profile.clone(),
             region: self.region.clone(),
             endpoint_url: self.endpoint_url.clone(),
             static_credentials: None,
             connect_timeout: Duration::from_secs(5),
             attempt_timeout: Duration::from_secs(20),
-        })
+        }
     }
-}
 
-impl AwsArgs {
     /// The endpoint the SDK will use and where it comes from: the flag, or the environment
     /// variables aws-config reads (the service's own first).
     fn effective_endpoint(&self) -> Option<(String, String)> {
@@ -213,10 +217,15 @@ impl RunConfig {
         if args.simulate && args.aws.endpoint_url.is_some() {
             bail!("--simulate and --endpoint-url both choose the endpoint: give one");
         }
+        let aws = if args.simulate {
+            args.aws.unchecked_settings()
+        } else {
+            args.aws.client_settings()?
+        };
         let client = ClientSettings {
             connect_timeout: seconds("--connect-timeout", args.connect_timeout)?,
             attempt_timeout: seconds("--timeout", args.timeout)?,
-            ..args.aws.client_settings()?
+            ..aws
         };
         Ok(RunConfig {
             input: InputOptions {

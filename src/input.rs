@@ -349,22 +349,28 @@ impl InputReader {
         })
     }
 
-    /// A problem with an ID, in words, or `None` when it is acceptable.
+    /// A problem with an ID of this file, in words, or `None` when it is acceptable.
     fn check_id(&self, what: &str, id: &str) -> Option<String> {
-        if id.is_empty() {
-            return Some(format!("the {what} is empty"));
-        }
-        if self.options.strict_ids {
-            (!is_guid(id)).then(|| {
-                format!(
-                    "the {what} {id:?} is not a GUID (8-4-4-4-12 hex digits; \
-                     --no-strict-ids accepts other IDs)"
-                )
-            })
-        } else {
-            id.contains('/')
-                .then(|| format!("the {what} {id:?} contains '/'"))
-        }
+        id_problem(what, id, self.options.strict_ids)
+    }
+}
+
+/// A problem with an account or user ID, in words, or `None` when it is acceptable: a GUID, or
+/// with `strict` off anything non-empty without `/` (IDs go into the request path).
+pub fn id_problem(what: &str, id: &str, strict: bool) -> Option<String> {
+    if id.is_empty() {
+        return Some(format!("the {what} is empty"));
+    }
+    if strict {
+        (!is_guid(id)).then(|| {
+            format!(
+                "the {what} {id:?} is not a GUID (8-4-4-4-12 hex digits; \
+                 --no-strict-ids accepts other IDs)"
+            )
+        })
+    } else {
+        id.contains('/')
+            .then(|| format!("the {what} {id:?} contains '/'"))
     }
 }
 

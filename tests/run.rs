@@ -748,3 +748,23 @@ fn a_user_named_by_id_and_by_email_is_reset_once() {
     assert_eq!(second_pair, ["duplicate", "reset"]);
     assert_pins_current(&rows, &state);
 }
+
+#[test]
+fn a_rehearsal_ignores_endpoints_configured_for_real_runs() {
+    let work = Workdir::new();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/rotation.csv");
+    let mut cmd = bin();
+    aws_env(&mut cmd);
+    cmd.current_dir(work.root())
+        .env("AWS_ENDPOINT_URL", "http://192.0.2.10:8080")
+        .args(["run", "--simulate", "--rate", "0"])
+        .arg(&sample)
+        .args(["-o", "results.csv"]);
+    let output = output_of(cmd);
+    assert_eq!(
+        code(&output),
+        0,
+        "the simulator's endpoint wins: {}",
+        stderr(&output)
+    );
+}

@@ -24,16 +24,10 @@ use crate::exit;
 /// Checks an ID given on the command line as `run` checks one in a file: a GUID, or with
 /// `--no-strict-ids` anything non-empty without `/` (it goes into the request path).
 pub fn check_id(flag: &str, id: &str, strict: bool) -> anyhow::Result<()> {
-    if id.trim().is_empty() {
-        bail!("{flag} is empty");
+    match crate::input::id_problem(flag, id.trim(), strict) {
+        Some(problem) => bail!("{problem}"),
+        None => Ok(()),
     }
-    if strict && !crate::input::is_guid(id) {
-        bail!("{flag} {id:?} is not a GUID (8-4-4-4-12 hex digits; --no-strict-ids accepts other IDs)");
-    }
-    if id.contains('/') {
-        bail!("{flag} {id:?} contains '/'");
-    }
-    Ok(())
 }
 
 /// A failed call on one line: the exception name, the message and the AWS request id.

@@ -13,7 +13,7 @@ use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use serde::Serialize;
 
-use crate::chime::{classify, ChimeClient};
+use crate::chime::{classify, CallError, ChimeClient, Disposition};
 use crate::exit;
 use crate::output::PinPolicy;
 use crate::prepare::{broken_pipe_is_success, check_id, describe, exit_code, AwsArgs, RetryPolicy};
@@ -61,14 +61,23 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<u8> {
     let client = ChimeClient::new(&settings).await;
     let answer = RetryPolicy::default()
         .call(|| async {
-            client
+            let output = client
                 .sdk()
                 .reset_personal_pin()
                 .account_id(account)
                 .user_id(user)
                 .send()
                 .await
-                .map_err(classify)
+                .map_err(classify)?;
+            // An answer without its User cannot carry the PIN: like a lost answer, as in `run`.
+            match output.user() {
+                Some(_) => Ok(output),
+                None => Err(CallError::new(
+                    Disposition::Retry,
+                    "InvalidResponse",
+                    "the answer held no User",
+                )),
+            }
         })
         .await;
     let output = match answer {
@@ -78,10 +87,9 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<u8> {
             return Ok(exit_code(&error));
         }
     };
-    let Some(user) = output.user() else {
-        eprintln!("chime-pin-reset: InvalidResponse: the answer held no User");
-        return Ok(exit::ROWS_FAILED);
-    };
+    let user = output
+        .user()
+        .expect("the retry loop only lets answers with a User through");
     let document = Document {
         user: UserJson::new(user, args.pins),
     };
