@@ -422,7 +422,7 @@ pub struct RunState {
     /// user by email is a duplicate when the user it resolves to is already there.
     pub seen: SeenPairs,
     /// Rows between dispatch and outcome: line → (account, user id or email).
-    pub in_flight: Mutex<BTreeMap<u64, (String, String)>>,
+    rows_in_flight: Mutex<BTreeMap<u64, (String, String)>>,
 }
 
 impl RunState {
@@ -432,12 +432,12 @@ impl RunState {
             control: Control::default(),
             live: LiveStats::default(),
             seen,
-            in_flight: Mutex::default(),
+            rows_in_flight: Mutex::default(),
         }
     }
 
     pub fn rows_in_flight(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (String, String)>> {
-        self.in_flight
+        self.rows_in_flight
             .lock()
             .expect("the rows in flight are never poisoned")
     }

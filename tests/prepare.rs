@@ -174,16 +174,8 @@ fn directory_rows(account: u32, n: u32) -> Vec<[String; 7]> {
 fn write_directory(work: &Workdir, rows: &[[String; 7]]) -> std::path::PathBuf {
     let path = work.path("directory.csv");
     let mut out = csv::Writer::from_path(&path).expect("a directory file");
-    out.write_record([
-        "account_id",
-        "user_id",
-        "email",
-        "display_name",
-        "license_type",
-        "user_type",
-        "registration_status",
-    ])
-    .expect("write");
+    out.write_record(chime_pin_reset::simulator::directory::CSV_COLUMNS)
+        .expect("write");
     for row in rows {
         out.write_record(row).expect("write");
     }
