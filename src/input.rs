@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
+pub use crate::rules::is_guid;
+
 /// Header names accepted for each column, compared after [`normalize_header`].
 pub const ACCOUNT_HEADERS: &[&str] = &["account_id", "AccountId", "account-id", "account"];
 pub const USER_HEADERS: &[&str] = &["user_id", "UserId", "user-id", "user"];
@@ -513,16 +515,6 @@ pub fn detect_delimiter(header_line: &[u8]) -> u8 {
     candidates[best]
 }
 
-/// `8-4-4-4-12` hexadecimal digits, as Chime account and user IDs are.
-pub fn is_guid(id: &str) -> bool {
-    let bytes = id.as_bytes();
-    bytes.len() == 36
-        && bytes.iter().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => *b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        })
-}
-
 fn looks_like_email(email: &str) -> bool {
     match email.split_once('@') {
         Some((local, domain)) => !local.is_empty() && domain.contains('.') && !email.contains(' '),
@@ -680,13 +672,6 @@ mod tests {
         assert_eq!(detect_delimiter(b"a\tb\n"), b'\t');
         assert_eq!(detect_delimiter(b"\"a;b\",c\n"), b',');
         assert_eq!(detect_delimiter(b"single\n"), b',');
-    }
-
-    #[test]
-    fn guids_are_checked() {
-        assert!(is_guid(USER));
-        assert!(!is_guid("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeee"));
-        assert!(!is_guid("aaaaaaaa_bbbb-cccc-dddd-eeeeeeeeeeee"));
     }
 
     #[test]

@@ -16,5 +16,6 @@ pub mod input;
 pub mod output;
 pub mod prepare;
 pub mod report;
+pub mod rules;
 pub mod run;
 pub mod simulator;

@@ -11,10 +11,9 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use aws_smithy_types::date_time::{DateTime, Format};
-
 use crate::execution::{Outcome, RowStatus};
 use crate::input::{normalize_header, Fingerprints, Target};
+use crate::rules::rfc3339_millis;
 
 /// Our columns, in order; the carried input columns follow.
 pub const RESULTS_HEADER: [&str; 12] = [
@@ -331,7 +330,7 @@ fn record(outcome: &Outcome, pins: PinPolicy, raw_cells: bool) -> Vec<String> {
         optional(outcome.error_message.as_ref()),
         outcome.attempts.to_string(),
         optional(outcome.request_id.as_ref()),
-        rfc3339(outcome.finished_at),
+        rfc3339_millis(outcome.finished_at),
     ];
     cells.extend(outcome.carried.iter().map(|value| cell(value)));
     cells
@@ -344,13 +343,6 @@ fn cell(text: &str, raw_cells: bool) -> String {
     } else {
         neutralize(text)
     }
-}
-
-/// `2026-11-28T12:00:00.123Z`.
-pub fn rfc3339(time: std::time::SystemTime) -> String {
-    DateTime::from(time)
-        .fmt(Format::DateTime)
-        .unwrap_or_default()
 }
 
 /// A cell a spreadsheet would run as a formula gets a leading apostrophe (OWASP's advice on

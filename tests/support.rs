@@ -245,3 +245,30 @@ impl Drop for SimulatorProcess {
         }
     }
 }
+
+/// The environment variable that turns a missing AWS CLI from a skip into a failure (`.ci/run`
+/// sets it, so CI never passes without the independent client).
+pub const REQUIRE_AWS_CLI: &str = "CHIME_PIN_RESET_REQUIRE_AWS_CLI";
+
+/// The path of the AWS CLI, for the tests that use it as an independent client. When it is not
+/// on PATH the test is skipped with a notice (`None`), unless [`REQUIRE_AWS_CLI`] is `1`, in
+/// which case it fails: `cargo test` passes on a machine with only Rust, and CI proves the
+/// simulator against the real CLI.
+pub fn aws_cli(test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("aws"))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var(REQUIRE_AWS_CLI).as_deref() != Ok("1"),
+            "{test} needs the AWS CLI (`aws`) as an independent client and {REQUIRE_AWS_CLI}=1: \
+             install it (pip install awscli)"
+        );
+        eprintln!(
+            "notice: {test} skipped: the AWS CLI (`aws`) is not on PATH (pip install awscli)"
+        );
+    }
+    found
+}

@@ -9,14 +9,13 @@
 use std::io::{self, Write};
 
 use aws_sdk_chime::types::User;
-use aws_smithy_types::date_time::Format;
-use aws_smithy_types::DateTime;
 use serde::Serialize;
 
 use crate::chime::{classify, CallError, ChimeClient, Disposition};
 use crate::exit;
 use crate::output::PinPolicy;
 use crate::prepare::{broken_pipe_is_success, check_id, describe, exit_code, AwsArgs, RetryPolicy};
+use crate::rules::rfc3339_millis;
 
 /// Flags of `chime-pin-reset reset`.
 #[derive(Clone, Debug, clap::Args)]
@@ -165,8 +164,8 @@ impl<'a> UserJson<'a> {
                 .user_registration_status()
                 .map(|status| status.as_str()),
             user_invitation_status: user.user_invitation_status().map(|status| status.as_str()),
-            registered_on: user.registered_on().map(timestamp),
-            invited_on: user.invited_on().map(timestamp),
+            registered_on: user.registered_on().map(|time| rfc3339_millis(*time)),
+            invited_on: user.invited_on().map(|time| rfc3339_millis(*time)),
             alexa_for_business_metadata: user.alexa_for_business_metadata().map(|alexa| {
                 AlexaJson {
                     is_alexa_for_business_enabled: alexa.is_alexa_for_business_enabled(),
@@ -178,19 +177,6 @@ impl<'a> UserJson<'a> {
                 _ => user.personal_pin().map(|pin| pins.apply(pin)),
             },
         }
-    }
-}
-
-/// `2020-01-07T09:00:00.000Z`: Chime's wire form, which AWS CLI v1 (whose default
-/// `cli_timestamp_format` is `none`) prints as received. The SDK has parsed it, so it is
-/// written again with the milliseconds Chime always sends.
-fn timestamp(time: &DateTime) -> String {
-    let whole = DateTime::from_secs(time.secs());
-    let seconds = whole.fmt(Format::DateTime).unwrap_or_default();
-    let millis = time.subsec_nanos() / 1_000_000;
-    match seconds.strip_suffix('Z') {
-        Some(seconds) => format!("{seconds}.{millis:03}Z"),
-        None => seconds,
     }
 }
 
@@ -209,14 +195,6 @@ mod tests {
         .serialize(&mut serializer)
         .expect("strings serialize");
         String::from_utf8(text).expect("UTF-8")
-    }
-
-    #[test]
-    fn timestamps_keep_milliseconds() {
-        let time = DateTime::from_str("2020-01-07T09:00:00.000Z", Format::DateTime).unwrap();
-        assert_eq!(timestamp(&time), "2020-01-07T09:00:00.000Z");
-        let time = DateTime::from_str("2020-01-07T09:00:00.25Z", Format::DateTime).unwrap();
-        assert_eq!(timestamp(&time), "2020-01-07T09:00:00.250Z");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! returns. It holds no PINs (the running simulator assigns those), so it can be printed and
 //! saved freely.
 
-pub use crate::input::is_guid;
+pub use crate::rules::is_guid;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
+use aws_smithy_types::DateTime;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -24,8 +25,9 @@ use tokio_util::sync::CancellationToken;
 use super::counters::{Counters, LiveCounters, Operation, Tally};
 use super::directory::{format_guid, is_guid, Directory, DirectoryUser, USER_TYPES};
 use super::faults::{Draw, Fate, FaultEngine, Faults};
-use super::log::{rfc3339_millis, unix_ms, LogLine, RequestLog, FLUSH_EVERY};
+use super::log::{unix_ms, LogLine, RequestLog, FLUSH_EVERY};
 use super::sigv4::Authorization;
+use crate::rules::rfc3339_millis;
 
 /// Everything [`Simulator::start`] needs. Its `Debug` redacts the secret key.
 #[derive(Clone, Default)]
@@ -447,7 +449,12 @@ impl UserEntry {
         let invited_ms = EPOCH_OF_INVITES_MS + i64::from(index) * 97 * 60_000;
         let (invitation, registered) = match u.registration_status.as_str() {
             "Unregistered" => ("Pending", None),
-            _ => ("Accepted", Some(rfc3339_millis(invited_ms + 86_400_000))),
+            _ => (
+                "Accepted",
+                Some(rfc3339_millis(DateTime::from_millis(
+                    invited_ms + 86_400_000,
+                ))),
+            ),
         };
         UserJson {
             user_id: &u.user_id,
@@ -459,7 +466,7 @@ impl UserEntry {
             user_registration_status: &u.registration_status,
             user_invitation_status: Some(invitation),
             registered_on: registered,
-            invited_on: Some(rfc3339_millis(invited_ms)),
+            invited_on: Some(rfc3339_millis(DateTime::from_millis(invited_ms))),
             alexa_for_business_metadata: AlexaJson {
                 is_alexa_for_business_enabled: false,
             },
@@ -588,7 +595,7 @@ impl Shared {
         if let Some(log) = &self.log {
             let at_unix_ms = unix_ms(arrival);
             log.write(&LogLine {
-                time: rfc3339_millis(at_unix_ms as i64),
+                time: rfc3339_millis(DateTime::from_millis(at_unix_ms as i64)),
                 at_unix_ms,
                 operation: route.op.name(),
                 account_id: route.account_id.as_deref(),
