@@ -6,7 +6,6 @@
 //! loops would multiply attempts and delays.
 
 use std::error::Error as StdError;
-use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
@@ -19,50 +18,19 @@ use aws_sdk_chime::operation::RequestId;
 use aws_sdk_chime::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-/// A personal meeting PIN. It is a secret: `Debug` and `Display` never show it; only
-/// [`Pin::expose`] does, and only the results writer calls that.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Pin(String);
+use crate::outcome::codes;
+use crate::outcome::{Pin, UserRecord};
 
-impl Pin {
-    pub fn new(pin: impl Into<String>) -> Self {
-        Pin(pin.into())
-    }
-
-    /// The PIN in clear, for the results file.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Pin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Pin(<redacted>)")
-    }
-}
-
-/// What the tool keeps of a Chime `User`: our own type, so that no SDK `User` (whose `Debug`
-/// prints the PIN) travels further than this module.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct UserRecord {
-    pub user_id: String,
-    pub primary_email: Option<String>,
-    pub display_name: Option<String>,
-    pub registration_status: Option<String>,
-    pub personal_pin: Option<Pin>,
-}
-
-impl UserRecord {
-    fn from_sdk(user: &aws_sdk_chime::types::User) -> Self {
-        UserRecord {
-            user_id: user.user_id().to_string(),
-            primary_email: user.primary_email().map(str::to_string),
-            display_name: user.display_name().map(str::to_string),
-            registration_status: user
-                .user_registration_status()
-                .map(|status| status.as_str().to_string()),
-            personal_pin: user.personal_pin().map(Pin::new),
-        }
+/// What the tool keeps of an SDK `User`: never the SDK type itself, whose `Debug` prints the PIN.
+fn user_record(user: &aws_sdk_chime::types::User) -> UserRecord {
+    UserRecord {
+        user_id: user.user_id().to_string(),
+        primary_email: user.primary_email().map(str::to_string),
+        display_name: user.display_name().map(str::to_string),
+        registration_status: user
+            .user_registration_status()
+            .map(|status| status.as_str().to_string()),
+        personal_pin: user.personal_pin().map(Pin::new),
     }
 }
 
@@ -139,7 +107,7 @@ pub struct ClientSettings {
     pub profile: Option<String>,
     pub region: String,
     /// Wins over `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_CHIME`.
-    pub endpoint_url: Option<String>,
+    pub endpoint_url: Option<url::Url>,
     /// Fixed credentials (the simulator's dummy keys) instead of the standard chain.
     pub static_credentials: Option<(String, String)>,
     pub connect_timeout: Duration,
@@ -160,7 +128,7 @@ impl ChimeClient {
             loader = loader.profile_name(profile);
         }
         if let Some(url) = &settings.endpoint_url {
-            loader = loader.endpoint_url(url);
+            loader = loader.endpoint_url(endpoint_text(url));
         }
         if let Some((key_id, secret)) = &settings.static_credentials {
             let credentials = aws_credential_types::Credentials::new(
@@ -189,6 +157,16 @@ impl ChimeClient {
     /// The raw SDK client, for `export` and the single `reset`.
     pub fn sdk(&self) -> &Client {
         &self.client
+    }
+}
+
+/// The endpoint as the SDK wants it. A parsed URL always has a path, `/` at the least, and
+/// the SDK appends the operation's path to it: a lone `/` would make `//accounts/…`.
+fn endpoint_text(url: &url::Url) -> &str {
+    let text = url.as_str();
+    match url.path() {
+        "/" => text.strip_suffix('/').unwrap_or(text),
+        _ => text,
     }
 }
 
@@ -238,7 +216,7 @@ impl ChimeApi for ChimeClient {
         });
         match found {
             Some(user) => Ok(Answer {
-                user: UserRecord::from_sdk(user),
+                user: user_record(user),
                 request_id,
             }),
             None => Err(CallError {
@@ -260,7 +238,7 @@ fn answer_from(
     let request_id = request_id.map(str::to_string);
     match user {
         Some(user) => Ok(Answer {
-            user: UserRecord::from_sdk(user),
+            user: user_record(user),
             request_id,
         }),
         // An answer without its User cannot carry the PIN: treat it like a lost answer.
@@ -268,7 +246,7 @@ fn answer_from(
             request_id,
             ..CallError::new(
                 Disposition::Retry,
-                "InvalidResponse",
+                codes::INVALID_RESPONSE,
                 "the answer held no User",
             )
         }),
@@ -286,14 +264,17 @@ where
             // A success status whose body could not be parsed: the answer was cut short.
             CallError::new(
                 Disposition::Retry,
-                "InvalidResponse",
+                codes::INVALID_RESPONSE,
                 "the answer could not be read (it may have been cut short)",
             )
         }
         SdkError::ServiceError(context) => {
             let status = context.raw().status().as_u16();
             let service_error = context.err();
-            let code = service_error.code().unwrap_or("UnknownError").to_string();
+            let code = service_error
+                .code()
+                .unwrap_or(codes::UNKNOWN_ERROR)
+                .to_string();
             CallError {
                 disposition: service_disposition(&code, status),
                 message: service_error
@@ -306,38 +287,42 @@ where
         }
         SdkError::TimeoutError(_) => CallError::new(
             Disposition::Retry,
-            "Timeout",
+            codes::TIMEOUT,
             "no answer within the attempt timeout",
         ),
         SdkError::DispatchFailure(failure) => {
             if let Some(credentials) = find_source::<CredentialsError>(&err) {
                 return CallError::new(
                     Disposition::StopRun,
-                    "CredentialsError",
+                    codes::CREDENTIALS_ERROR,
                     format!("no usable AWS credentials: {}", error_chain(credentials)),
                 );
             }
             if failure.is_timeout() {
-                CallError::new(Disposition::Retry, "Timeout", "the connection timed out")
+                CallError::new(
+                    Disposition::Retry,
+                    codes::TIMEOUT,
+                    "the connection timed out",
+                )
             } else {
                 CallError::new(
                     Disposition::Retry,
-                    "ConnectionError",
+                    codes::CONNECTION_ERROR,
                     format!("the request did not complete: {}", error_chain(&err)),
                 )
             }
         }
         SdkError::ResponseError(_) => CallError::new(
             Disposition::Retry,
-            "InvalidResponse",
+            codes::INVALID_RESPONSE,
             "the answer could not be read (it may have been cut short)",
         ),
         SdkError::ConstructionFailure(_) => CallError::new(
             Disposition::StopRun,
-            "ConfigurationError",
+            codes::CONFIGURATION_ERROR,
             format!("the request could not be built: {}", error_chain(&err)),
         ),
-        _ => CallError::new(Disposition::Retry, "UnknownError", error_chain(&err)),
+        _ => CallError::new(Disposition::Retry, codes::UNKNOWN_ERROR, error_chain(&err)),
     }
 }
 
@@ -397,17 +382,6 @@ pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pin_debug_is_redacted() {
-        let record = UserRecord {
-            personal_pin: Some(Pin::new("1234567890")),
-            ..UserRecord::default()
-        };
-        let shown = format!("{record:?}");
-        assert!(!shown.contains("1234567890"), "{shown}");
-        assert!(shown.contains("redacted"));
-    }
 
     #[test]
     fn dispositions_follow_the_model() {

@@ -6,14 +6,15 @@
 //! naming its line, and a repeated (account, user) pair is a duplicate, because a second reset
 //! would void the first PIN.
 
-use std::collections::HashSet;
 use std::fs::File;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+pub use crate::dedup::Fingerprints;
+use crate::dedup::{Admission, Dedup, UserKey};
+use crate::outcome::{codes, Outcome, RowStatus};
 pub use crate::rules::is_guid;
 
 /// Header names accepted for each column, compared after [`normalize_header`].
@@ -85,6 +86,23 @@ pub enum Target {
     Email(String),
 }
 
+impl Target {
+    /// The user as duplicate detection knows them.
+    pub fn key(&self) -> UserKey<'_> {
+        match self {
+            Target::UserId(user_id) => UserKey::Id(user_id),
+            Target::Email(email) => UserKey::Email(email),
+        }
+    }
+
+    /// The user id, or the email a row named its user by.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Target::UserId(text) | Target::Email(text) => text,
+        }
+    }
+}
+
 /// A row ready to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowTask {
@@ -111,6 +129,19 @@ pub struct Rejected {
     pub rejection: Rejection,
     pub message: String,
     pub carried: Vec<String>,
+}
+
+impl Rejected {
+    /// The results row of a row that was never sent.
+    pub fn into_outcome(self) -> Outcome {
+        let (status, code) = match self.rejection {
+            Rejection::Invalid => (RowStatus::Invalid, codes::INVALID_INPUT),
+            Rejection::Duplicate => (RowStatus::Duplicate, codes::DUPLICATE_ROW),
+        };
+        Outcome::new(self.line, self.account_id, self.user_id, status)
+            .with_error(code, self.message)
+            .with_carried(self.carried)
+    }
 }
 
 /// One row of input, judged.
@@ -141,8 +172,7 @@ pub struct InputReader {
     columns: Columns,
     carried_headers: Vec<String>,
     options: InputOptions,
-    seen: SeenPairs,
-    already_reset: Fingerprints,
+    dedup: Arc<Dedup>,
     record: csv::StringRecord,
     header_width: usize,
     progress: Arc<StreamProgress>,
@@ -179,8 +209,9 @@ impl<R: Read> Read for Tracked<R> {
 }
 
 impl InputReader {
-    /// Opens the input and reads its header.
-    pub fn open(options: InputOptions) -> Result<Self, InputError> {
+    /// Opens the input and reads its header. Rows whose user is in `already_reset` (from the
+    /// results being resumed) are skipped.
+    pub fn open(options: InputOptions, already_reset: Fingerprints) -> Result<Self, InputError> {
         let file_name = options.source.name();
         let unreadable = |source| InputError::Unreadable {
             file: file_name.clone(),
@@ -227,44 +258,31 @@ impl InputReader {
             .iter()
             .map(|&i| headers[i].clone())
             .collect();
-        // Sized for the whole file at once: growing the set later would hold its old and new
-        // tables in memory together, the run's peak.
         let expected_rows = estimate_rows(&options.source);
-        let mut seen = Fingerprints::default();
-        if let Some(rows) = expected_rows {
-            seen.reserve(usize::try_from(rows).unwrap_or(0));
-        }
-        let seen = Arc::new(Mutex::new(seen));
+        let dedup = Arc::new(Dedup::new(expected_rows, already_reset));
         Ok(InputReader {
             file_name,
             records,
             columns,
             carried_headers,
             options,
-            seen,
+            dedup,
             expected_rows,
-            already_reset: Fingerprints::default(),
             record: csv::StringRecord::new(),
             header_width: headers.len(),
             progress,
         })
     }
 
-    /// The set of (account, user) pairs read so far, which the executor adds the users that
-    /// emails resolve to.
-    pub fn seen_pairs(&self) -> SeenPairs {
-        self.seen.clone()
+    /// The run's duplicate detection, which the executor asks about the users emails resolve
+    /// to.
+    pub fn dedup(&self) -> Arc<Dedup> {
+        self.dedup.clone()
     }
 
     /// The number of rows counted ahead in a file (a fast estimate), for progress displays.
     pub fn expected_rows(&self) -> Option<u64> {
         self.expected_rows
-    }
-
-    /// Rows whose (account, user) is in `done` are skipped: a resumed run does not reset them
-    /// again.
-    pub fn skip_already_reset(&mut self, done: Fingerprints) {
-        self.already_reset = done;
     }
 
     /// The names of the columns carried through to the results, in input order.
@@ -328,20 +346,15 @@ impl InputReader {
             let problem = "the row has neither a user id nor an email".to_string();
             return with_carried(reject(Rejection::Invalid, problem), carried);
         };
-        let key = Fingerprints::key(&account_id, &target);
-        if self.already_reset.contains(key) {
-            return InputItem::Skipped;
-        }
-        let first = self
-            .seen
-            .lock()
-            .expect("the set of pairs is never poisoned")
-            .insert(key);
-        if !first {
-            let problem = "this account and user appear on an earlier line; \
-                           a second reset would void the first PIN"
-                .to_string();
-            return with_carried(reject(Rejection::Duplicate, problem), carried);
+        match self.dedup.admit(&account_id, target.key()) {
+            Admission::First => {}
+            Admission::AlreadyReset => return InputItem::Skipped,
+            Admission::Duplicate => {
+                let problem = "this account and user appear on an earlier line; \
+                               a second reset would void the first PIN"
+                    .to_string();
+                return with_carried(reject(Rejection::Duplicate, problem), carried);
+            }
         }
         InputItem::Task(RowTask {
             line,
@@ -522,88 +535,6 @@ fn looks_like_email(email: &str) -> bool {
     }
 }
 
-/// The duplicate set, shared by the reader and the executor.
-pub type SeenPairs = Arc<Mutex<Fingerprints>>;
-
-/// A set of (account, user) pairs kept as 128-bit fingerprints, so that memory grows by about
-/// 17 bytes a row rather than by the IDs' length. Two different pairs share a fingerprint with
-/// a probability below 10^-26 in a million rows.
-#[derive(Clone, Debug, Default)]
-pub struct Fingerprints {
-    set: HashSet<u128, BuildHasherDefault<AlreadyHashed>>,
-}
-
-impl Fingerprints {
-    /// The fingerprint of a pair, case-insensitive: two SipHash passes with different salts
-    /// over the lowercased IDs.
-    pub fn key(account_id: &str, target: &Target) -> u128 {
-        let (kind, value) = match target {
-            Target::UserId(user) => (0u8, user.as_str()),
-            Target::Email(email) => (1u8, email.as_str()),
-        };
-        // IDs are short: lowercase them on the stack and hash one slice.
-        let mut buffer = [0u8; 256];
-        let length = account_id.len() + value.len() + 2;
-        let mut heap = Vec::new();
-        let bytes: &mut [u8] = if length <= buffer.len() {
-            &mut buffer[..length]
-        } else {
-            heap.resize(length, 0);
-            &mut heap
-        };
-        bytes[0] = kind;
-        bytes[1..=account_id.len()].copy_from_slice(account_id.as_bytes());
-        bytes[account_id.len() + 1] = 0xff;
-        bytes[account_id.len() + 2..].copy_from_slice(value.as_bytes());
-        bytes.make_ascii_lowercase();
-        let half = |salt: u64| {
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            hasher.write_u64(salt);
-            hasher.write(bytes);
-            hasher.finish()
-        };
-        (u128::from(half(1)) << 64) | u128::from(half(2))
-    }
-
-    pub fn reserve(&mut self, additional: usize) {
-        self.set.reserve(additional);
-    }
-
-    /// Adds a key; false when it was already there.
-    pub fn insert(&mut self, key: u128) -> bool {
-        self.set.insert(key)
-    }
-
-    pub fn remove(&mut self, key: u128) {
-        self.set.remove(&key);
-    }
-
-    pub fn contains(&self, key: u128) -> bool {
-        self.set.contains(&key)
-    }
-}
-
-/// The hasher of [`Fingerprints`]' set: its keys are hashes already, so their low bits serve.
-#[derive(Default)]
-pub struct AlreadyHashed(u64);
-
-impl Hasher for AlreadyHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u128` is ever called; fold anything else in all the same.
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u128(&mut self, key: u128) {
-        self.0 = key as u64;
-    }
-}
-
 /// A fast estimate of the number of data rows in a file (its lines, less the header), for the
 /// progress bar's total. `None` for stdin.
 pub fn estimate_rows(source: &Source) -> Option<u64> {
@@ -634,12 +565,15 @@ pub(crate) fn reader_over(contents: &str) -> Result<(tempfile::TempDir, InputRea
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("input.csv");
     std::fs::write(&path, contents).expect("write input");
-    let reader = InputReader::open(InputOptions {
-        source: Source::File(path),
-        delimiter: None,
-        default_account: None,
-        strict_ids: true,
-    })?;
+    let reader = InputReader::open(
+        InputOptions {
+            source: Source::File(path),
+            delimiter: None,
+            default_account: None,
+            strict_ids: true,
+        },
+        Fingerprints::default(),
+    )?;
     Ok((dir, reader))
 }
 

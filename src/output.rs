@@ -11,8 +11,9 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::execution::{Outcome, RowStatus};
-use crate::input::{normalize_header, Fingerprints, Target};
+use crate::dedup::{Fingerprints, UserKey};
+use crate::input::normalize_header;
+use crate::outcome::{Outcome, RowStatus};
 use crate::rules::rfc3339_millis;
 
 /// Our columns, in order; the carried input columns follow.
@@ -399,8 +400,8 @@ pub fn already_reset(path: &Path) -> Result<Fingerprints, OutputError> {
         let field = |index: usize| unneutralize(row.get(index).unwrap_or(""));
         let account_id = field(account);
         let keys = [
-            Fingerprints::key(account_id, &Target::UserId(field(user).to_string())),
-            Fingerprints::key(account_id, &Target::Email(field(email).to_string())),
+            Fingerprints::key(account_id, &UserKey::Id(field(user))),
+            Fingerprints::key(account_id, &UserKey::Email(field(email))),
         ];
         // Duplicate and invalid rows say nothing of the user's PIN (they were never sent, and a
         // duplicate may be written after the reset it repeats): only sent rows count.
@@ -475,28 +476,17 @@ impl Sink for FullDisk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chime::{Pin, UserRecord};
-    use std::time::SystemTime;
+    use crate::outcome::{Pin, UserRecord};
 
     fn outcome(name: &str) -> Outcome {
-        Outcome {
-            line: 2,
-            account_id: "a".into(),
-            user_id: "u".into(),
-            status: RowStatus::Reset,
-            user: Some(UserRecord {
+        Outcome::new(2, "a".into(), "u".into(), RowStatus::Reset)
+            .with_user(UserRecord {
                 user_id: "u".into(),
                 display_name: Some(name.into()),
                 personal_pin: Some(Pin::new("1234567890")),
                 ..UserRecord::default()
-            }),
-            error_code: None,
-            error_message: None,
-            attempts: 1,
-            request_id: None,
-            finished_at: SystemTime::UNIX_EPOCH,
-            carried: vec!["@SUM(A1)".into()],
-        }
+            })
+            .with_carried(vec!["@SUM(A1)".into()])
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::execution::{LiveStats, Outcome, RowStatus, StopReason};
+use crate::outcome::{LiveStats, Outcome, RowStatus, StopReason};
 
 /// Counts of outcomes, per status and per error code.
 #[derive(Clone, Debug, Default)]

@@ -19,7 +19,6 @@ mod sigv4;
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context;
 
@@ -97,7 +96,7 @@ impl SimulateArgs {
 }
 
 /// Runs `chime-pin-reset simulate` until Ctrl-C or SIGTERM, then prints the counters to stderr.
-pub async fn run_cli(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+pub async fn run_cli(args: SimulateArgs) -> anyhow::Result<u8> {
     use tokio::signal::unix::{signal, SignalKind};
 
     let directory = args.directory()?;
@@ -133,5 +132,5 @@ pub async fn run_cli(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     }
     let counters = handle.shutdown().await;
     eprintln!("{counters}");
-    Ok(ExitCode::SUCCESS)
+    Ok(crate::exit::SUCCESS)
 }

@@ -8,7 +8,6 @@ use std::io::{self, Write};
 
 use crate::exit;
 use crate::input::{ACCOUNT_HEADERS, EMAIL_HEADERS, USER_HEADERS};
-use crate::prepare::broken_pipe_is_success;
 
 /// The stand-in for an ID: the shape of a GUID, but not hexadecimal.
 pub const PLACEHOLDER_ID: &str = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
@@ -29,11 +28,8 @@ pub fn run(_args: TemplateArgs) -> anyhow::Result<u8> {
     let _ = comments.write_all(comments_text().as_bytes());
     let _ = comments.flush();
     let mut stdout = io::stdout().lock();
-    broken_pipe_is_success(
-        stdout
-            .write_all(csv_text().as_bytes())
-            .and_then(|()| stdout.flush()),
-    )?;
+    stdout.write_all(csv_text().as_bytes())?;
+    stdout.flush()?;
     Ok(exit::SUCCESS)
 }
 

@@ -6,18 +6,19 @@
 //! mistaken for the whole one. No PIN is written, although ListUsers returns them.
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use aws_sdk_chime::types::{RegistrationStatus, User, UserType};
+use tempfile::NamedTempFile;
 
 use crate::chime::{classify, CallError, ChimeClient};
+use crate::cmd::args::{AwsArgs, IdArgs};
+use crate::cmd::{describe, exit_code};
+use crate::execution::RetryPolicy;
 use crate::exit;
 use crate::output::{neutralize, Destination};
-use crate::prepare::{check_id, describe, exit_code, AwsArgs, RetryPolicy};
 
 /// The header of an exported file. `run` reads `account_id` and `user_id` (and `email` when a
 /// row has no user id) and carries the other columns into its results.
@@ -90,9 +91,8 @@ pub struct ExportArgs {
     #[arg(long, value_name = "DOMAIN")]
     pub email_domain: Option<String>,
 
-    /// Accept account IDs that are not GUIDs (any non-empty ID without `/`).
-    #[arg(long)]
-    pub no_strict_ids: bool,
+    #[command(flatten)]
+    pub ids: IdArgs,
 
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -129,12 +129,11 @@ impl Filter {
 
 /// Runs `export`; an `Err` is a usage error (exit 2).
 pub async fn run(args: ExportArgs) -> anyhow::Result<u8> {
-    let strict = !args.no_strict_ids;
     let mut accounts = Vec::new();
     let mut seen = HashSet::new();
     for account in &args.account_ids {
         let account = account.trim();
-        check_id("--account-id", account, strict)?;
+        args.ids.check("--account-id", account)?;
         // The same account twice would list its users twice, and `run` would call them
         // duplicates.
         if seen.insert(account.to_ascii_lowercase()) {
@@ -158,51 +157,36 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<u8> {
     };
     let settings = args.aws.client_settings()?;
     let destination = Destination::from_arg(&args.output);
-    let mut target = Target::open(&destination, args.force)?;
+    let mut file = ExportFile::open(&destination, args.force)?;
     let client = ChimeClient::new(&settings).await;
 
-    let mut sheet = csv::Writer::from_writer(target.writer());
-    let listed = list_accounts(&client, &accounts, &filter, &mut sheet).await;
-    let per_account =
-        match listed {
-            Ok(per_account) => per_account,
-            Err(failure) => {
-                drop(sheet);
-                target.discard();
-                return match failure {
-                    Failure::Unwritable(err)
-                        if destination == Destination::Stdout && err_is_broken_pipe(&err) =>
-                    {
-                        Ok(exit::SUCCESS)
-                    }
-                    Failure::Unwritable(err) => Err(anyhow::Error::new(err)
-                        .context(format!("cannot write {}", destination.name()))),
-                    Failure::Call(error) => {
-                        match destination {
-                            Destination::File(_) => eprintln!(
-                                "chime-pin-reset: nothing was written to {}",
-                                destination.name()
-                            ),
-                            Destination::Stdout => {
-                                eprintln!("chime-pin-reset: the list on stdout is incomplete")
-                            }
-                        }
-                        Ok(exit_code(&error))
-                    }
-                };
+    let mut sheet = csv::Writer::from_writer(file.writer());
+    let per_account = match list_accounts(&client, &accounts, &filter, &mut sheet).await {
+        Ok(per_account) => per_account,
+        Err(Failure::Unwritable(err)) => {
+            return Err(io::Error::from(err))
+                .with_context(|| format!("cannot write {}", destination.name()));
+        }
+        Err(Failure::Call(error)) => {
+            // Dropping the temporary file unlinks it: no partial list is left behind.
+            match destination {
+                Destination::File(_) => eprintln!(
+                    "chime-pin-reset: nothing was written to {}",
+                    destination.name()
+                ),
+                Destination::Stdout => {
+                    eprintln!("chime-pin-reset: the list on stdout is incomplete")
+                }
             }
-        };
+            return Ok(exit_code(&error));
+        }
+    };
     let flushed = sheet.flush();
     drop(sheet);
-    if let Err(err) = flushed
+    flushed
         .map_err(anyhow::Error::from)
-        .and_then(|()| target.commit())
-    {
-        if destination == Destination::Stdout && is_broken_pipe(&err) {
-            return Ok(exit::SUCCESS);
-        }
-        return Err(err.context(format!("cannot write {}", destination.name())));
-    }
+        .and_then(|()| file.commit())
+        .with_context(|| format!("cannot write {}", destination.name()))?;
     let total: u64 = per_account.iter().map(|(_, count)| count).sum();
     let accounts_text = per_account
         .iter()
@@ -249,9 +233,9 @@ enum Failure {
     Unwritable(csv::Error),
 }
 
-/// Lists every page of one account into `sheet` and returns how many users were kept. A page
-/// that fails transiently is asked for again from its own token, so the pages already written
-/// are not repeated (the paginator itself stops at the first error).
+/// Lists every page of one account into `sheet` and returns how many users were kept. Each
+/// page is one call through the retry loop, asked for from its own token, so a page that
+/// fails transiently is asked for again without repeating the pages already written.
 async fn list_account<W: Write>(
     client: &ChimeClient,
     account: &str,
@@ -260,39 +244,33 @@ async fn list_account<W: Write>(
 ) -> Result<u64, Failure> {
     let policy = RetryPolicy::default();
     let mut next_token: Option<String> = None;
-    let mut tries = 0;
     let mut kept = 0;
     loop {
-        let mut pages = client
-            .sdk()
-            .list_users()
-            .account_id(account)
-            .set_user_type(filter.user_type.clone())
-            .max_results(PAGE_SIZE)
-            .set_next_token(next_token.clone())
-            .into_paginator()
-            .send();
-        let error = loop {
-            match pages.next().await {
-                None => return Ok(kept),
-                Some(Ok(page)) => {
-                    tries = 0;
-                    for user in page.users().iter().filter(|user| filter.keeps(user)) {
-                        if let Err(err) = sheet.write_record(row(account, user)) {
-                            return Err(Failure::Unwritable(err));
-                        }
-                        kept += 1;
-                    }
-                    next_token = page.next_token().map(str::to_string);
-                }
-                Some(Err(err)) => break classify(err),
-            }
-        };
-        tries += 1;
-        if !policy.retries(&error, tries) {
-            return Err(Failure::Call(error));
+        let page = policy
+            .call_alone(|| async {
+                client
+                    .sdk()
+                    .list_users()
+                    .account_id(account)
+                    .set_user_type(filter.user_type.clone())
+                    .max_results(PAGE_SIZE)
+                    .set_next_token(next_token.clone())
+                    .send()
+                    .await
+                    .map_err(classify)
+            })
+            .await
+            .map_err(Failure::Call)?;
+        for user in page.users().iter().filter(|user| filter.keeps(user)) {
+            sheet
+                .write_record(row(account, user))
+                .map_err(Failure::Unwritable)?;
+            kept += 1;
         }
-        tokio::time::sleep(policy.backoff(tries)).await;
+        next_token = page.next_token().map(str::to_string);
+        if next_token.is_none() {
+            return Ok(kept);
+        }
     }
 }
 
@@ -323,33 +301,22 @@ fn email_domain(text: &str) -> anyhow::Result<String> {
     Ok(domain)
 }
 
-fn err_is_broken_pipe(err: &csv::Error) -> bool {
-    matches!(err.kind(), csv::ErrorKind::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
-}
-
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-    })
-}
-
-/// Where the rows go: stdout, or a temporary file renamed over the destination at the end.
-enum Target {
+/// Where the rows go: stdout, or a private temporary file beside the destination, put in
+/// its place once every account is listed (and removed if dropped before then).
+enum ExportFile {
     Stdout(BufWriter<io::Stdout>),
     File {
-        temporary: PathBuf,
         path: PathBuf,
-        file: Option<BufWriter<File>>,
+        force: bool,
+        file: BufWriter<NamedTempFile>,
     },
 }
 
-impl Target {
+impl ExportFile {
     /// Refuses an existing destination without `--force` before anything is listed.
     fn open(destination: &Destination, force: bool) -> anyhow::Result<Self> {
         let path = match destination {
-            Destination::Stdout => return Ok(Target::Stdout(BufWriter::new(io::stdout()))),
+            Destination::Stdout => return Ok(ExportFile::Stdout(BufWriter::new(io::stdout()))),
             Destination::File(path) => path,
         };
         if path.exists() && !force {
@@ -358,74 +325,48 @@ impl Target {
                 path.display()
             );
         }
-        let temporary = temporary_path(path);
-        // The list holds names and emails: readable by its owner only, like the results.
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temporary)
+        let directory = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        // The list holds names and emails: readable by its owner only (tempfile creates its
+        // files with mode 0600), and in the destination's directory so the rename stays on
+        // one file system.
+        let temporary = tempfile::Builder::new()
+            .prefix(".chime-pin-reset-export-")
+            .tempfile_in(directory)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(Target::File {
-            temporary,
+        Ok(ExportFile::File {
             path: path.clone(),
-            file: Some(BufWriter::with_capacity(64 * 1024, file)),
+            force,
+            file: BufWriter::with_capacity(64 * 1024, temporary),
         })
     }
 
     fn writer(&mut self) -> &mut dyn Write {
         match self {
-            Target::Stdout(out) => out,
-            Target::File { file, .. } => file
-                .as_mut()
-                .expect("the file is open until commit or discard"),
+            ExportFile::Stdout(out) => out,
+            ExportFile::File { file, .. } => file,
         }
     }
 
-    /// Makes the rows durable and puts the file in place.
-    fn commit(mut self) -> anyhow::Result<()> {
-        match &mut self {
-            Target::Stdout(out) => Ok(out.flush()?),
-            Target::File {
-                temporary,
-                path,
-                file,
-            } => {
-                let written = file
-                    .take()
-                    .expect("the file is open until commit or discard");
-                let result = written
-                    .into_inner()
-                    .map_err(|err| err.into_error())
-                    .and_then(|file| file.sync_all())
-                    .and_then(|()| std::fs::rename(&*temporary, &*path));
-                if result.is_err() {
-                    let _ = std::fs::remove_file(&*temporary);
+    /// Makes the rows durable and puts the file in place; without `--force`, a file that
+    /// appeared there meanwhile is still not overwritten.
+    fn commit(self) -> anyhow::Result<()> {
+        match self {
+            ExportFile::Stdout(mut out) => Ok(out.flush()?),
+            ExportFile::File { path, force, file } => {
+                let temporary = file.into_inner().map_err(|err| err.into_error())?;
+                temporary.as_file().sync_all()?;
+                if force {
+                    temporary.persist(&path)?;
+                } else {
+                    temporary.persist_noclobber(&path)?;
                 }
-                Ok(result?)
+                Ok(())
             }
         }
     }
-
-    /// Removes the temporary file of a failed export.
-    fn discard(self) {
-        if let Target::File {
-            temporary, file, ..
-        } = self
-        {
-            drop(file);
-            let _ = std::fs::remove_file(temporary);
-        }
-    }
-}
-
-/// `.NAME.partial-PID` beside `path`, so the rename stays on one file system.
-fn temporary_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map_or_else(
-        || "export".into(),
-        |name| name.to_string_lossy().into_owned(),
-    );
-    path.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 
 #[cfg(test)]

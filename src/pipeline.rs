@@ -1,4 +1,4 @@
-//! The `run` command: wires the stages together. The input is read on its own thread into a
+//! A run from end to end: wires the stages together. The input is read on its own thread into a
 //! bounded channel, the executor sends rows within the limits, and this module owns the
 //! results file, the counters and the progress display, fed by the executor's outcomes.
 
@@ -10,10 +10,12 @@ use anyhow::Context as _;
 use tokio::sync::mpsc;
 
 use crate::chime::{ChimeApi, ChimeClient};
-use crate::config::RunConfig;
-use crate::execution::{self, Control, Outcome, RateGovernor, RowStatus, RunState, StopReason};
+use crate::config::{Rehearsal, RunConfig};
+use crate::execution::control::watch_signals;
+use crate::execution::{self, Control, RateGovernor, RunState, StopReason};
 use crate::exit;
-use crate::input::{self, InputItem, InputReader};
+use crate::input::{self, Fingerprints, InputItem, InputReader};
+use crate::outcome::{Outcome, RowStatus};
 use crate::output::{self, Existing, ResultsWriter};
 use crate::report::{Progress, Summary, Tally, UnrecordedRow};
 use crate::simulator::{Directory, Simulator, SimulatorConfig, SimulatorHandle};
@@ -27,21 +29,19 @@ const BATCH_ROWS: usize = 256;
 
 /// Runs the whole job and returns the exit code. An `Err` means nothing was sent.
 pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
-    let existing = config.existing_results();
-    let mut reader = InputReader::open(config.input.clone())?;
-    if existing == Existing::Append {
-        if let output::Destination::File(path) = &config.output {
-            reader.skip_already_reset(output::already_reset(path)?);
-        }
-    }
-    let simulator = if config.simulate {
-        Some(start_simulator(&config).await?)
-    } else {
-        None
+    let existing = config.existing;
+    let already_reset = match (&config.output, existing) {
+        (output::Destination::File(path), Existing::Append) => output::already_reset(path)?,
+        _ => Fingerprints::default(),
+    };
+    let reader = InputReader::open(config.input.clone(), already_reset)?;
+    let simulator = match &config.rehearsal {
+        Some(rehearsal) => Some(start_simulator(&config, rehearsal).await?),
+        None => None,
     };
     let mut settings = config.client.clone();
     if let Some(simulator) = &simulator {
-        settings.endpoint_url = Some(simulator.endpoint().to_string());
+        settings.endpoint_url = Some(url::Url::parse(simulator.endpoint())?);
         settings.static_credentials = Some(crate::config::simulator_credentials());
     }
     let client = ChimeClient::new(&settings).await;
@@ -62,8 +62,11 @@ pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
 }
 
 /// Starts the in-process simulator of `run --simulate`.
-async fn start_simulator(config: &RunConfig) -> anyhow::Result<SimulatorHandle> {
-    let directory = simulated_directory(config)?;
+async fn start_simulator(
+    config: &RunConfig,
+    rehearsal: &Rehearsal,
+) -> anyhow::Result<SimulatorHandle> {
+    let directory = simulated_directory(config, rehearsal)?;
     Simulator::start(SimulatorConfig {
         directory,
         ..SimulatorConfig::default()
@@ -73,8 +76,8 @@ async fn start_simulator(config: &RunConfig) -> anyhow::Result<SimulatorHandle> 
 }
 
 /// The simulator's users for `run --simulate`: the given directory, or every user of the input.
-fn simulated_directory(config: &RunConfig) -> anyhow::Result<Directory> {
-    if let Some(path) = &config.simulate_directory {
+fn simulated_directory(config: &RunConfig, rehearsal: &Rehearsal) -> anyhow::Result<Directory> {
+    if let Some(path) = &rehearsal.directory {
         return Directory::from_csv_path(path);
     }
     anyhow::ensure!(
@@ -83,7 +86,7 @@ fn simulated_directory(config: &RunConfig) -> anyhow::Result<Directory> {
          or --simulate-directory FILE"
     );
     let mut directory = Directory::new();
-    for item in InputReader::open(config.input.clone())? {
+    for item in InputReader::open(config.input.clone(), Fingerprints::default())? {
         if let InputItem::Task(task) = item {
             if let input::Target::UserId(user_id) = &task.target {
                 directory.ensure_user(&task.account_id, user_id);
@@ -103,10 +106,10 @@ async fn execute_run<A: ChimeApi>(
     let started = Instant::now();
     let state = Arc::new(RunState::new(
         RateGovernor::new(config.exec.rate, config.exec.burst),
-        reader.seen_pairs(),
+        reader.dedup(),
     ));
     let (item_tx, item_rx) = mpsc::channel(READ_AHEAD / READ_CHUNK);
-    let (outcome_tx, outcome_rx) = mpsc::channel(config.exec.concurrency * 4 + 64);
+    let (outcome_tx, outcome_rx) = mpsc::channel(config.exec.concurrency.get() * 4 + 64);
 
     let expected_rows = reader.expected_rows();
     // A plain thread: reading may block (stdin), and it ends when the executor hangs up.
@@ -125,7 +128,10 @@ async fn execute_run<A: ChimeApi>(
             let _ = item_tx.blocking_send(chunk);
         }
     });
-    let signals = tokio::spawn(watch_signals(state.clone(), config.grace_period));
+    let signals = {
+        let (state, grace) = (state.clone(), config.grace_period);
+        tokio::spawn(async move { watch_signals(&state.control, grace).await })
+    };
     let executor = tokio::spawn(execution::execute(
         Arc::new(api),
         item_rx,
@@ -255,58 +261,19 @@ impl Recorder {
     }
 }
 
-/// Ctrl-C or SIGTERM stops dispatching and gives in-flight rows `grace` to finish; a second
-/// signal (or the end of the grace period) drops them.
-async fn watch_signals(state: Arc<RunState>, grace: Duration) {
-    let Ok(mut terminate) =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    else {
-        return;
-    };
-    let mut interrupt =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
-            Ok(interrupt) => interrupt,
-            Err(_) => return,
-        };
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
-    state.control.stop(StopReason::Interrupted);
-    eprintln!(
-        "chime-pin-reset: stopping: no new rows will be sent; rows in flight have {} s to \
-         finish (press Ctrl-C again to stop at once)",
-        grace.as_secs_f64()
-    );
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-        _ = tokio::time::sleep(grace) => {}
-    }
-    state.control.abort.cancel();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::output::{FullDisk, PinPolicy};
     use crate::report::ProgressMode;
-    use std::time::SystemTime;
 
     fn reset_row(line: u64) -> Outcome {
-        Outcome {
+        Outcome::new(
             line,
-            account_id: "account".into(),
-            user_id: format!("user-{line}"),
-            status: RowStatus::Reset,
-            user: None,
-            error_code: None,
-            error_message: None,
-            attempts: 1,
-            request_id: None,
-            finished_at: SystemTime::now(),
-            carried: vec![],
-        }
+            "account".into(),
+            format!("user-{line}"),
+            RowStatus::Reset,
+        )
     }
 
     #[test]

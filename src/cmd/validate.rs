@@ -3,10 +3,10 @@
 //! `run` sends, and it allocates nothing per row beyond what the reader does.
 
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
 
+use crate::cmd::args::InputArgs;
 use crate::exit;
-use crate::input::{InputError, InputItem, InputOptions, InputReader, Rejection, Source};
+use crate::input::{Fingerprints, InputError, InputItem, InputReader, Rejection};
 
 /// Flags of `chime-pin-reset validate`.
 #[derive(Clone, Debug, clap::Args)]
@@ -18,20 +18,8 @@ Exit codes:
   1  problems were found: invalid rows, duplicates, or a header without the needed columns
   2  the file cannot be read, or a usage error")]
 pub struct ValidateArgs {
-    /// The input CSV (`-` reads stdin). A header row is required.
-    pub input: PathBuf,
-
-    /// The account of every row, for files without an account column.
-    #[arg(long, value_name = "ID")]
-    pub account_id: Option<String>,
-
-    /// The input's delimiter: `,`, `;` or `tab` (detected from the header line by default).
-    #[arg(long, value_parser = crate::config::parse_delimiter)]
-    pub delimiter: Option<u8>,
-
-    /// Accept IDs that are not GUIDs (any non-empty ID without `/`).
-    #[arg(long)]
-    pub no_strict_ids: bool,
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 /// What `validate` counted.
@@ -45,16 +33,11 @@ pub struct Counts {
 
 /// Runs `validate`; an `Err` means the file could not be read (exit 2).
 pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
-    let options = InputOptions {
-        source: Source::from_arg(&args.input),
-        delimiter: args.delimiter,
-        default_account: args.account_id,
-        strict_ids: !args.no_strict_ids,
-    };
+    let options = args.input.options();
     let file = options.source.name();
     // Stderr is unbuffered by default: one write per problem would dominate a file full of them.
     let mut problems = BufWriter::with_capacity(64 * 1024, io::stderr().lock());
-    let reader = match InputReader::open(options) {
+    let reader = match InputReader::open(options, Fingerprints::default()) {
         Ok(reader) => reader,
         Err(err @ InputError::Unreadable { .. }) => return Err(err.into()),
         Err(err) => {

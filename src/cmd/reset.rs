@@ -12,9 +12,12 @@ use aws_sdk_chime::types::User;
 use serde::Serialize;
 
 use crate::chime::{classify, CallError, ChimeClient, Disposition};
+use crate::cmd::args::{AwsArgs, IdArgs};
+use crate::cmd::{describe, exit_code};
+use crate::execution::RetryPolicy;
 use crate::exit;
+use crate::outcome::codes;
 use crate::output::PinPolicy;
-use crate::prepare::{broken_pipe_is_success, check_id, describe, exit_code, AwsArgs, RetryPolicy};
 use crate::rules::rfc3339_millis;
 
 /// Flags of `chime-pin-reset reset`.
@@ -42,9 +45,8 @@ pub struct ResetArgs {
     #[arg(long, value_enum, default_value_t = PinPolicy::Full)]
     pub pins: PinPolicy,
 
-    /// Accept IDs that are not GUIDs (any non-empty ID without `/`).
-    #[arg(long)]
-    pub no_strict_ids: bool,
+    #[command(flatten)]
+    pub ids: IdArgs,
 
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -52,14 +54,13 @@ pub struct ResetArgs {
 
 /// Runs `reset`; an `Err` is a usage error (exit 2).
 pub async fn run(args: ResetArgs) -> anyhow::Result<u8> {
-    let strict = !args.no_strict_ids;
     let (account, user) = (args.account_id.trim(), args.user_id.trim());
-    check_id("--account-id", account, strict)?;
-    check_id("--user-id", user, strict)?;
+    args.ids.check("--account-id", account)?;
+    args.ids.check("--user-id", user)?;
     let settings = args.aws.client_settings()?;
     let client = ChimeClient::new(&settings).await;
     let answer = RetryPolicy::default()
-        .call(|| async {
+        .call_alone(|| async {
             let output = client
                 .sdk()
                 .reset_personal_pin()
@@ -73,7 +74,7 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<u8> {
                 Some(_) => Ok(output),
                 None => Err(CallError::new(
                     Disposition::Retry,
-                    "InvalidResponse",
+                    codes::INVALID_RESPONSE,
                     "the answer held no User",
                 )),
             }
@@ -90,7 +91,7 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<u8> {
         .user()
         .expect("the retry loop only lets answers with a User through");
     let document = Document {
-        user: UserJson::new(user, args.pins),
+        user: CliUser::new(user, args.pins),
     };
     let mut text = Vec::with_capacity(1024);
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
@@ -98,7 +99,8 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<u8> {
     document.serialize(&mut serializer)?;
     text.push(b'\n');
     let mut stdout = io::stdout().lock();
-    broken_pipe_is_success(stdout.write_all(&text).and_then(|()| stdout.flush()))?;
+    stdout.write_all(&text)?;
+    stdout.flush()?;
     Ok(exit::SUCCESS)
 }
 
@@ -106,13 +108,13 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<u8> {
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct Document<'a> {
-    user: UserJson<'a>,
+    user: CliUser<'a>,
 }
 
 /// `User` of the model, members in model order, absent ones left out.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct UserJson<'a> {
+struct CliUser<'a> {
     user_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     account_id: Option<&'a str>,
@@ -150,9 +152,9 @@ struct AlexaJson<'a> {
     alexa_for_business_room_arn: Option<&'a str>,
 }
 
-impl<'a> UserJson<'a> {
+impl<'a> CliUser<'a> {
     fn new(user: &'a User, pins: PinPolicy) -> Self {
-        UserJson {
+        CliUser {
             user_id: user.user_id(),
             account_id: user.account_id(),
             primary_email: user.primary_email(),
@@ -190,7 +192,7 @@ mod tests {
         let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
         let mut serializer = serde_json::Serializer::with_formatter(&mut text, formatter);
         Document {
-            user: UserJson::new(user, pins),
+            user: CliUser::new(user, pins),
         }
         .serialize(&mut serializer)
         .expect("strings serialize");

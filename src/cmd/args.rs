@@ -1,0 +1,273 @@
+//! The groups of flags that several commands share, each defined once and flattened into every
+//! command that takes it: how to reach AWS ([`AwsArgs`]), how to read an input ([`InputArgs`])
+//! and the limits of the executor ([`ExecArgs`]). Each group validates itself into the richer
+//! type the library takes.
+
+use std::net::IpAddr;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+
+use crate::chime::ClientSettings;
+use crate::execution::RetryPolicy;
+use crate::input::{id_problem, InputOptions, Source};
+
+/// How to reach Chime.
+#[derive(Clone, Debug, clap::Args)]
+pub struct AwsArgs {
+    /// The AWS profile to use.
+    #[arg(long)]
+    pub profile: Option<String>,
+
+    /// The AWS region (the Chime API lives in us-east-1).
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+
+    /// The Chime endpoint (wins over AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_CHIME).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Allow a plain-http endpoint that is not on this machine (the answers carry PINs).
+    #[arg(long)]
+    pub allow_insecure_endpoint: bool,
+}
+
+impl AwsArgs {
+    /// The client settings, with the endpoint checked and the default timeouts.
+    pub fn client_settings(&self) -> anyhow::Result<ClientSettings> {
+        if let Some((source, url)) = self.effective_endpoint() {
+            check_endpoint(&source, &url, self.allow_insecure_endpoint)?;
+        }
+        self.unchecked_settings()
+    }
+
+    /// The client settings without the plain-http check, for `run --simulate`, whose simulator
+    /// replaces any endpoint configured.
+    pub fn unchecked_settings(&self) -> anyhow::Result<ClientSettings> {
+        let endpoint_url = match &self.endpoint_url {
+            Some(url) => Some(parse_url("--endpoint-url", url)?),
+            None => None,
+        };
+        Ok(ClientSettings {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url,
+            static_credentials: None,
+            connect_timeout: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(20),
+        })
+    }
+
+    /// The endpoint the SDK will use and where it comes from: the flag, or the environment
+    /// variables aws-config reads (the service's own first).
+    fn effective_endpoint(&self) -> Option<(String, String)> {
+        if let Some(url) = &self.endpoint_url {
+            return Some(("--endpoint-url".to_string(), url.clone()));
+        }
+        let ignored = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_ok_and(|value| value.eq_ignore_ascii_case("true"));
+        if ignored {
+            return None;
+        }
+        ["AWS_ENDPOINT_URL_CHIME", "AWS_ENDPOINT_URL"]
+            .into_iter()
+            .find_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
+    }
+}
+
+fn parse_url(source: &str, url: &str) -> anyhow::Result<url::Url> {
+    url::Url::parse(url).with_context(|| format!("{source} {url:?} is not a URL"))
+}
+
+/// A plain-http endpoint carries PINs in clear: only loopback is accepted without
+/// `--allow-insecure-endpoint`.
+pub fn check_endpoint(source: &str, url: &str, allow_insecure: bool) -> anyhow::Result<()> {
+    let parsed = parse_url(source, url)?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = match parsed.host() {
+                Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+                None => false,
+            };
+            if loopback || allow_insecure {
+                Ok(())
+            } else {
+                bail!(
+                    "{source} {url} is plain http to another machine, and the answers carry \
+                     PINs: use https, or pass --allow-insecure-endpoint"
+                )
+            }
+        }
+        other => bail!("{source} {url}: the scheme must be https or http, not {other}"),
+    }
+}
+
+/// Which input to read and how.
+#[derive(Clone, Debug, clap::Args)]
+pub struct InputArgs {
+    /// The input CSV (`-` reads stdin). A header row is required.
+    pub input: PathBuf,
+
+    /// The account of every row, for files without an account column.
+    #[arg(long, value_name = "ID")]
+    pub account_id: Option<String>,
+
+    /// The input's delimiter: `,`, `;` or `tab` (detected from the header line by default).
+    #[arg(long, value_parser = parse_delimiter)]
+    pub delimiter: Option<u8>,
+
+    #[command(flatten)]
+    pub ids: IdArgs,
+}
+
+impl InputArgs {
+    pub fn options(&self) -> InputOptions {
+        InputOptions {
+            source: Source::from_arg(&self.input),
+            delimiter: self.delimiter,
+            default_account: self.account_id.clone(),
+            strict_ids: self.ids.strict(),
+        }
+    }
+}
+
+fn parse_delimiter(text: &str) -> Result<u8, String> {
+    match text {
+        "," | "comma" => Ok(b','),
+        ";" | "semicolon" => Ok(b';'),
+        "tab" | "\t" | "\\t" => Ok(b'\t'),
+        other => Err(format!(
+            "{other:?} is not a delimiter: use `,`, `;` or `tab`"
+        )),
+    }
+}
+
+/// How strictly IDs are checked, in files and in flags alike.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct IdArgs {
+    /// Accept IDs that are not GUIDs (any non-empty ID without `/`).
+    #[arg(long)]
+    pub no_strict_ids: bool,
+}
+
+impl IdArgs {
+    pub fn strict(self) -> bool {
+        !self.no_strict_ids
+    }
+
+    /// Checks an ID given on the command line as one in a file is checked: a GUID, or with
+    /// `--no-strict-ids` anything non-empty without `/` (it goes into the request path).
+    pub fn check(self, flag: &str, id: &str) -> anyhow::Result<()> {
+        match id_problem(flag, id.trim(), self.strict()) {
+            Some(problem) => bail!("{problem}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The executor's limits: rate, concurrency, attempts, timeouts and stop rules.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ExecArgs {
+    /// Requests per second across the whole run (0 = unlimited).
+    #[arg(long, default_value_t = 10)]
+    pub rate: u32,
+
+    /// Requests that may go at once above the rate, after a quiet spell.
+    #[arg(long, default_value_t = NonZeroU32::MIN)]
+    pub burst: NonZeroU32,
+
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = NonZeroUsize::new(8).expect("8 is not zero"))]
+    pub concurrency: NonZeroUsize,
+
+    /// Calls per row at most, in all: a lookup by email and the retries of throttled, failed
+    /// or lost calls included.
+    #[arg(long, default_value_t = NonZeroU32::new(8).expect("8 is not zero"))]
+    pub max_attempts: NonZeroU32,
+
+    /// Stop the run after this many failed rows.
+    #[arg(long, value_name = "N")]
+    pub max_failures: Option<NonZeroU64>,
+
+    /// Seconds to wait for a connection.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub connect_timeout: f64,
+
+    /// Seconds to wait for each attempt's answer.
+    #[arg(long, default_value_t = 20.0, value_name = "SECONDS")]
+    pub timeout: f64,
+
+    /// Seconds in-flight requests get to finish after Ctrl-C or SIGTERM.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub grace_period: f64,
+}
+
+impl ExecArgs {
+    pub fn retry(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts.get(),
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// `settings` with this command's timeouts.
+    pub fn with_timeouts(&self, settings: ClientSettings) -> anyhow::Result<ClientSettings> {
+        Ok(ClientSettings {
+            connect_timeout: seconds("--connect-timeout", self.connect_timeout)?,
+            attempt_timeout: seconds("--timeout", self.timeout)?,
+            ..settings
+        })
+    }
+
+    pub fn grace_period(&self) -> anyhow::Result<Duration> {
+        seconds("--grace-period", self.grace_period)
+    }
+}
+
+fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|duration| !duration.is_zero())
+        .with_context(|| format!("{flag} must be a positive number of seconds, not {value}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_may_be_plain_http() {
+        assert!(check_endpoint("--endpoint-url", "http://127.0.0.1:8080", false).is_ok());
+        assert!(check_endpoint("--endpoint-url", "http://localhost:1", false).is_ok());
+        assert!(check_endpoint(
+            "--endpoint-url",
+            "https://chime.us-east-1.amazonaws.com",
+            false
+        )
+        .is_ok());
+        assert!(check_endpoint("--endpoint-url", "http://10.0.0.5", false).is_err());
+        assert!(check_endpoint("--endpoint-url", "http://10.0.0.5", true).is_ok());
+    }
+
+    #[test]
+    fn ids_on_the_command_line_are_checked_like_the_input() {
+        let strict = IdArgs {
+            no_strict_ids: false,
+        };
+        let loose = IdArgs {
+            no_strict_ids: true,
+        };
+        assert!(strict
+            .check("--user-id", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
+            .is_ok());
+        assert!(strict.check("--user-id", "nope").is_err());
+        assert!(loose.check("--user-id", "nope").is_ok());
+        assert!(loose.check("--user-id", "a/b").is_err());
+        assert!(loose.check("--user-id", " ").is_err());
+    }
+}

@@ -1,0 +1,31 @@
+//! `completions`: a completion script for a shell, generated from the same clap definitions
+//! that parse the arguments, so it never falls behind them.
+
+use std::io;
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+use crate::cmd::Cli;
+use crate::exit;
+
+/// Flags of `chime-pin-reset completions`.
+#[derive(Clone, Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  chime-pin-reset completions bash > ~/.local/share/bash-completion/completions/chime-pin-reset
+  chime-pin-reset completions zsh > \"${fpath[1]}/_chime-pin-reset\"
+  chime-pin-reset completions fish > ~/.config/fish/completions/chime-pin-reset.fish")]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+/// Runs `completions`.
+pub fn run(args: CompletionsArgs) -> anyhow::Result<u8> {
+    let mut command = Cli::command();
+    let name = command.get_name().to_string();
+    clap_complete::generate(args.shell, &mut command, name, &mut io::stdout().lock());
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,126 @@
+//! `run`: reset the PIN of every user in an input and write a results file. The flags are
+//! parsed cheaply by clap, then validated once into a [`RunConfig`] for the pipeline.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+
+use crate::cmd::args::{AwsArgs, ExecArgs, InputArgs};
+use crate::config::{Rehearsal, RunConfig};
+use crate::execution::{ExecConfig, Mode};
+use crate::exit;
+use crate::output::{Destination, Existing, PinPolicy};
+use crate::report::ProgressMode;
+
+/// Flags of `chime-pin-reset run`.
+#[derive(Clone, Debug, clap::Args)]
+#[command(after_help = exit::HELP)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Where to write the results CSV (`-` writes to stdout, e.g. into an encryption tool).
+    #[arg(short, long, value_name = "RESULTS.csv")]
+    pub output: PathBuf,
+
+    /// Continue a stopped run: skip every user whose last row in the results is `reset`, run
+    /// the rest and append.
+    #[arg(long, conflicts_with = "force")]
+    pub resume: bool,
+
+    /// Overwrite an existing results file (its PINs are lost).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Only look the users up (GetUser): status `would-reset` or `failed`; no PIN is changed.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub exec: ExecArgs,
+
+    /// How PINs appear in the results.
+    #[arg(long, value_enum, default_value_t = PinPolicy::Full)]
+    pub pins: PinPolicy,
+
+    /// Write cells as received, without neutralising spreadsheet formulas.
+    #[arg(long)]
+    pub raw_cells: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// Rehearse against a local simulator holding every user of the input, with dummy
+    /// credentials, through the real SDK.
+    #[arg(long)]
+    pub simulate: bool,
+
+    /// With --simulate: the simulator's users, from a directory CSV.
+    #[arg(long, value_name = "FILE", requires = "simulate")]
+    pub simulate_directory: Option<PathBuf>,
+
+    /// Write the summary as JSON to this file too.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+
+    /// No progress and no summary on stderr (errors and stops are still reported).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Runs `run`; an `Err` means nothing was sent (exit 2).
+pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
+    crate::pipeline::run(config(args)?).await
+}
+
+/// The flags, validated.
+pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
+    let output = Destination::from_arg(&args.output);
+    if args.resume && output == Destination::Stdout {
+        bail!("--resume needs a results file to read: it cannot be used with -o -");
+    }
+    if args.simulate && args.aws.endpoint_url.is_some() {
+        bail!("--simulate and --endpoint-url both choose the endpoint: give one");
+    }
+    let aws = if args.simulate {
+        args.aws.unchecked_settings()?
+    } else {
+        args.aws.client_settings()?
+    };
+    let existing = match (args.resume, args.force) {
+        (true, _) => Existing::Append,
+        (false, true) => Existing::Overwrite,
+        (false, false) => Existing::Refuse,
+    };
+    Ok(RunConfig {
+        input: args.input.options(),
+        output,
+        existing,
+        exec: ExecConfig {
+            rate: std::num::NonZeroU32::new(args.exec.rate),
+            burst: args.exec.burst,
+            concurrency: args.exec.concurrency,
+            retry: args.exec.retry(),
+            mode: if args.dry_run {
+                Mode::DryRun
+            } else {
+                Mode::Reset
+            },
+        },
+        client: args.exec.with_timeouts(aws)?,
+        max_failures: args.exec.max_failures.map(std::num::NonZeroU64::get),
+        grace_period: args.exec.grace_period()?,
+        pins: args.pins,
+        raw_cells: args.raw_cells,
+        rehearsal: args.simulate.then(|| Rehearsal {
+            directory: args.simulate_directory.clone(),
+        }),
+        summary_json: args.summary_json.clone(),
+        quiet: args.quiet,
+        progress: ProgressMode::detect(args.quiet),
+        // Lossy: a path that is not UTF-8 still gets a resume command that names it.
+        command_line: std::env::args_os()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect(),
+    })
+}

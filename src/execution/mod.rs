@@ -1,0 +1,540 @@
+//! Execution: judged rows in, one [`Outcome`] per dispatched row out.
+//!
+//! Two limits, each in one place: requests per second ([`rate`], one limiter shared by every
+//! attempt, lowered when Chime throttles) and requests in flight (a semaphore here, so the
+//! reader blocks when every slot is busy). Every call goes through the one retry loop
+//! ([`retry`]). A failed row is data, not an error; only what stops the whole run goes through
+//! [`control`].
+
+pub mod control;
+pub mod rate;
+pub mod retry;
+
+use std::collections::BTreeMap;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::chime::{Answer, CallError, ChimeApi, Disposition};
+use crate::dedup::Dedup;
+use crate::input::{InputItem, RowTask, Target};
+pub use crate::outcome::LiveStats;
+use crate::outcome::{codes, Outcome, RowStatus};
+
+pub use control::{Control, StopReason};
+pub use rate::RateGovernor;
+pub use retry::{Pacing, RetryPolicy};
+
+/// Reset PINs, or only look the users up (`--dry-run`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Reset,
+    DryRun,
+}
+
+/// The executor's settings, already validated.
+#[derive(Clone, Debug)]
+pub struct ExecConfig {
+    /// Requests per second across the run; `None` is unlimited.
+    pub rate: Option<NonZeroU32>,
+    pub burst: NonZeroU32,
+    pub concurrency: NonZeroUsize,
+    pub retry: RetryPolicy,
+    pub mode: Mode,
+}
+
+/// What the executor shares with the rest of the run.
+#[derive(Debug)]
+pub struct RunState {
+    pub rate: RateGovernor,
+    pub control: Control,
+    pub live: LiveStats,
+    /// The run's duplicate detection, which the reader consults too: a row that named its
+    /// user by email is a duplicate when the user it resolves to was met already.
+    pub dedup: Arc<Dedup>,
+    /// Rows between dispatch and outcome: line → (account, user id or email).
+    rows_in_flight: Mutex<BTreeMap<u64, (String, String)>>,
+}
+
+impl RunState {
+    pub fn new(rate: RateGovernor, dedup: Arc<Dedup>) -> Self {
+        RunState {
+            rate,
+            control: Control::default(),
+            live: LiveStats::default(),
+            dedup,
+            rows_in_flight: Mutex::default(),
+        }
+    }
+
+    pub fn rows_in_flight(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, (String, String)>> {
+        self.rows_in_flight
+            .lock()
+            .expect("the rows in flight are never poisoned")
+    }
+}
+
+/// Sends every task from `items` (read in chunks, so the reader is woken once a chunk rather
+/// than once a row) within the limits and sends one outcome per dispatched row
+/// (and per rejected row) to `outcomes`. Returns when the input is done or the run is stopped
+/// and the in-flight rows have finished (or were aborted).
+pub async fn execute<A: ChimeApi>(
+    api: Arc<A>,
+    mut items: mpsc::Receiver<Vec<InputItem>>,
+    config: ExecConfig,
+    state: Arc<RunState>,
+    outcomes: mpsc::Sender<Outcome>,
+) {
+    let slots = Arc::new(Semaphore::new(config.concurrency.get()));
+    let control = &state.control;
+    let runner = Arc::new(RowRunner {
+        api,
+        config,
+        state: state.clone(),
+    });
+    let mut tasks = JoinSet::new();
+    'dispatch: loop {
+        let chunk = tokio::select! {
+            biased;
+            _ = control.dispatch.cancelled() => break,
+            chunk = items.recv() => chunk,
+        };
+        let Some(chunk) = chunk else { break };
+        for item in chunk {
+            let task = match item {
+                InputItem::Skipped => {
+                    runner.state.live.skipped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                InputItem::Rejected(rejected) => {
+                    let _ = outcomes.send(rejected.into_outcome()).await;
+                    continue;
+                }
+                InputItem::Unreadable(message) => {
+                    control.stop(StopReason::InputUnreadable(message));
+                    break 'dispatch;
+                }
+                InputItem::Task(task) => task,
+            };
+            let slot = tokio::select! {
+                biased;
+                _ = control.dispatch.cancelled() => break 'dispatch,
+                slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            };
+            while let Some(joined) = tasks.try_join_next() {
+                note_lost_row(joined, control);
+            }
+            let (runner, outcomes) = (runner.clone(), outcomes.clone());
+            tasks.spawn(async move {
+                if let Some(outcome) = runner.track_row(task).await {
+                    let _ = outcomes.send(outcome).await;
+                }
+                drop(slot);
+            });
+        }
+    }
+    let finish_in_flight = async {
+        while let Some(joined) = tasks.join_next().await {
+            note_lost_row(joined, control);
+        }
+    };
+    tokio::select! {
+        _ = control.abort.cancelled() => {}
+        _ = finish_in_flight => {}
+    }
+    tasks.abort_all();
+    while let Some(joined) = tasks.join_next().await {
+        note_lost_row(joined, control);
+    }
+}
+
+/// A row task that panicked made no outcome: stop the run, which names the row.
+fn note_lost_row(joined: Result<(), tokio::task::JoinError>, control: &Control) {
+    if joined.is_err_and(|error| error.is_panic()) {
+        control.stop(StopReason::RowLost);
+    }
+}
+
+/// What every row's task shares: the client, the settings and the run's state.
+struct RowRunner<A> {
+    api: Arc<A>,
+    config: ExecConfig,
+    state: Arc<RunState>,
+}
+
+impl<A: ChimeApi> RowRunner<A> {
+    /// Runs one row, listed in `rows_in_flight` until its outcome is made: a row still listed
+    /// at the end was dropped mid-flight (a second Ctrl-C) or lost to a panic, and is named
+    /// then.
+    async fn track_row(&self, task: RowTask) -> Option<Outcome> {
+        let line = task.line;
+        let user = task.target.as_str().to_string();
+        self.state
+            .rows_in_flight()
+            .insert(line, (task.account_id.clone(), user));
+        let outcome = self.process_row(task).await;
+        self.state.rows_in_flight().remove(&line);
+        outcome
+    }
+
+    /// One row from first call to outcome; `None` when the run stopped before it was sent.
+    /// Every call the row makes counts against one budget of `--max-attempts`.
+    async fn process_row(&self, task: RowTask) -> Option<Outcome> {
+        let mut calls = 0;
+        let retry = self.config.retry;
+        let account = task.account_id.as_str();
+        let user_id = match &task.target {
+            Target::UserId(user_id) => user_id.clone(),
+            Target::Email(email) => {
+                let found = retry
+                    .leaving_one()
+                    .call(self, &mut calls, || {
+                        self.api.find_user_by_email(account, email)
+                    })
+                    .await?;
+                match found {
+                    Ok(answer)
+                        if self
+                            .state
+                            .dedup
+                            .claim_resolved(account, &answer.user.user_id) =>
+                    {
+                        answer.user.user_id
+                    }
+                    Ok(answer) => return Some(resolved_to_a_duplicate(task, answer, calls)),
+                    Err(error) => return Some(failed(task, String::new(), error, calls)),
+                }
+            }
+        };
+        let result = match self.config.mode {
+            Mode::Reset => {
+                retry
+                    .call(self, &mut calls, || {
+                        self.api.reset_personal_pin(account, &user_id)
+                    })
+                    .await?
+            }
+            Mode::DryRun => {
+                retry
+                    .call(self, &mut calls, || self.api.get_user(account, &user_id))
+                    .await?
+            }
+        };
+        Some(match result {
+            Ok(answer) => succeeded(task, user_id, answer, calls, self.config.mode),
+            Err(error) => failed(task, user_id, error, calls),
+        })
+    }
+}
+
+/// A row's attempts go through the run's rate, count as in flight, teach the rate what the
+/// answers say, and stop the run when the credentials are refused.
+impl<A: ChimeApi> Pacing for RowRunner<A> {
+    async fn admit(&self, first: bool) -> bool {
+        let state = &self.state;
+        if first {
+            // A row not sent yet leaves at once when the run stops, rather than waiting for a
+            // send slot it will not use.
+            tokio::select! {
+                biased;
+                _ = state.control.dispatch.cancelled() => return false,
+                _ = state.rate.acquire() => {}
+            }
+            if state.control.dispatch.is_cancelled() {
+                return false;
+            }
+        } else {
+            state.rate.acquire().await;
+        }
+        state.live.in_flight.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    fn observe(&self, error: Option<&CallError>) {
+        let state = &self.state;
+        state.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let Some(error) = error else {
+            state.rate.on_success();
+            return;
+        };
+        match error.disposition {
+            Disposition::StopRun => state.control.stop(StopReason::CredentialsRejected {
+                code: error.code.clone(),
+                message: error.message.clone(),
+            }),
+            Disposition::Throttled => {
+                state.live.throttles.fetch_add(1, Ordering::Relaxed);
+                state.rate.on_throttle();
+            }
+            Disposition::Retry | Disposition::Final => {}
+        }
+    }
+
+    fn allow_retry(&self) -> bool {
+        if self.state.control.abort.is_cancelled() {
+            return false;
+        }
+        self.state.live.retries.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+}
+
+fn succeeded(task: RowTask, user_id: String, answer: Answer, calls: u32, mode: Mode) -> Outcome {
+    let mut user = answer.user;
+    let status = match mode {
+        Mode::Reset => RowStatus::Reset,
+        Mode::DryRun => {
+            // GetUser returns the current PIN; a dry run never records one.
+            user.personal_pin = None;
+            RowStatus::WouldReset
+        }
+    };
+    Outcome::new(task.line, task.account_id, user_id, status)
+        .with_user(user)
+        .with_calls(calls, answer.request_id)
+        .with_carried(task.carried)
+}
+
+fn resolved_to_a_duplicate(task: RowTask, answer: Answer, calls: u32) -> Outcome {
+    let message = format!(
+        "line {}: {} is user {}, whom another line names too; a second reset would void the \
+         first PIN",
+        task.line,
+        task.target.as_str(),
+        answer.user.user_id
+    );
+    Outcome::new(
+        task.line,
+        task.account_id,
+        answer.user.user_id,
+        RowStatus::Duplicate,
+    )
+    .with_error(codes::DUPLICATE_ROW, message)
+    .with_calls(calls, answer.request_id)
+    .with_carried(task.carried)
+}
+
+fn failed(task: RowTask, user_id: String, error: CallError, calls: u32) -> Outcome {
+    Outcome::new(task.line, task.account_id, user_id, RowStatus::Failed)
+        .with_error(error.code, error.message)
+        .with_calls(calls, error.request_id)
+        .with_carried(task.carried)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::UserKey;
+    use crate::outcome::{Pin, UserRecord};
+    use std::collections::HashMap;
+    use std::sync::atomic::AtomicU32;
+    use std::time::Duration;
+
+    /// An in-memory Chime: each user answers with a scripted list of errors, then succeeds.
+    #[derive(Default)]
+    struct FakeChime {
+        scripts: Mutex<HashMap<String, Vec<CallError>>>,
+        resets: AtomicU32,
+        gets: AtomicU32,
+    }
+
+    impl FakeChime {
+        fn answer(&self, user_id: &str) -> Result<Answer, CallError> {
+            let scripted = self
+                .scripts
+                .lock()
+                .unwrap()
+                .get_mut(user_id)
+                .and_then(|s| (!s.is_empty()).then(|| s.remove(0)));
+            match scripted {
+                Some(error) => Err(error),
+                None => Ok(Answer {
+                    user: UserRecord {
+                        user_id: user_id.to_string(),
+                        personal_pin: Some(Pin::new("0000000000")),
+                        ..UserRecord::default()
+                    },
+                    request_id: Some("req".to_string()),
+                }),
+            }
+        }
+    }
+
+    impl ChimeApi for FakeChime {
+        async fn reset_personal_pin(&self, _: &str, user_id: &str) -> Result<Answer, CallError> {
+            self.resets.fetch_add(1, Ordering::SeqCst);
+            self.answer(user_id)
+        }
+        async fn get_user(&self, _: &str, user_id: &str) -> Result<Answer, CallError> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            self.answer(user_id)
+        }
+        async fn find_user_by_email(&self, _: &str, email: &str) -> Result<Answer, CallError> {
+            self.answer(email)
+        }
+    }
+
+    fn config(mode: Mode) -> ExecConfig {
+        ExecConfig {
+            rate: None,
+            burst: NonZeroU32::MIN,
+            concurrency: NonZeroUsize::new(4).unwrap(),
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base: Duration::from_millis(1),
+                cap: Duration::from_millis(2),
+            },
+            mode,
+        }
+    }
+
+    fn task(user: &str) -> InputItem {
+        InputItem::Task(RowTask {
+            line: 2,
+            account_id: "acct".to_string(),
+            target: Target::UserId(user.to_string()),
+            carried: vec![],
+        })
+    }
+
+    async fn run(
+        fake: Arc<FakeChime>,
+        items: Vec<InputItem>,
+        mode: Mode,
+    ) -> (Vec<Outcome>, Arc<RunState>) {
+        run_in(fake, items, mode, Dedup::default()).await
+    }
+
+    /// A reset run whose reader has already met the users in `seen`.
+    async fn run_with_seen(
+        fake: Arc<FakeChime>,
+        items: Vec<InputItem>,
+        seen: Dedup,
+    ) -> (Vec<Outcome>, Arc<RunState>) {
+        run_in(fake, items, Mode::Reset, seen).await
+    }
+
+    async fn run_in(
+        fake: Arc<FakeChime>,
+        items: Vec<InputItem>,
+        mode: Mode,
+        seen: Dedup,
+    ) -> (Vec<Outcome>, Arc<RunState>) {
+        let (item_tx, item_rx) = mpsc::channel(16);
+        let (out_tx, mut out_rx) = mpsc::channel(16);
+        let config = config(mode);
+        let state = Arc::new(RunState::new(
+            RateGovernor::new(config.rate, config.burst),
+            Arc::new(seen),
+        ));
+        let executor = tokio::spawn(execute(fake, item_rx, config, state.clone(), out_tx));
+        item_tx.send(items).await.unwrap();
+        drop(item_tx);
+        let mut outcomes = Vec::new();
+        while let Some(outcome) = out_rx.recv().await {
+            outcomes.push(outcome);
+        }
+        executor.await.unwrap();
+        (outcomes, state)
+    }
+
+    fn error(disposition: Disposition, code: &str) -> CallError {
+        CallError::new(disposition, code, "scripted")
+    }
+
+    #[tokio::test]
+    async fn transient_errors_are_retried_and_counted() {
+        let fake = Arc::new(FakeChime::default());
+        fake.scripts.lock().unwrap().insert(
+            "u1".into(),
+            vec![
+                error(Disposition::Throttled, "ThrottledClientException"),
+                error(Disposition::Retry, "Timeout"),
+            ],
+        );
+        let (outcomes, _) = run(fake.clone(), vec![task("u1")], Mode::Reset).await;
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(outcomes[0].status, RowStatus::Reset);
+        assert_eq!(outcomes[0].attempts, 3);
+        assert_eq!(fake.resets.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn final_errors_are_not_retried_and_attempts_are_bounded() {
+        let fake = Arc::new(FakeChime::default());
+        fake.scripts.lock().unwrap().insert(
+            "gone".into(),
+            vec![error(Disposition::Final, "NotFoundException")],
+        );
+        fake.scripts.lock().unwrap().insert(
+            "busy".into(),
+            vec![error(Disposition::Retry, "ServiceFailureException"); 5],
+        );
+        let (outcomes, _) = run(fake, vec![task("gone"), task("busy")], Mode::Reset).await;
+        let by_user = |user: &str| outcomes.iter().find(|o| o.user_id == user).unwrap().clone();
+        assert_eq!(by_user("gone").attempts, 1);
+        assert_eq!(
+            by_user("gone").error_code.as_deref(),
+            Some("NotFoundException")
+        );
+        assert_eq!(by_user("busy").attempts, 3);
+        assert_eq!(by_user("busy").status, RowStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn an_email_that_resolves_to_a_user_named_elsewhere_is_a_duplicate() {
+        let fake = Arc::new(FakeChime::default());
+        let by_email = |email: &str| {
+            InputItem::Task(RowTask {
+                line: 3,
+                account_id: "acct".to_string(),
+                target: Target::Email(email.to_string()),
+                carried: vec![],
+            })
+        };
+        // The fake resolves an email to the user id spelled the same.
+        let items = vec![task("u1"), by_email("u1"), by_email("u2")];
+        let seen = Dedup::default();
+        seen.admit("acct", UserKey::Id("u1"));
+        let (outcomes, _) = run_with_seen(fake.clone(), items, seen).await;
+        let by_line_and_user = |user: &str, status: RowStatus| {
+            outcomes
+                .iter()
+                .any(|o| o.user_id == user && o.status == status)
+        };
+        assert!(by_line_and_user("u1", RowStatus::Duplicate), "{outcomes:?}");
+        assert!(by_line_and_user("u2", RowStatus::Reset), "{outcomes:?}");
+        assert_eq!(
+            fake.resets.load(Ordering::SeqCst),
+            2,
+            "u1 once (by id), u2 once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_only_reads_and_never_keeps_a_pin() {
+        let fake = Arc::new(FakeChime::default());
+        let (outcomes, _) = run(fake.clone(), vec![task("u1")], Mode::DryRun).await;
+        assert_eq!(outcomes[0].status, RowStatus::WouldReset);
+        assert!(outcomes[0].user.as_ref().unwrap().personal_pin.is_none());
+        assert_eq!(fake.resets.load(Ordering::SeqCst), 0);
+        assert_eq!(fake.gets.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_stop_the_run() {
+        let fake = Arc::new(FakeChime::default());
+        fake.scripts.lock().unwrap().insert(
+            "u1".into(),
+            vec![error(Disposition::StopRun, "UnauthorizedClientException")],
+        );
+        let (_, state) = run(fake, vec![task("u1")], Mode::Reset).await;
+        assert!(matches!(
+            state.control.reason(),
+            Some(StopReason::CredentialsRejected { .. })
+        ));
+    }
+}

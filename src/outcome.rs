@@ -1,0 +1,217 @@
+//! The model of a results row: what became of one input row ([`Outcome`]), its status, the user
+//! as Chime described it ([`UserRecord`]), and the error codes that are ours rather than AWS's.
+//!
+//! Beside the rows, what a run reports as a whole: why it stopped early ([`StopReason`]) and the
+//! counters its progress line reads ([`LiveStats`]).
+//!
+//! Everything that produces rows (input, execution) and everything that consumes them (output,
+//! report) meets here; this module depends on nothing else of ours.
+
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::time::SystemTime;
+
+/// The status column of the results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RowStatus {
+    Reset,
+    WouldReset,
+    Failed,
+    Invalid,
+    Duplicate,
+}
+
+impl RowStatus {
+    pub const ALL: [RowStatus; 5] = [
+        RowStatus::Reset,
+        RowStatus::WouldReset,
+        RowStatus::Failed,
+        RowStatus::Invalid,
+        RowStatus::Duplicate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowStatus::Reset => "reset",
+            RowStatus::WouldReset => "would-reset",
+            RowStatus::Failed => "failed",
+            RowStatus::Invalid => "invalid",
+            RowStatus::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// The error codes that are ours, written beside the AWS exception names in `error_code`.
+pub mod codes {
+    /// The row cannot be sent: a bad ID, no user named, a malformed line.
+    pub const INVALID_INPUT: &str = "InvalidInput";
+    /// The row names a user an earlier row names: a second reset would void the first PIN.
+    pub const DUPLICATE_ROW: &str = "DuplicateRow";
+    /// No answer within the attempt or connect timeout.
+    pub const TIMEOUT: &str = "Timeout";
+    /// The request did not complete: refused, reset or dropped connection, DNS failure.
+    pub const CONNECTION_ERROR: &str = "ConnectionError";
+    /// An answer that could not be read, or that lacked what it must hold.
+    pub const INVALID_RESPONSE: &str = "InvalidResponse";
+    /// No usable AWS credentials were found.
+    pub const CREDENTIALS_ERROR: &str = "CredentialsError";
+    /// The request could not be built from the configuration.
+    pub const CONFIGURATION_ERROR: &str = "ConfigurationError";
+    /// A failure of no kind the SDK names.
+    pub const UNKNOWN_ERROR: &str = "UnknownError";
+}
+
+/// A personal meeting PIN. It is a secret: `Debug` never shows it; only [`Pin::expose`] does,
+/// and only the writers of the results call that.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pin(String);
+
+impl Pin {
+    pub fn new(pin: impl Into<String>) -> Self {
+        Pin(pin.into())
+    }
+
+    /// The PIN in clear, for the results file.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Pin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pin(<redacted>)")
+    }
+}
+
+/// What the tool keeps of a Chime `User`: our own type, so that no SDK `User` (whose `Debug`
+/// prints the PIN) travels further than the client.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserRecord {
+    pub user_id: String,
+    pub primary_email: Option<String>,
+    pub display_name: Option<String>,
+    pub registration_status: Option<String>,
+    pub personal_pin: Option<Pin>,
+}
+
+/// What became of one row: everything its results line needs.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub line: u64,
+    pub account_id: String,
+    pub user_id: String,
+    pub status: RowStatus,
+    /// The user as Chime returned it (its PIN only after a reset).
+    pub user: Option<UserRecord>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub attempts: u32,
+    pub request_id: Option<String>,
+    pub finished_at: SystemTime,
+    pub carried: Vec<String>,
+}
+
+impl Outcome {
+    /// A row finished now with `status`; the `with_…` methods add what else is known.
+    pub fn new(line: u64, account_id: String, user_id: String, status: RowStatus) -> Self {
+        Outcome {
+            line,
+            account_id,
+            user_id,
+            status,
+            user: None,
+            error_code: None,
+            error_message: None,
+            attempts: 0,
+            request_id: None,
+            finished_at: SystemTime::now(),
+            carried: Vec::new(),
+        }
+    }
+
+    pub fn with_user(self, user: UserRecord) -> Self {
+        Outcome {
+            user: Some(user),
+            ..self
+        }
+    }
+
+    pub fn with_error(self, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Outcome {
+            error_code: Some(code.into()),
+            error_message: Some(message.into()),
+            ..self
+        }
+    }
+
+    /// The calls made for the row and the AWS request id of the last answer.
+    pub fn with_calls(self, attempts: u32, request_id: Option<String>) -> Self {
+        Outcome {
+            attempts,
+            request_id,
+            ..self
+        }
+    }
+
+    pub fn with_carried(self, carried: Vec<String>) -> Self {
+        Outcome { carried, ..self }
+    }
+}
+
+/// Why a run stopped before its input was done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// Credentials were refused; every remaining row would fail the same way.
+    CredentialsRejected {
+        code: String,
+        message: String,
+    },
+    MaxFailures(u64),
+    ResultsUnwritable(String),
+    InputUnreadable(String),
+    /// A row's task ended without an outcome (a bug): its row is named in the summary.
+    RowLost,
+    Interrupted,
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::CredentialsRejected { code, message } => {
+                write!(f, "the credentials were refused ({code}: {message})")
+            }
+            StopReason::MaxFailures(n) => write!(f, "{n} rows failed (--max-failures {n})"),
+            StopReason::ResultsUnwritable(why) => {
+                write!(f, "the results file could not be written ({why})")
+            }
+            StopReason::InputUnreadable(why) => write!(f, "the input could not be read ({why})"),
+            StopReason::RowLost => write!(f, "a row's task failed without an outcome"),
+            StopReason::Interrupted => write!(f, "interrupted"),
+        }
+    }
+}
+
+/// Counters the progress display reads while the run goes on.
+#[derive(Debug, Default)]
+pub struct LiveStats {
+    pub in_flight: AtomicU64,
+    pub throttles: AtomicU64,
+    pub retries: AtomicU64,
+    pub skipped: AtomicU64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_debug_is_redacted() {
+        let record = UserRecord {
+            personal_pin: Some(Pin::new("1234567890")),
+            ..UserRecord::default()
+        };
+        let shown = format!("{record:?}");
+        assert!(!shown.contains("1234567890"), "{shown}");
+        assert!(shown.contains("redacted"));
+    }
+}
