@@ -6,8 +6,10 @@
 use std::collections::HashSet;
 use std::process::{Command, Output};
 
-use crate::run::{assert_no_pin_in, code, read_rows, run_command, simulator_users, stderr};
-use crate::support::{aws_env, bin, SimulatorProcess, Workdir};
+use crate::support::{
+    assert_no_pin_in, aws_cli, aws_env, bin, code, read_rows, run_command, simulator_users, stderr,
+    stdout, write_directory, SimulatorProcess, Workdir,
+};
 
 const EXPORT_HEADER: &str =
     "account_id,user_id,email,display_name,user_type,registration_status,license_type";
@@ -39,10 +41,6 @@ fn validate(work: &Workdir, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run chime-pin-reset validate")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 #[test]
@@ -169,18 +167,6 @@ fn directory_rows(account: u32, n: u32) -> Vec<[String; 7]> {
             ]
         })
         .collect()
-}
-
-fn write_directory(work: &Workdir, rows: &[[String; 7]]) -> std::path::PathBuf {
-    let path = work.path("directory.csv");
-    let mut out = csv::Writer::from_path(&path).expect("a directory file");
-    out.write_record(chime_pin_reset::simulator::directory::CSV_COLUMNS)
-        .expect("write");
-    for row in rows {
-        out.write_record(row).expect("write");
-    }
-    out.flush().expect("flush");
-    path
 }
 
 /// (account, user) of every row of an exported file.
@@ -370,15 +356,9 @@ fn without_pin(text: &str) -> (String, String) {
 
 #[test]
 fn reset_prints_what_the_aws_cli_prints() {
-    let aws = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("aws"))
-            .find(|path| path.is_file())
-    });
-    let aws = aws.expect(
-        "this test compares `reset` with `aws chime reset-personal-pin`: install the AWS CLI \
-         (pip install awscli) and put `aws` on PATH",
-    );
+    let Some(aws) = aws_cli("prepare::reset_prints_what_the_aws_cli_prints") else {
+        return;
+    };
     let work = Workdir::new();
     // A registered user; one still Unregistered (no RegisteredOn, the invitation pending); one
     // whose name needs escaping and is not ASCII.
@@ -412,39 +392,26 @@ fn reset_prints_what_the_aws_cli_prints() {
         assert!(pin == *current, "the PIN printed is the user's current PIN");
         assert_eq!(*resets, 2, "one reset by aws, one by us");
     }
-    let masked = command(&work, "reset", sim.endpoint())
-        .args([
-            "--account-id",
-            &users[1].0,
-            "--user-id",
-            &users[1].1,
-            "--pins",
-            "masked",
-        ])
-        .output()
-        .expect("reset");
-    assert_eq!(code(&masked), 0, "{}", stderr(&masked));
-    let (_, shown) = without_pin(&stdout(&masked));
-    assert!(
-        shown.starts_with("********") && shown.len() == 10,
-        "eight stars, two digits"
-    );
-    let omitted = command(&work, "reset", sim.endpoint())
-        .args([
-            "--account-id",
-            &users[1].0,
-            "--user-id",
-            &users[1].1,
-            "--pins",
-            "omit",
-        ])
-        .output()
-        .expect("reset");
-    assert_eq!(code(&omitted), 0, "{}", stderr(&omitted));
-    assert!(
-        !stdout(&omitted).contains("PersonalPIN"),
-        "no PIN member with --pins omit"
-    );
+    for policy in ["masked", "omit"] {
+        let output = command(&work, "reset", sim.endpoint())
+            .args(["--account-id", &users[1].0, "--user-id", &users[1].1])
+            .args(["--pins", policy])
+            .output()
+            .expect("reset");
+        assert_eq!(code(&output), 0, "{policy}: {}", stderr(&output));
+        if policy == "omit" {
+            assert!(
+                !stdout(&output).contains("PersonalPIN"),
+                "no PIN member with --pins omit"
+            );
+        } else {
+            let (_, shown) = without_pin(&stdout(&output));
+            assert!(
+                shown.starts_with("********") && shown.len() == 10,
+                "eight stars, two digits"
+            );
+        }
+    }
 }
 
 #[test]

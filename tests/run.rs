@@ -2,162 +2,14 @@
 //!
 //! PINs are secrets even here: assertions compare them without printing them.
 
-use std::collections::HashMap;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::support::{aws_env, bin, SimulatorProcess, Workdir};
-
-pub const RESULTS_HEADER: &str = "line,account_id,user_id,status,personal_pin,primary_email,\
-display_name,error_code,error_message,attempts,request_id,finished_at";
-
-/// One row of a results file, by column name.
-pub type Row = HashMap<String, String>;
-
-/// A `run` command against `endpoint`, with dummy credentials, in `work`.
-pub fn run_command(work: &Workdir, endpoint: &str, args: &[&str]) -> Command {
-    let mut cmd = bin();
-    aws_env(&mut cmd);
-    cmd.current_dir(work.root())
-        .arg("run")
-        .args(args)
-        .args(["--endpoint-url", endpoint]);
-    cmd
-}
-
-/// Runs the command and returns its output, after checking that stderr holds nothing shaped
-/// like a PIN.
-pub fn output_of(mut cmd: Command) -> Output {
-    let output = cmd.output().expect("run chime-pin-reset");
-    assert_nothing_like_a_pin(&String::from_utf8_lossy(&output.stderr), "stderr");
-    output
-}
-
-/// PINs are ten digits: no run of ten or more digits may reach the terminal.
-pub fn assert_nothing_like_a_pin(text: &str, what: &str) {
-    let longest = text
-        .split(|c: char| !c.is_ascii_digit())
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
-    assert!(
-        longest < 10,
-        "{what} holds a run of {longest} digits, shaped like a PIN"
-    );
-}
-
-pub fn code(output: &Output) -> i32 {
-    output.status.code().expect("the tool exits with a code")
-}
-
-pub fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// The rows of a results CSV.
-pub fn read_rows(work: &Workdir, name: &str) -> Vec<Row> {
-    let mut reader = csv::Reader::from_path(work.path(name)).expect("the results file exists");
-    let headers = reader.headers().expect("a header").clone();
-    reader
-        .records()
-        .map(|record| {
-            let record = record.expect("a whole row");
-            headers
-                .iter()
-                .zip(record.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
-/// The simulator's users: (account, user) → (current PIN, reset count).
-pub fn simulator_users(state: &serde_json::Value) -> HashMap<(String, String), (String, u64)> {
-    state["users"]
-        .as_array()
-        .expect("users in the state")
-        .iter()
-        .map(|user| {
-            let field = |name: &str| user[name].as_str().unwrap_or_default().to_string();
-            (
-                (field("account_id"), field("user_id")),
-                (
-                    field("personal_pin"),
-                    user["reset_count"].as_u64().unwrap_or(0),
-                ),
-            )
-        })
-        .collect()
-}
-
-/// Asserts that no PIN the simulator holds appears in `text` (stderr, stdout, a log).
-pub fn assert_no_pin_in(text: &str, state: &serde_json::Value, what: &str) {
-    for ((account, user), (pin, _)) in simulator_users(state) {
-        assert!(
-            pin.is_empty() || !text.contains(&pin),
-            "{what} holds the PIN of user {user} in account {account}"
-        );
-    }
-}
-
-/// An input CSV over the first `n` users of a directory the simulator wrote.
-pub fn input_from_directory(work: &Workdir, directory: &str, n: usize) -> String {
-    let mut reader = csv::Reader::from_path(work.path(directory)).expect("the directory exists");
-    let mut input = String::from("account_id,user_id,display_name\n");
-    for record in reader.records().take(n) {
-        let record = record.expect("a directory row");
-        input.push_str(&format!("{},{},{}\n", &record[0], &record[1], &record[3]));
-    }
-    input
-}
-
-/// A simulator over `accounts` × `users` generated users, with `extra` flags, its directory
-/// saved as `directory.csv` in `work`.
-pub fn simulator_with_directory(
-    work: &Workdir,
-    accounts: usize,
-    users: usize,
-    extra: &[&str],
-) -> SimulatorProcess {
-    let (accounts, users) = (accounts.to_string(), users.to_string());
-    let directory = work.path("directory.csv");
-    let mut args = vec!["--accounts", &accounts, "--users-per-account", &users];
-    args.extend([
-        "--write-directory",
-        directory.to_str().expect("a UTF-8 temp path"),
-    ]);
-    args.extend_from_slice(extra);
-    SimulatorProcess::spawn(&args)
-}
-
-/// The rows of the `directory.csv` a simulator wrote: account_id, user_id, email, display_name….
-pub fn directory_users(work: &Workdir) -> Vec<csv::StringRecord> {
-    let mut reader = csv::Reader::from_path(work.path("directory.csv")).expect("the directory");
-    reader
-        .records()
-        .map(|record| record.expect("a directory row"))
-        .collect()
-}
-
-/// Each `reset` row's PIN must be the user's current PIN in the simulator.
-fn assert_pins_current(rows: &[Row], state: &serde_json::Value) {
-    let users = simulator_users(state);
-    for row in rows.iter().filter(|row| row["status"] == "reset") {
-        let key = (row["account_id"].clone(), row["user_id"].clone());
-        let (pin, _) = users.get(&key).expect("a reset user is in the simulator");
-        assert!(
-            &row["personal_pin"] == pin,
-            "line {}: the PIN in the results is not the user's current PIN",
-            row["line"]
-        );
-        assert_eq!(
-            row["personal_pin"].len(),
-            10,
-            "line {}: a 10-digit PIN",
-            row["line"]
-        );
-    }
-}
+use crate::support::{
+    assert_no_pin_in, assert_no_reset_sent, assert_pins_current, aws_env, bin, busiest_second,
+    code, directory_users, input_from_directory, output_of, read_rows, refused_run, request_log,
+    run_command, simulator_users, simulator_with_directory, simulator_with_input, stderr,
+    SimulatorProcess, Workdir, RESULTS_HEADER,
+};
 
 #[test]
 fn a_rotation_over_two_accounts_resets_every_user_exactly_once() {
@@ -344,13 +196,7 @@ fn a_header_without_a_user_column_is_refused_before_anything_is_sent() {
     let work = Workdir::new();
     let sim = SimulatorProcess::spawn(&["--accounts", "1", "--users-per-account", "1"]);
     work.write("input.csv", "account_id,person\nx,y\n");
-    let output = output_of(run_command(
-        &work,
-        sim.endpoint(),
-        &["input.csv", "-o", "results.csv"],
-    ));
-    assert_eq!(code(&output), 2);
-    let text = stderr(&output);
+    let text = refused_run(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
     assert!(text.contains("input.csv"), "names the file: {text}");
     assert!(
         text.contains("found: account_id, person"),
@@ -366,50 +212,22 @@ fn a_header_without_a_user_column_is_refused_before_anything_is_sent() {
         !work.path("results.csv").exists(),
         "no results file for a refused input"
     );
-    assert_eq!(
-        sim.state()["requests"]["ResetPersonalPIN"],
-        serde_json::json!({})
-    );
+    assert_no_reset_sent(&sim.state());
 }
 
-/// Arrival times (seconds) of the requests in a simulator log.
-fn arrivals(log: &str) -> Vec<f64> {
-    log.lines()
-        .map(|line| {
-            let entry: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
-            entry["at_unix_ms"].as_f64().expect("an arrival time") / 1000.0
-        })
-        .collect()
-}
-
-/// The most requests in any one-second window.
-fn busiest_second(times: &[f64]) -> usize {
-    let mut times = times.to_vec();
-    times.sort_by(f64::total_cmp);
-    let mut best = 0;
-    let mut start = 0;
-    for end in 0..times.len() {
-        while times[end] - times[start] >= 1.0 {
-            start += 1;
-        }
-        best = best.max(end - start + 1);
-    }
-    best
-}
+/// Requests a one-second window may hold beyond `--rate` + `--burst`: arrivals are counted at
+/// the simulator, and on a busy machine a request delayed on its way lands next to the
+/// following one. Without a rate limit the same run sends about 75 a second.
+const RATE_SLACK: f64 = 5.0;
 
 #[test]
 fn the_rate_and_the_concurrency_are_enforced() {
     let work = Workdir::new();
     let log = work.path("requests.log");
-    let sim = simulator_with_directory(
+    let sim = simulator_with_input(
         &work,
-        1,
         70,
         &["--latency-ms", "40", "--log", log.to_str().unwrap()],
-    );
-    work.write(
-        "input.csv",
-        input_from_directory(&work, "directory.csv", 70),
     );
     let (rate, burst, rows) = (25.0, 5.0, 70.0);
     let started = Instant::now();
@@ -425,12 +243,12 @@ fn the_rate_and_the_concurrency_are_enforced() {
         "the simulator saw {max_in_flight} requests in flight"
     );
     sim.stop();
-    let times = arrivals(&std::fs::read_to_string(&log).expect("the log"));
-    assert_eq!(times.len(), 70);
-    let busiest = busiest_second(&times);
+    let requests = request_log(&log);
+    assert_eq!(requests.len(), 70);
+    let busiest = busiest_second(&requests);
     assert!(
-        busiest as f64 <= rate + burst,
-        "{busiest} requests in one second"
+        busiest as f64 <= rate + burst + RATE_SLACK,
+        "{busiest} requests in one second at --rate 25 --burst 5"
     );
     let minimum = Duration::from_secs_f64((rows - burst) / rate);
     assert!(elapsed >= minimum, "70 rows at 25/s took only {elapsed:?}");
@@ -439,27 +257,24 @@ fn the_rate_and_the_concurrency_are_enforced() {
 #[test]
 fn concurrency_is_used_up_to_its_bound() {
     let work = Workdir::new();
-    let sim = simulator_with_directory(&work, 1, 40, &["--latency-ms", "100"]);
-    work.write(
-        "input.csv",
-        input_from_directory(&work, "directory.csv", 40),
-    );
+    let sim = simulator_with_input(&work, 40, &["--latency-ms", "100"]);
     let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
-    cmd.args(["--rate", "0", "--concurrency", "5"]);
+    cmd.args(["--rate", "0", "--concurrency", "6"]);
     let output = output_of(cmd);
     assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
     let max_in_flight = sim.state()["max_in_flight"].as_u64().unwrap();
-    assert_eq!(
-        max_in_flight, 5,
-        "five slots, each held for 100 ms over 40 rows"
+    // Never above the bound; at least half of it, since six slots are each held for 100 ms
+    // over 40 rows (a busy machine may not fill the last ones at the same instant).
+    assert!(
+        (3..=6).contains(&max_in_flight),
+        "{max_in_flight} requests in flight with --concurrency 6"
     );
 }
 
 #[test]
 fn pins_can_be_masked_or_omitted() {
     let work = Workdir::new();
-    let sim = simulator_with_directory(&work, 1, 4, &[]);
-    work.write("input.csv", input_from_directory(&work, "directory.csv", 4));
+    let sim = simulator_with_input(&work, 4, &[]);
     for policy in ["masked", "omit"] {
         let results = format!("{policy}.csv");
         let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", &results]);
@@ -485,20 +300,26 @@ fn pins_can_be_masked_or_omitted() {
     }
 }
 
+/// The README's first command, as a new user runs it; with an endpoint configured for real
+/// runs in the environment, which a rehearsal must ignore (it would be refused as insecure).
 #[test]
-fn the_readme_first_command_works_on_a_clean_checkout() {
+fn the_readme_first_command_works_and_ignores_configured_endpoints() {
     let work = Workdir::new();
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/rotation.csv");
     let mut cmd = bin();
     aws_env(&mut cmd);
-    let output = cmd
-        .current_dir(work.root())
+    cmd.current_dir(work.root())
+        .env("AWS_ENDPOINT_URL", "http://192.0.2.10:8080")
         .args(["run", "--simulate"])
         .arg(&sample)
-        .args(["-o", "rotation-results.csv"])
-        .output()
-        .expect("run");
-    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+        .args(["-o", "rotation-results.csv"]);
+    let output = output_of(cmd);
+    assert_eq!(
+        code(&output),
+        0,
+        "the simulator's endpoint wins: {}",
+        stderr(&output)
+    );
     let rows = read_rows(&work, "rotation-results.csv");
     let input_rows = std::fs::read_to_string(&sample).unwrap().lines().count() - 1;
     assert_eq!(rows.len(), input_rows);
@@ -548,7 +369,7 @@ fn a_dry_run_changes_nothing_writes_no_pin_and_fails_missing_users() {
     assert!(simulator_users(&state)
         .values()
         .all(|(_, resets)| *resets == 0));
-    assert_eq!(state["requests"]["ResetPersonalPIN"], serde_json::json!({}));
+    assert_no_reset_sent(&state);
     let rows = read_rows(&work, "preview.csv");
     let count = |status: &str| rows.iter().filter(|row| row["status"] == status).count();
     assert_eq!(
@@ -747,24 +568,4 @@ fn a_user_named_by_id_and_by_email_is_reset_once() {
     second_pair.sort();
     assert_eq!(second_pair, ["duplicate", "reset"]);
     assert_pins_current(&rows, &state);
-}
-
-#[test]
-fn a_rehearsal_ignores_endpoints_configured_for_real_runs() {
-    let work = Workdir::new();
-    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/rotation.csv");
-    let mut cmd = bin();
-    aws_env(&mut cmd);
-    cmd.current_dir(work.root())
-        .env("AWS_ENDPOINT_URL", "http://192.0.2.10:8080")
-        .args(["run", "--simulate", "--rate", "0"])
-        .arg(&sample)
-        .args(["-o", "results.csv"]);
-    let output = output_of(cmd);
-    assert_eq!(
-        code(&output),
-        0,
-        "the simulator's endpoint wins: {}",
-        stderr(&output)
-    );
 }

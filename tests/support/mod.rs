@@ -1,8 +1,22 @@
-//! Shared test helpers: a temporary work directory per test, the built binary, a simulator
-//! process on a free port, and an environment that keeps the host's AWS configuration out.
+//! Every helper the tests share: a temporary work directory per test, the built binary, a
+//! simulator process on a free port, and an environment that keeps the host's AWS configuration
+//! out (here); running the tool ([`process`]), simulators over a written directory
+//! ([`directory`]), results files and the PIN checks ([`results`]), and the simulator's request
+//! log ([`log`]). Everything is re-exported here, so a test imports from `crate::support`.
 //!
-//! Not every test module uses every helper, hence the `dead_code` allowance.
-#![allow(dead_code)]
+//! The benchmark (`tests/bench.rs`) includes this module too. Not every test binary or module
+//! uses every helper or re-export, hence the allowances.
+#![allow(dead_code, unused_imports)]
+
+mod directory;
+mod log;
+mod process;
+mod results;
+
+pub use directory::*;
+pub use log::*;
+pub use process::*;
+pub use results::*;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
