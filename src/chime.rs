@@ -74,6 +74,22 @@ impl CallError {
             request_id: None,
         }
     }
+
+    /// Whether the call may have reached Chime and been applied although no answer says so:
+    /// it timed out, its connection was lost, or its answer could not be read.
+    pub fn outcome_unknown(&self) -> bool {
+        [
+            codes::TIMEOUT,
+            codes::CONNECTION_ERROR,
+            codes::INVALID_RESPONSE,
+        ]
+        .contains(&self.code.as_str())
+    }
+
+    /// Whether nothing answered at all: no connection could be made or kept.
+    pub fn unreachable(&self) -> bool {
+        self.code == codes::CONNECTION_ERROR
+    }
 }
 
 /// The calls the executor makes. [`ChimeClient`] implements it over the SDK; unit tests use
@@ -184,6 +200,7 @@ impl ChimeApi for ChimeClient {
             .send()
             .await
             .map_err(classify)?;
+        check_reset_answer(output.user(), output.request_id())?;
         answer_from(output.user(), output.request_id())
     }
 
@@ -235,21 +252,36 @@ fn answer_from(
     user: Option<&aws_sdk_chime::types::User>,
     request_id: Option<&str>,
 ) -> Result<Answer, CallError> {
-    let request_id = request_id.map(str::to_string);
     match user {
         Some(user) => Ok(Answer {
             user: user_record(user),
-            request_id,
+            request_id: request_id.map(str::to_string),
         }),
-        // An answer without its User cannot carry the PIN: treat it like a lost answer.
-        None => Err(CallError {
+        None => Err(invalid_response("the answer held no User", request_id)),
+    }
+}
+
+/// A reset's answer must hold its User with the new PIN: without them the PIN is lost as
+/// surely as if the answer never came, so it is retried like a lost answer (the retry's answer
+/// carries the PIN then in force), and never recorded as `reset` with an empty PIN.
+pub fn check_reset_answer(
+    user: Option<&aws_sdk_chime::types::User>,
+    request_id: Option<&str>,
+) -> Result<(), CallError> {
+    match user {
+        None => Err(invalid_response("the answer held no User", request_id)),
+        Some(user) if user.personal_pin().is_none_or(str::is_empty) => Err(invalid_response(
+            "the answer held no PersonalPIN",
             request_id,
-            ..CallError::new(
-                Disposition::Retry,
-                codes::INVALID_RESPONSE,
-                "the answer held no User",
-            )
-        }),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+fn invalid_response(problem: &str, request_id: Option<&str>) -> CallError {
+    CallError {
+        request_id: request_id.map(str::to_string),
+        ..CallError::new(Disposition::Retry, codes::INVALID_RESPONSE, problem)
     }
 }
 

@@ -153,6 +153,14 @@ impl Outcome {
         }
     }
 
+    /// A remark on a row that did not fail, in the `error_message` column.
+    pub fn with_note(self, note: impl Into<String>) -> Self {
+        Outcome {
+            error_message: Some(note.into()),
+            ..self
+        }
+    }
+
     pub fn with_carried(self, carried: Vec<String>) -> Self {
         Outcome { carried, ..self }
     }
@@ -167,6 +175,12 @@ pub enum StopReason {
         message: String,
     },
     MaxFailures(u64),
+    /// Nothing answered: this many calls in a row failed to connect, none succeeding between.
+    Unreachable {
+        endpoint: String,
+        failures: u32,
+        error: String,
+    },
     ResultsUnwritable(String),
     InputUnreadable(String),
     /// A row's task ended without an outcome (a bug): its row is named in the summary.
@@ -181,6 +195,15 @@ impl fmt::Display for StopReason {
                 write!(f, "the credentials were refused ({code}: {message})")
             }
             StopReason::MaxFailures(n) => write!(f, "{n} rows failed (--max-failures {n})"),
+            StopReason::Unreachable {
+                endpoint,
+                failures,
+                error,
+            } => write!(
+                f,
+                "nothing answers at {endpoint}: {failures} calls in a row could not connect \
+                 ({error}); check the endpoint, the network or the proxy"
+            ),
             StopReason::ResultsUnwritable(why) => {
                 write!(f, "the results file could not be written ({why})")
             }

@@ -28,7 +28,7 @@ const READ_CHUNK: usize = 64;
 const BATCH_ROWS: usize = 256;
 
 /// Runs the whole job and returns the exit code. An `Err` means nothing was sent.
-pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
+pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
     let existing = config.existing;
     let already_reset = match (&config.output, existing) {
         (output::Destination::File(path), Existing::Append) => output::already_reset(path)?,
@@ -39,12 +39,12 @@ pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
         Some(rehearsal) => Some(start_simulator(&config, rehearsal).await?),
         None => None,
     };
-    let mut settings = config.client.clone();
     if let Some(simulator) = &simulator {
-        settings.endpoint_url = Some(url::Url::parse(simulator.endpoint())?);
-        settings.static_credentials = Some(crate::config::simulator_credentials());
+        config.client.endpoint_url = Some(url::Url::parse(simulator.endpoint())?);
+        config.client.static_credentials = Some(crate::config::simulator_credentials());
+        config.exec.endpoint = simulator.endpoint().to_string();
     }
-    let client = ChimeClient::new(&settings).await;
+    let client = ChimeClient::new(&config.client).await;
     // Created last, just before the first request: a run refused or interrupted before then
     // (loading credentials can take seconds) leaves no results file behind.
     let writer = ResultsWriter::create(

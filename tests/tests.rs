@@ -1,6 +1,7 @@
 //! Integration tests: each runs the built `chime-pin-reset` binary in its own temporary
 //! directory against the simulator over real HTTP on 127.0.0.1.
 
+mod answers;
 mod guards;
 mod prepare;
 mod reliability;

@@ -186,7 +186,7 @@ pub struct ExecArgs {
     pub concurrency: NonZeroUsize,
 
     /// Calls per row at most, in all: a lookup by email and the retries of throttled, failed
-    /// or lost calls included.
+    /// or lost calls included (a PIN read back after a call of unknown outcome adds one).
     #[arg(long, default_value_t = NonZeroU32::new(8).expect("8 is not zero"))]
     pub max_attempts: NonZeroU32,
 

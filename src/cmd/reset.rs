@@ -11,12 +11,13 @@ use std::io::{self, Write};
 use aws_sdk_chime::types::User;
 use serde::Serialize;
 
-use crate::chime::{classify, CallError, ChimeClient, Disposition};
+use aws_sdk_chime::operation::RequestId as _;
+
+use crate::chime::{check_reset_answer, classify, ChimeClient};
 use crate::cmd::args::{AwsArgs, IdArgs};
 use crate::cmd::{describe, exit_code};
 use crate::execution::RetryPolicy;
 use crate::exit;
-use crate::outcome::codes;
 use crate::output::PinPolicy;
 use crate::rules::rfc3339_millis;
 
@@ -69,15 +70,8 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<u8> {
                 .send()
                 .await
                 .map_err(classify)?;
-            // An answer without its User cannot carry the PIN: like a lost answer, as in `run`.
-            match output.user() {
-                Some(_) => Ok(output),
-                None => Err(CallError::new(
-                    Disposition::Retry,
-                    codes::INVALID_RESPONSE,
-                    "the answer held no User",
-                )),
-            }
+            check_reset_answer(output.user(), output.request_id())?;
+            Ok(output)
         })
         .await;
     let output = match answer {

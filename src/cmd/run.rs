@@ -73,6 +73,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     crate::pipeline::run(config(args)?).await
 }
 
+/// Where the Chime calls go, in words: the endpoint given, or the service's own.
+fn describe_endpoint(settings: &crate::chime::ClientSettings) -> String {
+    match &settings.endpoint_url {
+        Some(url) => url.to_string(),
+        None => ["AWS_ENDPOINT_URL_CHIME", "AWS_ENDPOINT_URL"]
+            .into_iter()
+            .find_map(|name| std::env::var(name).ok())
+            .unwrap_or_else(|| format!("the Chime endpoint of {}", settings.region)),
+    }
+}
+
 /// The flags, validated.
 pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
     let output = Destination::from_arg(&args.output);
@@ -106,6 +117,7 @@ pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
             } else {
                 Mode::Reset
             },
+            endpoint: describe_endpoint(&aws),
         },
         client: args.exec.with_timeouts(aws)?,
         max_failures: args.exec.max_failures.map(std::num::NonZeroU64::get),

@@ -9,24 +9,26 @@
 pub mod control;
 pub mod rate;
 pub mod retry;
+mod row;
 
 use std::collections::BTreeMap;
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::chime::{Answer, CallError, ChimeApi, Disposition};
+use crate::chime::ChimeApi;
 use crate::dedup::Dedup;
-use crate::input::{InputItem, RowTask, Target};
+use crate::input::InputItem;
 pub use crate::outcome::LiveStats;
-use crate::outcome::{codes, Outcome, RowStatus};
+use crate::outcome::Outcome;
 
 pub use control::{Control, StopReason};
 pub use rate::RateGovernor;
 pub use retry::{Pacing, RetryPolicy};
+use row::RowRunner;
 
 /// Reset PINs, or only look the users up (`--dry-run`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +46,8 @@ pub struct ExecConfig {
     pub concurrency: NonZeroUsize,
     pub retry: RetryPolicy,
     pub mode: Mode,
+    /// Where the calls go, named when nothing answers there.
+    pub endpoint: String,
 }
 
 /// What the executor shares with the rest of the run.
@@ -55,6 +59,8 @@ pub struct RunState {
     /// The run's duplicate detection, which the reader consults too: a row that named its
     /// user by email is a duplicate when the user it resolves to was met already.
     pub dedup: Arc<Dedup>,
+    /// Calls in a row that could not connect, with no success between: the circuit breaker.
+    unreachable_streak: AtomicU32,
     /// Rows between dispatch and outcome: line → (account, user id or email).
     rows_in_flight: Mutex<BTreeMap<u64, (String, String)>>,
 }
@@ -66,6 +72,7 @@ impl RunState {
             control: Control::default(),
             live: LiveStats::default(),
             dedup,
+            unreachable_streak: AtomicU32::new(0),
             rows_in_flight: Mutex::default(),
         }
     }
@@ -158,176 +165,13 @@ fn note_lost_row(joined: Result<(), tokio::task::JoinError>, control: &Control) 
     }
 }
 
-/// What every row's task shares: the client, the settings and the run's state.
-struct RowRunner<A> {
-    api: Arc<A>,
-    config: ExecConfig,
-    state: Arc<RunState>,
-}
-
-impl<A: ChimeApi> RowRunner<A> {
-    /// Runs one row, listed in `rows_in_flight` until its outcome is made: a row still listed
-    /// at the end was dropped mid-flight (a second Ctrl-C) or lost to a panic, and is named
-    /// then.
-    async fn track_row(&self, task: RowTask) -> Option<Outcome> {
-        let line = task.line;
-        let user = task.target.as_str().to_string();
-        self.state
-            .rows_in_flight()
-            .insert(line, (task.account_id.clone(), user));
-        let outcome = self.process_row(task).await;
-        self.state.rows_in_flight().remove(&line);
-        outcome
-    }
-
-    /// One row from first call to outcome; `None` when the run stopped before it was sent.
-    /// Every call the row makes counts against one budget of `--max-attempts`.
-    async fn process_row(&self, task: RowTask) -> Option<Outcome> {
-        let mut calls = 0;
-        let retry = self.config.retry;
-        let account = task.account_id.as_str();
-        let user_id = match &task.target {
-            Target::UserId(user_id) => user_id.clone(),
-            Target::Email(email) => {
-                let found = retry
-                    .leaving_one()
-                    .call(self, &mut calls, || {
-                        self.api.find_user_by_email(account, email)
-                    })
-                    .await?;
-                match found {
-                    Ok(answer)
-                        if self
-                            .state
-                            .dedup
-                            .claim_resolved(account, &answer.user.user_id) =>
-                    {
-                        answer.user.user_id
-                    }
-                    Ok(answer) => return Some(resolved_to_a_duplicate(task, answer, calls)),
-                    Err(error) => return Some(failed(task, String::new(), error, calls)),
-                }
-            }
-        };
-        let result = match self.config.mode {
-            Mode::Reset => {
-                retry
-                    .call(self, &mut calls, || {
-                        self.api.reset_personal_pin(account, &user_id)
-                    })
-                    .await?
-            }
-            Mode::DryRun => {
-                retry
-                    .call(self, &mut calls, || self.api.get_user(account, &user_id))
-                    .await?
-            }
-        };
-        Some(match result {
-            Ok(answer) => succeeded(task, user_id, answer, calls, self.config.mode),
-            Err(error) => failed(task, user_id, error, calls),
-        })
-    }
-}
-
-/// A row's attempts go through the run's rate, count as in flight, teach the rate what the
-/// answers say, and stop the run when the credentials are refused.
-impl<A: ChimeApi> Pacing for RowRunner<A> {
-    async fn admit(&self, first: bool) -> bool {
-        let state = &self.state;
-        if first {
-            // A row not sent yet leaves at once when the run stops, rather than waiting for a
-            // send slot it will not use.
-            tokio::select! {
-                biased;
-                _ = state.control.dispatch.cancelled() => return false,
-                _ = state.rate.acquire() => {}
-            }
-            if state.control.dispatch.is_cancelled() {
-                return false;
-            }
-        } else {
-            state.rate.acquire().await;
-        }
-        state.live.in_flight.fetch_add(1, Ordering::Relaxed);
-        true
-    }
-
-    fn observe(&self, error: Option<&CallError>) {
-        let state = &self.state;
-        state.live.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let Some(error) = error else {
-            state.rate.on_success();
-            return;
-        };
-        match error.disposition {
-            Disposition::StopRun => state.control.stop(StopReason::CredentialsRejected {
-                code: error.code.clone(),
-                message: error.message.clone(),
-            }),
-            Disposition::Throttled => {
-                state.live.throttles.fetch_add(1, Ordering::Relaxed);
-                state.rate.on_throttle();
-            }
-            Disposition::Retry | Disposition::Final => {}
-        }
-    }
-
-    fn allow_retry(&self) -> bool {
-        if self.state.control.abort.is_cancelled() {
-            return false;
-        }
-        self.state.live.retries.fetch_add(1, Ordering::Relaxed);
-        true
-    }
-}
-
-fn succeeded(task: RowTask, user_id: String, answer: Answer, calls: u32, mode: Mode) -> Outcome {
-    let mut user = answer.user;
-    let status = match mode {
-        Mode::Reset => RowStatus::Reset,
-        Mode::DryRun => {
-            // GetUser returns the current PIN; a dry run never records one.
-            user.personal_pin = None;
-            RowStatus::WouldReset
-        }
-    };
-    Outcome::new(task.line, task.account_id, user_id, status)
-        .with_user(user)
-        .with_calls(calls, answer.request_id)
-        .with_carried(task.carried)
-}
-
-fn resolved_to_a_duplicate(task: RowTask, answer: Answer, calls: u32) -> Outcome {
-    let message = format!(
-        "line {}: {} is user {}, whom another line names too; a second reset would void the \
-         first PIN",
-        task.line,
-        task.target.as_str(),
-        answer.user.user_id
-    );
-    Outcome::new(
-        task.line,
-        task.account_id,
-        answer.user.user_id,
-        RowStatus::Duplicate,
-    )
-    .with_error(codes::DUPLICATE_ROW, message)
-    .with_calls(calls, answer.request_id)
-    .with_carried(task.carried)
-}
-
-fn failed(task: RowTask, user_id: String, error: CallError, calls: u32) -> Outcome {
-    Outcome::new(task.line, task.account_id, user_id, RowStatus::Failed)
-        .with_error(error.code, error.message)
-        .with_calls(calls, error.request_id)
-        .with_carried(task.carried)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chime::{Answer, CallError, Disposition};
     use crate::dedup::UserKey;
+    use crate::input::{RowTask, Target};
+    use crate::outcome::{codes, RowStatus};
     use crate::outcome::{Pin, UserRecord};
     use std::collections::HashMap;
     use std::sync::atomic::AtomicU32;
@@ -388,6 +232,7 @@ mod tests {
                 cap: Duration::from_millis(2),
             },
             mode,
+            endpoint: "the fake".to_string(),
         }
     }
 
@@ -452,7 +297,7 @@ mod tests {
             "u1".into(),
             vec![
                 error(Disposition::Throttled, "ThrottledClientException"),
-                error(Disposition::Retry, "Timeout"),
+                error(Disposition::Retry, "ServiceFailureException"),
             ],
         );
         let (outcomes, _) = run(fake.clone(), vec![task("u1")], Mode::Reset).await;
@@ -536,5 +381,51 @@ mod tests {
             state.control.reason(),
             Some(StopReason::CredentialsRejected { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_reset_after_an_attempt_of_unknown_outcome_is_read_back() {
+        let fake = Arc::new(FakeChime::default());
+        fake.scripts
+            .lock()
+            .unwrap()
+            .insert("u1".into(), vec![error(Disposition::Retry, codes::TIMEOUT)]);
+        let (outcomes, _) = run(fake.clone(), vec![task("u1"), task("u2")], Mode::Reset).await;
+        let by_user = |user: &str| outcomes.iter().find(|o| o.user_id == user).unwrap();
+        assert_eq!(by_user("u1").status, RowStatus::Reset);
+        let note = by_user("u1").error_message.as_deref().unwrap_or_default();
+        assert!(note.contains("read back"), "{note}");
+        assert_eq!(by_user("u1").attempts, 3, "two resets and one GetUser");
+        assert_eq!(
+            by_user("u2").error_message,
+            None,
+            "a clean reset needs no read-back"
+        );
+        assert_eq!(fake.gets.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn calls_that_cannot_connect_trip_the_breaker() {
+        let fake = Arc::new(FakeChime::default());
+        let users: Vec<String> = (0..40).map(|i| format!("u{i}")).collect();
+        for user in &users {
+            fake.scripts.lock().unwrap().insert(
+                user.clone(),
+                vec![error(Disposition::Retry, codes::CONNECTION_ERROR); 3],
+            );
+        }
+        let items = users.iter().map(|user| task(user)).collect();
+        let (outcomes, state) = run(fake.clone(), items, Mode::Reset).await;
+        assert!(matches!(
+            state.control.reason(),
+            Some(StopReason::Unreachable { .. })
+        ));
+        assert!(
+            outcomes.len() < users.len(),
+            "rows never sent are not written: {} of {}",
+            outcomes.len(),
+            users.len()
+        );
+        assert!(fake.resets.load(Ordering::SeqCst) < 3 * 40);
     }
 }

@@ -1,0 +1,293 @@
+//! One row's journey: its calls (a lookup by email, the reset or the dry run's GetUser, a
+//! read-back when an attempt's outcome was unknown) through the one retry loop, paced by the
+//! run's rate; what each answer teaches the run (slow down, stop, nothing answers); and the
+//! row's [`Outcome`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::{ExecConfig, Mode, RunState};
+use crate::chime::{Answer, CallError, ChimeApi, Disposition};
+use crate::execution::retry::Pacing;
+use crate::input::{RowTask, Target};
+use crate::outcome::{codes, Outcome, RowStatus, StopReason};
+
+/// What every row's task shares: the client, the settings and the run's state.
+pub(super) struct RowRunner<A> {
+    pub api: Arc<A>,
+    pub config: ExecConfig,
+    pub state: Arc<RunState>,
+}
+
+impl<A: ChimeApi> RowRunner<A> {
+    /// Runs one row, listed in `rows_in_flight` until its outcome is made: a row still listed
+    /// at the end was dropped mid-flight (a second Ctrl-C) or lost to a panic, and is named
+    /// then.
+    pub async fn track_row(&self, task: RowTask) -> Option<Outcome> {
+        let line = task.line;
+        let user = task.target.as_str().to_string();
+        self.state
+            .rows_in_flight()
+            .insert(line, (task.account_id.clone(), user));
+        let outcome = self.process_row(task).await;
+        self.state.rows_in_flight().remove(&line);
+        outcome
+    }
+
+    /// One row from first call to outcome; `None` when the run stopped before it was sent.
+    /// Every call the row makes counts against one budget of `--max-attempts`.
+    async fn process_row(&self, task: RowTask) -> Option<Outcome> {
+        let mut calls = 0;
+        let user_id = match &task.target {
+            Target::UserId(user_id) => user_id.clone(),
+            Target::Email(email) => match self.resolve(&task, email, &mut calls).await? {
+                Ok(user_id) => user_id,
+                Err(outcome) => return Some(outcome),
+            },
+        };
+        let outcome = match self.config.mode {
+            Mode::Reset => self.reset(task, user_id, &mut calls).await?,
+            Mode::DryRun => {
+                let account = task.account_id.as_str();
+                match self
+                    .config
+                    .retry
+                    .call(self, &mut calls, || self.api.get_user(account, &user_id))
+                    .await?
+                {
+                    Ok(answer) => succeeded(task, user_id, answer, calls, Mode::DryRun),
+                    Err(error) => failed(task, user_id, error, calls),
+                }
+            }
+        };
+        Some(outcome)
+    }
+
+    /// The user a row named by email, claimed for this row; or the row's outcome when the
+    /// lookup failed or another row names the same user.
+    async fn resolve(
+        &self,
+        task: &RowTask,
+        email: &str,
+        calls: &mut u32,
+    ) -> Option<Result<String, Outcome>> {
+        let account = task.account_id.as_str();
+        let found = self
+            .config
+            .retry
+            .leaving_one()
+            .call(self, calls, || self.api.find_user_by_email(account, email))
+            .await?;
+        Some(match found {
+            Ok(answer)
+                if self
+                    .state
+                    .dedup
+                    .claim_resolved(account, &answer.user.user_id) =>
+            {
+                Ok(answer.user.user_id)
+            }
+            Ok(answer) => Err(resolved_to_a_duplicate(task.clone(), answer, *calls)),
+            Err(error) => Err(failed(task.clone(), String::new(), error, *calls)),
+        })
+    }
+
+    /// Resets the user's PIN. When an attempt's outcome was unknown, the PIN is read back
+    /// before it is recorded (see [`RowRunner::read_back`]).
+    async fn reset(&self, task: RowTask, user_id: String, calls: &mut u32) -> Option<Outcome> {
+        let account = task.account_id.as_str();
+        let doubt = AtomicBool::new(false);
+        let reset = self
+            .config
+            .retry
+            .call(self, calls, || async {
+                let answer = self.api.reset_personal_pin(account, &user_id).await;
+                if answer.as_ref().is_err_and(CallError::outcome_unknown) {
+                    doubt.store(true, Ordering::Relaxed);
+                }
+                answer
+            })
+            .await?;
+        Some(match reset {
+            Ok(answer) if doubt.into_inner() => {
+                let (answer, note) = self.read_back(account, &user_id, answer, calls).await;
+                succeeded(task, user_id, answer, *calls, Mode::Reset).with_note(note)
+            }
+            Ok(answer) => succeeded(task, user_id, answer, *calls, Mode::Reset),
+            Err(error) => failed(task, user_id, error, *calls),
+        })
+    }
+
+    /// A reset that succeeded after an attempt of unknown outcome: that attempt may have been
+    /// applied after the answer that succeeded, voiding its PIN. GetUser returns the PIN in
+    /// force, which is the one to record. Returns the answer to record and a note saying what
+    /// was done (never the PIN); if the read-back fails, the reset's own answer stands.
+    async fn read_back(
+        &self,
+        account: &str,
+        user_id: &str,
+        reset: Answer,
+        calls: &mut u32,
+    ) -> (Answer, String) {
+        let read = self
+            .config
+            .retry
+            .call(self, calls, || self.api.get_user(account, user_id))
+            .await;
+        match read {
+            Some(Ok(current)) if current.user.personal_pin.is_some() => {
+                let note = if current.user.personal_pin == reset.user.personal_pin {
+                    "PIN read back with GetUser after an attempt of unknown outcome: unchanged"
+                } else {
+                    "PIN read back with GetUser: an earlier attempt was applied after the \
+                     answer that succeeded"
+                };
+                (current, note.to_string())
+            }
+            Some(Ok(_)) => (reset, "GetUser returned no PIN to confirm this one".into()),
+            Some(Err(error)) => {
+                let note = format!(
+                    "this PIN could not be read back after an attempt of unknown outcome ({}); \
+                     `verify` checks it",
+                    error.code
+                );
+                (reset, note)
+            }
+            None => (
+                reset,
+                "the run stopped before this PIN was read back".into(),
+            ),
+        }
+    }
+}
+
+/// A row's attempts go through the run's rate, count as in flight, teach the rate what the
+/// answers say, and stop the run when the credentials are refused.
+impl<A: ChimeApi> Pacing for RowRunner<A> {
+    async fn admit(&self, first: bool) -> bool {
+        let state = &self.state;
+        if first {
+            // A row not sent yet leaves at once when the run stops, rather than waiting for a
+            // send slot it will not use.
+            tokio::select! {
+                biased;
+                _ = state.control.dispatch.cancelled() => return false,
+                _ = state.rate.acquire() => {}
+            }
+            if state.control.dispatch.is_cancelled() {
+                return false;
+            }
+        } else {
+            state.rate.acquire().await;
+        }
+        state.live.in_flight.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    fn observe(&self, error: Option<&CallError>) {
+        let state = &self.state;
+        state.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let Some(error) = error else {
+            state.unreachable_streak.store(0, Ordering::Relaxed);
+            state.rate.on_success();
+            return;
+        };
+        self.note_reachability(error);
+        match error.disposition {
+            Disposition::StopRun => state.control.stop(StopReason::CredentialsRejected {
+                code: error.code.clone(),
+                message: error.message.clone(),
+            }),
+            Disposition::Throttled => {
+                state.live.throttles.fetch_add(1, Ordering::Relaxed);
+                state.rate.on_throttle();
+            }
+            Disposition::Retry | Disposition::Final => {}
+        }
+    }
+
+    fn allow_retry(&self) -> bool {
+        let control = &self.state.control;
+        // Once nothing answers, retries in flight would only wait out their backoff.
+        if control.abort.is_cancelled()
+            || matches!(control.reason(), Some(StopReason::Unreachable { .. }))
+        {
+            return false;
+        }
+        self.state.live.retries.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+}
+
+impl<A: ChimeApi> RowRunner<A> {
+    /// The circuit breaker: when twice the in-flight window of calls in a row could not
+    /// connect, with no answer of any kind between, nothing is listening (a wrong endpoint, a
+    /// DNS failure, a proxy that is down) and every other row would fail the same way after
+    /// its backoff. Stop dispatching rather than spend minutes failing them one by one.
+    fn note_reachability(&self, error: &CallError) {
+        let state = &self.state;
+        if !error.unreachable() {
+            state.unreachable_streak.store(0, Ordering::Relaxed);
+            return;
+        }
+        let failures = state.unreachable_streak.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures >= self.breaker_threshold() {
+            state.control.stop(StopReason::Unreachable {
+                endpoint: self.config.endpoint.clone(),
+                failures,
+                error: error.message.clone(),
+            });
+        }
+    }
+
+    fn breaker_threshold(&self) -> u32 {
+        let window = u32::try_from(self.config.concurrency.get()).unwrap_or(u32::MAX);
+        window.saturating_mul(2).max(MIN_BREAKER_STREAK)
+    }
+}
+
+/// The fewest failures in a row that trip the breaker, so that a small window does not stop a
+/// run on a brief network hiccup.
+const MIN_BREAKER_STREAK: u32 = 8;
+
+fn succeeded(task: RowTask, user_id: String, answer: Answer, calls: u32, mode: Mode) -> Outcome {
+    let mut user = answer.user;
+    let status = match mode {
+        Mode::Reset => RowStatus::Reset,
+        Mode::DryRun => {
+            // GetUser returns the current PIN; a dry run never records one.
+            user.personal_pin = None;
+            RowStatus::WouldReset
+        }
+    };
+    Outcome::new(task.line, task.account_id, user_id, status)
+        .with_user(user)
+        .with_calls(calls, answer.request_id)
+        .with_carried(task.carried)
+}
+
+fn resolved_to_a_duplicate(task: RowTask, answer: Answer, calls: u32) -> Outcome {
+    let message = format!(
+        "line {}: {} is user {}, whom another line names too; a second reset would void the \
+         first PIN",
+        task.line,
+        task.target.as_str(),
+        answer.user.user_id
+    );
+    Outcome::new(
+        task.line,
+        task.account_id,
+        answer.user.user_id,
+        RowStatus::Duplicate,
+    )
+    .with_error(codes::DUPLICATE_ROW, message)
+    .with_calls(calls, answer.request_id)
+    .with_carried(task.carried)
+}
+
+fn failed(task: RowTask, user_id: String, error: CallError, calls: u32) -> Outcome {
+    Outcome::new(task.line, task.account_id, user_id, RowStatus::Failed)
+        .with_error(error.code, error.message)
+        .with_calls(calls, error.request_id)
+        .with_carried(task.carried)
+}

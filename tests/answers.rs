@@ -1,0 +1,38 @@
+//! Answers that are not what they seem, and endpoints that do not answer at all: a reset whose
+//! answer lacks the PIN, a reset whose earlier attempt lands late, the budget of calls per row,
+//! and the circuit breaker that stops a run when nothing is listening.
+
+use std::net::TcpListener;
+
+use crate::support::*;
+
+/// A port on 127.0.0.1 that nothing listens on: bound, then closed again.
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("a local address").port()
+}
+
+#[test]
+fn a_run_against_a_closed_port_stops_at_once_and_names_the_endpoint() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 2000, &[]);
+    drop(sim);
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let output = output_of(run_command(
+        &work,
+        &endpoint,
+        &["input.csv", "-o", "results.csv", "--rate", "50"],
+    ));
+    let text = stderr(&output);
+    assert_eq!(code(&output), 3, "{text}");
+    assert!(text.contains("nothing answers at"), "{text}");
+    assert!(text.contains(&endpoint), "{text}");
+    assert!(text.contains("--resume"), "the summary says how to resume: {text}");
+    let rows = read_rows(&work, "results.csv");
+    assert!(
+        rows.len() < 100,
+        "only rows that were sent are written, not all 2000: {}",
+        rows.len()
+    );
+    assert!(rows.iter().all(|row| row["error_code"] == "ConnectionError"));
+}
