@@ -27,12 +27,67 @@ fn a_run_against_a_closed_port_stops_at_once_and_names_the_endpoint() {
     assert_eq!(code(&output), 3, "{text}");
     assert!(text.contains("nothing answers at"), "{text}");
     assert!(text.contains(&endpoint), "{text}");
-    assert!(text.contains("--resume"), "the summary says how to resume: {text}");
+    assert!(
+        text.contains("--resume"),
+        "the summary says how to resume: {text}"
+    );
     let rows = read_rows(&work, "results.csv");
     assert!(
         rows.len() < 100,
         "only rows that were sent are written, not all 2000: {}",
         rows.len()
     );
-    assert!(rows.iter().all(|row| row["error_code"] == "ConnectionError"));
+    assert!(rows
+        .iter()
+        .all(|row| row["error_code"] == "ConnectionError"));
+}
+
+#[test]
+fn a_row_given_by_email_makes_at_most_max_attempts_calls_in_all() {
+    let work = Workdir::new();
+    let sim = simulator_with_directory(&work, 1, 30, &["--fail-rate", "0.5", "--seed", "7"]);
+    let mut input = String::from("account_id,email\n");
+    for user in directory_users(&work) {
+        input.push_str(&format!("{},{}\n", &user[0], &user[2]));
+    }
+    work.write("input.csv", input);
+    let output = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &[
+            "input.csv",
+            "-o",
+            "results.csv",
+            "--rate",
+            "0",
+            "--max-attempts",
+            "3",
+        ],
+    ));
+    assert!(matches!(code(&output), 0 | 1), "{}", stderr(&output));
+    let state = sim.state();
+    let rows = read_rows(&work, "results.csv");
+    assert_eq!(rows.len(), 30);
+    let attempts: Vec<u64> = rows
+        .iter()
+        .map(|row| row["attempts"].parse().expect("a count"))
+        .collect();
+    assert!(
+        attempts.iter().all(|&calls| calls <= 3),
+        "a lookup and a reset share one budget: {attempts:?}"
+    );
+    let sent: u64 = ["ListUsers", "ResetPersonalPIN"]
+        .iter()
+        .flat_map(|operation| {
+            state["requests"][operation]
+                .as_object()
+                .into_iter()
+                .flat_map(|counts| counts.values().filter_map(|count| count.as_u64()))
+        })
+        .sum();
+    assert_eq!(
+        sent,
+        attempts.iter().sum::<u64>(),
+        "the attempts column counts every call the rows made"
+    );
 }
