@@ -6,5 +6,6 @@ mod guards;
 mod prepare;
 mod reliability;
 mod run;
+mod shell;
 mod simulator;
 mod support;
