@@ -2,6 +2,7 @@
 //! real HTTP, in process and as `chime-pin-reset simulate`.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::process::Command;
 
 use aws_sdk_chime::error::SdkError;
@@ -12,7 +13,7 @@ use chime_pin_reset::simulator::{Directory, Faults, Simulator, SimulatorConfig, 
 use serde_json::Value;
 
 use crate::support::{
-    aws_env, bin, chime_client, chime_client_with, fetch_state, SimulatorProcess, Workdir,
+    self, aws_env, bin, chime_client, chime_client_with, fetch_state, SimulatorProcess, Workdir,
 };
 
 type ResetError = SdkError<ResetPersonalPINError, aws_sdk_chime::config::http::HttpResponse>;
@@ -833,26 +834,25 @@ fn directories_generate_deterministically_and_round_trip_through_csv() {
     assert!(d.users()[0].email.contains('@'));
 }
 
-/// Runs `aws chime …` against `endpoint`; returns (success, stdout, stderr).
-fn aws(endpoint: &str, args: &[&str]) -> (bool, String, String) {
-    let mut cmd = Command::new("aws");
+/// Runs `aws chime …` (the CLI at `aws`, from [`crate::support::aws_cli`]) against `endpoint`;
+/// returns (success, stdout, stderr).
+fn aws(aws: &Path, endpoint: &str, args: &[&str]) -> (bool, String, String) {
+    let mut cmd = Command::new(aws);
     aws_env(&mut cmd);
     cmd.args(["chime", "--endpoint-url", endpoint, "--output", "json"])
         .args(args);
-    let out = match cmd.output() {
-        Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "the AWS CLI (`aws`) is not installed; this test needs it as an independent client \
-             (`.ci/run` installs it: pip install awscli)"
-        ),
-        Err(e) => panic!("cannot run aws: {e}"),
-    };
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", aws.display()));
     let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
     (out.status.success(), text(out.stdout), text(out.stderr))
 }
 
 #[test]
 fn aws_cli_drives_the_simulator_process() {
+    let Some(aws_cli) = support::aws_cli("aws_cli_drives_the_simulator_process") else {
+        return;
+    };
     let work = Workdir::new();
     let dir_csv = work.path("directory.csv");
     let sim = SimulatorProcess::spawn(&[
@@ -872,6 +872,7 @@ fn aws_cli_drives_the_simulator_process() {
     let before = sim.state();
 
     let (ok, out, err) = aws(
+        &aws_cli,
         sim.endpoint(),
         &[
             "reset-personal-pin",
@@ -921,6 +922,7 @@ fn aws_cli_drives_the_simulator_process() {
     );
 
     let (ok, out, err) = aws(
+        &aws_cli,
         sim.endpoint(),
         &["get-user", "--account-id", account, "--user-id", user],
     );
@@ -934,6 +936,7 @@ fn aws_cli_drives_the_simulator_process() {
 
     // The CLI pages on its own: 7 users at 3 a page take 3 requests.
     let (ok, out, err) = aws(
+        &aws_cli,
         sim.endpoint(),
         &["list-users", "--account-id", account, "--page-size", "3"],
     );
@@ -956,6 +959,7 @@ fn aws_cli_drives_the_simulator_process() {
 
     // And by hand with --max-items / --starting-token.
     let (ok, out, err) = aws(
+        &aws_cli,
         sim.endpoint(),
         &[
             "list-users",
@@ -974,6 +978,7 @@ fn aws_cli_drives_the_simulator_process() {
         .as_str()
         .expect("a truncated listing has a NextToken");
     let (ok, out, err) = aws(
+        &aws_cli,
         sim.endpoint(),
         &[
             "list-users",
@@ -996,6 +1001,7 @@ fn aws_cli_drives_the_simulator_process() {
     assert_eq!(rest, expected[4..]);
 
     let (ok, _, err) = aws(
+        &aws_cli,
         sim.endpoint(),
         &[
             "get-user",
@@ -1018,6 +1024,10 @@ fn aws_cli_drives_the_simulator_process() {
 
 #[test]
 fn simulate_serves_a_directory_file_with_faults_and_a_log() {
+    let Some(aws_cli) = support::aws_cli("simulate_serves_a_directory_file_with_faults_and_a_log")
+    else {
+        return;
+    };
     let work = Workdir::new();
     let account = "aaaaaaaa-0000-4000-8000-000000000001";
     let forbidden = "aaaaaaaa-0000-4000-8000-000000000002";
@@ -1046,6 +1056,7 @@ fn simulate_serves_a_directory_file_with_faults_and_a_log() {
     assert_eq!(state["users"][0]["primary_email"], "ann@example.com");
 
     let (ok, out, err) = aws(
+        &aws_cli,
         sim.endpoint(),
         &[
             "get-user",
@@ -1062,6 +1073,7 @@ fn simulate_serves_a_directory_file_with_faults_and_a_log() {
     assert_eq!(json["User"]["UserRegistrationStatus"], "Unregistered");
     assert_eq!(json["User"]["UserInvitationStatus"], "Pending");
     let (ok, _, err) = aws(
+        &aws_cli,
         sim.endpoint(),
         &[
             "reset-personal-pin",

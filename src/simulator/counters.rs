@@ -7,37 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-/// The operations the simulator tells apart. `Unknown` is any request that matches none.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Operation {
-    ResetPersonalPin = 0,
-    GetUser = 1,
-    ListUsers = 2,
-    Unknown = 3,
-}
-
-impl Operation {
-    pub const ALL: [Operation; 4] = [
-        Operation::ResetPersonalPin,
-        Operation::GetUser,
-        Operation::ListUsers,
-        Operation::Unknown,
-    ];
-
-    /// The model's name of the operation.
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::ResetPersonalPin => "ResetPersonalPIN",
-            Operation::GetUser => "GetUser",
-            Operation::ListUsers => "ListUsers",
-            Operation::Unknown => "Unknown",
-        }
-    }
-}
+use super::routing::ApiOperation;
 
 /// How a request ended, as counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Tally {
+pub(crate) enum CountedStatus {
     Status(u16),
     Dropped,
 }
@@ -47,10 +21,10 @@ const SLOTS: usize = STATUSES.len() + 2; // + dropped + any other status
 const DROPPED: usize = STATUSES.len();
 const OTHER: usize = STATUSES.len() + 1;
 
-fn slot(tally: Tally) -> usize {
+fn slot(tally: CountedStatus) -> usize {
     match tally {
-        Tally::Dropped => DROPPED,
-        Tally::Status(s) => STATUSES.iter().position(|&x| x == s).unwrap_or(OTHER),
+        CountedStatus::Dropped => DROPPED,
+        CountedStatus::Status(s) => STATUSES.iter().position(|&x| x == s).unwrap_or(OTHER),
     }
 }
 
@@ -65,18 +39,18 @@ fn slot_name(i: usize) -> String {
 /// The live tallies, shared by all connections.
 #[derive(Default)]
 pub(crate) struct LiveCounters {
-    cells: [[AtomicU64; SLOTS]; 4],
+    cells: [[AtomicU64; SLOTS]; ApiOperation::ALL.len()],
     pub max_in_flight: AtomicU64,
 }
 
 impl LiveCounters {
-    pub fn record(&self, op: Operation, tally: Tally) {
+    pub fn record(&self, op: ApiOperation, tally: CountedStatus) {
         self.cells[op as usize][slot(tally)].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> Counters {
         let mut requests = BTreeMap::new();
-        for op in Operation::ALL {
+        for op in ApiOperation::ALL {
             let mut by_status = BTreeMap::new();
             for (i, cell) in self.cells[op as usize].iter().enumerate() {
                 let n = cell.load(Ordering::Relaxed);
@@ -84,7 +58,7 @@ impl LiveCounters {
                     by_status.insert(slot_name(i), n);
                 }
             }
-            if op != Operation::Unknown || !by_status.is_empty() {
+            if op != ApiOperation::Unknown || !by_status.is_empty() {
                 requests.insert(op.name().to_string(), by_status);
             }
         }
@@ -165,10 +139,10 @@ mod tests {
     #[test]
     fn snapshot_and_table() {
         let live = LiveCounters::default();
-        live.record(Operation::ResetPersonalPin, Tally::Status(200));
-        live.record(Operation::ResetPersonalPin, Tally::Status(200));
-        live.record(Operation::ResetPersonalPin, Tally::Dropped);
-        live.record(Operation::GetUser, Tally::Status(429));
+        live.record(ApiOperation::ResetPersonalPin, CountedStatus::Status(200));
+        live.record(ApiOperation::ResetPersonalPin, CountedStatus::Status(200));
+        live.record(ApiOperation::ResetPersonalPin, CountedStatus::Dropped);
+        live.record(ApiOperation::GetUser, CountedStatus::Status(429));
         let c = live.snapshot();
         assert_eq!(c.get("ResetPersonalPIN", "200"), 2);
         assert_eq!(c.get("ResetPersonalPIN", "dropped"), 1);

@@ -2,12 +2,13 @@
 //! returns. It holds no PINs (the running simulator assigns those), so it can be printed and
 //! saved freely.
 
-pub use crate::rules::is_guid;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::{bail, Context as _};
 use rand::{Rng, SeedableRng};
+
+use crate::rules::is_guid;
 
 /// Columns of a directory CSV, in the order [`Directory::write_csv`] writes them. The first four
 /// are required when reading.

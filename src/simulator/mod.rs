@@ -7,21 +7,29 @@
 //! `chime-pin-reset simulate`. `GET /__simulator/state` shows every user's PIN and reset count
 //! and the request counters, so tests can check what really happened on the "server".
 //!
-//! Layout: [`directory`] (which users exist), [`faults`] (what goes wrong), `server` (HTTP,
-//! routing, the operations), `sigv4` (signature checks), `counters` and `log` (what happened).
+//! Layout: [`directory`] (which users exist) and `store` (their live PINs); [`faults`] (what
+//! goes wrong); `server` (listener, connections, bodies, delays, dropped answers), `routing`
+//! (which operation a request asks for), `operations` (one function per operation), `wire`
+//! (answer bodies) and `errors` (error shapes); `sigv4` (signature checks); `counters` and
+//! `log` (what happened).
 
 pub mod counters;
 pub mod directory;
+mod errors;
 pub mod faults;
 mod log;
+mod operations;
+mod routing;
 mod server;
 mod sigv4;
+mod store;
+mod wire;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::Context as _;
 
 pub use counters::Counters;
 pub use directory::{Directory, DirectoryUser};
