@@ -21,8 +21,8 @@ const SLOTS: usize = STATUSES.len() + 2; // + dropped + any other status
 const DROPPED: usize = STATUSES.len();
 const OTHER: usize = STATUSES.len() + 1;
 
-fn slot(tally: CountedStatus) -> usize {
-    match tally {
+fn slot(counted: CountedStatus) -> usize {
+    match counted {
         CountedStatus::Dropped => DROPPED,
         CountedStatus::Status(s) => STATUSES.iter().position(|&x| x == s).unwrap_or(OTHER),
     }
@@ -41,11 +41,15 @@ fn slot_name(i: usize) -> String {
 pub(crate) struct LiveCounters {
     cells: [[AtomicU64; SLOTS]; ApiOperation::ALL.len()],
     pub max_in_flight: AtomicU64,
+    /// Resets answered without their PIN (`--no-pin-rate`).
+    pub no_pin: AtomicU64,
+    /// Resets held and applied late (`--late-apply-rate`), answered or not.
+    pub late_applied: AtomicU64,
 }
 
 impl LiveCounters {
-    pub fn record(&self, op: ApiOperation, tally: CountedStatus) {
-        self.cells[op as usize][slot(tally)].fetch_add(1, Ordering::Relaxed);
+    pub fn record(&self, op: ApiOperation, counted: CountedStatus) {
+        self.cells[op as usize][slot(counted)].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> Counters {
@@ -65,6 +69,8 @@ impl LiveCounters {
         Counters {
             requests,
             max_in_flight: self.max_in_flight.load(Ordering::Relaxed),
+            no_pin: self.no_pin.load(Ordering::Relaxed),
+            late_applied: self.late_applied.load(Ordering::Relaxed),
         }
     }
 }
@@ -72,15 +78,21 @@ impl LiveCounters {
 /// A snapshot of the request counters.
 ///
 /// Serializes as `{"requests": {"ResetPersonalPIN": {"200": 5, "429": 2, "dropped": 1}, "GetUser":
-/// {…}, "ListUsers": {…}}, "max_in_flight": 7}`. Status keys are strings; `dropped` counts answers
-/// never sent (drops and reset-then-drops). An `Unknown` operation appears only when requests
-/// matched none of the three.
+/// {…}, "ListUsers": {…}, "GetAccount": {…}, "GetCallerIdentity": {…}}, "max_in_flight": 7,
+/// "no_pin": 0, "late_applied": 0}`. Status keys are strings; `dropped` counts answers never
+/// sent (drops, reset-then-drops, late applications whose client had gone). An `Unknown`
+/// operation appears only when requests matched no operation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Counters {
     /// Operation name → answer status (or `dropped`) → count.
     pub requests: BTreeMap<String, BTreeMap<String, u64>>,
     /// The highest number of API requests in flight seen when one arrived.
     pub max_in_flight: u64,
+    /// ResetPersonalPIN answers (status 200) that lacked the PIN.
+    pub no_pin: u64,
+    /// ResetPersonalPIN requests held and then applied; counted under `200` when the client
+    /// still waited for the answer, under `dropped` when it had gone.
+    pub late_applied: u64,
 }
 
 impl Counters {
@@ -128,7 +140,15 @@ impl fmt::Display for Counters {
             }
             writeln!(f, " {:>7}", m.values().sum::<u64>())?;
         }
-        write!(f, "max in flight: {}", self.max_in_flight)
+        write!(f, "max in flight: {}", self.max_in_flight)?;
+        if self.no_pin > 0 || self.late_applied > 0 {
+            write!(
+                f,
+                "\nresets answered without a PIN: {}; resets applied late: {}",
+                self.no_pin, self.late_applied
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -1,36 +1,47 @@
 //! The API operations: the checks every request meets in order (authentication, throttling,
-//! service faults, validation, permission, existence), then one function per operation.
+//! service faults, validation, permission, existence), then one function per operation —
+//! ResetPersonalPIN, GetUser, ListUsers, GetAccount, and STS GetCallerIdentity.
 
 use hyper::http::request::Parts;
 
+use super::auth::authenticate;
 use super::directory::USER_TYPES;
 use super::errors::Reply;
 use super::faults::{Draw, Fate};
 use super::routing::{ApiOperation, RoutedRequest};
 use super::server::ServerState;
-use super::sigv4::Authorization;
-use super::wire::{WireUser, WireUserAnswer, WireUserPage};
+use super::wire::{WireAccount, WireAccountAnswer, WireUser, WireUserAnswer, WireUserPage};
 use crate::rules::is_guid;
 
 impl ServerState {
     /// The checks in the order a request meets them: routing, authentication, throttling,
     /// service faults, then the operation (which validates, checks permission and existence).
+    /// STS meets only authentication: the faults model Chime.
     pub(super) fn serve(
         &self,
         parts: &Parts,
         body: &[u8],
         route: &RoutedRequest<'_>,
         draw: &Draw,
+        request_id: &str,
     ) -> Reply {
-        if route.op == ApiOperation::Unknown {
-            return Reply::bad_request(&format!(
-                "No operation matches {} {}",
-                parts.method,
-                parts.uri.path()
-            ));
+        match route.op {
+            ApiOperation::Unknown => {
+                return Reply::bad_request(&format!(
+                    "No operation matches {} {}",
+                    parts.method,
+                    parts.uri.path()
+                ))
+            }
+            ApiOperation::GetCallerIdentity => {
+                return self.get_caller_identity(parts, body, request_id)
+            }
+            _ => {}
         }
-        if let Some(denied) = self.authenticate(parts, body) {
-            return denied;
+        let faults = &self.faults.faults;
+        if let Err(refusal) = authenticate(parts, body, "chime", faults, self.secret_key.as_deref())
+        {
+            return refusal.chime_reply();
         }
         if !self.faults.admit() {
             return Reply::throttled();
@@ -39,7 +50,7 @@ impl ServerState {
             Fate::ServiceFailure => return Reply::service_failure(),
             Fate::ServiceUnavailable => return Reply::service_unavailable(),
             Fate::Drop => return Reply::Dropped,
-            Fate::Normal | Fate::ResetThenDrop | Fate::Garbage => {}
+            Fate::Normal | Fate::ResetThenDrop | Fate::Garbage | Fate::NoPin | Fate::LateApply => {}
         }
         let account_id = route.account_id.as_deref().unwrap_or_default();
         let user_id = route.user_id.as_deref().unwrap_or_default();
@@ -47,7 +58,10 @@ impl ServerState {
             ApiOperation::ResetPersonalPin => self.reset_personal_pin(account_id, user_id, draw),
             ApiOperation::GetUser => self.get_user(account_id, user_id, draw),
             ApiOperation::ListUsers => self.list_users(parts, account_id, draw),
-            ApiOperation::Unknown => unreachable!("answered above"),
+            ApiOperation::GetAccount => self.get_account(account_id, draw),
+            ApiOperation::GetCallerIdentity | ApiOperation::Unknown => {
+                unreachable!("answered above")
+            }
         }
     }
 
@@ -72,29 +86,33 @@ impl ServerState {
         if self.faults.is_forbidden(account_id) {
             return Reply::forbidden("Forbidden", "Access to this account is forbidden.");
         }
-        if !self.store.has_account(account_id) {
+        if self.store.account(account_id).is_none() {
             return Reply::not_found("The account was not found.");
         }
-        let Some(user) = self.store.user(account_id, user_id) else {
+        let Some((user, mut record)) = self.store.live_user(account_id, user_id) else {
             return Reply::not_found("The user was not found.");
         };
-        let pin = {
-            let mut record = user.pin();
-            if reset {
-                let mut fresh = draw.pin;
-                if fresh == record.pin {
-                    // A reset always changes the PIN.
-                    fresh[9] = b'0' + (fresh[9] - b'0' + 1) % 10;
-                }
-                record.pin = fresh;
-                record.reset_count += 1;
+        if reset {
+            let mut fresh = draw.pin;
+            if fresh == record.pin {
+                // A reset always changes the PIN.
+                fresh[9] = b'0' + (fresh[9] - b'0' + 1) % 10;
             }
-            record.pin
-        };
-        let json = serde_json::to_vec(&WireUserAnswer {
-            user: WireUser::new(user, &pin),
-        })
-        .expect("strings always serialize");
+            record.pin = fresh;
+            record.reset_count += 1;
+        }
+        let pin = record.pin;
+        drop(record);
+        let wire = WireUser::new(user, &pin);
+        if reset && draw.fate == Fate::NoPin {
+            let json = serde_json::to_vec(&WireUserAnswer {
+                user: wire.without_pin(),
+            })
+            .expect("strings always serialize");
+            return Reply::NoPin(json.into());
+        }
+        let json =
+            serde_json::to_vec(&WireUserAnswer { user: wire }).expect("strings always serialize");
         finish(json, draw)
     }
 
@@ -132,22 +150,26 @@ impl ServerState {
         if self.faults.is_forbidden(account_id) {
             return Reply::forbidden("Forbidden", "Access to this account is forbidden.");
         }
-        let Some(account_users) = self.store.account_users(account_id) else {
+        let Some(account) = self.store.account(account_id) else {
             return Reply::not_found("The account was not found.");
         };
-        let mut matching = account_users.filter(|user| {
+        // Each user's lock is taken once, to skip removed users and copy the PIN.
+        let mut matching = self.store.account_users(account).filter_map(|user| {
             let u = &user.info;
-            email
+            let wanted = email
                 .as_ref()
                 .is_none_or(|e| u.email.eq_ignore_ascii_case(e))
-                && user_type.as_ref().is_none_or(|t| u.user_type == *t)
+                && user_type.as_ref().is_none_or(|t| u.user_type == *t);
+            if !wanted {
+                return None;
+            }
+            let record = user.pin();
+            (!record.removed).then_some((user, record.pin))
         });
         let page: Vec<_> = matching.by_ref().skip(offset).take(max_results).collect();
         let more = matching.next().is_some();
-        let pins: Vec<[u8; 10]> = page.iter().map(|user| user.pin().pin).collect();
         let users = page
             .iter()
-            .zip(&pins)
             .map(|(user, pin)| WireUser::new(user, pin))
             .collect();
         let next_token = more.then(|| encode_token(offset + page.len()));
@@ -156,36 +178,46 @@ impl ServerState {
         finish(json, draw)
     }
 
-    /// `Some(answer)` when the request may not proceed.
-    fn authenticate(&self, parts: &Parts, body: &[u8]) -> Option<Reply> {
-        let header = parts
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
-        let Some(auth) = header.and_then(Authorization::parse) else {
-            return Some(Reply::forbidden(
+    /// `GET /accounts/{accountId}`.
+    fn get_account(&self, account_id: &str, draw: &Draw) -> Reply {
+        if !is_guid(account_id) {
+            return Reply::bad_request("The accountId is not a valid GUID.");
+        }
+        if self.faults.faults.get_account_forbidden {
+            // An IAM denial comes before the account is looked up.
+            return Reply::forbidden(
                 "AccessDenied",
-                "Missing or malformed SigV4 Authorization header.",
-            ));
+                &format!(
+                    "User: {} is not authorized to perform: chime:GetAccount",
+                    self.caller.arn
+                ),
+            );
+        }
+        if self.faults.is_forbidden(account_id) {
+            return Reply::forbidden("Forbidden", "Access to this account is forbidden.");
+        }
+        let Some(account) = self.store.account(account_id) else {
+            return Reply::not_found("The account was not found.");
         };
-        if auth.service != "chime" {
-            return Some(Reply::forbidden(
-                "AccessDenied",
-                "The credential scope must name the service chime.",
-            ));
+        let json = serde_json::to_vec(&WireAccountAnswer {
+            account: WireAccount::new(account, &self.caller.account),
+        })
+        .expect("strings always serialize");
+        finish(json, draw)
+    }
+
+    /// STS `POST /` with `Action=GetCallerIdentity`: the caller's ARN, account and user id.
+    fn get_caller_identity(&self, parts: &Parts, body: &[u8], request_id: &str) -> Reply {
+        match authenticate(
+            parts,
+            body,
+            "sts",
+            &self.faults.faults,
+            self.secret_key.as_deref(),
+        ) {
+            Ok(auth) => self.caller.reply(auth.access_key, request_id),
+            Err(refusal) => refusal.sts_reply(request_id),
         }
-        if self.faults.faults.unauthorized_key.as_deref() == Some(auth.access_key) {
-            return Some(Reply::unauthorized());
-        }
-        if let Some(secret) = &self.secret_key {
-            if !auth.verify(parts, body, secret) {
-                return Some(Reply::forbidden(
-                    "AccessDenied",
-                    "The request signature we calculated does not match the signature you provided.",
-                ));
-            }
-        }
-        None
     }
 }
 

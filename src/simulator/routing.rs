@@ -1,5 +1,6 @@
-//! Routing: which API operation a request asks for, read from its method, path and query, with
-//! the account and user IDs of its path decoded. Nothing here looks at credentials or state.
+//! Routing: which API operation a request asks for — read from its method, path and query (and,
+//! for STS's query protocol, its form body) — with the account and user IDs of its path decoded.
+//! Nothing here looks at credentials or state.
 
 use std::borrow::Cow;
 
@@ -11,14 +12,19 @@ pub(crate) enum ApiOperation {
     ResetPersonalPin = 0,
     GetUser = 1,
     ListUsers = 2,
-    Unknown = 3,
+    GetAccount = 3,
+    /// STS, on the same endpoint.
+    GetCallerIdentity = 4,
+    Unknown = 5,
 }
 
 impl ApiOperation {
-    pub const ALL: [ApiOperation; 4] = [
+    pub const ALL: [ApiOperation; 6] = [
         ApiOperation::ResetPersonalPin,
         ApiOperation::GetUser,
         ApiOperation::ListUsers,
+        ApiOperation::GetAccount,
+        ApiOperation::GetCallerIdentity,
         ApiOperation::Unknown,
     ];
 
@@ -28,6 +34,8 @@ impl ApiOperation {
             ApiOperation::ResetPersonalPin => "ResetPersonalPIN",
             ApiOperation::GetUser => "GetUser",
             ApiOperation::ListUsers => "ListUsers",
+            ApiOperation::GetAccount => "GetAccount",
+            ApiOperation::GetCallerIdentity => "GetCallerIdentity",
             ApiOperation::Unknown => "Unknown",
         }
     }
@@ -53,15 +61,55 @@ impl RoutedRequest<'_> {
     }
 }
 
-/// The operation of a request and the IDs in its path.
-pub(crate) fn route(parts: &Parts) -> RoutedRequest<'_> {
+/// The operation of a request and the IDs in its path. `POST /` is STS GetCallerIdentity when
+/// `serve_sts` and the form body says so; otherwise, like any path that matches nothing, it is
+/// `Unknown`.
+pub(crate) fn route<'a>(parts: &'a Parts, body: &[u8], serve_sts: bool) -> RoutedRequest<'a> {
+    if parts.uri.path() == "/" {
+        let is_form = parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let action = url::form_urlencoded::parse(body)
+            .find(|(k, _)| k == "Action")
+            .map(|(_, v)| v);
+        if serve_sts
+            && parts.method == Method::POST
+            && is_form
+            && action.as_deref() == Some("GetCallerIdentity")
+        {
+            return RoutedRequest {
+                op: ApiOperation::GetCallerIdentity,
+                account_id: None,
+                user_id: None,
+            };
+        }
+        return RoutedRequest::unknown();
+    }
     let Some(rest) = parts.uri.path().strip_prefix("/accounts/") else {
         return RoutedRequest::unknown();
     };
     let mut segments = rest.split('/');
-    let (Some(account), Some("users")) = (segments.next(), segments.next()) else {
+    let account = segments.next().unwrap_or_default();
+    let users = segments.next();
+    if users.is_none() && !account.is_empty() && parts.method == Method::GET {
+        return match decode(account) {
+            Some(account) => RoutedRequest {
+                op: ApiOperation::GetAccount,
+                account_id: Some(account),
+                user_id: None,
+            },
+            None => RoutedRequest {
+                op: ApiOperation::GetAccount,
+                account_id: Some(Cow::Borrowed("")),
+                user_id: None,
+            },
+        };
+    }
+    if users != Some("users") {
         return RoutedRequest::unknown();
-    };
+    }
     let user = segments.next();
     if segments.next().is_some() || account.is_empty() || user == Some("") {
         return RoutedRequest::unknown();
@@ -108,13 +156,26 @@ mod tests {
     use hyper::http::Request;
 
     fn routed(method: &str, uri: &str) -> (ApiOperation, Option<String>, Option<String>) {
+        routed_with(method, uri, "", true)
+    }
+
+    fn routed_with(
+        method: &str,
+        uri: &str,
+        body: &str,
+        serve_sts: bool,
+    ) -> (ApiOperation, Option<String>, Option<String>) {
         let (parts, ()) = Request::builder()
             .method(method)
             .uri(uri)
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
             .body(())
             .unwrap()
             .into_parts();
-        let r = route(&parts);
+        let r = route(&parts, body.as_bytes(), serve_sts);
         (
             r.op,
             r.account_id.map(|s| s.into_owned()),
@@ -156,5 +217,26 @@ mod tests {
             ApiOperation::Unknown
         );
         assert_eq!(routed("GET", "/").0, ApiOperation::Unknown);
+        assert_eq!(
+            routed("GET", "/accounts/a%2Db"),
+            (ApiOperation::GetAccount, Some("a-b".into()), None)
+        );
+        assert_eq!(routed("GET", "/accounts/").0, ApiOperation::Unknown);
+        assert_eq!(routed("POST", "/accounts/a").0, ApiOperation::Unknown);
+        assert_eq!(routed("GET", "/accounts/a/groups").0, ApiOperation::Unknown);
+        let sts = "Action=GetCallerIdentity&Version=2011-06-15";
+        assert_eq!(
+            routed_with("POST", "/", sts, true).0,
+            ApiOperation::GetCallerIdentity
+        );
+        assert_eq!(
+            routed_with("POST", "/", sts, false).0,
+            ApiOperation::Unknown
+        );
+        assert_eq!(
+            routed_with("POST", "/", "Action=AssumeRole", true).0,
+            ApiOperation::Unknown
+        );
+        assert_eq!(routed_with("GET", "/", sts, true).0, ApiOperation::Unknown);
     }
 }

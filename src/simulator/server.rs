@@ -1,7 +1,8 @@
 //! The HTTP plumbing of the simulator: the listener on 127.0.0.1, connections and their
-//! shutdown, reading bodies, delaying and dropping answers, and the shared [`ServerState`] that
-//! counts and logs each request once its [`Reply`] is known. What a request asks for is
-//! `routing`'s business; what it gets, `operations`'.
+//! shutdown, reading bodies, delaying, holding and dropping answers, and the shared
+//! [`ServerState`] that counts and logs each request once its [`Reply`] is known. What a request
+//! asks for is `routing`'s business; what it gets, `operations`' (and `admin`'s for
+//! `/__simulator/`).
 //!
 //! Per request the hot path takes three short locks that are never held across an await (the
 //! fault generator, the throttle bucket, and the one user's PIN) and otherwise only atomics.
@@ -17,27 +18,32 @@ use aws_smithy_types::DateTime;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::http::{request::Parts, Method, Request, StatusCode};
-use serde::Serialize;
+use hyper::http::{request::Parts, Request, StatusCode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::admin::ADMIN_PREFIX;
 use super::counters::{CountedStatus, Counters, LiveCounters};
 use super::directory::{format_guid, Directory};
-use super::errors::{json_response, Reply, WireResponse};
-use super::faults::{Draw, FaultEngine, Faults};
+use super::errors::{http_response, Reply, WireResponse, JSON};
+use super::faults::{Draw, Fate, FaultEngine, Faults};
 use super::log::{unix_ms, LogLine, RequestLog, FLUSH_EVERY};
-use super::routing::route;
+use super::routing::{route, ApiOperation};
 use super::store::UserStore;
+use super::sts::{CallerIdentity, DEFAULT_CALLER_ARN};
 use crate::rules::rfc3339_millis;
 
 /// Everything [`Simulator::start`] needs. Its `Debug` redacts the secret key.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct SimulatorConfig {
     /// The accounts and users served.
     pub directory: Directory,
-    /// Faults to inject into the three operations.
+    /// Faults to inject into the Chime operations.
     pub faults: Faults,
+    /// Who STS GetCallerIdentity says the caller is; its account is GetAccount's AwsAccountId.
+    pub caller_arn: String,
+    /// Whether `POST /` serves STS GetCallerIdentity (when not, it is an unknown request).
+    pub serve_sts: bool,
     /// When set, verify every SigV4 signature with this secret access key.
     pub secret_key: Option<String>,
     /// When set, write one JSON line per API request to this file.
@@ -48,11 +54,29 @@ pub struct SimulatorConfig {
     pub seed: u64,
 }
 
+impl Default for SimulatorConfig {
+    /// No users, no faults, the default caller, STS served, a free port, seed 0.
+    fn default() -> Self {
+        SimulatorConfig {
+            directory: Directory::default(),
+            faults: Faults::default(),
+            caller_arn: DEFAULT_CALLER_ARN.to_string(),
+            serve_sts: true,
+            secret_key: None,
+            log_path: None,
+            port: 0,
+            seed: 0,
+        }
+    }
+}
+
 impl std::fmt::Debug for SimulatorConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimulatorConfig")
             .field("users", &self.directory.len())
             .field("faults", &self.faults)
+            .field("caller_arn", &self.caller_arn)
+            .field("serve_sts", &self.serve_sts)
             .field(
                 "secret_key",
                 &self.secret_key.as_ref().map(|_| "<redacted>"),
@@ -71,6 +95,8 @@ impl Simulator {
     /// Binds 127.0.0.1:`config.port` and serves on the current tokio runtime until
     /// [`SimulatorHandle::shutdown`] (or the handle is dropped).
     pub async fn start(config: SimulatorConfig) -> anyhow::Result<SimulatorHandle> {
+        let caller = CallerIdentity::parse(&config.caller_arn)
+            .map_err(|e| anyhow::anyhow!("invalid caller ARN: {e}"))?;
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port)))
             .await
             .with_context(|| format!("cannot listen on 127.0.0.1:{}", config.port))?;
@@ -81,7 +107,7 @@ impl Simulator {
             Some(path) => Some(RequestLog::create(path)?),
             None => None,
         };
-        let shared = Arc::new(ServerState::new(config, log));
+        let shared = Arc::new(ServerState::new(config, caller, log));
         let cancel = CancellationToken::new();
         let server = tokio::spawn(accept_loop(listener, shared.clone(), cancel.clone()));
         let flusher = shared.log.is_some().then(|| {
@@ -141,8 +167,8 @@ impl SimulatorHandle {
         serde_json::from_slice(&self.shared.state_json()).expect("state is valid JSON")
     }
 
-    /// Stops accepting, lets open connections finish their requests (2 s at most), flushes the
-    /// log and returns the final counters.
+    /// Stops accepting, lets open connections finish their requests (2 s at most) and held
+    /// resets apply (`--late-apply-ms` at most), flushes the log and returns the final counters.
     pub async fn shutdown(mut self) -> Counters {
         self.cancel.cancel();
         if let Some(server) = self.server.take() {
@@ -163,7 +189,7 @@ impl Drop for SimulatorHandle {
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<ServerState>, cancel: CancellationToken) {
-    let open = Arc::new(OpenConnections::default());
+    let open = shared.open_work.clone();
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -180,7 +206,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<ServerState>, cancel: Ca
         };
         let _ = stream.set_nodelay(true);
         let (shared, cancel) = (shared.clone(), cancel.clone());
-        let guard = OpenConnections::enter(&open);
+        let guard = OpenWork::enter(&open);
         tokio::spawn(async move {
             let _guard = guard;
             let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
@@ -201,19 +227,19 @@ async fn accept_loop(listener: TcpListener, shared: Arc<ServerState>, cancel: Ca
     open.wait_until_none().await;
 }
 
-/// Counts open connections so shutdown can wait for them.
+/// Counts open connections and held resets, so shutdown can wait for them.
 #[derive(Default)]
-struct OpenConnections {
+struct OpenWork {
     count: AtomicU64,
     closed: tokio::sync::Notify,
 }
 
-struct ConnectionGuard(Arc<OpenConnections>);
+struct OpenWorkGuard(Arc<OpenWork>);
 
-impl OpenConnections {
-    fn enter(this: &Arc<Self>) -> ConnectionGuard {
+impl OpenWork {
+    fn enter(this: &Arc<Self>) -> OpenWorkGuard {
         this.count.fetch_add(1, Ordering::AcqRel);
-        ConnectionGuard(this.clone())
+        OpenWorkGuard(this.clone())
     }
 
     async fn wait_until_none(&self) {
@@ -230,7 +256,7 @@ impl OpenConnections {
     }
 }
 
-impl Drop for ConnectionGuard {
+impl Drop for OpenWorkGuard {
     fn drop(&mut self) {
         if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.closed.notify_waiters();
@@ -254,14 +280,10 @@ async fn handle(
     shared: Arc<ServerState>,
     req: Request<Incoming>,
 ) -> Result<WireResponse, DropAnswer> {
-    if req.uri().path() == "/__simulator/state" && req.method() == Method::GET {
-        let id = shared.request_id();
-        return Ok(json_response(
-            StatusCode::OK,
-            &id,
-            None,
-            Bytes::from(shared.state_json()),
-        ));
+    if req.uri().path().starts_with(ADMIN_PREFIX) {
+        let (parts, body) = req.into_parts();
+        let body = body.collect().await.map_err(|_| DropAnswer)?.to_bytes();
+        return Ok(shared.admin(&parts.method, parts.uri.path(), &body));
     }
     let arrival = SystemTime::now();
     let in_flight = InFlight::enter(&shared);
@@ -271,10 +293,40 @@ async fn handle(
     // Read the (normally empty) body so the connection can be kept alive and the payload hash
     // checked; a client that gives up mid-body gets no answer.
     let body = body.collect().await.map_err(|_| DropAnswer)?.to_bytes();
+    if draw.fate == Fate::LateApply
+        && route(&parts, &body, shared.serve_sts).op == ApiOperation::ResetPersonalPin
+    {
+        return apply_late(shared.clone(), parts, body, draw, arrival, in_flight.count).await;
+    }
     if let Some(due) = answer_due {
         tokio::time::sleep_until(due).await;
     }
-    shared.respond(&parts, &body, &draw, arrival, in_flight.count)
+    shared.respond(&parts, &body, &draw, arrival, in_flight.count, None)
+}
+
+/// Holds a reset `--late-apply-ms` (instead of the latency), then applies it in a task of its
+/// own, so it happens even when the client has given up and hyper has dropped this request;
+/// the answer goes out only if the client still waits.
+async fn apply_late(
+    shared: Arc<ServerState>,
+    parts: Parts,
+    body: Bytes,
+    draw: Draw,
+    arrival: SystemTime,
+    in_flight: u64,
+) -> Result<WireResponse, DropAnswer> {
+    let (answer_tx, answer_rx) = tokio::sync::oneshot::channel();
+    let hold = Duration::from_millis(shared.faults.faults.late_apply_ms);
+    let guard = OpenWork::enter(&shared.open_work);
+    tokio::spawn(async move {
+        let _guard = guard;
+        tokio::time::sleep(hold).await;
+        let client_waits = !answer_tx.is_closed();
+        let answer = shared.respond(&parts, &body, &draw, arrival, in_flight, Some(client_waits));
+        // The client may have gone meanwhile: then nobody takes the answer.
+        let _ = answer_tx.send(answer);
+    });
+    answer_rx.await.unwrap_or(Err(DropAnswer))
 }
 
 /// When an answer delayed by `delay` is due, counted from its arrival. Tokio's timer fires at
@@ -308,12 +360,15 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// What every connection shares: the users, the faults, the counters and the log.
+/// What every connection shares: the users, the faults, the caller, the counters and the log.
 pub(super) struct ServerState {
     pub store: UserStore,
     pub faults: FaultEngine,
     pub secret_key: Option<String>,
+    pub caller: CallerIdentity,
+    pub serve_sts: bool,
     log: Option<RequestLog>,
+    open_work: Arc<OpenWork>,
     pub counters: LiveCounters,
     in_flight: AtomicU64,
     request_seq: AtomicU64,
@@ -321,14 +376,17 @@ pub(super) struct ServerState {
 }
 
 impl ServerState {
-    fn new(config: SimulatorConfig, log: Option<RequestLog>) -> Self {
+    fn new(config: SimulatorConfig, caller: CallerIdentity, log: Option<RequestLog>) -> Self {
         let faults = FaultEngine::new(config.faults, config.seed);
-        let store = UserStore::new(&config.directory, || faults.initial_pin());
+        let store = UserStore::new(&config.directory, || faults.fresh_pin());
         ServerState {
             store,
             faults,
             secret_key: config.secret_key,
+            caller,
+            serve_sts: config.serve_sts,
             log,
+            open_work: Arc::default(),
             counters: LiveCounters::default(),
             in_flight: AtomicU64::new(0),
             request_seq: AtomicU64::new(0),
@@ -350,55 +408,8 @@ impl ServerState {
         }
     }
 
-    /// The document of `GET /__simulator/state`: every user with PIN and reset count, and the
-    /// counters.
-    fn state_json(&self) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct StateUser<'a> {
-            account_id: &'a str,
-            user_id: &'a str,
-            primary_email: &'a str,
-            display_name: &'a str,
-            personal_pin: &'a str,
-            reset_count: u64,
-        }
-        #[derive(Serialize)]
-        struct StateDocument<'a> {
-            users: Vec<StateUser<'a>>,
-            #[serde(flatten)]
-            counters: Counters,
-        }
-        let pins: Vec<([u8; 10], u64)> = self
-            .store
-            .users()
-            .iter()
-            .map(|u| {
-                let p = u.pin();
-                (p.pin, p.reset_count)
-            })
-            .collect();
-        let users = self
-            .store
-            .users()
-            .iter()
-            .zip(&pins)
-            .map(|(u, (pin, reset_count))| StateUser {
-                account_id: &u.info.account_id,
-                user_id: &u.info.user_id,
-                primary_email: &u.info.email,
-                display_name: &u.info.display_name,
-                personal_pin: std::str::from_utf8(pin).expect("PINs are ASCII digits"),
-                reset_count: *reset_count,
-            })
-            .collect();
-        serde_json::to_vec(&StateDocument {
-            users,
-            counters: self.counters.snapshot(),
-        })
-        .expect("strings and numbers always serialize")
-    }
-
-    /// Everything after the delay: decide, count, log, answer.
+    /// Everything after the delay: decide, count, log, answer. `late` is `Some(client_waits)`
+    /// for a held reset.
     fn respond(
         &self,
         parts: &Parts,
@@ -406,18 +417,34 @@ impl ServerState {
         draw: &Draw,
         arrival: SystemTime,
         in_flight: u64,
+        late: Option<bool>,
     ) -> Result<WireResponse, DropAnswer> {
-        let route = route(parts);
-        let reply = self.serve(parts, body, &route, draw);
-        let (counted, status, label) = match &reply {
-            Reply::Answer { status, .. } => (
+        let route = route(parts, body, self.serve_sts);
+        let request_id = self.request_id();
+        let reply = self.serve(parts, body, &route, draw, &request_id);
+        let (counted, status, label) = match (&reply, late) {
+            (Reply::Answer { status, .. }, Some(client_waits)) if *status == StatusCode::OK => {
+                self.counters.late_applied.fetch_add(1, Ordering::Relaxed);
+                match client_waits {
+                    true => (CountedStatus::Status(200), Some(200), "late-applied"),
+                    false => (CountedStatus::Dropped, None, "late-applied"),
+                }
+            }
+            (_, Some(false)) => (CountedStatus::Dropped, None, "dropped"),
+            (Reply::Answer { status, .. }, _) => (
                 CountedStatus::Status(status.as_u16()),
                 Some(status.as_u16()),
                 "answered",
             ),
-            Reply::Garbage(_) => (CountedStatus::Status(200), Some(200), "garbage"),
-            Reply::Dropped => (CountedStatus::Dropped, None, "dropped"),
-            Reply::ResetThenDropped => (CountedStatus::Dropped, Some(200), "reset-then-dropped"),
+            (Reply::Garbage(_), _) => (CountedStatus::Status(200), Some(200), "garbage"),
+            (Reply::NoPin(_), _) => {
+                self.counters.no_pin.fetch_add(1, Ordering::Relaxed);
+                (CountedStatus::Status(200), Some(200), "no-pin")
+            }
+            (Reply::Dropped, _) => (CountedStatus::Dropped, None, "dropped"),
+            (Reply::ResetThenDropped, _) => {
+                (CountedStatus::Dropped, Some(200), "reset-then-dropped")
+            }
         };
         self.counters.record(route.op, counted);
         if let Some(log) = &self.log {
@@ -433,18 +460,25 @@ impl ServerState {
                 in_flight,
             });
         }
+        if late == Some(false) {
+            return Err(DropAnswer);
+        }
         match reply {
             Reply::Answer {
                 status,
+                content_type,
                 error,
                 body,
-            } => Ok(json_response(status, &self.request_id(), error, body)),
-            Reply::Garbage(body) => Ok(json_response(
-                StatusCode::OK,
-                &self.request_id(),
-                None,
+            } => Ok(http_response(
+                status,
+                content_type,
+                &request_id,
+                error,
                 body,
             )),
+            Reply::Garbage(body) | Reply::NoPin(body) => {
+                Ok(http_response(StatusCode::OK, JSON, &request_id, None, body))
+            }
             Reply::Dropped | Reply::ResetThenDropped => Err(DropAnswer),
         }
     }

@@ -1,16 +1,20 @@
-//! The live user store: every user of the directory with its current PIN and reset count,
-//! indexed by account and user ID. Each user's mutable part sits behind its own short lock, so
-//! requests for different users never wait for each other.
+//! The live store: every account and user of the directory, with each user's current PIN and
+//! reset count and whether the admin endpoint removed it, indexed by account and user ID. Each
+//! user's mutable part sits behind its own short lock, so requests for different users never
+//! wait for each other.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use super::directory::{Directory, DirectoryUser};
+use super::directory::{Directory, DirectoryAccount, DirectoryUser};
 
-/// A user's PIN and how often it was reset. Its `Debug` never shows the PIN.
+/// A user's PIN, how often it was reset, and whether the user was removed. Its `Debug` never
+/// shows the PIN.
 pub(crate) struct PinRecord {
     pub pin: [u8; 10],
     pub reset_count: u64,
+    /// Removed by `DELETE /__simulator/users/…`: the API no longer finds the user.
+    pub removed: bool,
 }
 
 impl std::fmt::Debug for PinRecord {
@@ -18,6 +22,7 @@ impl std::fmt::Debug for PinRecord {
         f.debug_struct("PinRecord")
             .field("pin", &"<redacted>")
             .field("reset_count", &self.reset_count)
+            .field("removed", &self.removed)
             .finish()
     }
 }
@@ -38,29 +43,38 @@ impl StoredUser {
     }
 }
 
-/// One account's users.
-struct AccountUsers {
+/// One account: its details and its users.
+pub(crate) struct StoredAccount {
+    pub details: DirectoryAccount,
+    /// The position among the accounts, which the simulated creation date derives from.
+    pub index: u32,
     /// Indexes into `UserStore::users`, in directory order.
     users: Vec<u32>,
     by_id: HashMap<Box<str>, u32>,
 }
 
-/// Every user, by account and user ID.
+/// Every account and user, by ID.
 pub(crate) struct UserStore {
     users: Vec<StoredUser>,
-    accounts: HashMap<Box<str>, AccountUsers>,
+    accounts: HashMap<Box<str>, StoredAccount>,
 }
 
 impl UserStore {
     /// The directory's users, each with the PIN `initial_pin` gives, in directory order.
     pub fn new(directory: &Directory, mut initial_pin: impl FnMut() -> [u8; 10]) -> Self {
         let mut users = Vec::with_capacity(directory.len());
-        let mut accounts: HashMap<Box<str>, AccountUsers> = HashMap::new();
+        let mut accounts: HashMap<Box<str>, StoredAccount> = HashMap::new();
         for info in directory.users() {
             let index = u32::try_from(users.len()).expect("fewer than 4 billion users");
+            let next_account = u32::try_from(accounts.len()).expect("fewer accounts than users");
             let account = accounts
                 .entry(info.account_id.as_str().into())
-                .or_insert_with(|| AccountUsers {
+                .or_insert_with(|| StoredAccount {
+                    details: directory
+                        .account(&info.account_id)
+                        .expect("the directory knows every user's account")
+                        .clone(),
+                    index: next_account,
                     users: Vec::new(),
                     by_id: HashMap::new(),
                 });
@@ -72,30 +86,40 @@ impl UserStore {
                 pin: Mutex::new(PinRecord {
                     pin: initial_pin(),
                     reset_count: 0,
+                    removed: false,
                 }),
             });
         }
         UserStore { users, accounts }
     }
 
-    /// Whether the account exists.
-    pub fn has_account(&self, account_id: &str) -> bool {
-        self.accounts.contains_key(account_id)
+    /// The account, if the directory has it.
+    pub fn account(&self, account_id: &str) -> Option<&StoredAccount> {
+        self.accounts.get(account_id)
     }
 
-    /// The user, if the account holds it.
-    pub fn user(&self, account_id: &str, user_id: &str) -> Option<&StoredUser> {
+    /// The user with its PIN record locked, unless the account does not hold it or it was
+    /// removed. Never hold the lock across an await.
+    pub fn live_user(
+        &self,
+        account_id: &str,
+        user_id: &str,
+    ) -> Option<(&StoredUser, MutexGuard<'_, PinRecord>)> {
         let index = *self.accounts.get(account_id)?.by_id.get(user_id)?;
-        Some(&self.users[index as usize])
+        let user = &self.users[index as usize];
+        let record = user.pin();
+        (!record.removed).then_some((user, record))
     }
 
-    /// The users of an account in directory order, `None` for an unknown account.
-    pub fn account_users(&self, account_id: &str) -> Option<impl Iterator<Item = &StoredUser>> {
-        let account = self.accounts.get(account_id)?;
-        Some(account.users.iter().map(|&i| &self.users[i as usize]))
+    /// The users of an account in directory order, removed ones included.
+    pub fn account_users<'a>(
+        &'a self,
+        account: &'a StoredAccount,
+    ) -> impl Iterator<Item = &'a StoredUser> {
+        account.users.iter().map(|&i| &self.users[i as usize])
     }
 
-    /// Every user in directory order.
+    /// Every user in directory order, removed ones included.
     pub fn users(&self) -> &[StoredUser] {
         &self.users
     }

@@ -1,10 +1,11 @@
-//! The JSON bodies of successful Chime answers, members in the model's order (the AWS CLI
-//! prints them in that order), and the simulated dates they carry.
+//! The JSON bodies of successful Chime answers (`User`, `Account` and their envelopes), members
+//! in the model's order (the AWS CLI prints them in that order), and the simulated dates they
+//! carry.
 
 use aws_smithy_types::DateTime;
 use serde::Serialize;
 
-use super::store::StoredUser;
+use super::store::{StoredAccount, StoredUser};
 use crate::rules::rfc3339_millis;
 
 /// `User` of the model.
@@ -25,8 +26,8 @@ pub(crate) struct WireUser<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     invited_on: Option<String>,
     alexa_for_business_metadata: WireAlexaMetadata,
-    #[serde(rename = "PersonalPIN")]
-    personal_pin: &'a str,
+    #[serde(rename = "PersonalPIN", skip_serializing_if = "Option::is_none")]
+    personal_pin: Option<&'a str>,
 }
 
 /// `AlexaForBusinessMetadata` of the model.
@@ -84,7 +85,56 @@ impl<'a> WireUser<'a> {
             alexa_for_business_metadata: WireAlexaMetadata {
                 is_alexa_for_business_enabled: false,
             },
-            personal_pin: std::str::from_utf8(pin).expect("PINs are ASCII digits"),
+            personal_pin: Some(std::str::from_utf8(pin).expect("PINs are ASCII digits")),
+        }
+    }
+
+    /// The same user without `PersonalPIN` (the `--no-pin-rate` fault).
+    pub fn without_pin(self) -> Self {
+        WireUser {
+            personal_pin: None,
+            ..self
+        }
+    }
+}
+
+/// `{"Account": Account}`: the answer of GetAccount.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct WireAccountAnswer<'a> {
+    pub account: WireAccount<'a>,
+}
+
+/// `Account` of the model.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct WireAccount<'a> {
+    aws_account_id: &'a str,
+    account_id: &'a str,
+    name: &'a str,
+    account_type: &'static str,
+    created_timestamp: String,
+    default_license: &'static str,
+    supported_licenses: [&'static str; 2],
+    account_status: &'a str,
+    signin_delegate_groups: [(); 0],
+}
+
+impl<'a> WireAccount<'a> {
+    /// The account as Chime shows it to a caller of AWS account `aws_account_id`: a Team
+    /// account, created 30 days apart in directory order before the first invitation.
+    pub fn new(account: &'a StoredAccount, aws_account_id: &'a str) -> Self {
+        let created_ms = EPOCH_OF_INVITES_MS - (i64::from(account.index) + 1) * 30 * 86_400_000;
+        WireAccount {
+            aws_account_id,
+            account_id: &account.details.account_id,
+            name: &account.details.name,
+            account_type: "Team",
+            created_timestamp: rfc3339_millis(DateTime::from_millis(created_ms)),
+            default_license: "Pro",
+            supported_licenses: ["Basic", "Pro"],
+            account_status: &account.details.status,
+            signin_delegate_groups: [],
         }
     }
 }
