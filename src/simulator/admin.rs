@@ -148,7 +148,7 @@ impl ServerState {
             user_id: &'a str,
             primary_email: &'a str,
             display_name: &'a str,
-            personal_pin: String,
+            personal_pin: &'a str,
             reset_count: u64,
         }
         #[derive(Serialize)]
@@ -157,19 +157,30 @@ impl ServerState {
             #[serde(flatten)]
             counters: Counters,
         }
+        // Copied under each user's lock first, so no lock is held while the document is built.
+        let records: Vec<Option<([u8; 10], u64)>> = self
+            .store
+            .users()
+            .iter()
+            .map(|u| {
+                let record = u.pin();
+                (!record.removed).then_some((record.pin, record.reset_count))
+            })
+            .collect();
         let users = self
             .store
             .users()
             .iter()
-            .filter_map(|u| {
-                let record = u.pin();
-                (!record.removed).then(|| StateUser {
+            .zip(&records)
+            .filter_map(|(u, record)| {
+                let (pin, reset_count) = record.as_ref()?;
+                Some(StateUser {
                     account_id: &u.info.account_id,
                     user_id: &u.info.user_id,
                     primary_email: &u.info.email,
                     display_name: &u.info.display_name,
-                    personal_pin: String::from_utf8_lossy(&record.pin).into_owned(),
-                    reset_count: record.reset_count,
+                    personal_pin: std::str::from_utf8(pin).expect("PINs are ASCII digits"),
+                    reset_count: *reset_count,
                 })
             })
             .collect();

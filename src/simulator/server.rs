@@ -293,6 +293,7 @@ async fn handle(
     // Read the (normally empty) body so the connection can be kept alive and the payload hash
     // checked; a client that gives up mid-body gets no answer.
     let body = body.collect().await.map_err(|_| DropAnswer)?.to_bytes();
+    // Only a held reset is routed here as well as in `respond`: the hot path routes once.
     if draw.fate == Fate::LateApply
         && route(&parts, &body, shared.serve_sts).op == ApiOperation::ResetPersonalPin
     {
