@@ -75,15 +75,11 @@ impl CallError {
         }
     }
 
-    /// Whether the call may have reached Chime and been applied although no answer says so:
-    /// it timed out, its connection was lost, or its answer could not be read.
+    /// Whether the call may still be applied by Chime although no answer says so: it timed
+    /// out, or its connection was lost. (An answer that came but could not be read, or lacked
+    /// the PIN, was sent after the request was processed: nothing of it can land later.)
     pub fn outcome_unknown(&self) -> bool {
-        [
-            codes::TIMEOUT,
-            codes::CONNECTION_ERROR,
-            codes::INVALID_RESPONSE,
-        ]
-        .contains(&self.code.as_str())
+        [codes::TIMEOUT, codes::CONNECTION_ERROR].contains(&self.code.as_str())
     }
 
     /// Whether nothing answered at all: no connection could be made or kept.

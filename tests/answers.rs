@@ -91,3 +91,74 @@ fn a_row_given_by_email_makes_at_most_max_attempts_calls_in_all() {
         "the attempts column counts every call the rows made"
     );
 }
+
+#[test]
+fn a_reset_answered_without_its_pin_is_retried_and_never_recorded_empty() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 40, &["--no-pin-rate", "0.3", "--seed", "5"]);
+    let output = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "results.csv", "--rate", "0"],
+    ));
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let state = sim.state();
+    assert!(
+        state["no_pin"].as_u64().unwrap_or(0) > 0,
+        "the fault must have fired for this test to mean anything"
+    );
+    let rows = read_rows(&work, "results.csv");
+    assert!(rows.iter().all(|row| !row["personal_pin"].is_empty()));
+    assert_every_user_reset_with_current_pin(&rows, &state, 40);
+}
+
+/// Resets whose first attempt is held past the client's timeout and applied late: with the
+/// read-back, the PIN recorded is the one in force; the notes count the rows whose answer's
+/// PIN the late attempt voided, which is what a run without the read-back would have left
+/// stale.
+#[test]
+fn a_reset_applied_late_is_caught_by_reading_the_pin_back() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(
+        &work,
+        60,
+        &[
+            "--late-apply-rate",
+            "0.2",
+            "--late-apply-ms",
+            "600",
+            "--seed",
+            "3",
+        ],
+    );
+    let output = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &[
+            "input.csv",
+            "-o",
+            "results.csv",
+            "--rate",
+            "0",
+            "--timeout",
+            "0.3",
+        ],
+    ));
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let state = sim.state();
+    let late = state["late_applied"].as_u64().unwrap_or(0);
+    assert!(late > 0, "the fault must have fired");
+    let rows = read_rows(&work, "results.csv");
+    let voided = rows
+        .iter()
+        .filter(|row| row["error_message"].contains("applied after the answer"))
+        .count();
+    assert!(
+        voided > 0,
+        "some late attempts landed after the answer that succeeded ({late} late)"
+    );
+    assert_every_user_reset_with_current_pin(&rows, &state, 60);
+    eprintln!(
+        "stale PINs: {voided} of 60 rows without the read-back, 0 with it ({late} late applies)"
+    );
+}

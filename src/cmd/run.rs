@@ -68,6 +68,11 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// How many attempt timeouts after it was sent an attempt of unknown outcome is taken to have
+/// landed or failed for good: the client gave up after one, and the service may take as long
+/// again, twice, before it applies or drops the request.
+const SETTLE_TIMEOUTS: u32 = 3;
+
 /// Runs `run`; an `Err` means nothing was sent (exit 2).
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     crate::pipeline::run(config(args)?).await
@@ -98,6 +103,7 @@ pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
     } else {
         args.aws.client_settings()?
     };
+    let client = args.exec.with_timeouts(aws)?;
     let existing = match (args.resume, args.force) {
         (true, _) => Existing::Append,
         (false, true) => Existing::Overwrite,
@@ -117,9 +123,10 @@ pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
             } else {
                 Mode::Reset
             },
-            endpoint: describe_endpoint(&aws),
+            endpoint: describe_endpoint(&client),
+            settle: client.attempt_timeout * SETTLE_TIMEOUTS,
         },
-        client: args.exec.with_timeouts(aws)?,
+        client,
         max_failures: args.exec.max_failures.map(std::num::NonZeroU64::get),
         grace_period: args.exec.grace_period()?,
         pins: args.pins,

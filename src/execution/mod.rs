@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
@@ -28,7 +29,7 @@ use crate::outcome::Outcome;
 pub use control::{Control, StopReason};
 pub use rate::RateGovernor;
 pub use retry::{Pacing, RetryPolicy};
-use row::RowRunner;
+use row::{RowRunner, Slot};
 
 /// Reset PINs, or only look the users up (`--dry-run`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +49,9 @@ pub struct ExecConfig {
     pub mode: Mode,
     /// Where the calls go, named when nothing answers there.
     pub endpoint: String,
+    /// How long after it was sent an attempt of unknown outcome may still be applied: a reset
+    /// after one is read back only once this has passed.
+    pub settle: Duration,
 }
 
 /// What the executor shares with the rest of the run.
@@ -135,8 +139,9 @@ pub async fn execute<A: ChimeApi>(
                 note_lost_row(joined, control);
             }
             let (runner, outcomes) = (runner.clone(), outcomes.clone());
+            let mut slot = Slot::new(slot, slots.clone());
             tasks.spawn(async move {
-                if let Some(outcome) = runner.track_row(task).await {
+                if let Some(outcome) = runner.track_row(task, &mut slot).await {
                     let _ = outcomes.send(outcome).await;
                 }
                 drop(slot);
@@ -233,6 +238,7 @@ mod tests {
             },
             mode,
             endpoint: "the fake".to_string(),
+            settle: Duration::from_millis(5),
         }
     }
 

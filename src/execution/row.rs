@@ -3,8 +3,11 @@
 //! run's rate; what each answer teaches the run (slow down, stop, nothing answers); and the
 //! row's [`Outcome`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use super::{ExecConfig, Mode, RunState};
 use crate::chime::{Answer, CallError, ChimeApi, Disposition};
@@ -23,20 +26,20 @@ impl<A: ChimeApi> RowRunner<A> {
     /// Runs one row, listed in `rows_in_flight` until its outcome is made: a row still listed
     /// at the end was dropped mid-flight (a second Ctrl-C) or lost to a panic, and is named
     /// then.
-    pub async fn track_row(&self, task: RowTask) -> Option<Outcome> {
+    pub async fn track_row(&self, task: RowTask, slot: &mut Slot) -> Option<Outcome> {
         let line = task.line;
         let user = task.target.as_str().to_string();
         self.state
             .rows_in_flight()
             .insert(line, (task.account_id.clone(), user));
-        let outcome = self.process_row(task).await;
+        let outcome = self.process_row(task, slot).await;
         self.state.rows_in_flight().remove(&line);
         outcome
     }
 
     /// One row from first call to outcome; `None` when the run stopped before it was sent.
     /// Every call the row makes counts against one budget of `--max-attempts`.
-    async fn process_row(&self, task: RowTask) -> Option<Outcome> {
+    async fn process_row(&self, task: RowTask, slot: &mut Slot) -> Option<Outcome> {
         let mut calls = 0;
         let user_id = match &task.target {
             Target::UserId(user_id) => user_id.clone(),
@@ -46,7 +49,7 @@ impl<A: ChimeApi> RowRunner<A> {
             },
         };
         let outcome = match self.config.mode {
-            Mode::Reset => self.reset(task, user_id, &mut calls).await?,
+            Mode::Reset => self.reset(task, user_id, &mut calls, slot).await?,
             Mode::DryRun => {
                 let account = task.account_id.as_str();
                 match self
@@ -94,27 +97,38 @@ impl<A: ChimeApi> RowRunner<A> {
 
     /// Resets the user's PIN. When an attempt's outcome was unknown, the PIN is read back
     /// before it is recorded (see [`RowRunner::read_back`]).
-    async fn reset(&self, task: RowTask, user_id: String, calls: &mut u32) -> Option<Outcome> {
+    async fn reset(
+        &self,
+        task: RowTask,
+        user_id: String,
+        calls: &mut u32,
+        slot: &mut Slot,
+    ) -> Option<Outcome> {
         let account = task.account_id.as_str();
-        let doubt = AtomicBool::new(false);
+        // When the last attempt of unknown outcome was sent.
+        let doubt: Mutex<Option<Instant>> = Mutex::new(None);
         let reset = self
             .config
             .retry
             .call(self, calls, || async {
+                let sent = Instant::now();
                 let answer = self.api.reset_personal_pin(account, &user_id).await;
                 if answer.as_ref().is_err_and(CallError::outcome_unknown) {
-                    doubt.store(true, Ordering::Relaxed);
+                    *doubt.lock().expect("never poisoned") = Some(sent);
                 }
                 answer
             })
             .await?;
-        Some(match reset {
-            Ok(answer) if doubt.into_inner() => {
-                let (answer, note) = self.read_back(account, &user_id, answer, calls).await;
+        let doubt = doubt.into_inner().expect("never poisoned");
+        Some(match (reset, doubt) {
+            (Ok(answer), Some(doubtful)) => {
+                let (answer, note) = self
+                    .read_back(account, &user_id, answer, calls, doubtful, slot)
+                    .await;
                 succeeded(task, user_id, answer, *calls, Mode::Reset).with_note(note)
             }
-            Ok(answer) => succeeded(task, user_id, answer, *calls, Mode::Reset),
-            Err(error) => failed(task, user_id, error, *calls),
+            (Ok(answer), None) => succeeded(task, user_id, answer, *calls, Mode::Reset),
+            (Err(error), _) => failed(task, user_id, error, *calls),
         })
     }
 
@@ -122,13 +136,30 @@ impl<A: ChimeApi> RowRunner<A> {
     /// applied after the answer that succeeded, voiding its PIN. GetUser returns the PIN in
     /// force, which is the one to record. Returns the answer to record and a note saying what
     /// was done (never the PIN); if the read-back fails, the reset's own answer stands.
+    ///
+    /// Read at once, the PIN could still be voided by the doubtful attempt landing after it,
+    /// so the read waits until `settle` has passed since that attempt was sent. The row gives
+    /// up its place among the requests in flight while it waits, and takes one again to read.
     async fn read_back(
         &self,
         account: &str,
         user_id: &str,
         reset: Answer,
         calls: &mut u32,
+        doubtful: Instant,
+        slot: &mut Slot,
     ) -> (Answer, String) {
+        slot.release();
+        let stopped = tokio::select! {
+            _ = self.state.control.dispatch.cancelled() => true,
+            _ = tokio::time::sleep_until(doubtful + self.config.settle) => false,
+        };
+        if stopped {
+            let note = "the run stopped before this PIN, set after an attempt of unknown outcome, \
+                        was read back; `verify` checks it";
+            return (reset, note.to_string());
+        }
+        slot.retake().await;
         let read = self
             .config
             .retry
@@ -290,4 +321,31 @@ fn failed(task: RowTask, user_id: String, error: CallError, calls: u32) -> Outco
         .with_error(error.code, error.message)
         .with_calls(calls, error.request_id)
         .with_carried(task.carried)
+}
+
+/// A row's place among the requests in flight (the executor's semaphore), which it gives up
+/// while it only waits.
+pub(super) struct Slot {
+    permit: Option<OwnedSemaphorePermit>,
+    slots: Arc<Semaphore>,
+}
+
+impl Slot {
+    pub fn new(permit: OwnedSemaphorePermit, slots: Arc<Semaphore>) -> Self {
+        Slot {
+            permit: Some(permit),
+            slots,
+        }
+    }
+
+    fn release(&mut self) {
+        self.permit = None;
+    }
+
+    async fn retake(&mut self) {
+        if self.permit.is_none() {
+            let permit = self.slots.clone().acquire_owned().await;
+            self.permit = Some(permit.expect("the semaphore is never closed"));
+        }
+    }
 }
