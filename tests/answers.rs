@@ -12,6 +12,13 @@ fn closed_port() -> u16 {
     listener.local_addr().expect("a local address").port()
 }
 
+/// Runs `input.csv` into `results.csv` at full speed (`--rate 0`) with `extra` flags.
+fn run_unpaced(work: &Workdir, endpoint: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["input.csv", "-o", "results.csv", "--rate", "0"];
+    args.extend_from_slice(extra);
+    output_of(run_command(work, endpoint, &args))
+}
+
 #[test]
 fn a_run_against_a_closed_port_stops_at_once_and_names_the_endpoint() {
     let work = Workdir::new();
@@ -51,19 +58,7 @@ fn a_row_given_by_email_makes_at_most_max_attempts_calls_in_all() {
         input.push_str(&format!("{},{}\n", &user[0], &user[2]));
     }
     work.write("input.csv", input);
-    let output = output_of(run_command(
-        &work,
-        sim.endpoint(),
-        &[
-            "input.csv",
-            "-o",
-            "results.csv",
-            "--rate",
-            "0",
-            "--max-attempts",
-            "3",
-        ],
-    ));
+    let output = run_unpaced(&work, sim.endpoint(), &["--max-attempts", "3"]);
     assert!(matches!(code(&output), 0 | 1), "{}", stderr(&output));
     let state = sim.state();
     let rows = read_rows(&work, "results.csv");
@@ -96,11 +91,7 @@ fn a_row_given_by_email_makes_at_most_max_attempts_calls_in_all() {
 fn a_reset_answered_without_its_pin_is_retried_and_never_recorded_empty() {
     let work = Workdir::new();
     let sim = simulator_with_input(&work, 40, &["--no-pin-rate", "0.3", "--seed", "5"]);
-    let output = output_of(run_command(
-        &work,
-        sim.endpoint(),
-        &["input.csv", "-o", "results.csv", "--rate", "0"],
-    ));
+    let output = run_unpaced(&work, sim.endpoint(), &[]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let state = sim.state();
     assert!(
@@ -131,19 +122,7 @@ fn a_reset_applied_late_is_caught_by_reading_the_pin_back() {
             "3",
         ],
     );
-    let output = output_of(run_command(
-        &work,
-        sim.endpoint(),
-        &[
-            "input.csv",
-            "-o",
-            "results.csv",
-            "--rate",
-            "0",
-            "--timeout",
-            "0.3",
-        ],
-    ));
+    let output = run_unpaced(&work, sim.endpoint(), &["--timeout", "0.3"]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     let state = sim.state();
     let late = state["late_applied"].as_u64().unwrap_or(0);
