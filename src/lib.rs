@@ -21,3 +21,5 @@ pub mod pipeline;
 pub mod report;
 pub mod rules;
 pub mod simulator;
+pub mod stderr;
+pub mod writer_thread;

@@ -5,5 +5,6 @@ mod guards;
 mod prepare;
 mod reliability;
 mod run;
+mod signals;
 mod simulator;
 mod support;

@@ -12,11 +12,13 @@ mod directory;
 mod log;
 mod process;
 mod results;
+mod signals;
 
 pub use directory::*;
 pub use log::*;
 pub use process::*;
 pub use results::*;
+pub use signals::*;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
