@@ -13,8 +13,8 @@ use nix::unistd::Pid;
 
 use crate::support::{
     assert_every_user_reset_with_current_pin, assert_no_pin_in, code, exit_within, finish,
-    output_of, read_rows, run_command, simulator_users, simulator_with_input, spawn_run, stderr,
-    wait_for_rows, wait_until_blocked_on_the_pipe, Workdir,
+    output_of, read_rows, run_command, screen_lines, simulator_users, simulator_with_input,
+    spawn_run, stderr, terminal, wait_for_rows, wait_until_blocked_on_the_pipe, Workdir,
 };
 
 fn interrupt(child: &std::process::Child, signal: Signal) {
@@ -206,4 +206,43 @@ fn results_redirected_to_a_file_others_can_read_are_warned_about() {
         !stderr(&output).contains("warning: stdout"),
         "a pipe is fine"
     );
+}
+
+/// On an 80-column terminal the progress line fits and keeps the rows done and the failures
+/// whole (before, it ran past the edge and was cut off in "… 0 faile").
+#[test]
+fn the_progress_line_fits_an_80_column_terminal() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 60, &["--latency-ms", "20"]);
+    let (mut screen, child_side) = terminal(80);
+    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    cmd.args(["--rate", "20", "--concurrency", "2"])
+        .stdout(Stdio::null())
+        .stderr(child_side);
+    let mut child = cmd.spawn().expect("start the run");
+    // The child holds its own copy now: at its exit the terminal reads as ended.
+    drop(cmd);
+    let reading = thread::spawn(move || {
+        let mut shown = Vec::new();
+        // Ends with EIO once the run, the last holder of the other side, has exited.
+        let _ = screen.read_to_end(&mut shown);
+        String::from_utf8_lossy(&shown).into_owned()
+    });
+    let status = exit_within(&mut child, Duration::from_secs(60), "a 3 s run");
+    let shown = reading.join().expect("the terminal is read");
+    assert_eq!(status.code(), Some(0), "{shown}");
+    let progress: Vec<String> = screen_lines(&shown)
+        .into_iter()
+        .filter(|line| line.contains("/60"))
+        .collect();
+    assert!(!progress.is_empty(), "a progress line was drawn: {shown}");
+    eprintln!("DEBUG {progress:#?}");
+    for line in &progress {
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+        assert!(line.contains(" failed"), "the failures are whole: {line}");
+    }
 }

@@ -55,3 +55,58 @@ pub fn exit_within(child: &mut Child, limit: Duration, what: &str) -> ExitStatus
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A pseudo-terminal `columns` wide: (the side the test reads, the side a child writes to).
+pub fn terminal(columns: u16) -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut reader, mut child_side) = (0, 0);
+    let size = libc::winsize {
+        ws_row: 24,
+        ws_col: columns,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty writes two descriptors through valid pointers and reads `size`.
+    let opened = unsafe {
+        libc::openpty(
+            &mut reader,
+            &mut child_side,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            &size,
+        )
+    };
+    assert_eq!(opened, 0, "openpty");
+    // SAFETY: both descriptors were just opened and are owned by nobody else.
+    unsafe {
+        (
+            std::fs::File::from_raw_fd(reader),
+            std::fs::File::from_raw_fd(child_side),
+        )
+    }
+}
+
+/// What a terminal shows of `output`, line by line: escape sequences dropped, every carriage
+/// return or newline starting a new line.
+pub fn screen_lines(output: &str) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    let mut chars = output.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI: ESC [ parameters, then a final letter.
+                if chars.next() == Some('[') {
+                    for c in chars.by_ref() {
+                        if c.is_ascii_alphabetic() {
+                            break;
+                        }
+                    }
+                }
+            }
+            '\r' | '\n' => lines.push(String::new()),
+            c => lines.last_mut().expect("one line at least").push(c),
+        }
+    }
+    lines.retain(|line| !line.trim().is_empty());
+    lines
+}
