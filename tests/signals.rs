@@ -236,7 +236,6 @@ fn the_progress_line_fits_an_80_column_terminal() {
         .filter(|line| line.contains("/60"))
         .collect();
     assert!(!progress.is_empty(), "a progress line was drawn: {shown}");
-    eprintln!("DEBUG {progress:#?}");
     for line in &progress {
         assert!(
             line.chars().count() <= 80,
