@@ -9,7 +9,7 @@ pub const USAGE: u8 = 2;
 /// The run stopped early (rejected credentials, `--max-failures`, the results file could not be
 /// written, the input could not be read to its end); the summary says why and how to resume.
 pub const STOPPED_EARLY: u8 = 3;
-/// Interrupted by Ctrl-C or SIGTERM; in-flight rows were written, the rest can be resumed.
+/// Interrupted by Ctrl-C, SIGTERM or SIGHUP; in-flight rows were written, the rest can be resumed.
 pub const INTERRUPTED: u8 = 130;
 
 /// The exit codes in words, shown after `run --help`.
@@ -21,4 +21,5 @@ Exit codes:
   3    the run stopped early (credentials refused, --max-failures, results unwritable,
        input unreadable);
        the summary says why and gives the command that resumes it
-  130  interrupted by Ctrl-C or SIGTERM; rows in flight were written, the rest can be resumed";
+  130  interrupted by Ctrl-C, SIGTERM or SIGHUP; rows in flight were written, the rest can
+       be resumed";

@@ -3,7 +3,8 @@
 //! A row travels through one module per stage: [`input`] reads and checks the CSV (asking
 //! [`dedup`] whether its user was met already), [`execution`] sends each row to Chime within the
 //! rate and in-flight limits, [`chime`] makes the calls and classifies their errors, [`output`]
-//! writes the results file and [`report`] shows progress and the summary. [`outcome`] is the
+//! writes the results file (on a thread of its own, [`writer_thread`]) and [`report`] shows
+//! progress and the summary; [`stderr`] holds the one way messages reach stderr. [`outcome`] is the
 //! model of a results row that they pass along; [`pipeline`] wires the stages of a run together.
 //! [`cmd`] is the command line, one module per subcommand; [`simulator`] is a local stand-in
 //! for the Chime API that tests and rehearsals use, sharing only [`rules`] with the tool.
@@ -21,3 +22,5 @@ pub mod pipeline;
 pub mod report;
 pub mod rules;
 pub mod simulator;
+pub mod stderr;
+pub mod writer_thread;

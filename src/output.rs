@@ -158,7 +158,10 @@ impl ResultsWriter {
             source,
         };
         let (sink, needs_header): (Box<dyn Sink>, bool) = match destination {
-            Destination::Stdout => (Box::new(io::stdout()), true),
+            Destination::Stdout => {
+                warn_if_stdout_is_a_shared_file();
+                (Box::new(io::stdout()), true)
+            }
             Destination::File(path) => {
                 let (file, needs_header) = open_results(path, existing, &name)?;
                 (Box::new(file), needs_header)
@@ -289,10 +292,30 @@ fn warn_if_directory_is_readable(path: &Path) {
         return;
     };
     if metadata.is_dir() && metadata.permissions().mode() & 0o004 != 0 {
-        eprintln!(
+        crate::say!(
             "chime-pin-reset: warning: every user of this machine can list {}; the results \
              file itself is private (mode 0600)",
             directory.display()
+        );
+    }
+}
+
+/// `-o - > results.csv` makes a file with the shell's mode (usually 0644), not our 0600: say
+/// so, once, before any PIN is written into it.
+fn warn_if_stdout_is_a_shared_file() {
+    use std::os::fd::AsFd;
+    let Ok(stdout) = io::stdout().as_fd().try_clone_to_owned() else {
+        return;
+    };
+    let Ok(metadata) = File::from(stdout).metadata() else {
+        return;
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if metadata.is_file() && mode & 0o077 != 0 {
+        crate::say!(
+            "chime-pin-reset: warning: stdout is a file with mode {mode:04o}: other users of \
+             this machine may read the PINs written to it; give -o FILE instead, which \
+             creates the results file with mode 0600"
         );
     }
 }

@@ -1,6 +1,7 @@
 //! A run from end to end: wires the stages together. The input is read on its own thread into a
 //! bounded channel, the executor sends rows within the limits, and this module owns the
-//! results file, the counters and the progress display, fed by the executor's outcomes.
+//! counters and the progress display, fed by the executor's outcomes, and hands them on to the
+//! results file's writer, which runs on a thread of its own ([`crate::writer_thread`]).
 
 use std::sync::Arc;
 use std::thread;
@@ -19,13 +20,17 @@ use crate::outcome::{Outcome, RowStatus};
 use crate::output::{self, Existing, ResultsWriter};
 use crate::report::{Progress, Summary, Tally, UnrecordedRow};
 use crate::simulator::{Directory, Simulator, SimulatorConfig, SimulatorHandle};
+use crate::writer_thread::{Closed, WriterGone, WriterThread};
 
 /// Rows read ahead of the executor: enough to keep it busy, never the whole file.
 const READ_AHEAD: usize = 1024;
 /// Rows handed from the reader's thread to the executor at a time.
 const READ_CHUNK: usize = 64;
-/// Results rows written at most in one write: all the answers that are in, up to this many.
+/// Answers taken from the executor at a time.
 const BATCH_ROWS: usize = 256;
+/// Answers held for a writer that is behind before the executor is made to wait: a batch
+/// is written in one write, so this is also the most rows one write holds.
+const BACKLOG_ROWS: usize = 256;
 
 /// Runs the whole job and returns the exit code. An `Err` means nothing was sent.
 pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
@@ -139,64 +144,107 @@ async fn execute_run<A: ChimeApi>(
         state.clone(),
         outcome_tx,
     ));
+    let on_failure = {
+        let state = state.clone();
+        move |err: &std::io::Error| {
+            state
+                .control
+                .stop(StopReason::ResultsUnwritable(err.to_string()))
+        }
+    };
+    let results = match WriterThread::start(writer, on_failure) {
+        Ok(results) => results,
+        Err(err) => {
+            crate::say!("chime-pin-reset: cannot start the results writer: {err}");
+            return exit::USAGE;
+        }
+    };
     let mut recorder = Recorder {
-        writer,
+        results: Some(results),
+        backlog: Vec::new(),
         tally: Tally::default(),
         progress: Progress::new(config.progress, expected_rows),
-        unwritten: Vec::new(),
-        broken: false,
         max_failures: config.max_failures,
     };
     recorder.record_all(outcome_rx, &state).await;
     let _ = executor.await;
+    // The signals are still watched: a writer blocked on a pipe is given up on only when the
+    // grace period that a signal started ends.
+    let (results, backlog) = recorder.hand_off();
+    let closed = results
+        .close(backlog, state.control.abort.cancelled())
+        .await;
     signals.abort();
-    recorder.finish(config, &state, started)
+    recorder.finish(config, &state, closed, started)
 }
 
-/// The one owner of the results file, the counters and the progress display.
+/// The one owner of the counters and the progress display, and of the handle on the results
+/// writer's thread: every outcome comes here first.
 struct Recorder {
-    writer: ResultsWriter,
+    results: Option<WriterThread>,
+    /// Answers in, not yet handed to the writer (it is busy, or blocked on a pipe).
+    backlog: Vec<Outcome>,
     tally: Tally,
     progress: Progress,
-    /// Outcomes that could not be written, kept only to try once more and to name their users.
-    unwritten: Vec<Outcome>,
-    broken: bool,
     max_failures: Option<u64>,
 }
 
+/// What woke the recorder.
+enum Event {
+    Answers,
+    AnswersDone,
+    HandedOver,
+    WriterGone,
+    Tick,
+}
+
 impl Recorder {
+    /// Takes every outcome until the executor is done, handing them to the writer as it can.
     async fn record_all(&mut self, mut outcomes: mpsc::Receiver<Outcome>, state: &RunState) {
+        let control = &state.control;
         let mut ticker = tokio::time::interval(Duration::from_millis(200));
         let mut batch = Vec::new();
         loop {
-            tokio::select! {
-                received = outcomes.recv_many(&mut batch, BATCH_ROWS) => {
-                    if received == 0 {
-                        break;
-                    }
-                    self.record_batch(&mut batch, &state.control);
-                }
-                _ = ticker.tick() => {}
+            // While the writer is behind, answers wait in the executor's channel, whose tasks
+            // hold their slots, so no more rows are sent. A stopping run takes every answer,
+            // so that none waits in a task that the end of the grace period drops.
+            let take = self.backlog.len() < BACKLOG_ROWS || control.dispatch.is_cancelled();
+            let results = self
+                .results
+                .as_mut()
+                .expect("handed off only after the run");
+            let ready_to_hand = !self.backlog.is_empty() && results.is_open();
+            let backlog = &mut self.backlog;
+            let event = tokio::select! {
+                received = outcomes.recv_many(&mut batch, BATCH_ROWS), if take => match received {
+                    0 => Event::AnswersDone,
+                    _ => Event::Answers,
+                },
+                handed = results.hand_over(backlog), if ready_to_hand => match handed {
+                    Ok(()) => Event::HandedOver,
+                    Err(WriterGone) => Event::WriterGone,
+                },
+                () = control.dispatch.cancelled(), if !take => Event::Tick,
+                _ = ticker.tick() => Event::Tick,
+            };
+            match event {
+                Event::AnswersDone => break,
+                Event::Answers => self.take_answers(&mut batch, control),
+                Event::WriterGone => control.stop(StopReason::ResultsUnwritable(
+                    "the results writer stopped".into(),
+                )),
+                Event::HandedOver | Event::Tick => {}
             }
             self.progress
                 .update(&self.tally, &state.live, state.rate.current());
         }
     }
 
-    fn record_batch(&mut self, batch: &mut Vec<Outcome>, control: &Control) {
+    fn take_answers(&mut self, batch: &mut Vec<Outcome>, control: &Control) {
         for outcome in batch.iter() {
             self.tally.record(outcome);
         }
-        if !self.broken {
-            if let Err(err) = self.writer.write_batch(batch) {
-                self.broken = true;
-                control.stop(StopReason::ResultsUnwritable(err.to_string()));
-            }
-        }
-        if self.broken {
-            self.unwritten.append(batch);
-        }
-        batch.clear();
+        self.backlog.append(batch);
         if let Some(limit) = self.max_failures {
             if self.tally.count(RowStatus::Failed) >= limit {
                 control.stop(StopReason::MaxFailures(limit));
@@ -204,14 +252,18 @@ impl Recorder {
         }
     }
 
-    fn finish(mut self, config: &RunConfig, state: &RunState, started: Instant) -> u8 {
+    /// The writer and the answers it has not been given yet, for it to finish with.
+    fn hand_off(&mut self) -> (WriterThread, Vec<Outcome>) {
+        (
+            self.results.take().expect("handed off once"),
+            std::mem::take(&mut self.backlog),
+        )
+    }
+
+    fn finish(self, config: &RunConfig, state: &RunState, closed: Closed, started: Instant) -> u8 {
         self.progress.finish();
-        if !self.unwritten.is_empty() && self.writer.write_batch(&self.unwritten).is_ok() {
-            self.unwritten.clear();
-        }
-        let synced = self.writer.sync();
         let mut stop = state.control.reason();
-        if let (Err(err), None) = (&synced, &stop) {
+        if let (Some(Err(err)), None) = (&closed.synced, &stop) {
             stop = Some(StopReason::ResultsUnwritable(err.to_string()));
         }
         let mut summary = Summary::new(
@@ -221,16 +273,7 @@ impl Recorder {
             started.elapsed(),
             config.output.name(),
         );
-        summary.unrecorded_rows = self
-            .unwritten
-            .iter()
-            .map(|outcome| UnrecordedRow {
-                line: outcome.line,
-                account_id: outcome.account_id.clone(),
-                user: outcome.user_id.clone(),
-                status: outcome.status.as_str(),
-            })
-            .collect();
+        summary.unrecorded_rows = closed.unrecorded;
         summary.dropped_in_flight = state
             .rows_in_flight()
             .iter()
@@ -249,7 +292,7 @@ impl Recorder {
         }
         if let Some(path) = &config.summary_json {
             if let Err(err) = summary.write_json(path) {
-                eprintln!("chime-pin-reset: cannot write {}: {err}", path.display());
+                crate::say!("chime-pin-reset: cannot write {}: {err}", path.display());
             }
         }
         match stop {
@@ -264,6 +307,7 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dedup::Dedup;
     use crate::output::{FullDisk, PinPolicy};
     use crate::report::ProgressMode;
 
@@ -276,28 +320,47 @@ mod tests {
         )
     }
 
-    #[test]
-    fn an_unwritable_result_stops_dispatching_and_keeps_every_answer_after_it() {
+    #[tokio::test]
+    async fn an_unwritable_result_stops_dispatching_and_keeps_every_answer_after_it() {
+        let state = Arc::new(RunState::new(
+            RateGovernor::new(None, std::num::NonZeroU32::MIN),
+            Arc::new(Dedup::default()),
+        ));
+        let writer = ResultsWriter::from_sink(Box::new(FullDisk::new(0)), PinPolicy::Full, false);
+        let stopper = state.clone();
+        let results = WriterThread::start(writer, move |err| {
+            stopper
+                .control
+                .stop(StopReason::ResultsUnwritable(err.to_string()))
+        })
+        .unwrap();
         let mut recorder = Recorder {
-            writer: ResultsWriter::from_sink(Box::new(FullDisk::new(0)), PinPolicy::Full, false),
+            results: Some(results),
+            backlog: Vec::new(),
             tally: Tally::default(),
             progress: Progress::new(ProgressMode::Off, None),
-            unwritten: Vec::new(),
-            broken: false,
             max_failures: None,
         };
-        let control = Control::default();
-        recorder.record_batch(&mut vec![reset_row(2), reset_row(3)], &control);
-        assert!(
-            control.dispatch.is_cancelled(),
-            "no row is sent once one cannot be recorded"
-        );
+        let (answers, outcomes) = mpsc::channel(8);
+        answers.send(reset_row(2)).await.unwrap();
+        answers.send(reset_row(3)).await.unwrap();
+        let recording = async {
+            recorder.record_all(outcomes, &state).await;
+        };
+        let answering = async {
+            state.control.dispatch.cancelled().await;
+            // An answer from a row that was in flight when the write failed.
+            answers.send(reset_row(4)).await.unwrap();
+            drop(answers);
+        };
+        tokio::join!(recording, answering);
         assert!(matches!(
-            control.reason(),
+            state.control.reason(),
             Some(StopReason::ResultsUnwritable(_))
         ));
-        recorder.record_batch(&mut vec![reset_row(4)], &control);
-        let kept: Vec<u64> = recorder.unwritten.iter().map(|o| o.line).collect();
+        let (results, backlog) = recorder.hand_off();
+        let closed = results.close(backlog, std::future::pending()).await;
+        let kept: Vec<u64> = closed.unrecorded.iter().map(|row| row.line).collect();
         assert_eq!(
             kept,
             vec![2, 3, 4],

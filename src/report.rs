@@ -2,12 +2,13 @@
 //! (stdout stays machine-readable). Nothing here ever sees a PIN: it counts outcomes.
 
 use std::collections::BTreeMap;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use console::Term;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use serde::Serialize;
 
 use crate::outcome::{LiveStats, Outcome, RowStatus, StopReason};
@@ -68,6 +69,7 @@ const PLAIN_LINE_EVERY: Duration = Duration::from_secs(5);
 pub struct Progress {
     mode: ProgressMode,
     bar: ProgressBar,
+    terminal: Term,
     started: Instant,
     last_line: Instant,
     total: Option<u64>,
@@ -75,18 +77,14 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(mode: ProgressMode, total: Option<u64>) -> Self {
+        let terminal = Term::stderr();
         let bar = match mode {
             ProgressMode::Bar => {
-                let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
-                let template = if total.is_some() {
-                    "{elapsed_precise} [{bar:20}] {pos}/{len} · ETA {eta} · {wide_msg}"
-                } else {
-                    "{elapsed_precise} {pos} rows · {wide_msg}"
-                };
+                let target = ProgressDrawTarget::term_like(Box::new(QuietTerm(terminal.clone())));
+                let bar = ProgressBar::with_draw_target(total, target);
+                // The whole line is ours (see `progress_line`), fitted to the terminal's width.
                 bar.set_style(
-                    ProgressStyle::with_template(template)
-                        .expect("the progress template is valid")
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template("{msg}").expect("the progress template is valid"),
                 );
                 bar
             }
@@ -96,6 +94,7 @@ impl Progress {
         Progress {
             mode,
             bar,
+            terminal,
             started: now,
             last_line: now,
             total,
@@ -107,42 +106,178 @@ impl Progress {
         match self.mode {
             ProgressMode::Off => {}
             ProgressMode::Bar => {
-                self.bar.set_position(tally.rows);
-                self.bar.set_message(self.status_text(tally, live, rate));
+                let width = usize::from(self.terminal.size().1);
+                let line = progress_line(&self.snapshot(tally, live, rate), width);
+                self.bar.set_message(line);
             }
             ProgressMode::Lines => {
                 if self.last_line.elapsed() >= PLAIN_LINE_EVERY {
                     self.last_line = Instant::now();
-                    let done = match self.total {
-                        Some(total) => format!("{}/{total}", tally.rows),
-                        None => tally.rows.to_string(),
-                    };
-                    eprintln!(
-                        "chime-pin-reset: {done} rows · {}",
-                        self.status_text(tally, live, rate)
-                    );
+                    // A log file has no width: every field.
+                    let line = progress_line(&self.snapshot(tally, live, rate), usize::MAX);
+                    crate::say!("chime-pin-reset: {line}");
                 }
             }
         }
     }
 
-    fn status_text(&self, tally: &Tally, live: &LiveStats, rate: Option<f64>) -> String {
-        let elapsed = self.started.elapsed().as_secs_f64().max(0.001);
-        let limit = match rate {
-            Some(rate) => format!("limit {rate:.0}/s"),
-            None => "no rate limit".to_string(),
-        };
-        format!(
-            "{:.1} rows/s · {limit} · {} failed · {} throttled · {} in flight",
-            tally.rows as f64 / elapsed,
-            tally.unsuccessful(),
-            live.throttles.load(Ordering::Relaxed),
-            live.in_flight.load(Ordering::Relaxed),
-        )
+    fn snapshot(&self, tally: &Tally, live: &LiveStats, rate: Option<f64>) -> Snapshot {
+        Snapshot {
+            done: tally.rows,
+            total: self.total,
+            failed: tally.unsuccessful(),
+            throttled: live.throttles.load(Ordering::Relaxed),
+            in_flight: live.in_flight.load(Ordering::Relaxed),
+            limit: rate,
+            elapsed: self.started.elapsed(),
+        }
     }
 
     pub fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+/// The terminal indicatif draws on, with every error ignored: a progress line that cannot be
+/// drawn (the terminal closed under the run) is not worth a panic or a stop.
+#[derive(Debug)]
+struct QuietTerm(Term);
+
+impl TermLike for QuietTerm {
+    fn width(&self) -> u16 {
+        self.0.size().1
+    }
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        let _ = self.0.move_cursor_up(n);
+        Ok(())
+    }
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        let _ = self.0.move_cursor_down(n);
+        Ok(())
+    }
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        let _ = self.0.move_cursor_right(n);
+        Ok(())
+    }
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        let _ = self.0.move_cursor_left(n);
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        let _ = self.0.write_line(s);
+        Ok(())
+    }
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        let _ = self.0.write_str(s);
+        Ok(())
+    }
+    fn clear_line(&self) -> io::Result<()> {
+        let _ = self.0.clear_line();
+        Ok(())
+    }
+    fn flush(&self) -> io::Result<()> {
+        let _ = self.0.flush();
+        Ok(())
+    }
+}
+
+/// What the progress line shows, read at one moment.
+#[derive(Clone, Debug)]
+struct Snapshot {
+    done: u64,
+    total: Option<u64>,
+    failed: u64,
+    throttled: u64,
+    in_flight: u64,
+    /// The rate in force; `None` is unlimited.
+    limit: Option<f64>,
+    elapsed: Duration,
+}
+
+/// Between the fields of the progress line.
+const SEPARATOR: &str = " · ";
+/// The progress bar's inner width, in columns.
+const BAR_WIDTH: usize = 10;
+
+/// The progress line, at most `width` columns. Fields are shown in a fixed order; when they do
+/// not all fit, the least useful go first, so that a narrow terminal still shows how far the
+/// run is, how many rows failed and when it will end.
+fn progress_line(snapshot: &Snapshot, width: usize) -> String {
+    let elapsed = snapshot.elapsed.as_secs_f64().max(0.001);
+    let per_second = snapshot.done as f64 / elapsed;
+    let remaining = snapshot
+        .total
+        .map(|total| total.saturating_sub(snapshot.done));
+    // (usefulness: 0 is dropped last, text), in the order shown.
+    let mut fields: Vec<(u8, String)> = vec![(7, clock(snapshot.elapsed))];
+    if let Some(total) = snapshot.total {
+        fields.push((8, bar(snapshot.done, total)));
+        fields.push((0, format!("{}/{total}", snapshot.done)));
+    } else {
+        fields.push((0, format!("{} rows", snapshot.done)));
+    }
+    if let Some(remaining) = remaining.filter(|_| per_second > 0.0) {
+        let eta = Duration::from_secs_f64(remaining as f64 / per_second);
+        fields.push((2, format!("ETA {}", short_duration(eta))));
+    }
+    fields.push((1, format!("{} failed", snapshot.failed)));
+    fields.push((3, format!("{per_second:.1} rows/s")));
+    fields.push((4, format!("{} throttled", snapshot.throttled)));
+    fields.push((5, format!("{} in flight", snapshot.in_flight)));
+    fields.push((
+        6,
+        match snapshot.limit {
+            Some(rate) => format!("limit {rate:.0}/s"),
+            None => "no rate limit".to_string(),
+        },
+    ));
+    let columns = |fields: &[(u8, String)]| -> usize {
+        let text: usize = fields.iter().map(|(_, text)| text.chars().count()).sum();
+        text + SEPARATOR.chars().count() * fields.len().saturating_sub(1)
+    };
+    while fields.len() > 1 && columns(&fields) > width {
+        let least_useful = (0..fields.len())
+            .max_by_key(|&index| fields[index].0)
+            .expect("more than one field is left");
+        fields.remove(least_useful);
+    }
+    let line: Vec<&str> = fields.iter().map(|(_, text)| text.as_str()).collect();
+    line.join(SEPARATOR).chars().take(width).collect()
+}
+
+/// `[=====>    ]`.
+fn bar(done: u64, total: u64) -> String {
+    let filled = if total == 0 {
+        BAR_WIDTH
+    } else {
+        (done.min(total) as usize * BAR_WIDTH) / total as usize
+    };
+    let head = if filled < BAR_WIDTH { ">" } else { "" };
+    let empty = BAR_WIDTH - filled - head.len();
+    format!("[{}{head}{}]", "=".repeat(filled), " ".repeat(empty))
+}
+
+/// `01:02:03`.
+fn clock(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    format!(
+        "{:02}:{:02}:{:02}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
+/// `45s`, `3m12s`, `2h05m`.
+fn short_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    match seconds {
+        0..=59 => format!("{seconds}s"),
+        60..=3599 => format!("{}m{:02}s", seconds / 60, seconds % 60),
+        _ => format!("{}h{:02}m", seconds / 3600, seconds / 60 % 60),
     }
 }
 
@@ -178,6 +313,17 @@ pub struct UnrecordedRow {
     /// The user id, or the email the row named its user by.
     pub user: String,
     pub status: &'static str,
+}
+
+impl From<&Outcome> for UnrecordedRow {
+    fn from(outcome: &Outcome) -> Self {
+        UnrecordedRow {
+            line: outcome.line,
+            account_id: outcome.account_id.clone(),
+            user: outcome.user_id.clone(),
+            status: outcome.status.as_str(),
+        }
+    }
 }
 
 impl Summary {
@@ -275,7 +421,7 @@ impl Summary {
     }
 
     pub fn print(&self) {
-        let _ = io::stderr().write_all(self.render().as_bytes());
+        crate::stderr::text(&self.render());
     }
 
     pub fn write_json(&self, path: &Path) -> io::Result<()> {
@@ -301,6 +447,68 @@ fn list_rows(text: &mut String, heading: &str, rows: &[UnrecordedRow]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run well under way, with numbers as wide as a large run gives them.
+    fn busy_run() -> Snapshot {
+        Snapshot {
+            done: 12_345,
+            total: Some(100_000),
+            failed: 1_234,
+            throttled: 5_678,
+            in_flight: 64,
+            limit: Some(250.0),
+            elapsed: Duration::from_secs(3 * 3600 + 25 * 60),
+        }
+    }
+
+    #[test]
+    fn the_progress_line_fits_the_terminal_and_keeps_the_most_useful_fields() {
+        for snapshot in [
+            busy_run(),
+            Snapshot {
+                total: None,
+                ..busy_run()
+            },
+        ] {
+            for width in [40, 80, 120] {
+                let line = progress_line(&snapshot, width);
+                assert!(
+                    line.chars().count() <= width,
+                    "{width} columns: {line:?} is {} wide",
+                    line.chars().count()
+                );
+                assert!(line.contains("12345"), "{width}: rows done in {line:?}");
+                assert!(
+                    line.contains("1234 failed"),
+                    "{width}: failures in {line:?}"
+                );
+                if snapshot.total.is_some() {
+                    assert!(line.contains("12345/100000"), "{width}: {line:?}");
+                    assert!(line.contains("ETA "), "{width}: {line:?}");
+                }
+            }
+            let narrow = progress_line(&snapshot, 40);
+            assert!(
+                !narrow.contains("limit"),
+                "the least useful go first: {narrow}"
+            );
+            let wide = progress_line(&snapshot, 120);
+            for field in [
+                "rows/s",
+                "throttled",
+                "in flight",
+                "limit 250/s",
+                "03:25:00",
+            ] {
+                assert!(wide.contains(field), "120 columns show {field}: {wide}");
+            }
+        }
+        let eighty = progress_line(&busy_run(), 80);
+        for field in ["rows/s", "throttled"] {
+            assert!(eighty.contains(field), "80 columns show {field}: {eighty}");
+        }
+        assert!(progress_line(&busy_run(), 5).chars().count() <= 5);
+    }
 
     #[test]
     fn a_stopped_summary_says_why_and_how_to_resume() {

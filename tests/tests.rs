@@ -7,5 +7,6 @@ mod prepare;
 mod reliability;
 mod run;
 mod shell;
+mod signals;
 mod simulator;
 mod support;

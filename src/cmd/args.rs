@@ -202,7 +202,7 @@ pub struct ExecArgs {
     #[arg(long, default_value_t = 20.0, value_name = "SECONDS")]
     pub timeout: f64,
 
-    /// Seconds in-flight requests get to finish after Ctrl-C or SIGTERM.
+    /// Seconds in-flight requests get to finish after Ctrl-C, SIGTERM or SIGHUP.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub grace_period: f64,
 }

@@ -170,12 +170,12 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<u8> {
         Err(Failure::Call(error)) => {
             // Dropping the temporary file unlinks it: no partial list is left behind.
             match destination {
-                Destination::File(_) => eprintln!(
+                Destination::File(_) => crate::say!(
                     "chime-pin-reset: nothing was written to {}",
                     destination.name()
                 ),
                 Destination::Stdout => {
-                    eprintln!("chime-pin-reset: the list on stdout is incomplete")
+                    crate::say!("chime-pin-reset: the list on stdout is incomplete")
                 }
             }
             return Ok(exit_code(&error));
@@ -193,7 +193,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<u8> {
         .map(|(account, count)| format!("{account}: {count}"))
         .collect::<Vec<_>>()
         .join(", ");
-    eprintln!(
+    crate::say!(
         "chime-pin-reset: exported {total} users to {} (per account: {accounts_text})",
         destination.name()
     );
@@ -216,7 +216,7 @@ async fn list_accounts<'a, W: Write>(
         match list_account(client, account, filter, sheet).await {
             Ok(count) => per_account.push((account.as_str(), count)),
             Err(Failure::Call(error)) => {
-                eprintln!("chime-pin-reset: account {account}: {}", describe(&error));
+                crate::say!("chime-pin-reset: account {account}: {}", describe(&error));
                 return Err(Failure::Call(error));
             }
             Err(failure) => return Err(failure),

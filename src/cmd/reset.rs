@@ -77,7 +77,7 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<u8> {
     let output = match answer {
         Ok(output) => output,
         Err(error) => {
-            eprintln!("chime-pin-reset: {}", describe(&error));
+            crate::say!("chime-pin-reset: {}", describe(&error));
             return Ok(exit_code(&error));
         }
     };

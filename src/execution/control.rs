@@ -1,9 +1,10 @@
 //! How a run stops: the reasons it may stop early, the tokens that end dispatching and drop
-//! the rows in flight, and the signals (Ctrl-C, SIGTERM) that ask for either.
+//! the rows in flight, and the signals (Ctrl-C, SIGTERM, SIGHUP) that ask for either.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::outcome::StopReason;
@@ -35,33 +36,51 @@ impl Control {
     }
 }
 
-/// Ctrl-C or SIGTERM stops dispatching and gives in-flight rows `grace` to finish; a second
-/// signal (or the end of the grace period) drops them.
+/// Ctrl-C, SIGTERM or SIGHUP (an ssh session that closed) stops dispatching and gives
+/// in-flight rows `grace` to finish; a second signal (or the end of the grace period) drops
+/// them. Before, a hang-up killed the run with no summary and its rows in flight unnamed.
 pub async fn watch_signals(control: &Control, grace: Duration) {
-    let Ok(mut terminate) =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    else {
+    let Ok(mut stop_signals) = StopSignals::install() else {
         return;
     };
-    let mut interrupt =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
-            Ok(interrupt) => interrupt,
-            Err(_) => return,
-        };
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
+    stop_signals.recv().await;
     control.stop(StopReason::Interrupted);
-    eprintln!(
+    // Never panics: after a hang-up or with `2>&1 | tee` killed, stderr may be gone, and this
+    // task must live on to end the grace period.
+    crate::say!(
         "chime-pin-reset: stopping: no new rows will be sent; rows in flight have {} s to \
          finish (press Ctrl-C again to stop at once)",
         grace.as_secs_f64()
     );
     tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
+        _ = stop_signals.recv() => {}
         _ = tokio::time::sleep(grace) => {}
     }
     control.abort.cancel();
+}
+
+/// The signals that ask a run to stop.
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+    hangup: Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<Self> {
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Waits for the next of them.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+            _ = self.hangup.recv() => {}
+        }
+    }
 }

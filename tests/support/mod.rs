@@ -1,8 +1,8 @@
 //! Every helper the tests share: a temporary work directory per test, the built binary, a
 //! simulator process on a free port, and an environment that keeps the host's AWS configuration
 //! out (here); running the tool ([`process`]), simulators over a written directory
-//! ([`directory`]), results files and the PIN checks ([`results`]), and the simulator's request
-//! log ([`log`]). Everything is re-exported here, so a test imports from `crate::support`.
+//! ([`directory`]), results files and the PIN checks ([`results`]), the simulator's request
+//! log ([`log`]), and blocked pipes, deadlines and pseudo-terminals ([`signals`]). Everything is re-exported here, so a test imports from `crate::support`.
 //!
 //! The benchmark (`tests/bench.rs`) includes this module too. Not every test binary or module
 //! uses every helper or re-export, hence the allowances.
@@ -12,11 +12,13 @@ mod directory;
 mod log;
 mod process;
 mod results;
+mod signals;
 
 pub use directory::*;
 pub use log::*;
 pub use process::*;
 pub use results::*;
+pub use signals::*;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
