@@ -288,6 +288,13 @@ pub(crate) fn random_pin(rng: &mut impl Rng) -> [u8; 10] {
 mod tests {
     use super::*;
 
+    /// No faults but what `set` sets.
+    fn with(set: impl FnOnce(&mut Faults)) -> Faults {
+        let mut faults = Faults::default();
+        set(&mut faults);
+        faults
+    }
+
     #[test]
     fn token_bucket_admits_the_burst_then_throttles() {
         let engine = FaultEngine::new(
@@ -312,53 +319,17 @@ mod tests {
     #[test]
     fn fates_follow_rates_of_one() {
         for (faults, fate) in [
-            (
-                Faults {
-                    drop_rate: 1.0,
-                    ..Faults::default()
-                },
-                Fate::Drop,
-            ),
-            (
-                Faults {
-                    reset_then_drop_rate: 1.0,
-                    ..Faults::default()
-                },
-                Fate::ResetThenDrop,
-            ),
-            (
-                Faults {
-                    garbage_rate: 1.0,
-                    ..Faults::default()
-                },
-                Fate::Garbage,
-            ),
-            (
-                Faults {
-                    no_pin_rate: 1.0,
-                    ..Faults::default()
-                },
-                Fate::NoPin,
-            ),
-            (
-                Faults {
-                    late_apply_rate: 1.0,
-                    ..Faults::default()
-                },
-                Fate::LateApply,
-            ),
+            (with(|f| f.drop_rate = 1.0), Fate::Drop),
+            (with(|f| f.reset_then_drop_rate = 1.0), Fate::ResetThenDrop),
+            (with(|f| f.garbage_rate = 1.0), Fate::Garbage),
+            (with(|f| f.no_pin_rate = 1.0), Fate::NoPin),
+            (with(|f| f.late_apply_rate = 1.0), Fate::LateApply),
             (Faults::default(), Fate::Normal),
         ] {
             let engine = FaultEngine::new(faults, 3);
             assert!((0..50).all(|_| engine.draw().fate == fate));
         }
-        let engine = FaultEngine::new(
-            Faults {
-                fail_rate: 1.0,
-                ..Faults::default()
-            },
-            3,
-        );
+        let engine = FaultEngine::new(with(|f| f.fail_rate = 1.0), 3);
         let fates: Vec<Fate> = (0..50).map(|_| engine.draw().fate).collect();
         assert!(fates.contains(&Fate::ServiceFailure) && fates.contains(&Fate::ServiceUnavailable));
         assert!(fates

@@ -196,47 +196,36 @@ mod tests {
                 Some("c".into())
             )
         );
-        assert_eq!(
-            routed("GET", "/accounts/a/users/c").0,
-            ApiOperation::GetUser
-        );
-        assert_eq!(
-            routed("GET", "/accounts/a/users?max-results=3").0,
-            ApiOperation::ListUsers
-        );
-        assert_eq!(
-            routed("POST", "/accounts/a/users/c").0,
-            ApiOperation::Unknown
-        );
-        assert_eq!(
-            routed("GET", "/accounts/a/users/c/x").0,
-            ApiOperation::Unknown
-        );
-        assert_eq!(
-            routed("DELETE", "/accounts/a/users/c").0,
-            ApiOperation::Unknown
-        );
-        assert_eq!(routed("GET", "/").0, ApiOperation::Unknown);
+        for (method, uri, op) in [
+            ("GET", "/accounts/a/users/c", ApiOperation::GetUser),
+            (
+                "GET",
+                "/accounts/a/users?max-results=3",
+                ApiOperation::ListUsers,
+            ),
+            ("POST", "/accounts/a/users/c", ApiOperation::Unknown),
+            ("GET", "/accounts/a/users/c/x", ApiOperation::Unknown),
+            ("DELETE", "/accounts/a/users/c", ApiOperation::Unknown),
+            ("GET", "/", ApiOperation::Unknown),
+            ("GET", "/accounts/", ApiOperation::Unknown),
+            ("POST", "/accounts/a", ApiOperation::Unknown),
+            ("GET", "/accounts/a/groups", ApiOperation::Unknown),
+        ] {
+            assert_eq!(routed(method, uri).0, op, "{method} {uri}");
+        }
         assert_eq!(
             routed("GET", "/accounts/a%2Db"),
             (ApiOperation::GetAccount, Some("a-b".into()), None)
         );
-        assert_eq!(routed("GET", "/accounts/").0, ApiOperation::Unknown);
-        assert_eq!(routed("POST", "/accounts/a").0, ApiOperation::Unknown);
-        assert_eq!(routed("GET", "/accounts/a/groups").0, ApiOperation::Unknown);
         let sts = "Action=GetCallerIdentity&Version=2011-06-15";
-        assert_eq!(
-            routed_with("POST", "/", sts, true).0,
-            ApiOperation::GetCallerIdentity
-        );
-        assert_eq!(
-            routed_with("POST", "/", sts, false).0,
-            ApiOperation::Unknown
-        );
-        assert_eq!(
-            routed_with("POST", "/", "Action=AssumeRole", true).0,
-            ApiOperation::Unknown
-        );
-        assert_eq!(routed_with("GET", "/", sts, true).0, ApiOperation::Unknown);
+        for (method, body, serve_sts, op) in [
+            ("POST", sts, true, ApiOperation::GetCallerIdentity),
+            ("POST", sts, false, ApiOperation::Unknown),
+            ("POST", "Action=AssumeRole", true, ApiOperation::Unknown),
+            ("GET", sts, true, ApiOperation::Unknown),
+        ] {
+            let routed = routed_with(method, "/", body, serve_sts).0;
+            assert_eq!(routed, op, "{method} / {body} (STS served: {serve_sts})");
+        }
     }
 }

@@ -5,27 +5,16 @@ use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_sets_a_pin_behind_the_clients_back() {
-    let sim = start(1, 2, Faults::default()).await;
-    let client = chime_client(sim.endpoint());
-    let before = sim.state();
-    let (account, user) = user_ids(&before, 0);
+    let (sim, client, account, user) = start_with_user(2, Faults::default(), None).await;
     let path = format!("users/{account}/{user}/pin");
 
-    let (status, answer) = admin(sim.endpoint(), "POST", &path, r#"{"pin":"0123456789"}"#).await;
-    assert_eq!(status, 200, "{answer}");
+    let answer = admin_ok(sim.endpoint(), "POST", &path, r#"{"pin":"0123456789"}"#).await;
     assert_eq!(
         answer,
         serde_json::json!({"account_id": account, "user_id": user, "done": "pin-set"})
     );
-    let got = client
-        .get_user()
-        .account_id(&account)
-        .user_id(&user)
-        .send()
-        .await
-        .unwrap();
     assert!(
-        got.user().unwrap().personal_pin() == Some("0123456789"),
+        pin_read_back(&client, &account, &user).await == "0123456789",
         "GetUser sees the PIN set behind its back"
     );
     let state = sim.state();
@@ -36,8 +25,7 @@ async fn admin_sets_a_pin_behind_the_clients_back() {
     );
 
     // An empty body: a fresh PIN from the seeded generator.
-    let (status, _) = admin(sim.endpoint(), "POST", &path, "").await;
-    assert_eq!(status, 200);
+    admin_ok(sim.endpoint(), "POST", &path, "").await;
     let fresh = pin_of(&sim.state(), &user);
     assert!(
         is_ten_digits(&fresh) && fresh != "0123456789",
@@ -69,32 +57,18 @@ async fn admin_sets_a_pin_behind_the_clients_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_removes_a_user() {
-    use aws_sdk_chime::operation::get_user::GetUserError;
-
     let sim = start(1, 3, Faults::default()).await;
     let client = chime_client(sim.endpoint());
     let (account, user) = user_ids(&sim.state(), 1);
     let path = format!("users/{account}/{user}");
-    let (status, answer) = admin(sim.endpoint(), "DELETE", &path, "").await;
-    assert_eq!(status, 200, "{answer}");
+    let answer = admin_ok(sim.endpoint(), "DELETE", &path, "").await;
     assert_eq!(answer["done"], "removed");
 
-    let err = client
-        .get_user()
-        .account_id(&account)
-        .user_id(&user)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        err.as_service_error(),
-        Some(GetUserError::NotFoundException(_))
-    ));
-    let err = reset(&client, &account, &user).await.unwrap_err();
-    assert_eq!(
-        (reset_error_variant(&err), status_of(&err)),
-        ("NotFoundException", Some(404))
+    assert_refused!(
+        get_user(&client, &account, &user).await,
+        GetUserError::NotFoundException
     );
+    assert_reset_refused(&client, (&account, &user), "NotFoundException", 404).await;
     let listed = client
         .list_users()
         .account_id(&account)
@@ -121,33 +95,18 @@ async fn admin_removes_a_user() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_changes_the_throttle_mid_run() {
-    let sim = start(1, 1, Faults::default()).await;
-    let client = chime_client(sim.endpoint());
-    let (account, user) = user_ids(&sim.state(), 0);
+    let (sim, client, account, user) = start_with_user(1, Faults::default(), None).await;
     for _ in 0..5 {
         reset(&client, &account, &user)
             .await
             .expect("no throttling at first");
     }
-    let (status, answer) = admin(
-        sim.endpoint(),
-        "POST",
-        "throttle",
-        r#"{"rps": 0.001, "burst": 2}"#,
-    )
-    .await;
-    assert_eq!(status, 200, "{answer}");
+    let throttle = |body| admin_ok(sim.endpoint(), "POST", "throttle", body);
+    let answer = throttle(r#"{"rps": 0.001, "burst": 2}"#).await;
     assert_eq!(answer, serde_json::json!({"rps": 0.001, "burst": 2.0}));
-    reset(&client, &account, &user).await.unwrap();
-    reset(&client, &account, &user).await.unwrap();
-    let err = reset(&client, &account, &user).await.unwrap_err();
-    assert_eq!(
-        (reset_error_variant(&err), status_of(&err)),
-        ("ThrottledClientException", Some(429))
-    );
+    assert_bucket_of_two(&client, &account, &user).await;
 
-    let (status, answer) = admin(sim.endpoint(), "POST", "throttle", r#"{"rps": 0}"#).await;
-    assert_eq!(status, 200, "{answer}");
+    let answer = throttle(r#"{"rps": 0}"#).await;
     assert_eq!(answer, serde_json::json!({"rps": 0.0, "burst": 0.0}));
     reset(&client, &account, &user)
         .await

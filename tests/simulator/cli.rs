@@ -24,19 +24,9 @@ fn aws_cli_drives_the_simulator_process() {
     let first = &directory.users()[0];
     let (account, user) = (first.account_id.as_str(), first.user_id.as_str());
     let before = sim.state();
+    let cli = AwsCli::new(&aws_cli, sim.endpoint());
 
-    let (ok, out, err) = aws(
-        &aws_cli,
-        sim.endpoint(),
-        &[
-            "reset-personal-pin",
-            "--account-id",
-            account,
-            "--user-id",
-            user,
-        ],
-    );
-    assert!(ok, "reset-personal-pin failed: {err}");
+    let out = cli.chime(&on_user("reset-personal-pin", account, user));
     // Members print in the model's order.
     let members = [
         "\"UserId\"",
@@ -75,13 +65,7 @@ fn aws_cli_drives_the_simulator_process() {
         "the CLI saw the new PIN"
     );
 
-    let (ok, out, err) = aws(
-        &aws_cli,
-        sim.endpoint(),
-        &["get-user", "--account-id", account, "--user-id", user],
-    );
-    assert!(ok, "get-user failed: {err}");
-    let json: Value = serde_json::from_str(&out).unwrap();
+    let json = cli.chime_json(&on_user("get-user", account, user));
     assert!(
         json["User"]["PersonalPIN"] == pin,
         "get-user shows the current PIN"
@@ -89,19 +73,8 @@ fn aws_cli_drives_the_simulator_process() {
     assert_eq!(json["User"]["PrimaryEmail"], first.email.as_str());
 
     // The CLI pages on its own: 7 users at 3 a page take 3 requests.
-    let (ok, out, err) = aws(
-        &aws_cli,
-        sim.endpoint(),
-        &["list-users", "--account-id", account, "--page-size", "3"],
-    );
-    assert!(ok, "list-users failed: {err}");
-    let json: Value = serde_json::from_str(&out).unwrap();
-    let listed: Vec<&str> = json["Users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["UserId"].as_str().unwrap())
-        .collect();
+    let json = cli.chime_json(&["list-users", "--account-id", account, "--page-size", "3"]);
+    let listed = user_ids_listed(&json);
     let expected: Vec<&str> = directory
         .users()
         .iter()
@@ -112,61 +85,20 @@ fn aws_cli_drives_the_simulator_process() {
     assert_eq!(sim.state()["requests"]["ListUsers"]["200"], 3);
 
     // And by hand with --max-items / --starting-token.
-    let (ok, out, err) = aws(
-        &aws_cli,
-        sim.endpoint(),
-        &[
-            "list-users",
-            "--account-id",
-            account,
-            "--page-size",
-            "2",
-            "--max-items",
-            "4",
-        ],
-    );
-    assert!(ok, "list-users failed: {err}");
-    let json: Value = serde_json::from_str(&out).unwrap();
+    let list_by_twos = |more: &[&str]| {
+        let args = ["list-users", "--account-id", account, "--page-size", "2"];
+        cli.chime_json(&[&args, more].concat())
+    };
+    let json = list_by_twos(&["--max-items", "4"]);
     assert_eq!(json["Users"].as_array().unwrap().len(), 4);
     let token = json["NextToken"]
         .as_str()
         .expect("a truncated listing has a NextToken");
-    let (ok, out, err) = aws(
-        &aws_cli,
-        sim.endpoint(),
-        &[
-            "list-users",
-            "--account-id",
-            account,
-            "--page-size",
-            "2",
-            "--starting-token",
-            token,
-        ],
-    );
-    assert!(ok, "list-users failed: {err}");
-    let json: Value = serde_json::from_str(&out).unwrap();
-    let rest: Vec<&str> = json["Users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["UserId"].as_str().unwrap())
-        .collect();
-    assert_eq!(rest, expected[4..]);
+    let json = list_by_twos(&["--starting-token", token]);
+    assert_eq!(user_ids_listed(&json), expected[4..]);
 
-    let (ok, _, err) = aws(
-        &aws_cli,
-        sim.endpoint(),
-        &[
-            "get-user",
-            "--account-id",
-            account,
-            "--user-id",
-            "00000000-0000-4000-8000-000000000000",
-        ],
-    );
-    assert!(!ok);
-    assert!(err.contains("NotFoundException"), "{err}");
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    cli.assert_chime_refused(&on_user("get-user", account, unknown), "NotFoundException");
 
     let stderr = sim.stop();
     assert!(
@@ -209,35 +141,19 @@ fn simulate_serves_a_directory_file_with_faults_and_a_log() {
     assert_eq!(state["users"].as_array().unwrap().len(), 3);
     assert_eq!(state["users"][0]["primary_email"], "ann@example.com");
 
-    let (ok, out, err) = aws(
-        &aws_cli,
-        sim.endpoint(),
-        &[
-            "get-user",
-            "--account-id",
-            account,
-            "--user-id",
-            "bbbbbbbb-0000-4000-8000-000000000001",
-        ],
-    );
-    assert!(ok, "{err}");
-    let json: Value = serde_json::from_str(&out).unwrap();
+    let cli = AwsCli::new(&aws_cli, sim.endpoint());
+    let json = cli.chime_json(&on_user(
+        "get-user",
+        account,
+        "bbbbbbbb-0000-4000-8000-000000000001",
+    ));
     assert_eq!(json["User"]["LicenseType"], "Basic");
     assert_eq!(json["User"]["UserType"], "SharedDevice");
     assert_eq!(json["User"]["UserRegistrationStatus"], "Unregistered");
     assert_eq!(json["User"]["UserInvitationStatus"], "Pending");
-    let (ok, _, err) = aws(
-        &aws_cli,
-        sim.endpoint(),
-        &[
-            "reset-personal-pin",
-            "--account-id",
-            forbidden,
-            "--user-id",
-            "bbbbbbbb-0000-4000-8000-000000000003",
-        ],
-    );
-    assert!(!ok && err.contains("ForbiddenException"), "{err}");
+    let cy = "bbbbbbbb-0000-4000-8000-000000000003";
+    let reset_cy = on_user("reset-personal-pin", forbidden, cy);
+    cli.assert_chime_refused(&reset_cy, "ForbiddenException");
 
     let stderr = sim.stop();
     assert!(
@@ -292,19 +208,6 @@ fn simulate_generates_the_same_directory_for_the_same_seed() {
     assert_eq!(work.read("a.csv").lines().count(), 7);
 }
 
-/// (exit code, stderr) of a failed `aws` run; panics if it succeeded.
-fn failure(out: &std::process::Output) -> (Option<i32>, String) {
-    assert!(
-        !out.status.success(),
-        "expected a failure; stdout: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn aws_cli_gets_the_caller_identity_and_its_errors() {
     use sha2::{Digest, Sha256};
@@ -322,15 +225,8 @@ fn aws_cli_gets_the_caller_identity_and_its_errors() {
         "--secret-key",
         support::SECRET_ACCESS_KEY,
     ]);
-    let identity = |env: &[(&str, &str)]| {
-        aws_run(
-            &aws_cli,
-            sim.endpoint(),
-            "sts",
-            &["get-caller-identity"],
-            env,
-        )
-    };
+    let cli = AwsCli::new(&aws_cli, sim.endpoint());
+    let identity = |env: &[(&str, &str)]| cli.run("sts", &["get-caller-identity"], env);
 
     let out = identity(&[]);
     assert!(
@@ -367,13 +263,8 @@ fn aws_cli_gets_the_caller_identity_and_its_errors() {
         .unwrap()
         .to_string();
     let get_account = |key: &str| {
-        aws_run(
-            &aws_cli,
-            sim.endpoint(),
-            "chime",
-            &["get-account", "--account-id", &account],
-            &[("AWS_ACCESS_KEY_ID", key)],
-        )
+        let args = ["get-account", "--account-id", &account];
+        cli.run("chime", &args, &[("AWS_ACCESS_KEY_ID", key)])
     };
     let (_, stderr) = failure(&get_account("AKIDEXPIRED"));
     assert!(stderr.contains("(ExpiredTokenException)"), "{stderr}");
@@ -384,13 +275,7 @@ fn aws_cli_gets_the_caller_identity_and_its_errors() {
 
     // Without STS the endpoint speaks only Chime, and the CLI gets no identity.
     let sim = SimulatorProcess::spawn(&["--no-sts"]);
-    let out = aws_run(
-        &aws_cli,
-        sim.endpoint(),
-        "sts",
-        &["get-caller-identity"],
-        &[],
-    );
+    let out = AwsCli::new(&aws_cli, sim.endpoint()).run("sts", &["get-caller-identity"], &[]);
     let (exit, _) = failure(&out);
     assert_eq!(exit, Some(255));
     let state = sim.state();
@@ -429,13 +314,8 @@ fn aws_cli_gets_an_account() {
         "--forbidden-account",
         other,
     ]);
-    let (ok, out, err) = aws(
-        &aws_cli,
-        sim.endpoint(),
-        &["get-account", "--account-id", acme],
-    );
-    assert!(ok, "get-account failed: {err}");
-    let json: Value = serde_json::from_str(&out).unwrap();
+    let cli = AwsCli::new(&aws_cli, sim.endpoint());
+    let json = cli.chime_json(&["get-account", "--account-id", acme]);
     let account = &json["Account"];
     assert_eq!(account["AwsAccountId"], "210987654321");
     assert_eq!(account["AccountId"], acme);
@@ -453,22 +333,15 @@ fn aws_cli_gets_an_account() {
         created.len() == 24 && created.ends_with('Z') && &created[19..20] == ".",
         "Chime's timestamp form: {created}"
     );
-    let (ok, _, err) = aws(
-        &aws_cli,
-        sim.endpoint(),
-        &["get-account", "--account-id", other],
-    );
-    assert!(!ok && err.contains("(ForbiddenException)"), "{err}");
-    let (ok, _, err) = aws(
-        &aws_cli,
-        sim.endpoint(),
-        &[
-            "get-account",
-            "--account-id",
+    for (account, exception) in [
+        (other, "(ForbiddenException)"),
+        (
             "00000000-0000-4000-8000-000000000000",
-        ],
-    );
-    assert!(!ok && err.contains("(NotFoundException)"), "{err}");
+            "(NotFoundException)",
+        ),
+    ] {
+        cli.assert_chime_refused(&["get-account", "--account-id", account], exception);
+    }
     sim.stop();
 
     // A role that may only reset.
@@ -477,26 +350,31 @@ fn aws_cli_gets_an_account() {
         dir.to_str().unwrap(),
         "--get-account-forbidden",
     ]);
-    let (ok, _, err) = aws(
-        &aws_cli,
-        sim.endpoint(),
-        &["get-account", "--account-id", acme],
-    );
-    assert!(!ok && err.contains("(ForbiddenException)"), "{err}");
-    let (ok, _, err) = aws(
-        &aws_cli,
-        sim.endpoint(),
-        &[
-            "reset-personal-pin",
-            "--account-id",
-            acme,
-            "--user-id",
-            "bbbbbbbb-0000-4000-8000-000000000002",
-        ],
-    );
-    assert!(ok, "reset-personal-pin failed: {err}");
+    let cli = AwsCli::new(&aws_cli, sim.endpoint());
+    let get_acme = ["get-account", "--account-id", acme];
+    cli.assert_chime_refused(&get_acme, "(ForbiddenException)");
+    cli.chime(&on_user(
+        "reset-personal-pin",
+        acme,
+        "bbbbbbbb-0000-4000-8000-000000000002",
+    ));
     let state = sim.state();
     assert_eq!(state["requests"]["GetAccount"]["403"], 1);
     assert_eq!(state["requests"]["ResetPersonalPIN"]["200"], 1);
     sim.stop();
+}
+
+/// The user ids of a `list-users` answer, in order.
+fn user_ids_listed(json: &Value) -> Vec<&str> {
+    json["Users"]
+        .as_array()
+        .expect("a listing holds Users")
+        .iter()
+        .map(|u| u["UserId"].as_str().unwrap())
+        .collect()
+}
+
+/// `OPERATION --account-id ACCOUNT --user-id USER`: the arguments of a call on one user.
+fn on_user<'a>(operation: &'a str, account: &'a str, user: &'a str) -> [&'a str; 5] {
+    [operation, "--account-id", account, "--user-id", user]
 }

@@ -10,19 +10,8 @@ async fn throttling_answers_429_beyond_the_bucket() {
         throttle_burst: 2,
         ..Faults::default()
     };
-    let sim = start(1, 1, faults).await;
-    let client = chime_client(sim.endpoint());
-    let (account, user) = user_ids(&sim.state(), 0);
-    reset(&client, &account, &user).await.unwrap();
-    reset(&client, &account, &user).await.unwrap();
-    let err = reset(&client, &account, &user).await.unwrap_err();
-    assert_eq!(
-        (reset_error_variant(&err), status_of(&err)),
-        ("ThrottledClientException", Some(429))
-    );
-    assert!(
-        err.as_service_error().and_then(|e| e.meta().code()) == Some("ThrottledClientException")
-    );
+    let (sim, client, account, user) = start_with_user(1, faults, None).await;
+    assert_bucket_of_two(&client, &account, &user).await;
     assert_eq!(
         reset_count(&sim.state(), &user),
         2,
@@ -34,21 +23,15 @@ async fn throttling_answers_429_beyond_the_bucket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_rate_answers_500_and_503() {
-    let sim = start(
-        1,
-        1,
-        Faults {
-            fail_rate: 1.0,
-            ..Faults::default()
-        },
-    )
-    .await;
-    let client = chime_client(sim.endpoint());
-    let (account, user) = user_ids(&sim.state(), 0);
+    let faults = Faults {
+        fail_rate: 1.0,
+        ..Faults::default()
+    };
+    let (sim, client, account, user) = start_with_user(1, faults, None).await;
     let mut seen = HashSet::new();
     for _ in 0..40 {
-        let err = reset(&client, &account, &user).await.unwrap_err();
-        seen.insert((reset_error_variant(&err), status_of(&err)));
+        let err = reset_refused(&client, &account, &user).await;
+        seen.insert(variant_and_status(&err));
     }
     let expected: HashSet<_> = [
         ("ServiceFailureException", Some(500)),
@@ -60,65 +43,90 @@ async fn fail_rate_answers_500_and_503() {
     sim.shutdown().await;
 }
 
+/// A lone user's reset that failed, with what the test needs to judge it.
+struct LoneReset {
+    sim: SimulatorHandle,
+    user: String,
+    /// The simulator's state before the reset.
+    before: Value,
+    err: ResetError,
+}
+
+impl LoneReset {
+    /// Asserts that the failed reset was applied all the same: once, to a new PIN.
+    fn assert_applied_all_the_same(&self, what: &str) {
+        let after = self.sim.state();
+        assert_eq!(reset_count(&after, &self.user), 1, "{what}");
+        assert!(
+            pin_of(&after, &self.user) != pin_of(&self.before, &self.user),
+            "{what}"
+        );
+    }
+}
+
+/// Starts a simulator of one user with `faults`, logging to `log`, and resets that user once,
+/// which must fail.
+async fn lone_reset_refused(faults: Faults, log: &Path) -> LoneReset {
+    let (sim, client, account, user) = start_with_user(1, faults, Some(log)).await;
+    let before = sim.state();
+    let err = reset_refused(&client, &account, &user).await;
+    LoneReset {
+        sim,
+        user,
+        before,
+        err,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_answers_reach_the_client_as_connection_errors() {
     let work = Workdir::new();
     let logs = ["drop.jsonl", "reset-then-drop.jsonl", "garbage.jsonl"].map(|n| work.path(n));
     // Drop: no answer and nothing changed.
-    let faults = Faults {
+    let drop = Faults {
         drop_rate: 1.0,
         ..Faults::default()
     };
-    let sim = start_logged(1, 1, faults, Some(&logs[0])).await;
-    let client = chime_client(sim.endpoint());
-    let (account, user) = user_ids(&sim.state(), 0);
-    let err = reset(&client, &account, &user).await.unwrap_err();
+    let dropped = lone_reset_refused(drop, &logs[0]).await;
+    let err = &dropped.err;
     assert!(
         matches!(err, SdkError::DispatchFailure(_)),
         "a drop is a dispatch failure: {err}"
     );
     assert!(err.raw_response().is_none(), "no response was received");
-    assert_eq!(reset_count(&sim.state(), &user), 0);
-    let counters = sim.shutdown().await;
+    assert_eq!(reset_count(&dropped.sim.state(), &dropped.user), 0);
+    let counters = dropped.sim.shutdown().await;
     assert_eq!(counters.get("ResetPersonalPIN", "dropped"), 1);
 
     // Reset then drop: no answer, but the PIN changed.
-    let faults = Faults {
+    let reset_then_drop = Faults {
         reset_then_drop_rate: 1.0,
         ..Faults::default()
     };
-    let sim = start_logged(1, 1, faults, Some(&logs[1])).await;
-    let client = chime_client(sim.endpoint());
-    let before = sim.state();
-    let (account, user) = user_ids(&before, 0);
-    let err = reset(&client, &account, &user).await.unwrap_err();
-    assert!(matches!(err, SdkError::DispatchFailure(_)), "{err}");
-    assert!(err.raw_response().is_none());
-    let after = sim.state();
-    assert_eq!(reset_count(&after, &user), 1);
+    let lost = lone_reset_refused(reset_then_drop, &logs[1]).await;
     assert!(
-        pin_of(&after, &user) != pin_of(&before, &user),
-        "the lost reset changed the PIN"
+        matches!(lost.err, SdkError::DispatchFailure(_)),
+        "{}",
+        lost.err
     );
-    let counters = sim.shutdown().await;
+    assert!(lost.err.raw_response().is_none());
+    lost.assert_applied_all_the_same("the lost reset changed the PIN");
+    let counters = lost.sim.shutdown().await;
     assert_eq!(counters.get("ResetPersonalPIN", "dropped"), 1);
 
     // Garbage: a 200 whose body is cut short, and the PIN changed.
-    let faults = Faults {
+    let garbage = Faults {
         garbage_rate: 1.0,
         ..Faults::default()
     };
-    let sim = start_logged(1, 1, faults, Some(&logs[2])).await;
-    let client = chime_client(sim.endpoint());
-    let before = sim.state();
-    let (account, user) = user_ids(&before, 0);
-    let err = reset(&client, &account, &user).await.unwrap_err();
+    let garbled = lone_reset_refused(garbage, &logs[2]).await;
+    let err = &garbled.err;
     // A 200 that does not parse: aws-sdk-rust reports a service error of no modelled variant and
     // no code, whose source is the deserialization error, with the 200 response attached.
-    let context = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
+    let context = DisplayErrorContext(err).to_string();
     assert!(matches!(err, SdkError::ServiceError(_)), "{context}");
     assert_eq!(
-        reset_error_variant(&err),
+        reset_error_variant(err),
         "unhandled service error",
         "{context}"
     );
@@ -126,11 +134,9 @@ async fn dropped_answers_reach_the_client_as_connection_errors() {
         .as_service_error()
         .is_some_and(|e| e.meta().code().is_none()));
     assert!(context.contains("unexpected end"), "{context}");
-    assert_eq!(status_of(&err), Some(200));
-    let after = sim.state();
-    assert_eq!(reset_count(&after, &user), 1);
-    assert!(pin_of(&after, &user) != pin_of(&before, &user));
-    let counters = sim.shutdown().await;
+    assert_eq!(status_of(err), Some(200));
+    garbled.assert_applied_all_the_same("the garbled reset changed the PIN");
+    let counters = garbled.sim.shutdown().await;
     assert_eq!(counters.get("ResetPersonalPIN", "200"), 1);
 
     let outcomes = logs.map(|path| {
@@ -158,10 +164,8 @@ async fn no_pin_answers_reset_the_pin_but_leave_it_out() {
         no_pin_rate: 1.0,
         ..Faults::default()
     };
-    let sim = start_logged(1, 1, faults, Some(&log)).await;
-    let client = chime_client(sim.endpoint());
+    let (sim, client, account, user) = start_with_user(1, faults, Some(&log)).await;
     let before = sim.state();
-    let (account, user) = user_ids(&before, 0);
     let answer = client
         .reset_personal_pin()
         .account_id(&account)
@@ -181,14 +185,7 @@ async fn no_pin_answers_reset_the_pin_but_leave_it_out() {
     assert_eq!(after["no_pin"], 1);
 
     // Only resets lose their PIN: GetUser reads the new one back.
-    let got = client
-        .get_user()
-        .account_id(&account)
-        .user_id(&user)
-        .send()
-        .await
-        .unwrap();
-    assert!(got.user().unwrap().personal_pin() == Some(pin_of(&after, &user).as_str()));
+    assert!(pin_read_back(&client, &account, &user).await == pin_of(&after, &user));
     let counters = sim.shutdown().await;
     assert_eq!(counters.get("ResetPersonalPIN", "200"), 1);
     assert_eq!(counters.no_pin, 1);
@@ -216,8 +213,7 @@ async fn late_resets_apply_after_the_client_gave_up() {
         late_apply_ms: 1_500,
         ..Faults::default()
     };
-    let sim = start_logged(1, 2, faults, Some(&log)).await;
-    let patient = chime_client(sim.endpoint());
+    let (sim, patient, account, user) = start_with_user(2, faults, Some(&log)).await;
     let impatient = aws_sdk_chime::Client::from_conf(
         patient
             .config()
@@ -230,9 +226,8 @@ async fn late_resets_apply_after_the_client_gave_up() {
             .build(),
     );
     let before = sim.state();
-    let (account, user) = user_ids(&before, 0);
 
-    let err = reset(&impatient, &account, &user).await.unwrap_err();
+    let err = reset_refused(&impatient, &account, &user).await;
     assert!(
         matches!(err, SdkError::TimeoutError(_)),
         "the client gives up: {err}"

@@ -26,24 +26,14 @@ async fn signatures_are_verified_with_the_secret_key() {
         .send()
         .await
         .unwrap();
-    right
-        .get_user()
-        .account_id(&account)
-        .user_id(&user)
-        .send()
-        .await
-        .unwrap();
+    get_user(&right, &account, &user).await.unwrap();
 
     let wrong = chime_client_with(
         sim.endpoint(),
         crate::support::ACCESS_KEY_ID,
         "not-the-secret",
     );
-    let err = reset(&wrong, &account, &user).await.unwrap_err();
-    assert_eq!(
-        (reset_error_variant(&err), status_of(&err)),
-        ("ForbiddenException", Some(403))
-    );
+    assert_reset_refused(&wrong, (&account, &user), "ForbiddenException", 403).await;
     assert_eq!(reset_count(&sim.state(), &user), 1);
 
     // Unsigned, or signed for another service: 403 in Chime's error form.
@@ -155,28 +145,14 @@ async fn state_and_log_record_every_request_without_pins() {
         .send()
         .await
         .unwrap();
-    let err = client
-        .get_user()
-        .account_id(account)
-        .user_id("00000000-0000-4000-8000-000000000000")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        err.as_service_error(),
-        Some(GetUserError::NotFoundException(_))
-    ));
+    assert_refused!(
+        get_user(&client, account, "00000000-0000-4000-8000-000000000000").await,
+        GetUserError::NotFoundException
+    );
 
     let state = fetch_state_async(sim.endpoint()).await;
-    let mut keys: Vec<&str> = state
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort();
     assert_eq!(
-        keys,
+        sorted_keys(&state),
         [
             "late_applied",
             "max_in_flight",
@@ -200,15 +176,8 @@ async fn state_and_log_record_every_request_without_pins() {
     );
     assert_eq!(state["requests"]["GetUser"], serde_json::json!({"404": 1}));
     for user in state["users"].as_array().unwrap() {
-        let mut fields: Vec<&str> = user
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        fields.sort();
         assert_eq!(
-            fields,
+            sorted_keys(user),
             [
                 "account_id",
                 "display_name",

@@ -15,13 +15,7 @@ async fn sdk_resets_gets_and_lists_across_pages() {
         "every user starts with a 10-digit PIN"
     );
 
-    let got = client
-        .get_user()
-        .account_id(&account)
-        .user_id(&user)
-        .send()
-        .await
-        .unwrap();
+    let got = get_user(&client, &account, &user).await.unwrap();
     let got = got.user().unwrap();
     assert_eq!(got.user_id(), user);
     assert_eq!(got.account_id(), Some(account.as_str()));
@@ -41,14 +35,7 @@ async fn sdk_resets_gets_and_lists_across_pages() {
         "the answer carries the PIN the server keeps"
     );
     assert_eq!(reset_count(&after, &user), 1);
-    let again = client
-        .get_user()
-        .account_id(&account)
-        .user_id(&user)
-        .send()
-        .await
-        .unwrap();
-    assert!(again.user().unwrap().personal_pin() == Some(new_pin.as_str()));
+    assert!(pin_read_back(&client, &account, &user).await == new_pin);
 
     // The paginator follows NextToken over 4 pages of at most 6 users.
     let pages = client
@@ -125,78 +112,35 @@ async fn sdk_sees_each_client_error_as_its_modelled_variant() {
     assert_eq!(other_account, forbidden);
     let unknown = "00000000-0000-4000-8000-000000000000";
 
-    let err = reset(&client, &account, unknown).await.unwrap_err();
-    assert_eq!(
-        (reset_error_variant(&err), status_of(&err)),
-        ("NotFoundException", Some(404))
-    );
-    let err = reset(&client, unknown, &user).await.unwrap_err();
-    assert_eq!(reset_error_variant(&err), "NotFoundException");
-    let err = reset(&client, &account, "not-a-guid").await.unwrap_err();
-    assert_eq!(
-        (reset_error_variant(&err), status_of(&err)),
-        ("BadRequestException", Some(400))
-    );
-    let err = reset(&client, &other_account, &other_user)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (reset_error_variant(&err), status_of(&err)),
-        ("ForbiddenException", Some(403))
-    );
+    for (ids, variant, status) in [
+        ((account.as_str(), unknown), "NotFoundException", 404),
+        ((unknown, &user), "NotFoundException", 404),
+        ((&account, "not-a-guid"), "BadRequestException", 400),
+        ((&other_account, &other_user), "ForbiddenException", 403),
+    ] {
+        assert_reset_refused(&client, ids, variant, status).await;
+    }
     let revoked = chime_client_with(sim.endpoint(), "AKIDREVOKED", "whatever");
-    let err = reset(&revoked, &account, &user).await.unwrap_err();
-    assert_eq!(
-        (reset_error_variant(&err), status_of(&err)),
-        ("UnauthorizedClientException", Some(401))
-    );
-    assert!(
-        err.as_service_error().and_then(|e| e.meta().code()) == Some("UnauthorizedClientException")
-    );
+    let ids = (account.as_str(), user.as_str());
+    assert_reset_refused(&revoked, ids, "UnauthorizedClientException", 401).await;
 
-    let err = client
-        .get_user()
-        .account_id(&account)
-        .user_id(unknown)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        err.as_service_error(),
-        Some(GetUserError::NotFoundException(_))
-    ));
-    let err = client
-        .list_users()
-        .account_id(&account)
-        .max_results(201)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        err.as_service_error(),
-        Some(ListUsersError::BadRequestException(_))
-    ));
-    let err = client
-        .list_users()
-        .account_id(&account)
-        .next_token("bogus")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        err.as_service_error(),
-        Some(ListUsersError::BadRequestException(_))
-    ));
-    let err = client
-        .list_users()
-        .account_id(unknown)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        err.as_service_error(),
-        Some(ListUsersError::NotFoundException(_))
-    ));
+    assert_refused!(
+        get_user(&client, &account, unknown).await,
+        GetUserError::NotFoundException
+    );
+    let list = || client.list_users().account_id(&account);
+    assert_refused!(
+        list().max_results(201).send().await,
+        ListUsersError::BadRequestException
+    );
+    assert_refused!(
+        list().next_token("bogus").send().await,
+        ListUsersError::BadRequestException
+    );
+    assert_refused!(
+        client.list_users().account_id(unknown).send().await,
+        ListUsersError::NotFoundException
+    );
 
     // Nothing above changed a PIN.
     assert_eq!(reset_count(&sim.state(), &user), 0);
@@ -252,23 +196,15 @@ async fn sdk_gets_accounts_with_their_details_and_errors() {
         ("Acme Ltd", Some(&AccountStatus::Suspended))
     );
 
-    let err = get("00000000-0000-4000-8000-000000000000")
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        err.as_service_error(),
-        Some(GetAccountError::NotFoundException(_))
-    ));
-    let err = get(&ids[2]).await.unwrap_err();
-    assert!(matches!(
-        err.as_service_error(),
-        Some(GetAccountError::ForbiddenException(_))
-    ));
-    let err = get("not-a-guid").await.unwrap_err();
-    assert!(matches!(
-        err.as_service_error(),
-        Some(GetAccountError::BadRequestException(_))
-    ));
+    assert_refused!(
+        get("00000000-0000-4000-8000-000000000000").await,
+        GetAccountError::NotFoundException
+    );
+    assert_refused!(get(&ids[2]).await, GetAccountError::ForbiddenException);
+    assert_refused!(
+        get("not-a-guid").await,
+        GetAccountError::BadRequestException
+    );
     let counters = sim.shutdown().await;
     assert_eq!(counters.get("GetAccount", "200"), 2);
     assert_eq!(counters.get("GetAccount", "404"), 1);
@@ -276,28 +212,16 @@ async fn sdk_gets_accounts_with_their_details_and_errors() {
     assert_eq!(counters.get("GetAccount", "400"), 1);
 
     // A role that may only reset: GetAccount is refused, the rest works.
-    let sim = start(
-        1,
-        1,
-        Faults {
-            get_account_forbidden: true,
-            ..Faults::default()
-        },
-    )
-    .await;
-    let client = chime_client(sim.endpoint());
-    let (account, user) = user_ids(&sim.state(), 0);
-    let err = client
-        .get_account()
-        .account_id(&account)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        err.as_service_error(),
-        Some(GetAccountError::ForbiddenException(_))
-    ));
-    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
+    let faults = Faults {
+        get_account_forbidden: true,
+        ..Faults::default()
+    };
+    let (sim, client, account, user) = start_with_user(1, faults, None).await;
+    assert_refused!(
+        client.get_account().account_id(&account).send().await,
+        GetAccountError::ForbiddenException,
+        403
+    );
     reset(&client, &account, &user)
         .await
         .expect("a reset still works");
