@@ -2,14 +2,13 @@
 //! bounded channel, the executor sends rows within the limits, and this module owns the
 //! results file, the counters and the progress display, fed by the executor's outcomes.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-use crate::chime::{ChimeApi, ChimeClient};
 use crate::config::{Rehearsal, RunConfig};
 use crate::execution::control::watch_signals;
 use crate::execution::{self, Control, RateGovernor, RunState, StopReason};
@@ -17,6 +16,7 @@ use crate::exit;
 use crate::input::{self, Fingerprints, InputItem, InputReader};
 use crate::outcome::{Outcome, RowStatus};
 use crate::output::{self, Existing, ResultsWriter};
+use crate::preflight::{self, Prepared};
 use crate::report::{Progress, Summary, Tally, UnrecordedRow};
 use crate::simulator::{Directory, Simulator, SimulatorConfig, SimulatorHandle};
 
@@ -34,7 +34,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
         (output::Destination::File(path), Existing::Append) => output::already_reset(path)?,
         _ => Fingerprints::default(),
     };
-    let reader = InputReader::open(config.input.clone(), already_reset)?;
+    let reader = InputReader::open(config.input.clone(), already_reset.clone())?;
     let simulator = match &config.rehearsal {
         Some(rehearsal) => Some(start_simulator(&config, rehearsal).await?),
         None => None,
@@ -44,9 +44,9 @@ pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
         settings.endpoint_url = Some(url::Url::parse(simulator.endpoint())?);
         settings.static_credentials = Some(crate::config::simulator_credentials());
     }
-    let client = ChimeClient::new(&settings).await;
-    // Created last, just before the first request: a run refused or interrupted before then
-    // (loading credentials can take seconds) leaves no results file behind.
+    let prepared = preflight::prepare_run(&config, &settings, already_reset).await?;
+    // Created last, just before the first reset: a run refused or interrupted before then
+    // (the identity, the accounts, the question) leaves no results file behind.
     let writer = ResultsWriter::create(
         &config.output,
         existing,
@@ -54,7 +54,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
         config.pins,
         config.raw_cells,
     )?;
-    let code = execute_run(&config, client, reader, writer).await;
+    let code = execute_run(&config, prepared, reader, writer).await;
     if let Some(simulator) = simulator {
         simulator.shutdown().await;
     }
@@ -97,9 +97,9 @@ fn simulated_directory(config: &RunConfig, rehearsal: &Rehearsal) -> anyhow::Res
 }
 
 /// Sends every row and records every outcome; returns the exit code.
-async fn execute_run<A: ChimeApi>(
+async fn execute_run(
     config: &RunConfig,
-    api: A,
+    prepared: Prepared,
     reader: InputReader,
     writer: ResultsWriter,
 ) -> u8 {
@@ -108,6 +108,11 @@ async fn execute_run<A: ChimeApi>(
         RateGovernor::new(config.exec.rate, config.exec.burst),
         reader.dedup(),
     ));
+    let progress_bar = Arc::new(OnceLock::new());
+    *state.canary.lock().expect("never poisoned") =
+        preflight::canary_gate(config, &prepared, progress_bar.clone());
+    let plan = serde_json::to_value(&prepared.plan).ok();
+    let api = prepared.chime;
     let (item_tx, item_rx) = mpsc::channel(READ_AHEAD / READ_CHUNK);
     let (outcome_tx, outcome_rx) = mpsc::channel(config.exec.concurrency.get() * 4 + 64);
 
@@ -147,10 +152,11 @@ async fn execute_run<A: ChimeApi>(
         broken: false,
         max_failures: config.max_failures,
     };
+    let _ = progress_bar.set(recorder.progress.bar());
     recorder.record_all(outcome_rx, &state).await;
     let _ = executor.await;
     signals.abort();
-    recorder.finish(config, &state, started)
+    recorder.finish(config, &state, started, plan)
 }
 
 /// The one owner of the results file, the counters and the progress display.
@@ -204,7 +210,13 @@ impl Recorder {
         }
     }
 
-    fn finish(mut self, config: &RunConfig, state: &RunState, started: Instant) -> u8 {
+    fn finish(
+        mut self,
+        config: &RunConfig,
+        state: &RunState,
+        started: Instant,
+        plan: Option<serde_json::Value>,
+    ) -> u8 {
         self.progress.finish();
         if !self.unwritten.is_empty() && self.writer.write_batch(&self.unwritten).is_ok() {
             self.unwritten.clear();
@@ -244,6 +256,7 @@ impl Recorder {
         if stop.is_some() || self.tally.unsuccessful() > 0 {
             summary.resume_command = config.resume_command();
         }
+        summary.plan = plan;
         if !config.quiet || stop.is_some() {
             summary.print();
         }

@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use aws_sdk_chime::types::User;
 use serde::Serialize;
 
-use crate::chime::{classify, CallError, ChimeClient, Disposition};
+use crate::chime::{classify, CallError, Disposition};
 use crate::cmd::args::{AwsArgs, IdArgs};
 use crate::cmd::{describe, exit_code};
 use crate::execution::RetryPolicy;
@@ -58,7 +58,10 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<u8> {
     args.ids.check("--account-id", account)?;
     args.ids.check("--user-id", user)?;
     let settings = args.aws.client_settings()?;
-    let client = ChimeClient::new(&settings).await;
+    // The identity first: missing or rejected credentials end the command before any call.
+    let connection = crate::preflight::connect(&settings).await?;
+    eprintln!("chime-pin-reset: {}", connection.caller.line());
+    let client = connection.chime;
     let answer = RetryPolicy::default()
         .call_alone(|| async {
             let output = client

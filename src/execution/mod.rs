@@ -6,6 +6,7 @@
 //! ([`retry`]). A failed row is data, not an error; only what stops the whole run goes through
 //! [`control`].
 
+pub mod canary;
 pub mod control;
 pub mod rate;
 pub mod retry;
@@ -57,6 +58,8 @@ pub struct RunState {
     pub dedup: Arc<Dedup>,
     /// Rows between dispatch and outcome: line → (account, user id or email).
     rows_in_flight: Mutex<BTreeMap<u64, (String, String)>>,
+    /// `--canary N`, taken by the executor when it starts.
+    pub canary: Mutex<Option<canary::Canary>>,
 }
 
 impl RunState {
@@ -67,6 +70,7 @@ impl RunState {
             live: LiveStats::default(),
             dedup,
             rows_in_flight: Mutex::default(),
+            canary: Mutex::default(),
         }
     }
 
@@ -96,6 +100,7 @@ pub async fn execute<A: ChimeApi>(
         state: state.clone(),
     });
     let mut tasks = JoinSet::new();
+    let mut canary = state.canary.lock().expect("never poisoned").take();
     'dispatch: loop {
         let chunk = tokio::select! {
             biased;
@@ -128,12 +133,22 @@ pub async fn execute<A: ChimeApi>(
                 note_lost_row(joined, control);
             }
             let (runner, outcomes) = (runner.clone(), outcomes.clone());
+            let watch = canary.as_mut().map(canary::Canary::dispatched);
             tasks.spawn(async move {
                 if let Some(outcome) = runner.track_row(task).await {
+                    if let Some(tally) = watch {
+                        tally.note(outcome.status);
+                    }
                     let _ = outcomes.send(outcome).await;
                 }
                 drop(slot);
             });
+            if canary.as_ref().is_some_and(canary::Canary::all_dispatched) {
+                let finished = canary.take().expect("checked just above");
+                if !finished.await_verdict(&mut tasks, control).await {
+                    break 'dispatch;
+                }
+            }
         }
     }
     let finish_in_flight = async {
