@@ -96,4 +96,29 @@ mod tests {
         );
         assert!(check("http://10.0.0.5:8080/", true).is_ok());
     }
+
+    /// The interceptor itself, whatever the configuration said: the request is refused before
+    /// it leaves (10.0.0.5 is never contacted), and the run stops rather than retry it.
+    #[tokio::test]
+    async fn a_request_to_plain_http_elsewhere_never_leaves() {
+        use crate::chime::{ChimeClient, ClientSettings, Disposition};
+        let settings = ClientSettings {
+            region: "us-east-1".to_string(),
+            endpoint_url: Some(url::Url::parse("http://10.0.0.5:8080").unwrap()),
+            static_credentials: Some(("AKID".to_string(), "secret".to_string())),
+            connect_timeout: std::time::Duration::from_secs(30),
+            attempt_timeout: std::time::Duration::from_secs(30),
+            ..ClientSettings::default()
+        };
+        let started = std::time::Instant::now();
+        let error = ChimeClient::new(&settings)
+            .await
+            .get_account("account")
+            .await
+            .unwrap_err();
+        assert_eq!(error.disposition, Disposition::StopRun);
+        assert_eq!(error.code, crate::outcome::codes::CONFIGURATION_ERROR);
+        assert!(error.message.contains("http://10.0.0.5:8080"), "{error:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
 }

@@ -12,11 +12,13 @@ mod directory;
 mod log;
 mod process;
 mod results;
+mod terminal;
 
 pub use directory::*;
 pub use log::*;
 pub use process::*;
 pub use results::*;
+pub use terminal::*;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
