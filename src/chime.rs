@@ -4,6 +4,13 @@
 //! The SDK's own retries are switched off: the executor owns the only retry loop, because the
 //! SDK's classifiers do not retry Chime's `ThrottledClientException` (HTTP 429) and two stacked
 //! loops would multiply attempts and delays.
+//!
+//! Every client is built from one shared AWS configuration ([`shared_config`]), so the identity
+//! check (STS, [`sts`]) sees the same credentials, region and endpoints as the Chime calls, and
+//! every client carries the plain-http [`guard`].
+
+pub mod guard;
+pub mod sts;
 
 use std::error::Error as StdError;
 use std::future::Future;
@@ -11,7 +18,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_chime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_chime::operation::RequestId;
@@ -32,6 +39,15 @@ fn user_record(user: &aws_sdk_chime::types::User) -> UserRecord {
             .map(|status| status.as_str().to_string()),
         personal_pin: user.personal_pin().map(Pin::new),
     }
+}
+
+/// What the tool keeps of an SDK `Account`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub account_id: String,
+    pub name: Option<String>,
+    /// `Active` or `Suspended`, as Chime spells it.
+    pub status: Option<String>,
 }
 
 /// A successful call: the user as Chime returned it and the AWS request id.
@@ -124,6 +140,35 @@ pub struct ClientSettings {
     pub static_credentials: Option<(String, String)>,
     pub connect_timeout: Duration,
     pub attempt_timeout: Duration,
+    /// `--allow-insecure-endpoint`: plain http to another machine is let through.
+    pub allow_insecure_endpoint: bool,
+}
+
+/// The AWS configuration every client of a command shares: the profile, region, credentials
+/// chain and endpoint overrides, resolved as the AWS CLI resolves them, with `settings` on top.
+pub async fn shared_config(settings: &ClientSettings) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(settings.region.clone()));
+    if let Some(profile) = &settings.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &settings.endpoint_url {
+        loader = loader.endpoint_url(endpoint_text(url));
+    }
+    if let Some((key_id, secret)) = &settings.static_credentials {
+        let credentials =
+            aws_credential_types::Credentials::new(key_id, secret, None, None, "chime-pin-reset");
+        loader = loader.credentials_provider(credentials);
+    }
+    loader.load().await
+}
+
+/// The tool's timeouts, for every client.
+fn timeouts(settings: &ClientSettings) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(settings.connect_timeout)
+        .operation_attempt_timeout(settings.attempt_timeout)
+        .build()
 }
 
 /// The one shared SDK client.
@@ -134,36 +179,40 @@ pub struct ChimeClient {
 
 impl ChimeClient {
     pub async fn new(settings: &ClientSettings) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone()));
-        if let Some(profile) = &settings.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(url) = &settings.endpoint_url {
-            loader = loader.endpoint_url(endpoint_text(url));
-        }
-        if let Some((key_id, secret)) = &settings.static_credentials {
-            let credentials = aws_credential_types::Credentials::new(
-                key_id,
-                secret,
-                None,
-                None,
-                "chime-pin-reset",
-            );
-            loader = loader.credentials_provider(credentials);
-        }
-        let shared = loader.load().await;
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(settings.connect_timeout)
-            .operation_attempt_timeout(settings.attempt_timeout)
-            .build();
-        let config = aws_sdk_chime::config::Builder::from(&shared)
+        Self::from_shared(&shared_config(settings).await, settings)
+    }
+
+    /// The client, from the configuration the command's other clients share.
+    pub fn from_shared(shared: &SdkConfig, settings: &ClientSettings) -> Self {
+        let config = aws_sdk_chime::config::Builder::from(shared)
             .retry_config(RetryConfig::disabled())
-            .timeout_config(timeouts)
+            .timeout_config(timeouts(settings))
+            .interceptor(guard::PlainHttpGuard {
+                allow_insecure: settings.allow_insecure_endpoint,
+            })
             .build();
         ChimeClient {
             client: Client::from_conf(config),
         }
+    }
+
+    /// GetAccount: the account's name and status, checked before a run.
+    pub async fn get_account(&self, account_id: &str) -> Result<AccountRecord, CallError> {
+        let output = self
+            .client
+            .get_account()
+            .account_id(account_id)
+            .send()
+            .await
+            .map_err(classify)?;
+        let account = output.account();
+        Ok(AccountRecord {
+            account_id: account_id.to_string(),
+            name: account.map(|account| account.name().to_string()),
+            status: account
+                .and_then(|account| account.account_status())
+                .map(|status| status.as_str().to_string()),
+        })
     }
 
     /// The raw SDK client, for `export` and the single `reset`.
@@ -319,6 +368,13 @@ where
             "no answer within the attempt timeout",
         ),
         SdkError::DispatchFailure(failure) => {
+            if let Some(refused) = find_source::<guard::PlainHttpRefused>(&err) {
+                return CallError::new(
+                    Disposition::StopRun,
+                    codes::CONFIGURATION_ERROR,
+                    refused.to_string(),
+                );
+            }
             if let Some(credentials) = find_source::<CredentialsError>(&err) {
                 return CallError::new(
                     Disposition::StopRun,
@@ -381,7 +437,9 @@ fn service_disposition(code: &str, status: u16) -> Disposition {
 }
 
 /// The first error of type `T` in the source chain of `err`.
-fn find_source<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+pub(crate) fn find_source<'a, T: StdError + 'static>(
+    err: &'a (dyn StdError + 'static),
+) -> Option<&'a T> {
     let mut current = Some(err);
     while let Some(error) = current {
         if let Some(found) = error.downcast_ref::<T>() {

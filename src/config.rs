@@ -2,6 +2,7 @@
 //! flags; the pipeline reads it. Its fields cannot hold nonsense: limits are non-zero, the
 //! endpoint is a parsed URL, and what to do with an existing results file is one choice.
 
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -34,6 +35,10 @@ pub struct RunConfig {
     pub rehearsal: Option<Rehearsal>,
     pub summary_json: Option<PathBuf>,
     pub quiet: bool,
+    /// `--yes`: no question before the first reset, nor after the canary.
+    pub yes: bool,
+    /// `--canary N`: the first N valid rows go alone, the rest only if all of them succeed.
+    pub canary: Option<NonZeroU64>,
     pub progress: ProgressMode,
     /// The command line as given, to print the command that resumes the run.
     pub command_line: Vec<String>,

@@ -6,8 +6,9 @@ pub const SUCCESS: u8 = 0;
 pub const ROWS_FAILED: u8 = 1;
 /// A usage error, unreadable input or unusable configuration: nothing was sent.
 pub const USAGE: u8 = 2;
-/// The run stopped early (rejected credentials, `--max-failures`, the results file could not be
-/// written, the input could not be read to its end); the summary says why and how to resume.
+/// The run stopped early (rejected credentials, a failed or unconfirmed `--canary`,
+/// `--max-failures`, the results file could not be written, the input could not be read to its
+/// end); the summary says why and how to resume.
 pub const STOPPED_EARLY: u8 = 3;
 /// Interrupted by Ctrl-C, SIGTERM or SIGHUP; in-flight rows were written, the rest can be resumed.
 pub const INTERRUPTED: u8 = 130;

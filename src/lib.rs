@@ -19,6 +19,7 @@ pub mod input;
 pub mod outcome;
 pub mod output;
 pub mod pipeline;
+pub mod preflight;
 pub mod report;
 pub mod rules;
 pub mod simulator;

@@ -186,6 +186,15 @@ pub enum StopReason {
     /// A row's task ended without an outcome (a bug): its row is named in the summary.
     RowLost,
     Interrupted,
+    /// `--canary`: some of the first rows failed, so the others were not sent.
+    CanaryFailed {
+        failed: u64,
+        rows: u64,
+    },
+    /// `--canary`: the first rows succeeded, and the answer to "continue?" was no.
+    CanaryNotContinued {
+        rows: u64,
+    },
 }
 
 impl fmt::Display for StopReason {
@@ -210,6 +219,14 @@ impl fmt::Display for StopReason {
             StopReason::InputUnreadable(why) => write!(f, "the input could not be read ({why})"),
             StopReason::RowLost => write!(f, "a row's task failed without an outcome"),
             StopReason::Interrupted => write!(f, "interrupted"),
+            StopReason::CanaryFailed { failed, rows } => write!(
+                f,
+                "{failed} of the {rows} canary rows failed (--canary), so no other row was sent"
+            ),
+            StopReason::CanaryNotContinued { rows } => write!(
+                f,
+                "the {rows} canary rows succeeded, and the rest were not confirmed"
+            ),
         }
     }
 }

@@ -3,14 +3,13 @@
 //! counters and the progress display, fed by the executor's outcomes, and hands them on to the
 //! results file's writer, which runs on a thread of its own ([`crate::writer_thread`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-use crate::chime::{ChimeApi, ChimeClient};
 use crate::config::{Rehearsal, RunConfig};
 use crate::execution::control::watch_signals;
 use crate::execution::{self, Control, RateGovernor, RunState, StopReason};
@@ -18,6 +17,7 @@ use crate::exit;
 use crate::input::{self, Fingerprints, InputItem, InputReader};
 use crate::outcome::{Outcome, RowStatus};
 use crate::output::{self, Existing, ResultsWriter};
+use crate::preflight::{self, Prepared};
 use crate::report::{Progress, Summary, Tally, UnrecordedRow};
 use crate::simulator::{Directory, Simulator, SimulatorConfig, SimulatorHandle};
 use crate::writer_thread::{Closed, WriterGone, WriterThread};
@@ -39,7 +39,7 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
         (output::Destination::File(path), Existing::Append) => output::already_reset(path)?,
         _ => Fingerprints::default(),
     };
-    let reader = InputReader::open(config.input.clone(), already_reset)?;
+    let reader = InputReader::open(config.input.clone(), already_reset.clone())?;
     let simulator = match &config.rehearsal {
         Some(rehearsal) => Some(start_simulator(&config, rehearsal).await?),
         None => None,
@@ -49,9 +49,9 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
         config.client.static_credentials = Some(crate::config::simulator_credentials());
         config.exec.endpoint = simulator.endpoint().to_string();
     }
-    let client = ChimeClient::new(&config.client).await;
-    // Created last, just before the first request: a run refused or interrupted before then
-    // (loading credentials can take seconds) leaves no results file behind.
+    let prepared = preflight::prepare_run(&config, &config.client, already_reset).await?;
+    // Created last, just before the first reset: a run refused or interrupted before then
+    // (the identity, the accounts, the question) leaves no results file behind.
     let writer = ResultsWriter::create(
         &config.output,
         existing,
@@ -59,7 +59,7 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
         config.pins,
         config.raw_cells,
     )?;
-    let code = execute_run(&config, client, reader, writer).await;
+    let code = execute_run(&config, prepared, reader, writer).await;
     if let Some(simulator) = simulator {
         simulator.shutdown().await;
     }
@@ -102,9 +102,9 @@ fn simulated_directory(config: &RunConfig, rehearsal: &Rehearsal) -> anyhow::Res
 }
 
 /// Sends every row and records every outcome; returns the exit code.
-async fn execute_run<A: ChimeApi>(
+async fn execute_run(
     config: &RunConfig,
-    api: A,
+    prepared: Prepared,
     reader: InputReader,
     writer: ResultsWriter,
 ) -> u8 {
@@ -113,6 +113,11 @@ async fn execute_run<A: ChimeApi>(
         RateGovernor::new(config.exec.rate, config.exec.burst),
         reader.dedup(),
     ));
+    let progress_bar = Arc::new(OnceLock::new());
+    *state.canary.lock().expect("never poisoned") =
+        preflight::canary_gate(config, &prepared, progress_bar.clone());
+    let plan = serde_json::to_value(&prepared.plan).ok();
+    let api = prepared.chime;
     let (item_tx, item_rx) = mpsc::channel(READ_AHEAD / READ_CHUNK);
     let (outcome_tx, outcome_rx) = mpsc::channel(config.exec.concurrency.get() * 4 + 64);
 
@@ -166,6 +171,7 @@ async fn execute_run<A: ChimeApi>(
         progress: Progress::new(config.progress, expected_rows),
         max_failures: config.max_failures,
     };
+    let _ = progress_bar.set(recorder.progress.bar());
     recorder.record_all(outcome_rx, &state).await;
     let _ = executor.await;
     // The signals are still watched: a writer blocked on a pipe is given up on only when the
@@ -175,7 +181,7 @@ async fn execute_run<A: ChimeApi>(
         .close(backlog, state.control.abort.cancelled())
         .await;
     signals.abort();
-    recorder.finish(config, &state, closed, started)
+    recorder.finish(config, &state, closed, started, plan)
 }
 
 /// The one owner of the counters and the progress display, and of the handle on the results
@@ -260,7 +266,14 @@ impl Recorder {
         )
     }
 
-    fn finish(self, config: &RunConfig, state: &RunState, closed: Closed, started: Instant) -> u8 {
+    fn finish(
+        self,
+        config: &RunConfig,
+        state: &RunState,
+        closed: Closed,
+        started: Instant,
+        plan: Option<serde_json::Value>,
+    ) -> u8 {
         self.progress.finish();
         let mut stop = state.control.reason();
         if let (Some(Err(err)), None) = (&closed.synced, &stop) {
@@ -287,6 +300,7 @@ impl Recorder {
         if stop.is_some() || self.tally.unsuccessful() > 0 {
             summary.resume_command = config.resume_command();
         }
+        summary.plan = plan;
         if !config.quiet || stop.is_some() {
             summary.print();
         }

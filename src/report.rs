@@ -136,6 +136,11 @@ impl Progress {
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }
+
+    /// A handle on the bar, to hide it while a question waits for its answer.
+    pub fn bar(&self) -> ProgressBar {
+        self.bar.clone()
+    }
 }
 
 /// The terminal indicatif draws on, with every error ignored: a progress line that cannot be
@@ -303,6 +308,9 @@ pub struct Summary {
     pub unrecorded_rows: Vec<UnrecordedRow>,
     /// Rows dropped while in flight (a second Ctrl-C): their requests may have reached Chime.
     pub dropped_in_flight: Vec<UnrecordedRow>,
+    /// What the run set out to do, as shown before the first change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<serde_json::Value>,
 }
 
 /// A row whose outcome is not in the results.
@@ -359,6 +367,7 @@ impl Summary {
             resume_command: None,
             unrecorded_rows: Vec::new(),
             dropped_in_flight: Vec::new(),
+            plan: None,
         }
     }
 

@@ -425,7 +425,13 @@ fn reset_errors_are_one_line_with_the_exception_name() {
     let text = stderr(&output);
     assert_eq!(code(&output), 1, "{text}");
     assert!(stdout(&output).is_empty());
-    assert_eq!(text.lines().count(), 1, "{text}");
+    let mut lines = text.lines();
+    let identity = lines.next().unwrap_or_default();
+    assert!(
+        identity.starts_with("chime-pin-reset: as arn:aws:iam::"),
+        "the identity line comes first: {text}"
+    );
+    assert_eq!(lines.count(), 1, "then the error on one line: {text}");
     assert!(text.contains("NotFoundException"), "{text}");
 
     let output = command(&work, "reset", sim.endpoint())

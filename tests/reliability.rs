@@ -8,10 +8,10 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::support::{
-    assert_every_user_reset_with_current_pin, assert_no_pin_in, assert_nothing_like_a_pin, code,
-    directory_users, finish, output_of, read_rows, request_log, run_command, simulator_users,
-    simulator_with_input, span_s, spawn_run, stderr, wait_for_rows, LogLine, SimulatorProcess,
-    Workdir,
+    assert_every_user_reset_with_current_pin, assert_no_pin_in, assert_no_reset_sent,
+    assert_nothing_like_a_pin, code, directory_users, finish, output_of, read_rows, request_log,
+    run_command, simulator_users, simulator_with_input, span_s, spawn_run, stderr, wait_for_rows,
+    LogLine, SimulatorProcess, Workdir,
 };
 
 /// A fault the simulator injects into a run over `users` users, and what the run must show
@@ -29,9 +29,9 @@ enum Expect {
     Retried(fn(&LogLine) -> bool),
     /// Exit 0, at most a tenth of the requests throttled, and the rate held near the limit.
     Adapted,
-    /// The credentials are refused: exit 3 at once; `--resume` with good ones completes the run
-    /// and resets everyone exactly once.
-    StoppedThenResumed,
+    /// The credentials are refused by the identity check: exit 2 before any reset and no
+    /// results file; `--resume` with good ones completes the run and resets everyone once.
+    RefusedThenResumed,
 }
 
 impl Fault {
@@ -100,7 +100,7 @@ fn faults() -> Vec<Fault> {
             users: 120,
             simulator: &["--unauthorized-key", "AKIDEXPIRED"],
             run: &["--rate", "0", "--concurrency", "4"],
-            expect: Expect::StoppedThenResumed,
+            expect: Expect::RefusedThenResumed,
         },
     ]
 }
@@ -122,7 +122,7 @@ fn every_fault_is_absorbed_and_every_user_ends_reset_with_the_current_pin() {
         let sim = simulator_with_input(&work, fault.users, &flags);
         let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
         cmd.args(fault.run);
-        if matches!(fault.expect, Expect::StoppedThenResumed) {
+        if matches!(fault.expect, Expect::RefusedThenResumed) {
             cmd.env("AWS_ACCESS_KEY_ID", "AKIDEXPIRED");
         }
         let output = output_of(cmd);
@@ -138,8 +138,8 @@ fn every_fault_is_absorbed_and_every_user_ends_reset_with_the_current_pin() {
                     fault.name
                 );
             }
-            Expect::StoppedThenResumed => {
-                assert_stopped_by_refused_credentials(&output, &sim);
+            Expect::RefusedThenResumed => {
+                assert_refused_before_any_reset(&output, &work, &sim);
                 resume_to_the_end(&work, &sim);
             }
         }
@@ -159,7 +159,7 @@ fn every_fault_is_absorbed_and_every_user_ends_reset_with_the_current_pin() {
                 );
             }
             Expect::Adapted => assert_rate_adapted(&requests, fault.users),
-            Expect::StoppedThenResumed => assert!(
+            Expect::RefusedThenResumed => assert!(
                 simulator_users(&state).values().all(|(_, n)| *n == 1),
                 "{}: nobody reset twice",
                 fault.name
@@ -168,27 +168,23 @@ fn every_fault_is_absorbed_and_every_user_ends_reset_with_the_current_pin() {
     }
 }
 
-/// The first run against `--unauthorized-key` stopped at the first refusal, said why and how to
-/// resume, and sent no more than its in-flight window of 4.
-fn assert_stopped_by_refused_credentials(output: &std::process::Output, sim: &SimulatorProcess) {
+/// The first run against `--unauthorized-key` was refused by the identity check (STS answers
+/// InvalidClientTokenId for that key): exit 2, what to do, no results file, and no reset sent.
+fn assert_refused_before_any_reset(
+    output: &std::process::Output,
+    work: &Workdir,
+    sim: &SimulatorProcess,
+) {
     let text = stderr(output);
-    assert_eq!(code(output), 3, "stderr: {text}");
-    assert!(text.contains("credentials were refused"), "{text}");
-    assert!(text.contains("UnauthorizedClientException"), "{text}");
+    assert_eq!(code(output), 2, "stderr: {text}");
+    assert!(text.contains("credentials were rejected"), "{text}");
+    assert!(text.contains("InvalidClientTokenId"), "{text}");
+    assert!(text.contains("aws configure"), "says what to do: {text}");
     assert!(
-        text.contains("--resume"),
-        "the summary gives the resume command: {text}"
+        !work.path("results.csv").exists(),
+        "no results file is created"
     );
-    let sent: u64 = sim.state()["requests"]["ResetPersonalPIN"]
-        .as_object()
-        .expect("ResetPersonalPIN counters")
-        .values()
-        .map(|n| n.as_u64().expect("a count"))
-        .sum();
-    assert!(
-        sent <= 4,
-        "{sent} requests sent after the first refusal; the in-flight window is 4"
-    );
+    assert_no_reset_sent(&sim.state());
 }
 
 /// Against a 50/s throttle a run asked for 200/s was throttled at most a tenth of the time and
@@ -315,7 +311,8 @@ fn a_second_interrupt_stops_at_once() {
     ]);
     let mut child = spawn_run(cmd);
     let pid = Pid::from_raw(child.id() as i32);
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // The identity and account checks meet the 20 s latency first, one after the other.
+    let deadline = Instant::now() + Duration::from_secs(90);
     while sim.state()["max_in_flight"].as_u64().unwrap_or(0) < 4 {
         assert!(
             Instant::now() < deadline,
@@ -361,11 +358,14 @@ fn a_second_interrupt_stops_at_once() {
 fn max_failures_stops_the_run() {
     let work = Workdir::new();
     let sim = SimulatorProcess::spawn(&["--accounts", "1", "--users-per-account", "1"]);
+    // Users unknown to an account that exists: every row fails with NotFoundException.
+    let account = sim.state()["users"][0]["account_id"]
+        .as_str()
+        .expect("the simulator's account")
+        .to_string();
     let mut input = String::from("account_id,user_id\n");
     for i in 0..30 {
-        input.push_str(&format!(
-            "11111111-1111-1111-1111-111111111111,00000000-0000-0000-0000-{i:012}\n"
-        ));
+        input.push_str(&format!("{account},00000000-0000-0000-0000-{i:012}\n"));
     }
     work.write("input.csv", input);
     let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);

@@ -3,6 +3,7 @@
 
 mod answers;
 mod guards;
+mod preflight;
 mod prepare;
 mod reliability;
 mod run;

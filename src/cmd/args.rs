@@ -57,6 +57,7 @@ impl AwsArgs {
             static_credentials: None,
             connect_timeout: Duration::from_secs(5),
             attempt_timeout: Duration::from_secs(20),
+            allow_insecure_endpoint: self.allow_insecure_endpoint,
         })
     }
 

@@ -158,7 +158,10 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<u8> {
     let settings = args.aws.client_settings()?;
     let destination = Destination::from_arg(&args.output);
     let mut file = ExportFile::open(&destination, args.force)?;
-    let client = ChimeClient::new(&settings).await;
+    // The identity first: missing or rejected credentials end the command before any call.
+    let connection = crate::preflight::connect(&settings).await?;
+    crate::say!("chime-pin-reset: {}", connection.caller.line());
+    let client = connection.chime;
 
     let mut sheet = csv::Writer::from_writer(file.writer());
     let per_account = match list_accounts(&client, &accounts, &filter, &mut sheet).await {

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use aws_sdk_chime::operation::RequestId as _;
 
-use crate::chime::{check_reset_answer, classify, ChimeClient};
+use crate::chime::{check_reset_answer, classify};
 use crate::cmd::args::{AwsArgs, IdArgs};
 use crate::cmd::{describe, exit_code};
 use crate::execution::RetryPolicy;
@@ -59,7 +59,10 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<u8> {
     args.ids.check("--account-id", account)?;
     args.ids.check("--user-id", user)?;
     let settings = args.aws.client_settings()?;
-    let client = ChimeClient::new(&settings).await;
+    // The identity first: missing or rejected credentials end the command before any call.
+    let connection = crate::preflight::connect(&settings).await?;
+    crate::say!("chime-pin-reset: {}", connection.caller.line());
+    let client = connection.chime;
     let answer = RetryPolicy::default()
         .call_alone(|| async {
             let output = client

@@ -66,6 +66,16 @@ pub struct RunArgs {
     /// No progress and no summary on stderr (errors and stops are still reported).
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Do not ask before the first reset, nor after the canary (on a terminal the plan ends
+    /// with a question; off a terminal nothing is asked).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Send the first N valid rows alone; stop (exit 3) if any of them fails, go on with the
+    /// rest if all succeed (asking first on a terminal).
+    #[arg(long, value_name = "N")]
+    pub canary: Option<std::num::NonZeroU64>,
 }
 
 /// How many attempt timeouts after it was sent an attempt of unknown outcome is taken to have
@@ -136,6 +146,8 @@ pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
         }),
         summary_json: args.summary_json.clone(),
         quiet: args.quiet,
+        yes: args.yes,
+        canary: args.canary,
         progress: ProgressMode::detect(args.quiet),
         // Lossy: a path that is not UTF-8 still gets a resume command that names it.
         command_line: std::env::args_os()

@@ -118,7 +118,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         writeln!(out, "{}", handle.endpoint()).context("cannot print the endpoint")?;
         out.flush().context("cannot print the endpoint")?;
     }
-    eprintln!(
+    crate::say!(
         "chime-pin-reset simulate: {users} users in {accounts} accounts at {}; Ctrl-C stops",
         handle.endpoint()
     );
@@ -127,6 +127,6 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         _ = terminate.recv() => {}
     }
     let counters = handle.shutdown().await;
-    eprintln!("{counters}");
+    crate::say!("{counters}");
     Ok(exit::SUCCESS)
 }

@@ -6,6 +6,7 @@
 //! ([`retry`]). A failed row is data, not an error; only what stops the whole run goes through
 //! [`control`].
 
+pub mod canary;
 pub mod control;
 pub mod rate;
 pub mod retry;
@@ -67,6 +68,8 @@ pub struct RunState {
     unreachable_streak: AtomicU32,
     /// Rows between dispatch and outcome: line → (account, user id or email).
     rows_in_flight: Mutex<BTreeMap<u64, (String, String)>>,
+    /// `--canary N`, taken by the executor when it starts.
+    pub canary: Mutex<Option<canary::Canary>>,
 }
 
 impl RunState {
@@ -78,6 +81,7 @@ impl RunState {
             dedup,
             unreachable_streak: AtomicU32::new(0),
             rows_in_flight: Mutex::default(),
+            canary: Mutex::default(),
         }
     }
 
@@ -107,6 +111,7 @@ pub async fn execute<A: ChimeApi>(
         state: state.clone(),
     });
     let mut tasks = JoinSet::new();
+    let mut canary = state.canary.lock().expect("never poisoned").take();
     'dispatch: loop {
         let chunk = tokio::select! {
             biased;
@@ -140,12 +145,22 @@ pub async fn execute<A: ChimeApi>(
             }
             let (runner, outcomes) = (runner.clone(), outcomes.clone());
             let mut slot = Slot::new(slot, slots.clone());
+            let watch = canary.as_mut().map(canary::Canary::dispatched);
             tasks.spawn(async move {
                 if let Some(outcome) = runner.track_row(task, &mut slot).await {
+                    if let Some(tally) = watch {
+                        tally.note(outcome.status);
+                    }
                     let _ = outcomes.send(outcome).await;
                 }
                 drop(slot);
             });
+            if canary.as_ref().is_some_and(canary::Canary::all_dispatched) {
+                let finished = canary.take().expect("checked just above");
+                if !finished.await_verdict(&mut tasks, control).await {
+                    break 'dispatch;
+                }
+            }
         }
     }
     let finish_in_flight = async {

@@ -13,12 +13,14 @@ mod log;
 mod process;
 mod results;
 mod signals;
+mod terminal;
 
 pub use directory::*;
 pub use log::*;
 pub use process::*;
 pub use results::*;
 pub use signals::*;
+pub use terminal::*;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,151 @@
+//! The read-ahead pass: a file input is read to its end before the first call, with the same
+//! reader and the same rules as the run, so that the plan can count its rows per account and
+//! an input that cannot be read whole stops the run before anything is sent. Stdin can be read
+//! only once: it has no read-ahead, and its rows are counted as they arrive.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::input::{Fingerprints, InputError, InputItem, InputOptions, InputReader, Rejection};
+use crate::input::{Source, Target};
+
+/// The rows of an input, as the run will judge them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RowCounts {
+    /// Rows that will be sent.
+    pub valid: u64,
+    /// Of the valid rows, those that name their user by email (one more call each).
+    pub by_email: u64,
+    pub invalid: u64,
+    pub duplicate: u64,
+    /// Users the results being resumed hold as reset already.
+    pub already_reset: u64,
+}
+
+/// What the read-ahead pass found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Survey {
+    pub rows: RowCounts,
+    /// Valid rows per account, in the order the accounts first appear.
+    pub accounts: Vec<(String, u64)>,
+}
+
+/// Why the input cannot be used: nothing is sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SurveyError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("the input cannot be read to its end: {0}. Nothing was sent")]
+    Unreadable(String),
+}
+
+/// Reads a file input to its end; `None` for stdin, which can be read only once.
+pub fn survey(
+    options: &InputOptions,
+    already_reset: Fingerprints,
+) -> Result<Option<Survey>, SurveyError> {
+    if options.source == Source::Stdin {
+        return Ok(None);
+    }
+    let reader = InputReader::open(options.clone(), already_reset)?;
+    tally(reader).map(Some)
+}
+
+/// Counts judged rows, stopping at the first that says the input cannot be read further.
+fn tally(items: impl IntoIterator<Item = InputItem>) -> Result<Survey, SurveyError> {
+    let mut survey = Survey::default();
+    let mut account_index: HashMap<String, usize> = HashMap::new();
+    for item in items {
+        let rows = &mut survey.rows;
+        match item {
+            InputItem::Task(task) => {
+                rows.valid += 1;
+                if matches!(task.target, Target::Email(_)) {
+                    rows.by_email += 1;
+                }
+                let index = *account_index
+                    .entry(task.account_id.clone())
+                    .or_insert_with(|| {
+                        survey.accounts.push((task.account_id.clone(), 0));
+                        survey.accounts.len() - 1
+                    });
+                survey.accounts[index].1 += 1;
+            }
+            InputItem::Rejected(rejected) => match rejected.rejection {
+                Rejection::Invalid => rows.invalid += 1,
+                Rejection::Duplicate => rows.duplicate += 1,
+            },
+            InputItem::Skipped => rows.already_reset += 1,
+            InputItem::Unreadable(why) => return Err(SurveyError::Unreadable(why)),
+        }
+    }
+    Ok(survey)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{Rejected, RowTask};
+
+    fn task(account: &str, target: Target) -> InputItem {
+        InputItem::Task(RowTask {
+            line: 2,
+            account_id: account.to_string(),
+            target,
+            carried: Vec::new(),
+        })
+    }
+
+    fn rejected(rejection: Rejection) -> InputItem {
+        InputItem::Rejected(Rejected {
+            line: 3,
+            account_id: "a".to_string(),
+            user_id: String::new(),
+            rejection,
+            message: String::new(),
+            carried: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn rows_are_counted_per_kind_and_per_account_in_order() {
+        let survey = tally(vec![
+            task("b", Target::UserId("u1".into())),
+            task("a", Target::Email("x@example.com".into())),
+            task("b", Target::UserId("u2".into())),
+            rejected(Rejection::Invalid),
+            rejected(Rejection::Duplicate),
+            rejected(Rejection::Duplicate),
+            InputItem::Skipped,
+        ])
+        .unwrap();
+        assert_eq!(
+            survey.rows,
+            RowCounts {
+                valid: 3,
+                by_email: 1,
+                invalid: 1,
+                duplicate: 2,
+                already_reset: 1
+            }
+        );
+        assert_eq!(
+            survey.accounts,
+            vec![("b".to_string(), 2), ("a".to_string(), 1)]
+        );
+    }
+
+    #[test]
+    fn an_unreadable_input_stops_the_survey() {
+        let result = tally(vec![
+            task("a", Target::UserId("u1".into())),
+            InputItem::Unreadable("in.csv line 3: broken".into()),
+            task("a", Target::UserId("u2".into())),
+        ]);
+        assert!(
+            matches!(result, Err(SurveyError::Unreadable(ref why)) if why.contains("line 3")),
+            "{result:?}"
+        );
+    }
+}

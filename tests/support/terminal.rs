@@ -1,0 +1,104 @@
+//! Running the tool on a pseudo-terminal, as an administrator at a shell would: stdin and
+//! stderr are the terminal, which is also the process's controlling terminal, and the test
+//! types answers when a question appears.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What a run on a terminal showed and how it ended.
+pub struct TerminalRun {
+    /// Everything written to the terminal (stderr), as the administrator saw it.
+    pub screen: String,
+    pub code: i32,
+}
+
+/// Runs `cmd` on a new pseudo-terminal. Each time the screen shows the next text of
+/// `answers`' pairs (`(wait_for, type)`), types the answer. Panics after 60 s.
+pub fn run_on_terminal(mut cmd: Command, answers: &[(&str, &str)]) -> TerminalRun {
+    let pty = nix::pty::openpty(None, None).expect("open a pseudo-terminal");
+    let (master, slave) = (pty.master, pty.slave);
+    let slave_fd = slave.as_raw_fd();
+    cmd.stdin(Stdio::from(clone(&slave)))
+        .stderr(Stdio::from(clone(&slave)))
+        .stdout(Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec: a new session whose
+    // controlling terminal is the pseudo-terminal, as a login shell's would be.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 || libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("start the tool on the terminal");
+    // Only the tool keeps the terminal open now: the screen's reader ends when it exits.
+    drop(cmd);
+    drop(slave);
+    let screen = Arc::new(Mutex::new(String::new()));
+    let mut reader = File::from(clone(&master));
+    let reading = {
+        let screen = screen.clone();
+        // The screen is read on its own thread, so the tool never blocks on a full terminal.
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            // Reading fails with EIO once the tool and every copy of the terminal are gone.
+            while let Ok(read) = reader.read(&mut buffer) {
+                if read == 0 {
+                    break;
+                }
+                screen
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..read]));
+            }
+        })
+    };
+    let mut keyboard = File::from(master);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = 0;
+    for (wait_for, answer) in answers {
+        loop {
+            let shown = screen.lock().unwrap().clone();
+            if let Some(at) = shown[seen..].find(wait_for) {
+                seen += at + wait_for.len();
+                break;
+            }
+            if Instant::now() > deadline || child.try_wait().expect("wait").is_some() {
+                let _ = child.kill();
+                panic!("the terminal never showed {wait_for:?}; it showed:\n{shown}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        keyboard
+            .write_all(answer.as_bytes())
+            .expect("type on the terminal");
+    }
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the tool did not end within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    drop(keyboard);
+    let _ = reading.join();
+    let screen = screen.lock().unwrap().clone();
+    super::assert_nothing_like_a_pin(&screen, "the terminal");
+    TerminalRun {
+        screen,
+        code: status.code().unwrap_or(-1),
+    }
+}
+
+fn clone(fd: &OwnedFd) -> OwnedFd {
+    fd.try_clone().expect("duplicate a terminal descriptor")
+}
