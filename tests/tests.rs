@@ -4,6 +4,7 @@
 mod guards;
 mod prepare;
 mod reliability;
+mod resume;
 mod run;
 mod simulator;
 mod support;
