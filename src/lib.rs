@@ -9,6 +9,7 @@
 //! [`cmd`] is the command line, one module per subcommand; [`simulator`] is a local stand-in
 //! for the Chime API that tests and rehearsals use, sharing only [`rules`] with the tool.
 
+pub mod audit;
 pub mod chime;
 pub mod cmd;
 pub mod config;

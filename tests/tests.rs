@@ -4,6 +4,7 @@
 mod guards;
 mod prepare;
 mod reliability;
+mod report;
 mod resume;
 mod run;
 mod simulator;
