@@ -9,3 +9,4 @@ mod resume;
 mod run;
 mod simulator;
 mod support;
+mod verify;

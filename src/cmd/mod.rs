@@ -13,6 +13,7 @@ pub mod run;
 pub mod simulate;
 pub mod template;
 pub mod validate;
+pub mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -42,6 +43,8 @@ pub enum Command {
     Reset(reset::ResetArgs),
     /// Report what runs did, from their results files (offline): each user's final state.
     Report(report::ReportArgs),
+    /// Check a results file against Chime: is each PIN recorded still the live one?
+    Verify(verify::VerifyArgs),
     /// Print a sample input CSV on stdout, with comments on its columns on stderr.
     Template(template::TemplateArgs),
     /// Print a shell completion script on stdout.
@@ -68,6 +71,7 @@ impl Command {
             Command::Export(args) => export::run(args).await,
             Command::Reset(args) => reset::run(args).await,
             Command::Report(args) => report::run(args),
+            Command::Verify(args) => verify::run(args).await,
             Command::Template(args) => template::run(args),
             Command::Completions(args) => completions::run(args),
             Command::Man(args) => man::run(args),
