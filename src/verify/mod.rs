@@ -14,7 +14,7 @@
 //! until the recorder judges its outcome. The reader is at most a bounded read-ahead in front
 //! of the recorder, so this table stays small whatever the file's size.
 //!
-//! Memory for a million rows: the first pass over the results keeps 24 bytes a row to find
+//! Memory for a million rows: the first pass over the results keeps 20 bytes a row to find
 //! each user's last row ([`ledger::final_rows`]), then 4 bytes a user; the second pass streams.
 
 mod file;

@@ -91,8 +91,8 @@ impl Recorder {
             }
         }
         let failed = self.counts.get(&Verified::Failed).copied().unwrap_or(0);
-        if self.max_failures.is_some_and(|limit| failed >= limit) {
-            control.stop(StopReason::MaxFailures(failed));
+        if let Some(limit) = self.max_failures.filter(|limit| failed >= *limit) {
+            control.stop(StopReason::MaxFailures(limit));
         }
     }
 
