@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How a row names its user, borrowed for a look-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,14 +29,14 @@ pub enum Admission {
 #[derive(Debug, Default)]
 pub struct Dedup {
     seen: Mutex<Fingerprints>,
-    already_reset: Fingerprints,
+    already_reset: Arc<Fingerprints>,
 }
 
 impl Dedup {
     /// Room for `expected_rows` up front: growing the set later would hold its old and new
     /// tables in memory together, the run's peak. `already_reset` comes from the results
     /// being resumed.
-    pub fn new(expected_rows: Option<u64>, already_reset: Fingerprints) -> Self {
+    pub fn new(expected_rows: Option<u64>, already_reset: Arc<Fingerprints>) -> Self {
         let mut seen = Fingerprints::default();
         if let Some(rows) = expected_rows {
             seen.reserve(usize::try_from(rows).unwrap_or(0));

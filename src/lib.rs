@@ -4,11 +4,13 @@
 //! [`dedup`] whether its user was met already), [`execution`] sends each row to Chime within the
 //! rate and in-flight limits, [`chime`] makes the calls and classifies their errors, [`output`]
 //! writes the results file (on a thread of its own, [`writer_thread`]) and [`report`] shows
-//! progress and the summary; [`stderr`] holds the one way messages reach stderr. [`outcome`] is the
+//! progress and the summary; [`stderr`] holds the one way messages reach stderr; [`ledger`]
+//! reads results files back, strictly (resume, `report`, `verify`). [`outcome`] is the
 //! model of a results row that they pass along; [`pipeline`] wires the stages of a run together.
 //! [`cmd`] is the command line, one module per subcommand; [`simulator`] is a local stand-in
 //! for the Chime API that tests and rehearsals use, sharing only [`rules`] with the tool.
 
+pub mod audit;
 pub mod chime;
 pub mod cmd;
 pub mod config;
@@ -16,6 +18,7 @@ pub mod dedup;
 pub mod execution;
 pub mod exit;
 pub mod input;
+pub mod ledger;
 pub mod outcome;
 pub mod output;
 pub mod pipeline;
@@ -24,4 +27,5 @@ pub mod report;
 pub mod rules;
 pub mod simulator;
 pub mod stderr;
+pub mod verify;
 pub mod writer_thread;

@@ -14,7 +14,8 @@ use crate::config::{Rehearsal, RunConfig};
 use crate::execution::control::watch_signals;
 use crate::execution::{self, Control, RateGovernor, RunState, StopReason};
 use crate::exit;
-use crate::input::{self, Fingerprints, InputItem, InputReader};
+use crate::input::{self, InputItem, InputReader};
+use crate::ledger::{self, resume::Resumed};
 use crate::outcome::{Outcome, RowStatus};
 use crate::output::{self, Existing, ResultsWriter};
 use crate::preflight::{self, Prepared};
@@ -35,11 +36,17 @@ const BACKLOG_ROWS: usize = 256;
 /// Runs the whole job and returns the exit code. An `Err` means nothing was sent.
 pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
     let existing = config.existing;
-    let already_reset = match (&config.output, existing) {
-        (output::Destination::File(path), Existing::Append) => output::already_reset(path)?,
-        _ => Fingerprints::default(),
+    // Locked first: a second run on the same results file is refused before it reads them.
+    let held = output::hold(&config.output, existing)?;
+    let mut resumed = match &held {
+        Some(file) if existing == Existing::Append => {
+            ledger::resume::read(file.path(), config.pins)?
+        }
+        _ => Resumed::default(),
     };
+    let already_reset = Arc::new(std::mem::take(&mut resumed.already_reset));
     let reader = InputReader::open(config.input.clone(), already_reset.clone())?;
+    resumed.check_carried(reader.carried_headers())?;
     let simulator = match &config.rehearsal {
         Some(rehearsal) => Some(start_simulator(&config, rehearsal).await?),
         None => None,
@@ -55,6 +62,7 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
     let writer = ResultsWriter::create(
         &config.output,
         existing,
+        held,
         reader.carried_headers(),
         config.pins,
         config.raw_cells,
@@ -91,7 +99,7 @@ fn simulated_directory(config: &RunConfig, rehearsal: &Rehearsal) -> anyhow::Res
          or --simulate-directory FILE"
     );
     let mut directory = Directory::new();
-    for item in InputReader::open(config.input.clone(), Fingerprints::default())? {
+    for item in InputReader::open(config.input.clone(), Arc::default())? {
         if let InputItem::Task(task) = item {
             if let input::Target::UserId(user_id) = &task.target {
                 directory.ensure_user(&task.account_id, user_id);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 
 use crate::chime::ClientSettings;
-use crate::execution::RetryPolicy;
+use crate::execution::{ExecConfig, Mode, RetryPolicy};
 use crate::input::{id_problem, InputOptions, Source};
 
 /// How to reach Chime.
@@ -225,8 +225,37 @@ impl ExecArgs {
         })
     }
 
+    /// The executor's settings for `mode`, calling Chime as `client` says.
+    pub fn exec_config(&self, mode: Mode, client: &ClientSettings) -> ExecConfig {
+        ExecConfig {
+            rate: NonZeroU32::new(self.rate),
+            burst: self.burst,
+            concurrency: self.concurrency,
+            retry: self.retry(),
+            mode,
+            endpoint: describe_endpoint(client),
+            settle: client.attempt_timeout * SETTLE_TIMEOUTS,
+        }
+    }
+
     pub fn grace_period(&self) -> anyhow::Result<Duration> {
         seconds("--grace-period", self.grace_period)
+    }
+}
+
+/// How many attempt timeouts after it was sent an attempt of unknown outcome is taken to have
+/// landed or failed for good: the client gave up after one, and the service may take as long
+/// again, twice, before it applies or drops the request.
+const SETTLE_TIMEOUTS: u32 = 3;
+
+/// Where the Chime calls go, in words: the endpoint given, or the service's own.
+fn describe_endpoint(settings: &ClientSettings) -> String {
+    match &settings.endpoint_url {
+        Some(url) => url.to_string(),
+        None => ["AWS_ENDPOINT_URL_CHIME", "AWS_ENDPOINT_URL"]
+            .into_iter()
+            .find_map(|name| std::env::var(name).ok())
+            .unwrap_or_else(|| format!("the Chime endpoint of {}", settings.region)),
     }
 }
 

@@ -7,7 +7,7 @@ use anyhow::bail;
 
 use crate::cmd::args::{AwsArgs, ExecArgs, InputArgs};
 use crate::config::{Rehearsal, RunConfig};
-use crate::execution::{ExecConfig, Mode};
+use crate::execution::Mode;
 use crate::exit;
 use crate::output::{Destination, Existing, PinPolicy};
 use crate::report::ProgressMode;
@@ -78,25 +78,9 @@ pub struct RunArgs {
     pub canary: Option<std::num::NonZeroU64>,
 }
 
-/// How many attempt timeouts after it was sent an attempt of unknown outcome is taken to have
-/// landed or failed for good: the client gave up after one, and the service may take as long
-/// again, twice, before it applies or drops the request.
-const SETTLE_TIMEOUTS: u32 = 3;
-
 /// Runs `run`; an `Err` means nothing was sent (exit 2).
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     crate::pipeline::run(config(args)?).await
-}
-
-/// Where the Chime calls go, in words: the endpoint given, or the service's own.
-fn describe_endpoint(settings: &crate::chime::ClientSettings) -> String {
-    match &settings.endpoint_url {
-        Some(url) => url.to_string(),
-        None => ["AWS_ENDPOINT_URL_CHIME", "AWS_ENDPOINT_URL"]
-            .into_iter()
-            .find_map(|name| std::env::var(name).ok())
-            .unwrap_or_else(|| format!("the Chime endpoint of {}", settings.region)),
-    }
 }
 
 /// The flags, validated.
@@ -123,19 +107,14 @@ pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
         input: args.input.options(),
         output,
         existing,
-        exec: ExecConfig {
-            rate: std::num::NonZeroU32::new(args.exec.rate),
-            burst: args.exec.burst,
-            concurrency: args.exec.concurrency,
-            retry: args.exec.retry(),
-            mode: if args.dry_run {
+        exec: args.exec.exec_config(
+            if args.dry_run {
                 Mode::DryRun
             } else {
                 Mode::Reset
             },
-            endpoint: describe_endpoint(&client),
-            settle: client.attempt_timeout * SETTLE_TIMEOUTS,
-        },
+            &client,
+        ),
         client,
         max_failures: args.exec.max_failures.map(std::num::NonZeroU64::get),
         grace_period: args.exec.grace_period()?,

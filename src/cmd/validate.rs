@@ -6,7 +6,7 @@ use std::io::{self, BufWriter, Write};
 
 use crate::cmd::args::InputArgs;
 use crate::exit;
-use crate::input::{Fingerprints, InputError, InputItem, InputReader, Rejection};
+use crate::input::{InputError, InputItem, InputReader, Rejection};
 
 /// Flags of `chime-pin-reset validate`.
 #[derive(Clone, Debug, clap::Args)]
@@ -37,7 +37,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
     let file = options.source.name();
     // Stderr is unbuffered by default: one write per problem would dominate a file full of them.
     let mut problems = BufWriter::with_capacity(64 * 1024, io::stderr().lock());
-    let reader = match InputReader::open(options, Fingerprints::default()) {
+    let reader = match InputReader::open(options, Default::default()) {
         Ok(reader) => reader,
         Err(err @ InputError::Unreadable { .. }) => return Err(err.into()),
         Err(err) => {

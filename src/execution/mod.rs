@@ -32,11 +32,15 @@ pub use rate::RateGovernor;
 pub use retry::{Pacing, RetryPolicy};
 use row::{RowRunner, Slot};
 
-/// Reset PINs, or only look the users up (`--dry-run`).
+/// Reset PINs, or only look the users up (`--dry-run`), or look them up to compare their PINs
+/// with the ones recorded (`verify`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Reset,
     DryRun,
+    /// GetUser, keeping the PIN in the outcome's user: `verify` compares it and never writes
+    /// it. A success has the status `would-reset` (looked up, nothing changed).
+    Verify,
 }
 
 /// The executor's settings, already validated.

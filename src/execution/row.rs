@@ -50,7 +50,7 @@ impl<A: ChimeApi> RowRunner<A> {
         };
         let outcome = match self.config.mode {
             Mode::Reset => self.reset(task, user_id, &mut calls, slot).await?,
-            Mode::DryRun => {
+            Mode::DryRun | Mode::Verify => {
                 let account = task.account_id.as_str();
                 match self
                     .config
@@ -58,7 +58,7 @@ impl<A: ChimeApi> RowRunner<A> {
                     .call(self, &mut calls, || self.api.get_user(account, &user_id))
                     .await?
                 {
-                    Ok(answer) => succeeded(task, user_id, answer, calls, Mode::DryRun),
+                    Ok(answer) => succeeded(task, user_id, answer, calls, self.config.mode),
                     Err(error) => failed(task, user_id, error, calls),
                 }
             }
@@ -290,6 +290,9 @@ fn succeeded(task: RowTask, user_id: String, answer: Answer, calls: u32, mode: M
             user.personal_pin = None;
             RowStatus::WouldReset
         }
+        // Verify compares the PIN in force with the one recorded; its recorder never writes
+        // it out.
+        Mode::Verify => RowStatus::WouldReset,
     };
     Outcome::new(task.line, task.account_id, user_id, status)
         .with_user(user)

@@ -203,7 +203,10 @@ impl<R: Read> Read for Tracked<R> {
 impl InputReader {
     /// Opens the input and reads its header. Rows whose user is in `already_reset` (from the
     /// results being resumed) are skipped.
-    pub fn open(options: InputOptions, already_reset: Fingerprints) -> Result<Self, InputError> {
+    pub fn open(
+        options: InputOptions,
+        already_reset: Arc<Fingerprints>,
+    ) -> Result<Self, InputError> {
         let file_name = options.source.name();
         let unreadable = |source| InputError::Unreadable {
             file: file_name.clone(),
@@ -494,7 +497,7 @@ pub(crate) fn reader_over(contents: &str) -> Result<(tempfile::TempDir, InputRea
             default_account: None,
             strict_ids: true,
         },
-        Fingerprints::default(),
+        Arc::default(),
     )?;
     Ok((dir, reader))
 }

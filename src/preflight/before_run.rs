@@ -33,7 +33,7 @@ pub struct Prepared {
 pub async fn prepare_run(
     config: &RunConfig,
     settings: &ClientSettings,
-    already_reset: Fingerprints,
+    already_reset: Arc<Fingerprints>,
 ) -> anyhow::Result<Prepared> {
     let survey = survey(&config.input, already_reset)?;
     let connection = connect(settings).await?;
@@ -91,6 +91,7 @@ fn plan(
         mode: match config.exec.mode {
             Mode::Reset => "reset",
             Mode::DryRun => "dry-run",
+            Mode::Verify => "verify",
         },
         region: identity.region.clone(),
         endpoint: identity.endpoint.clone(),
@@ -120,7 +121,7 @@ pub fn canary_gate(
     let quiet = config.quiet;
     let verb = match config.exec.mode {
         Mode::Reset => "reset",
-        Mode::DryRun => "found",
+        Mode::DryRun | Mode::Verify => "found",
     };
     Some(Canary::new(
         rows,

@@ -4,6 +4,7 @@
 //! only once: it has no read-ahead, and its rows are counted as they arrive.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -43,7 +44,7 @@ pub enum SurveyError {
 /// Reads a file input to its end; `None` for stdin, which can be read only once.
 pub fn survey(
     options: &InputOptions,
-    already_reset: Fingerprints,
+    already_reset: Arc<Fingerprints>,
 ) -> Result<Option<Survey>, SurveyError> {
     if options.source == Source::Stdin {
         return Ok(None);

@@ -8,6 +8,7 @@
 //! uses every helper or re-export, hence the allowances.
 #![allow(dead_code, unused_imports)]
 
+mod admin;
 mod directory;
 mod log;
 mod process;
@@ -15,6 +16,7 @@ mod results;
 mod signals;
 mod terminal;
 
+pub use admin::*;
 pub use directory::*;
 pub use log::*;
 pub use process::*;
