@@ -1,204 +1,336 @@
-//! The run's request rate: one shared limiter at the configured rate and burst, lowered while
-//! Chime throttles and raised again in quiet periods. Every attempt of every row, retries
-//! included, waits here before it is sent.
+//! The run's request rate: the configured ceiling (`--rate`, `--burst`) and, under it, an
+//! adaptive rate that finds and holds the rate Chime actually allows.
+//!
+//! The adaptive part follows the AWS SDKs' adaptive retry mode (botocore's
+//! `retries/adaptive.py`, smithy-rs's `client_rate_limiter.rs`), which is TCP CUBIC applied to
+//! a request rate, with three changes that matter against a token bucket with a small burst:
+//!
+//! - **One cut per congestion event.** Every request carries a [`SendTicket`]; a throttle for a
+//!   request sent before the last cut says nothing the cut did not already act on, so only a
+//!   throttle for a request sent after it cuts again.
+//! - **The ceiling of the cut is measured, not guessed.** When a cut fell short (a throttle
+//!   within a second of it), the ceiling (`w_max`) is the rate Chime *accepted* over the last
+//!   second (successful answers, not sends), if lower than the rate in force. A lone throttle
+//!   after a quiet spell is a probe just past the service's rate: its ceiling is the accepted
+//!   rate but no lower than `BETA` × the rate in force, since the accepted rate lags a rate
+//!   still climbing. The cut itself is a gentle `BETA`: cuts in a row, one per round trip,
+//!   shed a large overshoot quickly, while a single probe costs only a tenth of the rate.
+//! - **The recovery is scaled to the ceiling.** CUBIC's curve is
+//!   `w_max · (1 + SCALE · (t − K)³)`, so it returns to `w_max` in the same `K` seconds at
+//!   1 request/s and at 1,000, stays flat near it (where the service's rate most likely is) and
+//!   only then probes beyond, slowly at first and faster the longer no throttle comes.
+//!
+//! An unlimited run (`--rate 0`) starts slowly, doubling its rate every tenth of a second until
+//! the first throttle, so `--concurrency` requests do not all meet a small burst at once.
+//!
+//! Sends are spaced evenly by a pacer (no bursts out of a lowered rate), and one request at a
+//! time waits for its send time, which it recomputes on waking: a cut slows the very next send
+//! rather than only the sends asked for after the queue already booked slots.
+//!
+//! The configured ceiling is one `governor` limiter (`--rate` with an explicit `--burst`), run
+//! on tokio's clock ([`TokioClock`]) so that the paused clock of the tests drives it too and
+//! shows that the configured rate and burst hold once the adaptive rate climbs back up to them.
+//! Only one of the two ever makes a request wait: below the configured rate the pacer spaces
+//! the sends, at it the limiter alone decides, so no send pays for two timer roundings. All
+//! times are [`tokio::time::Instant`] for the same reason.
 
+use std::collections::VecDeque;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::ops::Add;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::clock::{Clock, Reference};
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use tokio::time::Instant;
 
-/// The run's request rate: one governor limiter at the configured rate and burst, and in front
-/// of it a pacer that spaces requests further apart while Chime throttles.
-///
-/// The pacer hands out evenly spaced send times; changing its rate changes the spacing of the
-/// times handed out next, so a change never lets two rates run side by side.
-///
-/// The control is multiplicative decrease, quick recovery: a throttle cuts the rate by 30%
-/// (by half when the last cut was under a second ago, so an opening overshoot is shed fast)
-/// and remembers the rate that was throttled as a ceiling. Each quiet period then closes half
-/// of the gap to 85% of that ceiling, and above it probes upward by 1% of the configured rate.
+/// The rate kept after a cut, as a share of the rate that was throttled.
+const BETA: f64 = 0.9;
+/// CUBIC's growth constant, relative to `w_max`: `K = ∛((1 − BETA) / SCALE)` = 5 s back to
+/// `w_max`; twice `w_max` about 11 s later, a thousand times about 110 s later.
+const SCALE: f64 = 0.0008;
+/// The growth constant while `w_max` comes from less than a second of answers (the first
+/// throttle of a run usually does): such a ceiling may be far too low, so probe past it in
+/// about 2 s rather than 11.
+const PROVISIONAL_SCALE: f64 = 0.1;
+/// Never slower than one request every two seconds (smithy-rs's floor too).
+const MIN_RATE: f64 = 0.5;
+/// An unlimited run starts at this rate and doubles it every `SLOW_START_DOUBLING` until the
+/// first throttle: all `--concurrency` requests at once would meet a small burst with as many
+/// throttles in the first round trip, while doubling finds any rate within a few seconds.
+const SLOW_START_RATE: f64 = 10.0;
+const SLOW_START_DOUBLING: Duration = Duration::from_millis(100);
+/// Past this rate the slow start ends: the run is unlimited until Chime throttles.
+const SLOW_START_END: f64 = 100_000.0;
+/// How far back accepted answers are counted.
+const METER_WINDOW: Duration = Duration::from_secs(1);
+/// The shortest span a rate is measured over: at the first throttle of a run only
+/// milliseconds have passed, and a count over them would be a burst, not a rate.
+const METER_MIN_SPAN: Duration = Duration::from_millis(100);
+/// How late a sleeping sender may wake and still keep its booked send time: tokio's timer
+/// fires up to a tick after the deadline, and spacing from the wake time instead would lower
+/// the rate by that much every send. More idle time than this is not credited (no bursts).
+const TIMER_SLACK: Duration = Duration::from_millis(2);
+
+/// When a request was let go; hand it back with its answer to
+/// [`RateGovernor::on_throttle`].
+#[derive(Clone, Copy, Debug)]
+pub struct SendTicket {
+    sent: Instant,
+}
+
+/// The run's request rate, shared by every attempt of every row. See the module doc.
 #[derive(Debug)]
 pub struct RateGovernor {
-    target: Option<f64>,
-    limiter: Option<DefaultDirectRateLimiter>,
-    /// One request at a time waits on the limiter, the rest queue here in order: otherwise
-    /// every waiting request wakes at every free slot and all but one go back to sleep.
+    ceiling: Option<Ceiling>,
+    /// The configured rate and burst: one governor limiter.
+    limiter: Option<Limiter>,
+    /// One sender at a time waits for its send time, the rest queue here in order (the lock is
+    /// fair): the waiter recomputes its time on waking, so a rate change applies at once.
     turn: tokio::sync::Mutex<()>,
-    state: Mutex<RateState>,
+    state: Mutex<State>,
+}
+
+/// The configured `--rate`: the adaptive rate never goes above it.
+#[derive(Debug)]
+struct Ceiling {
+    rate: f64,
+}
+
+/// A governor limiter on tokio's clock.
+type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<TokioInstant>>;
+
+/// Tokio's clock for governor: paused in tests, and the same clock the pacer sleeps on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokioClock;
+
+/// A governor time reference on tokio's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TokioInstant(Instant);
+
+impl Clock for TokioClock {
+    type Instant = TokioInstant;
+
+    fn now(&self) -> TokioInstant {
+        TokioInstant(Instant::now())
+    }
+}
+
+impl Add<Nanos> for TokioInstant {
+    type Output = TokioInstant;
+
+    fn add(self, nanos: Nanos) -> TokioInstant {
+        TokioInstant(self.0 + Duration::from(nanos))
+    }
+}
+
+impl Reference for TokioInstant {
+    fn duration_since(&self, earlier: Self) -> Nanos {
+        self.0.saturating_duration_since(earlier.0).into()
+    }
+
+    fn saturating_sub(&self, duration: Nanos) -> Self {
+        TokioInstant(self.0.checked_sub(duration.into()).unwrap_or(self.0))
+    }
 }
 
 #[derive(Debug)]
-struct RateState {
-    /// The rate in force; infinite when unlimited and never throttled.
-    current: f64,
-    /// The pacer's next free send time, used while `current` is below the configured rate.
-    next_slot: Instant,
-    /// The rate at the last throttle.
-    ceiling: f64,
-    last_change: Instant,
+struct State {
+    /// CUBIC's ceiling: the rate at the last congestion event.
+    w_max: f64,
+    /// The last congestion event; `None` until the first throttle (then the configured rate
+    /// is in force, or none at all).
     last_cut: Option<Instant>,
-    last_throttle: Option<Instant>,
-    /// Successful answers in the current one-second window, to find a starting point when an
-    /// unlimited run is throttled.
-    window_start: Instant,
-    window_successes: u32,
+    /// Whether `w_max` was measured over less than a full meter window.
+    provisional: bool,
+    /// The pacer's last booked send time.
+    last_slot: Option<Instant>,
+    meter: Meter,
 }
 
-/// Throttles closer together than this count as one: the answers in flight when the first
-/// arrived say nothing new.
-const THROTTLE_COOLDOWN: Duration = Duration::from_millis(250);
-/// Consecutive cuts closer than this mean the rate is still far too high.
-const STILL_OVERSHOOTING: Duration = Duration::from_secs(1);
-/// How long the run must go without a throttle before the rate is raised a step.
-const QUIET_PERIOD: Duration = Duration::from_millis(500);
-
 impl RateGovernor {
+    /// `rate` is the configured ceiling (`None`: unlimited until Chime throttles), `burst` the
+    /// requests that may go at once above it after a quiet spell.
     pub fn new(rate: Option<NonZeroU32>, burst: NonZeroU32) -> Self {
-        let now = Instant::now();
-        let target = rate.map(|r| f64::from(r.get()));
-        let limiter = rate.map(|r| RateLimiter::direct(Quota::per_second(r).allow_burst(burst)));
+        let ceiling = rate.map(|rate| Ceiling {
+            rate: f64::from(rate.get()),
+        });
+        let limiter = rate.map(|rate| {
+            RateLimiter::direct_with_clock(Quota::per_second(rate).allow_burst(burst), TokioClock)
+        });
         RateGovernor {
-            target,
+            ceiling,
             limiter,
             turn: tokio::sync::Mutex::new(()),
-            state: Mutex::new(RateState {
-                next_slot: now,
-                current: target.unwrap_or(f64::INFINITY),
-                ceiling: target.unwrap_or(f64::INFINITY),
-                last_change: now,
+            state: Mutex::new(State {
+                w_max: f64::INFINITY,
                 last_cut: None,
-                last_throttle: None,
-                window_start: now,
-                window_successes: 0,
+                provisional: false,
+                last_slot: None,
+                meter: Meter::default(),
             }),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, RateState> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
             .expect("the rate lock is never held across a panic")
     }
 
-    /// Waits until one more request may be sent.
-    pub async fn acquire(&self) {
-        let slot = {
+    /// Waits until one more request may be sent; the ticket goes back with its answer.
+    pub async fn acquire(&self) -> SendTicket {
+        let _turn = self.turn.lock().await;
+        loop {
+            let now = Instant::now();
+            let paced = self.paced_until(now);
+            if paced > now {
+                tokio::time::sleep_until(paced).await;
+                continue;
+            }
+            if let Some(limiter) = &self.limiter {
+                if let Err(not_until) = limiter.check() {
+                    tokio::time::sleep(not_until.wait_time_from(TokioClock.now())).await;
+                    continue;
+                }
+            }
             let mut state = self.lock();
-            self.raise_if_quiet(&mut state);
-            self.reserve_slot(&mut state)
-        };
-        if let Some(slot) = slot {
-            tokio::time::sleep_until(slot.into()).await;
-        }
-        if let Some(limiter) = &self.limiter {
-            let _turn = self.turn.lock().await;
-            limiter.until_ready().await;
+            // Keep the booked time when the timer woke us a little late; never credit more
+            // idle time than that.
+            let slot = now
+                .checked_sub(TIMER_SLACK)
+                .map_or(paced, |early| paced.max(early));
+            state.last_slot = Some(slot);
+            state.meter.start(now);
+            return SendTicket { sent: now };
         }
     }
 
-    /// The pacer's next send time while the rate is lowered; `None` at the configured rate.
-    fn reserve_slot(&self, state: &mut RateState) -> Option<Instant> {
-        let lowered = match self.target {
-            Some(target) => state.current < target,
-            None => state.current.is_finite(),
+    /// The earliest time the pacer lets the next request go: `now` while the adaptive rate is
+    /// at the configured one (the limiter decides then) or unlimited.
+    fn paced_until(&self, now: Instant) -> Instant {
+        let state = self.lock();
+        let rate = self.adaptive_rate(&state, now);
+        let paced = match &self.ceiling {
+            Some(ceiling) => rate < ceiling.rate,
+            None => rate.is_finite(),
         };
-        if !lowered {
-            return None;
+        match (paced, state.last_slot) {
+            (true, Some(last)) => now.max(last + Duration::from_secs_f64(1.0 / rate)),
+            _ => now,
         }
-        let slot = state.next_slot.max(Instant::now());
-        state.next_slot = slot + Duration::from_secs_f64(1.0 / state.current);
-        Some(slot)
     }
 
-    /// The rate in force, or `None` when unlimited.
+    /// The adaptive rate at `now`, capped by the configured one; infinite while unlimited and
+    /// never throttled.
+    fn adaptive_rate(&self, state: &State, now: Instant) -> f64 {
+        let Some(cut) = state.last_cut else {
+            return match (&self.ceiling, state.meter.origin) {
+                (Some(ceiling), _) => ceiling.rate,
+                (None, None) => SLOW_START_RATE,
+                (None, Some(origin)) => {
+                    let doublings = (now - origin).div_duration_f64(SLOW_START_DOUBLING);
+                    let rate = SLOW_START_RATE * doublings.exp2();
+                    if rate < SLOW_START_END {
+                        rate
+                    } else {
+                        f64::INFINITY
+                    }
+                }
+            };
+        };
+        let cap = self.ceiling.as_ref().map_or(f64::INFINITY, |c| c.rate);
+        let scale = if state.provisional {
+            PROVISIONAL_SCALE
+        } else {
+            SCALE
+        };
+        let k = ((1.0 - BETA) / scale).cbrt();
+        let t = now.duration_since(cut).as_secs_f64() - k;
+        (state.w_max * (1.0 + scale * t.powi(3)))
+            .max(MIN_RATE)
+            .min(cap)
+    }
+
+    /// The rate in force, for the progress line; `None` when unlimited.
     pub fn current(&self) -> Option<f64> {
-        let current = self.lock().current;
-        current.is_finite().then_some(current)
+        let rate = self.adaptive_rate(&self.lock(), Instant::now());
+        rate.is_finite().then_some(rate)
     }
 
+    /// Chime accepted a request.
     pub fn on_success(&self) {
-        let mut state = self.lock();
-        if state.window_start.elapsed() >= Duration::from_secs(1) {
-            state.window_start = Instant::now();
-            state.window_successes = 0;
-        }
-        state.window_successes += 1;
+        self.lock().meter.record(Instant::now());
     }
 
-    /// Lowers the rate after a throttle.
-    pub fn on_throttle(&self) {
-        let mut state = self.lock();
+    /// Chime throttled the request sent with `ticket`.
+    pub fn on_throttle(&self, ticket: SendTicket) {
         let now = Instant::now();
-        state.last_throttle = Some(now);
-        if state.last_change.elapsed() < THROTTLE_COOLDOWN && state.last_cut.is_some() {
+        let mut state = self.lock();
+        if state.last_cut.is_some_and(|cut| ticket.sent < cut) {
+            // Sent at the rate the last cut already lowered: the same congestion event.
             return;
         }
-        let current = if state.current.is_finite() {
-            state.current
-        } else {
-            // Unlimited until now: start from what the service answered over the last second.
-            let elapsed = state.window_start.elapsed().as_secs_f64().max(0.25);
-            (f64::from(state.window_successes) / elapsed).max(1.0)
-        };
-        let overshooting = state
+        let sending = self.adaptive_rate(&state, now);
+        let (accepted, settled) = state.meter.rate(now);
+        // A throttle soon after a cut means the cut fell short: the accepted rate is what Chime
+        // allows. A throttle after a quiet spell is a probe just past that rate, and the accepted
+        // rate, measured while the rate was still climbing, would put the ceiling too low.
+        let recent = state
             .last_cut
-            .is_some_and(|cut| cut.elapsed() < STILL_OVERSHOOTING);
-        let factor = if overshooting { 0.5 } else { 0.7 };
-        state.ceiling = current;
-        state.last_cut = Some(now);
-        self.set_rate(&mut state, (current * factor).max(1.0));
-    }
-
-    fn raise_if_quiet(&self, state: &mut RateState) {
-        let quiet = |at: Option<Instant>| at.is_none_or(|at| at.elapsed() >= QUIET_PERIOD);
-        if !state.current.is_finite()
-            || state.last_change.elapsed() < QUIET_PERIOD
-            || !quiet(state.last_throttle)
-            || self.target.is_some_and(|target| state.current >= target)
-        {
-            return;
-        }
-        let goal = state.ceiling * 0.85;
-        let probe = (self.target.unwrap_or(state.ceiling) * 0.01).max(0.5);
-        let raised = if state.current + probe < goal {
-            state.current + (goal - state.current) / 2.0
+            .is_some_and(|cut| now.duration_since(cut) < METER_WINDOW);
+        // Past the slow start nothing but the accepted rate is known.
+        let floor = if recent || sending.is_infinite() {
+            0.0
         } else {
-            state.current + probe
+            BETA * sending
         };
-        let raised = self.target.map_or(raised, |target| raised.min(target));
-        self.set_rate(state, raised);
+        state.w_max = sending.min(accepted.max(floor)).max(MIN_RATE);
+        state.provisional = !settled;
+        state.last_cut = Some(now);
+    }
+}
+
+/// Accepted answers over the last [`METER_WINDOW`].
+#[derive(Debug, Default)]
+struct Meter {
+    /// The first send: spans are never counted from before it.
+    origin: Option<Instant>,
+    accepted: VecDeque<Instant>,
+}
+
+impl Meter {
+    fn start(&mut self, now: Instant) {
+        self.origin.get_or_insert(now);
     }
 
-    fn set_rate(&self, state: &mut RateState, rate: f64) {
-        state.current = rate;
-        state.last_change = Instant::now();
+    fn record(&mut self, now: Instant) {
+        self.accepted.push_back(now);
+        self.forget_before(now);
+    }
+
+    fn forget_before(&mut self, now: Instant) {
+        while self
+            .accepted
+            .front()
+            .is_some_and(|&at| now.duration_since(at) > METER_WINDOW)
+        {
+            self.accepted.pop_front();
+        }
+    }
+
+    /// The accepted rate, and whether it was measured over a full window.
+    fn rate(&mut self, now: Instant) -> (f64, bool) {
+        self.forget_before(now);
+        let age = self.origin.map_or(Duration::ZERO, |at| now - at);
+        let span = age.clamp(METER_MIN_SPAN, METER_WINDOW);
+        let count = self.accepted.len() as f64;
+        (count / span.as_secs_f64(), age >= METER_WINDOW)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn throttling_cuts_the_rate_and_cuts_harder_while_overshooting() {
-        let governor = RateGovernor::new(NonZeroU32::new(200), NonZeroU32::new(10).unwrap());
-        governor.lock().last_change -= THROTTLE_COOLDOWN;
-        governor.on_throttle();
-        let lowered = governor.current().unwrap();
-        assert_eq!(lowered, 140.0, "a first throttle cuts by 30%");
-        governor.on_throttle();
-        assert_eq!(
-            governor.current().unwrap(),
-            lowered,
-            "a second throttle within the cooldown is the same event"
-        );
-        governor.lock().last_change -= THROTTLE_COOLDOWN;
-        governor.on_throttle();
-        assert_eq!(
-            governor.current().unwrap(),
-            70.0,
-            "still overshooting: cut by half"
-        );
-    }
-}
+mod tests;

@@ -37,12 +37,15 @@ impl Default for RetryPolicy {
 /// What surrounds each attempt of a call. The executor paces attempts through the run's rate,
 /// counts them and learns from their answers; a one-off command needs none of that.
 pub trait Pacing {
-    /// Waits until an attempt may be sent. `first` is the first call of the row; `false` means
+    /// What an attempt carries from its admission to its answer (when it was sent).
+    type Ticket: Send;
+
+    /// Waits until an attempt may be sent. `first` is the first call of the row; `None` means
     /// it must not be sent at all (the run stopped before the row went out).
-    fn admit(&self, first: bool) -> impl Future<Output = bool> + Send;
+    fn admit(&self, first: bool) -> impl Future<Output = Option<Self::Ticket>> + Send;
 
     /// Learns from an attempt's result: `None` for a success.
-    fn observe(&self, error: Option<&CallError>);
+    fn observe(&self, ticket: Self::Ticket, error: Option<&CallError>);
 
     /// Whether a call that failed transiently may be sent again now; called once per retry.
     fn allow_retry(&self) -> bool;
@@ -52,11 +55,13 @@ pub trait Pacing {
 pub struct Unpaced;
 
 impl Pacing for Unpaced {
-    async fn admit(&self, _first: bool) -> bool {
-        true
+    type Ticket = ();
+
+    async fn admit(&self, _first: bool) -> Option<()> {
+        Some(())
     }
 
-    fn observe(&self, _error: Option<&CallError>) {}
+    fn observe(&self, _ticket: (), _error: Option<&CallError>) {}
 
     fn allow_retry(&self) -> bool {
         true
@@ -97,19 +102,17 @@ impl RetryPolicy {
         // reset's waits.
         let mut tries = 0;
         loop {
-            if !pacing.admit(*calls == 0).await {
-                return None;
-            }
+            let ticket = pacing.admit(*calls == 0).await?;
             *calls += 1;
             tries += 1;
             let error = match send().await {
                 Ok(value) => {
-                    pacing.observe(None);
+                    pacing.observe(ticket, None);
                     return Some(Ok(value));
                 }
                 Err(error) => error,
             };
-            pacing.observe(Some(&error));
+            pacing.observe(ticket, Some(&error));
             if !self.retries(&error, *calls) || !pacing.allow_retry() {
                 return Some(Err(error));
             }

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::{ExecConfig, Mode, RunState};
 use crate::chime::{Answer, CallError, ChimeApi, Disposition};
+use crate::execution::rate::SendTicket;
 use crate::execution::retry::Pacing;
 use crate::input::{RowTask, Target};
 use crate::outcome::{codes, Outcome, RowStatus, StopReason};
@@ -195,27 +196,30 @@ impl<A: ChimeApi> RowRunner<A> {
 /// A row's attempts go through the run's rate, count as in flight, teach the rate what the
 /// answers say, and stop the run when the credentials are refused.
 impl<A: ChimeApi> Pacing for RowRunner<A> {
-    async fn admit(&self, first: bool) -> bool {
+    type Ticket = SendTicket;
+
+    async fn admit(&self, first: bool) -> Option<SendTicket> {
         let state = &self.state;
-        if first {
+        let ticket = if first {
             // A row not sent yet leaves at once when the run stops, rather than waiting for a
             // send slot it will not use.
-            tokio::select! {
+            let ticket = tokio::select! {
                 biased;
-                _ = state.control.dispatch.cancelled() => return false,
-                _ = state.rate.acquire() => {}
-            }
+                _ = state.control.dispatch.cancelled() => return None,
+                ticket = state.rate.acquire() => ticket,
+            };
             if state.control.dispatch.is_cancelled() {
-                return false;
+                return None;
             }
+            ticket
         } else {
-            state.rate.acquire().await;
-        }
+            state.rate.acquire().await
+        };
         state.live.in_flight.fetch_add(1, Ordering::Relaxed);
-        true
+        Some(ticket)
     }
 
-    fn observe(&self, error: Option<&CallError>) {
+    fn observe(&self, ticket: SendTicket, error: Option<&CallError>) {
         let state = &self.state;
         state.live.in_flight.fetch_sub(1, Ordering::Relaxed);
         let Some(error) = error else {
@@ -231,7 +235,7 @@ impl<A: ChimeApi> Pacing for RowRunner<A> {
             }),
             Disposition::Throttled => {
                 state.live.throttles.fetch_add(1, Ordering::Relaxed);
-                state.rate.on_throttle();
+                state.rate.on_throttle(ticket);
             }
             Disposition::Retry | Disposition::Final => {}
         }

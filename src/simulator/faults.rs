@@ -10,7 +10,8 @@ use rand::{Rng, SeedableRng};
 /// Faults to inject. `Faults::default()` injects none.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Faults {
-    /// Delay every API answer by this many milliseconds.
+    /// Delay every answer of ResetPersonalPIN, GetUser and ListUsers by this many milliseconds
+    /// (GetAccount and GetCallerIdentity, made once before a run, answer at once).
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
     /// Add a uniformly random 0..=MS milliseconds to each delay.

@@ -19,6 +19,14 @@ pub(crate) enum ApiOperation {
 }
 
 impl ApiOperation {
+    /// ResetPersonalPIN, GetUser and ListUsers: the calls a run makes for its rows.
+    pub fn is_user_operation(self) -> bool {
+        matches!(
+            self,
+            ApiOperation::ResetPersonalPin | ApiOperation::GetUser | ApiOperation::ListUsers
+        )
+    }
+
     pub const ALL: [ApiOperation; 6] = [
         ApiOperation::ResetPersonalPin,
         ApiOperation::GetUser,
