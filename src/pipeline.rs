@@ -2,6 +2,7 @@
 //! bounded channel, the executor sends rows within the limits, and this module owns the
 //! results file, the counters and the progress display, fed by the executor's outcomes.
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -35,6 +36,10 @@ pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
         _ => Fingerprints::default(),
     };
     let reader = InputReader::open(config.input.clone(), already_reset)?;
+    if let Some(notice) = reader.notice() {
+        // A closed stderr must not stop the run.
+        let _ = writeln!(std::io::stderr(), "chime-pin-reset: notice: {notice}");
+    }
     let simulator = match &config.rehearsal {
         Some(rehearsal) => Some(start_simulator(&config, rehearsal).await?),
         None => None,

@@ -7,4 +7,5 @@ mod prepare;
 mod reliability;
 mod run;
 mod simulator;
+mod spreadsheets;
 mod support;

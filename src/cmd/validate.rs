@@ -42,9 +42,12 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
         Err(err @ InputError::Unreadable { .. }) => return Err(err.into()),
         Err(err) => {
             // The header is a problem found in the file, like a bad row.
+            // A CSV's header is its line 1; a sheet's (`FILE:SHEET: …`) is its first row used.
             let text = err.to_string();
-            let message = text.strip_prefix(&format!("{file}: ")).unwrap_or(&text);
-            let _ = writeln!(problems, "{file}:1: {message}");
+            let _ = match text.strip_prefix(&format!("{file}: ")) {
+                Some(message) => writeln!(problems, "{file}:1: {message}"),
+                None => writeln!(problems, "{text}"),
+            };
             let _ = writeln!(
                 problems,
                 "{file}: no rows checked: the header cannot be used"
@@ -53,6 +56,9 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
             return Ok(exit::ROWS_FAILED);
         }
     };
+    if let Some(notice) = reader.notice() {
+        let _ = writeln!(problems, "chime-pin-reset: notice: {notice}");
+    }
     let file = reader.name().to_string();
     let counts = check(reader, &file, &mut problems);
     let _ = writeln!(

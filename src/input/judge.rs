@@ -18,10 +18,10 @@ impl InputReader {
         let cell =
             |index: Option<usize>| index.and_then(|i| self.record.get(i)).unwrap_or("").trim();
         let account_id = match self.columns.account {
-            Some(_) => canonical_id(cell(self.columns.account)),
-            None => canonical_id(self.options.default_account.as_deref().unwrap_or("")),
+            Some(_) => Id::read(cell(self.columns.account)),
+            None => Id::read(self.options.default_account.as_deref().unwrap_or("")),
         };
-        let user_id = canonical_id(cell(self.columns.user));
+        let user_id = Id::read(cell(self.columns.user));
         // A cell too long to be meant is left out of the results: it is most of the file.
         let carried = || {
             self.columns
@@ -37,8 +37,8 @@ impl InputReader {
         let reject = |rejection, problem: String, carried| {
             InputItem::Rejected(Rejected {
                 line,
-                account_id: account_id.clone(),
-                user_id: user_id.clone(),
+                account_id: account_id.text.clone(),
+                user_id: user_id.text.clone(),
                 rejection,
                 message: format!("{} {line}: {problem}", self.place_word()),
                 carried,
@@ -51,10 +51,10 @@ impl InputReader {
             Ok(target) => target,
             Err(problem) => return reject(Rejection::Invalid, problem, carried()),
         };
-        match self.dedup.admit(&account_id, target.key()) {
+        match self.dedup.admit(&account_id.text, target.key()) {
             Admission::First => InputItem::Task(RowTask {
                 line,
-                account_id,
+                account_id: account_id.text,
                 target,
                 carried: carried(),
             }),
@@ -68,7 +68,7 @@ impl InputReader {
     }
 
     /// Whom the row names, or what is wrong with it.
-    fn target(&self, account_id: &str, user_id: &str, email: &str) -> Result<Target, String> {
+    fn target(&self, account_id: &Id, user_id: &Id, email: &str) -> Result<Target, String> {
         if self.record.len() > self.header_width {
             return Err(format!(
                 "the row has {} fields but the header has {}",
@@ -84,14 +84,15 @@ impl InputReader {
                 return Err(problem);
             }
         }
-        if let Some(problem) = id_problem("account id", account_id, self.options.strict_ids) {
+        let strict = self.options.strict_ids;
+        if let Some(problem) = shape_problem("account id", account_id, strict) {
             return Err(problem);
         }
-        if !user_id.is_empty() {
-            if let Some(problem) = id_problem("user id", user_id, self.options.strict_ids) {
+        if !user_id.text.is_empty() {
+            if let Some(problem) = shape_problem("user id", user_id, strict) {
                 return Err(problem);
             }
-            Ok(Target::UserId(user_id.to_string()))
+            Ok(Target::UserId(user_id.text.clone()))
         } else if !email.is_empty() {
             if !looks_like_email(email) {
                 return Err(format!("email {email:?} is not an email address"));
@@ -125,21 +126,40 @@ impl InputReader {
 /// An ID as it is sent and written: a GUID in lower case, as Chime issues them (Chime's IDs
 /// are case-sensitive, and spreadsheets upper-case them); anything else as typed.
 pub fn canonical_id(id: &str) -> String {
-    if is_guid(id) {
-        id.to_ascii_lowercase()
-    } else {
-        id.to_string()
+    Id::read(id).text
+}
+
+/// An ID of a row, as it is sent, and whether it is a GUID (checked once: it is on the hot
+/// path of `validate`).
+struct Id {
+    text: String,
+    guid: bool,
+}
+
+impl Id {
+    fn read(typed: &str) -> Id {
+        let guid = is_guid(typed);
+        let mut text = typed.to_string();
+        if guid {
+            text.make_ascii_lowercase();
+        }
+        Id { text, guid }
     }
 }
 
 /// A problem with an account or user ID, in words, or `None` when it is acceptable: a GUID, or
 /// with `strict` off anything non-empty without `/` (IDs go into the request path).
 pub fn id_problem(what: &str, id: &str, strict: bool) -> Option<String> {
+    shape_problem(what, &Id::read(id), strict)
+}
+
+fn shape_problem(what: &str, id: &Id, strict: bool) -> Option<String> {
+    let (guid, id) = (id.guid, id.text.as_str());
     if id.is_empty() {
         return Some(format!("the {what} is empty"));
     }
     if strict {
-        (!is_guid(id)).then(|| {
+        (!guid).then(|| {
             format!(
                 "the {what} {id:?} is not a GUID (8-4-4-4-12 hex digits; \
                  --no-strict-ids accepts other IDs)"

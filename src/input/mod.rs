@@ -16,12 +16,17 @@ use crate::dedup::{Dedup, UserKey};
 use crate::outcome::{codes, Outcome, RowStatus};
 pub use crate::rules::is_guid;
 
+mod decode;
 mod header;
 mod judge;
 mod text;
+mod workbook;
 
+pub use decode::TextEncoding;
 pub use judge::{canonical_id, id_problem, MAX_CELL_BYTES};
 use text::{CsvRows, Next};
+use workbook::SheetRows;
+pub use workbook::{is_workbook, WORKBOOK_EXTENSIONS};
 
 pub use header::{
     detect_delimiter, normalize_header, ACCOUNT_HEADERS, EMAIL_HEADERS, USER_HEADERS,
@@ -63,6 +68,10 @@ pub struct InputOptions {
     pub default_account: Option<String>,
     /// IDs must be GUIDs; when false, any non-empty ID without `/` is accepted.
     pub strict_ids: bool,
+    /// A CSV's encoding; detected when `None`.
+    pub encoding: Option<TextEncoding>,
+    /// The sheet of a workbook to read; the first when `None`.
+    pub sheet: Option<String>,
 }
 
 /// Why the input cannot be used at all. Nothing is sent when this happens.
@@ -174,19 +183,22 @@ pub struct InputReader {
     record: csv::StringRecord,
     header_width: usize,
     expected_rows: Option<u64>,
+    notice: Option<String>,
 }
 
 /// Where the records come from.
 enum Rows {
     Csv(CsvRows),
+    Sheet(SheetRows),
 }
 
 impl Rows {
     /// Why the cell in `column` of the record just read cannot be an ID, when it holds a
-    /// number: a CSV's cells are all text.
-    fn number_in(&self, _column: usize, _what: &str) -> Option<String> {
+    /// number (a CSV's cells are all text).
+    fn number_in(&self, column: usize, what: &str) -> Option<String> {
         match self {
             Rows::Csv(_) => None,
+            Rows::Sheet(rows) => rows.number_in(column, what),
         }
     }
 }
@@ -196,26 +208,45 @@ impl InputReader {
     /// results being resumed) are skipped.
     pub fn open(options: InputOptions, already_reset: Fingerprints) -> Result<Self, InputError> {
         let file_name = options.source.name();
-        let raw: Box<dyn Read + Send> = match &options.source {
-            Source::File(path) => {
-                Box::new(File::open(path).map_err(|source| InputError::Unreadable {
-                    file: file_name.clone(),
-                    source,
-                })?)
-            }
-            Source::Stdin => Box::new(io::stdin()),
-        };
-        let (rows, headers) = CsvRows::open(raw, options.delimiter, &file_name)?;
-        let expected_rows = estimate_rows(&options.source);
-        let source = Rows::Csv(rows);
-        Self::over(
+        let unreadable = |source| InputError::Unreadable {
+            file: file_name.clone(),
             source,
-            headers,
-            file_name,
-            options,
-            expected_rows,
-            already_reset,
-        )
+        };
+        let usage =
+            |message: &str| unreadable(io::Error::new(io::ErrorKind::InvalidInput, message));
+        let path = match &options.source {
+            Source::File(path) => Some(path.clone()),
+            Source::Stdin => None,
+        };
+        if let Some(path) = path.as_deref().filter(|path| is_workbook(path)) {
+            if options.encoding.is_some() {
+                return Err(usage(
+                    "--encoding is for CSV input: a workbook is read as it is",
+                ));
+            }
+            let sheet = workbook::open(path, options.sheet.as_deref(), &file_name)?;
+            let name = format!("{file_name}:{}", sheet.name);
+            let rows = Rows::Sheet(sheet.rows);
+            let expected = Some(sheet.data_rows);
+            return Self::over(rows, sheet.headers, name, options, expected, already_reset);
+        }
+        if options.sheet.is_some() {
+            return Err(usage(&format!(
+                "--sheet is for workbooks ({}); this input is read as CSV",
+                WORKBOOK_EXTENSIONS.join(", ")
+            )));
+        }
+        let raw: Box<dyn Read + Send> = match &path {
+            Some(path) => Box::new(File::open(path).map_err(unreadable)?),
+            None => Box::new(io::stdin()),
+        };
+        let decoded = decode::decode(raw, path.as_deref(), options.encoding).map_err(unreadable)?;
+        let (rows, headers) = CsvRows::open(decoded.stream, options.delimiter, &file_name)?;
+        let expected = decoded.expected_rows;
+        let rows = Rows::Csv(rows);
+        let mut reader = Self::over(rows, headers, file_name, options, expected, already_reset)?;
+        reader.notice = decoded.notice;
+        Ok(reader)
     }
 
     fn over(
@@ -243,7 +274,14 @@ impl InputReader {
             expected_rows,
             record: csv::StringRecord::new(),
             header_width: headers.len(),
+            notice: None,
         })
+    }
+
+    /// What the user should be told once about how the input was read (an encoding that was
+    /// guessed), for the command to print.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
     }
 
     /// How the input is named in messages: `users.csv`, or `users.xlsx:Sheet1`.
@@ -267,10 +305,11 @@ impl InputReader {
         &self.carried_headers
     }
 
-    /// How a row's place is named in messages: a line of a CSV.
+    /// How a row's place is named in messages: a line of a CSV, a row of a sheet.
     fn place_word(&self) -> &'static str {
         match self.rows {
             Rows::Csv(_) => "line",
+            Rows::Sheet(_) => "row",
         }
     }
 
@@ -294,6 +333,9 @@ impl Iterator for InputReader {
     fn next(&mut self) -> Option<InputItem> {
         let next = match &mut self.rows {
             Rows::Csv(rows) => rows.next_record(&mut self.record),
+            Rows::Sheet(rows) => rows
+                .next_record(&mut self.record)
+                .map_or(Next::End, Next::Record),
         };
         match next {
             Next::End => None,
@@ -302,29 +344,6 @@ impl Iterator for InputReader {
             Next::Unreadable(message) => Some(InputItem::Unreadable(message)),
         }
     }
-}
-
-/// A fast estimate of the number of data rows in a file (its lines, less the header), for the
-/// progress bar's total. `None` for stdin.
-pub fn estimate_rows(source: &Source) -> Option<u64> {
-    let Source::File(path) = source else {
-        return None;
-    };
-    let mut file = File::open(path).ok()?;
-    let mut buffer = vec![0u8; 256 * 1024];
-    let (mut lines, mut last) = (0u64, b'\n');
-    loop {
-        let read = file.read(&mut buffer).ok()?;
-        if read == 0 {
-            break;
-        }
-        lines += buffer[..read].iter().filter(|&&b| b == b'\n').count() as u64;
-        last = buffer[read - 1];
-    }
-    if last != b'\n' {
-        lines += 1;
-    }
-    Some(lines.saturating_sub(1))
 }
 
 /// A reader over `contents`, written to a file in a temporary directory that lives as long as
@@ -340,6 +359,8 @@ pub(crate) fn reader_over(contents: &str) -> Result<(tempfile::TempDir, InputRea
             delimiter: None,
             default_account: None,
             strict_ids: true,
+            encoding: None,
+            sheet: None,
         },
         Fingerprints::default(),
     )?;
