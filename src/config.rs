@@ -45,23 +45,25 @@ impl RunConfig {
         if self.output == Destination::Stdout {
             return None;
         }
-        let mut words: Vec<&str> = self
-            .command_line
-            .iter()
-            .map(String::as_str)
-            .filter(|word| *word != "--force")
-            .collect();
-        if !words.contains(&"--resume") {
-            words.push("--resume");
-        }
-        Some(
-            words
-                .iter()
-                .map(|word| shell_quote(word))
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
+        Some(resume_command(&self.command_line))
     }
+}
+
+/// A command line with `--resume` instead of `--force`, quoted for the shell.
+pub fn resume_command(command_line: &[String]) -> String {
+    let mut words: Vec<&str> = command_line
+        .iter()
+        .map(String::as_str)
+        .filter(|word| *word != "--force")
+        .collect();
+    if !words.contains(&"--resume") {
+        words.push("--resume");
+    }
+    words
+        .iter()
+        .map(|word| shell_quote(word))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The dummy credentials `run --simulate` signs with.

@@ -3,11 +3,13 @@
 //! A row travels through one module per stage: [`input`] reads and checks the CSV (asking
 //! [`dedup`] whether its user was met already), [`execution`] sends each row to Chime within the
 //! rate and in-flight limits, [`chime`] makes the calls and classifies their errors, [`output`]
-//! writes the results file and [`report`] shows progress and the summary. [`outcome`] is the
+//! writes the results file and [`report`] shows progress and the summary; [`ledger`] reads
+//! results files back, strictly (resume, `report`, `verify`). [`outcome`] is the
 //! model of a results row that they pass along; [`pipeline`] wires the stages of a run together.
 //! [`cmd`] is the command line, one module per subcommand; [`simulator`] is a local stand-in
 //! for the Chime API that tests and rehearsals use, sharing only [`rules`] with the tool.
 
+pub mod audit;
 pub mod chime;
 pub mod cmd;
 pub mod config;
@@ -15,9 +17,11 @@ pub mod dedup;
 pub mod execution;
 pub mod exit;
 pub mod input;
+pub mod ledger;
 pub mod outcome;
 pub mod output;
 pub mod pipeline;
 pub mod report;
 pub mod rules;
 pub mod simulator;
+pub mod verify;

@@ -16,6 +16,7 @@ use crate::execution::control::watch_signals;
 use crate::execution::{self, Control, RateGovernor, RunState, StopReason};
 use crate::exit;
 use crate::input::{self, Fingerprints, InputItem, InputReader};
+use crate::ledger::{self, resume::Resumed};
 use crate::outcome::{Outcome, RowStatus};
 use crate::output::{self, Existing, ResultsWriter};
 use crate::report::{Progress, Summary, Tally, UnrecordedRow};
@@ -31,11 +32,17 @@ const BATCH_ROWS: usize = 256;
 /// Runs the whole job and returns the exit code. An `Err` means nothing was sent.
 pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
     let existing = config.existing;
-    let already_reset = match (&config.output, existing) {
-        (output::Destination::File(path), Existing::Append) => output::already_reset(path)?,
-        _ => Fingerprints::default(),
+    // Locked first: a second run on the same results file is refused before it reads them.
+    let held = output::hold(&config.output, existing)?;
+    let mut resumed = match &held {
+        Some(file) if existing == Existing::Append => {
+            ledger::resume::read(file.path(), config.pins)?
+        }
+        _ => Resumed::default(),
     };
+    let already_reset = std::mem::take(&mut resumed.already_reset);
     let reader = InputReader::open(config.input.clone(), already_reset)?;
+    resumed.check_carried(reader.carried_headers())?;
     if let Some(notice) = reader.notice() {
         // A closed stderr must not stop the run.
         let _ = writeln!(std::io::stderr(), "chime-pin-reset: notice: {notice}");
@@ -55,6 +62,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
     let writer = ResultsWriter::create(
         &config.output,
         existing,
+        held,
         reader.carried_headers(),
         config.pins,
         config.raw_cells,

@@ -7,11 +7,13 @@ pub mod args;
 pub mod completions;
 pub mod export;
 pub mod man;
+pub mod report;
 pub mod reset;
 pub mod run;
 pub mod simulate;
 pub mod template;
 pub mod validate;
+pub mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +41,10 @@ pub enum Command {
     Export(export::ExportArgs),
     /// Reset one user's PIN and print the answer as `aws chime reset-personal-pin` does.
     Reset(reset::ResetArgs),
+    /// Report what runs did, from their results files (offline): each user's final state.
+    Report(report::ReportArgs),
+    /// Check a results file against Chime: is each PIN recorded still the live one?
+    Verify(verify::VerifyArgs),
     /// Print a sample input CSV on stdout, with comments on its columns on stderr.
     Template(template::TemplateArgs),
     /// Print a shell completion script on stdout.
@@ -64,6 +70,8 @@ impl Command {
             Command::Validate(args) => validate::run(args),
             Command::Export(args) => export::run(args).await,
             Command::Reset(args) => reset::run(args).await,
+            Command::Report(args) => report::run(args),
+            Command::Verify(args) => verify::run(args).await,
             Command::Template(args) => template::run(args),
             Command::Completions(args) => completions::run(args),
             Command::Man(args) => man::run(args),

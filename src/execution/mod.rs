@@ -28,11 +28,15 @@ pub use control::{Control, StopReason};
 pub use rate::RateGovernor;
 pub use retry::{Pacing, RetryPolicy};
 
-/// Reset PINs, or only look the users up (`--dry-run`).
+/// Reset PINs, or only look the users up (`--dry-run`), or look them up to compare their PINs
+/// with the ones recorded (`verify`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Reset,
     DryRun,
+    /// GetUser, keeping the PIN in the outcome's user: `verify` compares it and never writes
+    /// it. A success has the status `would-reset` (looked up, nothing changed).
+    Verify,
 }
 
 /// The executor's settings, already validated.
@@ -217,7 +221,7 @@ impl<A: ChimeApi> RowRunner<A> {
                     })
                     .await?
             }
-            Mode::DryRun => {
+            Mode::DryRun | Mode::Verify => {
                 retry
                     .call(self, &mut calls, || self.api.get_user(account, &user_id))
                     .await?
@@ -291,6 +295,7 @@ fn succeeded(task: RowTask, user_id: String, answer: Answer, calls: u32, mode: M
             user.personal_pin = None;
             RowStatus::WouldReset
         }
+        Mode::Verify => RowStatus::WouldReset,
     };
     Outcome::new(task.line, task.account_id, user_id, status)
         .with_user(user)

@@ -7,37 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-/// The operations the simulator tells apart. `Unknown` is any request that matches none.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Operation {
-    ResetPersonalPin = 0,
-    GetUser = 1,
-    ListUsers = 2,
-    Unknown = 3,
-}
-
-impl Operation {
-    pub const ALL: [Operation; 4] = [
-        Operation::ResetPersonalPin,
-        Operation::GetUser,
-        Operation::ListUsers,
-        Operation::Unknown,
-    ];
-
-    /// The model's name of the operation.
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::ResetPersonalPin => "ResetPersonalPIN",
-            Operation::GetUser => "GetUser",
-            Operation::ListUsers => "ListUsers",
-            Operation::Unknown => "Unknown",
-        }
-    }
-}
+use super::routing::ApiOperation;
 
 /// How a request ended, as counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Tally {
+pub(crate) enum CountedStatus {
     Status(u16),
     Dropped,
 }
@@ -47,10 +21,10 @@ const SLOTS: usize = STATUSES.len() + 2; // + dropped + any other status
 const DROPPED: usize = STATUSES.len();
 const OTHER: usize = STATUSES.len() + 1;
 
-fn slot(tally: Tally) -> usize {
-    match tally {
-        Tally::Dropped => DROPPED,
-        Tally::Status(s) => STATUSES.iter().position(|&x| x == s).unwrap_or(OTHER),
+fn slot(counted: CountedStatus) -> usize {
+    match counted {
+        CountedStatus::Dropped => DROPPED,
+        CountedStatus::Status(s) => STATUSES.iter().position(|&x| x == s).unwrap_or(OTHER),
     }
 }
 
@@ -65,18 +39,22 @@ fn slot_name(i: usize) -> String {
 /// The live tallies, shared by all connections.
 #[derive(Default)]
 pub(crate) struct LiveCounters {
-    cells: [[AtomicU64; SLOTS]; 4],
+    cells: [[AtomicU64; SLOTS]; ApiOperation::ALL.len()],
     pub max_in_flight: AtomicU64,
+    /// Resets answered without their PIN (`--no-pin-rate`).
+    pub no_pin: AtomicU64,
+    /// Resets held and applied late (`--late-apply-rate`), answered or not.
+    pub late_applied: AtomicU64,
 }
 
 impl LiveCounters {
-    pub fn record(&self, op: Operation, tally: Tally) {
-        self.cells[op as usize][slot(tally)].fetch_add(1, Ordering::Relaxed);
+    pub fn record(&self, op: ApiOperation, counted: CountedStatus) {
+        self.cells[op as usize][slot(counted)].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> Counters {
         let mut requests = BTreeMap::new();
-        for op in Operation::ALL {
+        for op in ApiOperation::ALL {
             let mut by_status = BTreeMap::new();
             for (i, cell) in self.cells[op as usize].iter().enumerate() {
                 let n = cell.load(Ordering::Relaxed);
@@ -84,13 +62,15 @@ impl LiveCounters {
                     by_status.insert(slot_name(i), n);
                 }
             }
-            if op != Operation::Unknown || !by_status.is_empty() {
+            if op != ApiOperation::Unknown || !by_status.is_empty() {
                 requests.insert(op.name().to_string(), by_status);
             }
         }
         Counters {
             requests,
             max_in_flight: self.max_in_flight.load(Ordering::Relaxed),
+            no_pin: self.no_pin.load(Ordering::Relaxed),
+            late_applied: self.late_applied.load(Ordering::Relaxed),
         }
     }
 }
@@ -98,15 +78,21 @@ impl LiveCounters {
 /// A snapshot of the request counters.
 ///
 /// Serializes as `{"requests": {"ResetPersonalPIN": {"200": 5, "429": 2, "dropped": 1}, "GetUser":
-/// {…}, "ListUsers": {…}}, "max_in_flight": 7}`. Status keys are strings; `dropped` counts answers
-/// never sent (drops and reset-then-drops). An `Unknown` operation appears only when requests
-/// matched none of the three.
+/// {…}, "ListUsers": {…}, "GetAccount": {…}, "GetCallerIdentity": {…}}, "max_in_flight": 7,
+/// "no_pin": 0, "late_applied": 0}`. Status keys are strings; `dropped` counts answers never
+/// sent (drops, reset-then-drops, late applications whose client had gone). An `Unknown`
+/// operation appears only when requests matched no operation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Counters {
     /// Operation name → answer status (or `dropped`) → count.
     pub requests: BTreeMap<String, BTreeMap<String, u64>>,
     /// The highest number of API requests in flight seen when one arrived.
     pub max_in_flight: u64,
+    /// ResetPersonalPIN answers (status 200) that lacked the PIN.
+    pub no_pin: u64,
+    /// ResetPersonalPIN requests held and then applied; counted under `200` when the client
+    /// still waited for the answer, under `dropped` when it had gone.
+    pub late_applied: u64,
 }
 
 impl Counters {
@@ -154,7 +140,15 @@ impl fmt::Display for Counters {
             }
             writeln!(f, " {:>7}", m.values().sum::<u64>())?;
         }
-        write!(f, "max in flight: {}", self.max_in_flight)
+        write!(f, "max in flight: {}", self.max_in_flight)?;
+        if self.no_pin > 0 || self.late_applied > 0 {
+            write!(
+                f,
+                "\nresets answered without a PIN: {}; resets applied late: {}",
+                self.no_pin, self.late_applied
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -165,10 +159,10 @@ mod tests {
     #[test]
     fn snapshot_and_table() {
         let live = LiveCounters::default();
-        live.record(Operation::ResetPersonalPin, Tally::Status(200));
-        live.record(Operation::ResetPersonalPin, Tally::Status(200));
-        live.record(Operation::ResetPersonalPin, Tally::Dropped);
-        live.record(Operation::GetUser, Tally::Status(429));
+        live.record(ApiOperation::ResetPersonalPin, CountedStatus::Status(200));
+        live.record(ApiOperation::ResetPersonalPin, CountedStatus::Status(200));
+        live.record(ApiOperation::ResetPersonalPin, CountedStatus::Dropped);
+        live.record(ApiOperation::GetUser, CountedStatus::Status(429));
         let c = live.snapshot();
         assert_eq!(c.get("ResetPersonalPIN", "200"), 2);
         assert_eq!(c.get("ResetPersonalPIN", "dropped"), 1);

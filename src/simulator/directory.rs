@@ -1,16 +1,18 @@
 //! The simulated user directory: which accounts and users exist, with the profile fields Chime
-//! returns. It holds no PINs (the running simulator assigns those), so it can be printed and
-//! saved freely.
+//! returns for each (an account's name and status, a user's email, name, license, type and
+//! registration). It holds no PINs (the running simulator assigns those), so it can be printed
+//! and saved freely.
 
-pub use crate::rules::is_guid;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::{bail, Context as _};
 use rand::{Rng, SeedableRng};
 
-/// Columns of a directory CSV, in the order [`Directory::write_csv`] writes them. The first four
-/// are required when reading.
+use crate::rules::is_guid;
+
+/// The user columns of a directory CSV, in the order [`Directory::write_csv`] writes them
+/// (followed by [`ACCOUNT_COLUMNS`]). The first four are required when reading.
 pub const CSV_COLUMNS: [&str; 7] = [
     "account_id",
     "user_id",
@@ -21,6 +23,13 @@ pub const CSV_COLUMNS: [&str; 7] = [
     "registration_status",
 ];
 
+/// The optional account columns of a directory CSV, written after [`CSV_COLUMNS`]. Every row of
+/// an account that gives a value must give the same one; blank cells take the defaults (a name
+/// `Example Corp N`, N counting accounts in order of appearance, and `Active`).
+pub const ACCOUNT_COLUMNS: [&str; 2] = ["account_name", "account_status"];
+
+/// `AccountStatus` in the model.
+pub const ACCOUNT_STATUSES: [&str; 2] = ["Active", "Suspended"];
 /// `License` in the model.
 pub const LICENSE_TYPES: [&str; 4] = ["Basic", "Plus", "Pro", "ProTrial"];
 /// `UserType` in the model.
@@ -43,12 +52,25 @@ pub struct DirectoryUser {
     pub registration_status: String,
 }
 
+/// One account of the directory: what GetAccount shows of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryAccount {
+    pub account_id: String,
+    pub name: String,
+    /// One of [`ACCOUNT_STATUSES`].
+    pub status: String,
+}
+
 /// The accounts and users the simulator knows, in insertion order.
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
     users: Vec<DirectoryUser>,
     /// (account_id, user_id) → position in `users`.
     index: HashMap<(String, String), usize>,
+    /// Every account that has (or had) a user, in order of first appearance.
+    accounts: Vec<DirectoryAccount>,
+    /// account_id → position in `accounts`.
+    account_index: HashMap<String, usize>,
 }
 
 const FIRST_NAMES: [&str; 16] = [
@@ -124,7 +146,8 @@ impl Directory {
     }
 
     /// Reads a directory CSV with the header `account_id,user_id,email,display_name` and
-    /// optionally `license_type,user_type,registration_status` (in any order).
+    /// optionally `license_type,user_type,registration_status,account_name,account_status` (in
+    /// any order).
     pub fn from_csv_path(path: &Path) -> anyhow::Result<Self> {
         let file = std::fs::File::open(path)
             .with_context(|| format!("cannot open directory file {}", path.display()))?;
@@ -140,8 +163,11 @@ impl Directory {
             .with_context(|| format!("{name}:1: cannot read the CSV header"))?
             .clone();
         let column = |wanted: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(wanted));
-        let mut positions = [None; 7];
-        for (slot, wanted) in positions.iter_mut().zip(CSV_COLUMNS) {
+        let mut positions = [None; CSV_COLUMNS.len() + ACCOUNT_COLUMNS.len()];
+        for (slot, wanted) in positions
+            .iter_mut()
+            .zip(CSV_COLUMNS.iter().chain(&ACCOUNT_COLUMNS))
+        {
             *slot = column(wanted);
         }
         let missing: Vec<&str> = CSV_COLUMNS[..4]
@@ -158,6 +184,8 @@ impl Directory {
             );
         }
         let mut directory = Directory::new();
+        // account_id → (name, status) as rows give them, with the line that gave each.
+        let mut given: HashMap<String, [Option<(String, u64)>; 2]> = HashMap::new();
         for record in csv.records() {
             let record = record.with_context(|| format!("{name}: malformed CSV"))?;
             let line = record.position().map_or(0, |p| p.line());
@@ -198,6 +226,32 @@ impl Directory {
                     );
                 }
             }
+            let account_status = field(8, "");
+            if !account_status.is_empty() && !ACCOUNT_STATUSES.contains(&account_status.as_str()) {
+                bail!(
+                    "{name}:{line}: account_status {account_status:?} is not one of {}",
+                    ACCOUNT_STATUSES.join(", ")
+                );
+            }
+            let slots = given.entry(user.account_id.clone()).or_default();
+            for ((slot, value), column) in slots
+                .iter_mut()
+                .zip([field(7, ""), account_status])
+                .zip(ACCOUNT_COLUMNS)
+            {
+                if value.is_empty() {
+                    continue;
+                }
+                match slot {
+                    Some((earlier, at)) if *earlier != value => bail!(
+                        "{name}:{line}: {column} {value:?} of account {} differs from {earlier:?} \
+                         on line {at}",
+                        user.account_id
+                    ),
+                    Some(_) => {}
+                    None => *slot = Some((value, line)),
+                }
+            }
             if directory.contains(&user.account_id, &user.user_id) {
                 bail!(
                     "{name}:{line}: user {} of account {} appears twice",
@@ -207,15 +261,29 @@ impl Directory {
             }
             directory.push(user);
         }
+        for (account_id, [name, status]) in given {
+            let default = directory
+                .account(&account_id)
+                .expect("every account given has a user")
+                .clone();
+            directory.set_account(DirectoryAccount {
+                name: name.map_or(default.name, |(name, _)| name),
+                status: status.map_or(default.status, |(status, _)| status),
+                account_id,
+            });
+        }
         Ok(directory)
     }
 
-    /// Writes the directory as CSV with all [`CSV_COLUMNS`].
+    /// Writes the directory as CSV with all [`CSV_COLUMNS`] and [`ACCOUNT_COLUMNS`].
     pub fn write_csv(&self, path: &Path) -> anyhow::Result<()> {
         let mut out = csv::Writer::from_path(path)
             .with_context(|| format!("cannot create directory file {}", path.display()))?;
-        out.write_record(CSV_COLUMNS)?;
+        out.write_record(CSV_COLUMNS.iter().chain(&ACCOUNT_COLUMNS))?;
         for u in &self.users {
+            let account = self
+                .account(&u.account_id)
+                .expect("every user's account is known");
             out.write_record([
                 &u.account_id,
                 &u.user_id,
@@ -224,6 +292,8 @@ impl Directory {
                 &u.license_type,
                 &u.user_type,
                 &u.registration_status,
+                &account.name,
+                &account.status,
             ])?;
         }
         out.flush()
@@ -252,8 +322,16 @@ impl Directory {
         });
     }
 
-    /// Adds a user, replacing one with the same account and user ID.
+    /// Adds a user, replacing one with the same account and user ID. A new account is named
+    /// `Example Corp N` (its position, from 1) and `Active`, until [`set_account`](Self::set_account).
     pub fn push(&mut self, user: DirectoryUser) {
+        if !self.account_index.contains_key(&user.account_id) {
+            self.set_account(DirectoryAccount {
+                account_id: user.account_id.clone(),
+                name: format!("Example Corp {}", self.accounts.len() + 1),
+                status: "Active".into(),
+            });
+        }
         let key = (user.account_id.clone(), user.user_id.clone());
         match self.index.get(&key) {
             Some(&i) => self.users[i] = user,
@@ -288,12 +366,30 @@ impl Directory {
 
     /// The distinct account IDs in order of first appearance.
     pub fn accounts(&self) -> Vec<&str> {
-        let mut seen = HashSet::new();
-        self.users
+        self.accounts
             .iter()
-            .map(|u| u.account_id.as_str())
-            .filter(|a| seen.insert(*a))
+            .map(|a| a.account_id.as_str())
             .collect()
+    }
+
+    /// The account's name and status, if it has a user.
+    pub fn account(&self, account_id: &str) -> Option<&DirectoryAccount> {
+        self.account_index
+            .get(account_id)
+            .map(|&i| &self.accounts[i])
+    }
+
+    /// Adds an account or replaces the one with the same ID (an account without users is not
+    /// served, but keeps its details for when one is pushed).
+    pub fn set_account(&mut self, account: DirectoryAccount) {
+        match self.account_index.get(&account.account_id) {
+            Some(&i) => self.accounts[i] = account,
+            None => {
+                self.account_index
+                    .insert(account.account_id.clone(), self.accounts.len());
+                self.accounts.push(account);
+            }
+        }
     }
 }
 
@@ -360,6 +456,48 @@ mod tests {
             format!("{err:#}").contains("user_id, display_name"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn accounts_take_names_and_statuses_from_the_csv() {
+        let a = "12345678-90ab-cdef-abcd-1234567890aa";
+        let b = "12345678-90ab-cdef-abcd-1234567890bb";
+        let user = |n: u8| format!("12345678-90ab-cdef-abcd-1234567890{n:02}");
+        let text = format!(
+            "account_id,user_id,email,display_name,account_status,account_name\n\
+             {a},{},a@b.c,A,,\n\
+             {a},{},a@b.c,A,Suspended,Acme\n\
+             {b},{},a@b.c,A,,\n",
+            user(1),
+            user(2),
+            user(3)
+        );
+        let d = Directory::from_csv_reader(text.as_bytes(), "dir.csv").unwrap();
+        let details = |id| {
+            let account = d.account(id).unwrap();
+            (account.name.as_str(), account.status.as_str())
+        };
+        assert_eq!(details(a), ("Acme", "Suspended"));
+        assert_eq!(details(b), ("Example Corp 2", "Active"));
+
+        let text = format!(
+            "account_id,user_id,email,display_name,account_name\n\
+             {a},{},a@b.c,A,Acme\n\
+             {a},{},a@b.c,A,Other\n",
+            user(1),
+            user(2)
+        );
+        let err = Directory::from_csv_reader(text.as_bytes(), "dir.csv").unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("dir.csv:3: account_name \"Other\""),
+            "{err:#}"
+        );
+        let text = format!(
+            "account_id,user_id,email,display_name,account_status\n{a},{},a@b.c,A,Closed\n",
+            user(1)
+        );
+        let err = Directory::from_csv_reader(text.as_bytes(), "dir.csv").unwrap_err();
+        assert!(format!("{err:#}").contains("account_status"), "{err:#}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 
 /// Faults to inject. `Faults::default()` injects none.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Faults {
     /// Delay every API answer by this many milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
@@ -37,12 +37,56 @@ pub struct Faults {
     /// JSON body.
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
     pub garbage_rate: f64,
-    /// Answer 401 UnauthorizedClientException to every request signed with this access key id.
+    /// For this fraction of ResetPersonalPIN requests, reset the PIN and answer 200 with a User
+    /// that lacks PersonalPIN.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
+    pub no_pin_rate: f64,
+    /// For this fraction of ResetPersonalPIN requests, hold the request --late-apply-ms, then
+    /// reset the PIN even if the client has gone (and answer if it has not).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
+    pub late_apply_rate: f64,
+    /// How long --late-apply-rate holds a request, instead of the latency (meant to be longer
+    /// than the client's timeout).
+    #[arg(long, value_name = "MS", default_value_t = 5_000)]
+    pub late_apply_ms: u64,
+    /// Answer 401 UnauthorizedClientException (Chime) or 403 InvalidClientTokenId (STS) to
+    /// every request signed with this access key id.
     #[arg(long, value_name = "AKID")]
     pub unauthorized_key: Option<String>,
+    /// Treat this access key id as expired: 403 ExpiredTokenException (Chime) or 400
+    /// ExpiredToken (STS).
+    #[arg(long, value_name = "AKID")]
+    pub expired_key: Option<String>,
     /// Answer 403 ForbiddenException to every request for this account (repeatable).
     #[arg(long = "forbidden-account", value_name = "ID")]
     pub forbidden_accounts: Vec<String>,
+    /// Answer 403 ForbiddenException to every GetAccount (a role that may only reset); other
+    /// operations work.
+    #[arg(long)]
+    pub get_account_forbidden: bool,
+}
+
+impl Default for Faults {
+    /// No faults; the same values as the flags' defaults.
+    fn default() -> Self {
+        Faults {
+            latency_ms: 0,
+            jitter_ms: 0,
+            throttle_rps: None,
+            throttle_burst: 0,
+            fail_rate: 0.0,
+            drop_rate: 0.0,
+            reset_then_drop_rate: 0.0,
+            garbage_rate: 0.0,
+            no_pin_rate: 0.0,
+            late_apply_rate: 0.0,
+            late_apply_ms: 5_000,
+            unauthorized_key: None,
+            expired_key: None,
+            forbidden_accounts: Vec::new(),
+            get_account_forbidden: false,
+        }
+    }
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -70,6 +114,10 @@ pub(crate) enum Fate {
     Drop,
     ResetThenDrop,
     Garbage,
+    /// A reset answered without its PIN.
+    NoPin,
+    /// A reset held past the client's patience, then applied.
+    LateApply,
 }
 
 /// The random choices for one request, drawn under one short lock.
@@ -94,7 +142,8 @@ impl std::fmt::Debug for Draw {
 pub(crate) struct FaultEngine {
     pub faults: Faults,
     rng: Mutex<rand::rngs::SmallRng>,
-    bucket: Option<Mutex<Bucket>>,
+    /// `None` while throttling is off.
+    bucket: Mutex<Option<Bucket>>,
 }
 
 struct Bucket {
@@ -106,24 +155,23 @@ struct Bucket {
 
 impl FaultEngine {
     pub fn new(faults: Faults, seed: u64) -> Self {
-        let bucket = faults.throttle_rps.map(|rate| {
-            let capacity = if faults.throttle_burst == 0 {
-                rate.max(1.0)
-            } else {
-                f64::from(faults.throttle_burst)
-            };
-            Mutex::new(Bucket {
-                rate,
-                capacity,
-                tokens: capacity,
-                last: Instant::now(),
-            })
-        });
+        let bucket = faults
+            .throttle_rps
+            .map(|rate| Bucket::new(rate, faults.throttle_burst));
         FaultEngine {
             faults,
             rng: Mutex::new(rand::rngs::SmallRng::seed_from_u64(seed ^ 0x6661_756c_7473)),
-            bucket,
+            bucket: Mutex::new(bucket),
         }
+    }
+
+    /// Replaces the token bucket with a full one of `rps` and `burst` (0: max(1, rps)); an
+    /// `rps` of 0 turns throttling off. Returns the rate and burst now in force.
+    pub fn set_throttle(&self, rps: f64, burst: u32) -> Option<(f64, f64)> {
+        let bucket = (rps > 0.0).then(|| Bucket::new(rps, burst));
+        let in_force = bucket.as_ref().map(|b| (b.rate, b.capacity));
+        *self.bucket.lock().unwrap_or_else(|e| e.into_inner()) = bucket;
+        in_force
     }
 
     /// Draws the delay, fate and a candidate PIN for one request.
@@ -137,13 +185,22 @@ impl FaultEngine {
             0
         };
         let delay = Duration::from_millis(f.latency_ms + jitter);
-        let any_fault = f.fail_rate + f.drop_rate + f.reset_then_drop_rate + f.garbage_rate > 0.0;
+        let any_fault = f.fail_rate
+            + f.drop_rate
+            + f.reset_then_drop_rate
+            + f.garbage_rate
+            + f.no_pin_rate
+            + f.late_apply_rate
+            > 0.0;
         let fate = if any_fault {
             let u: f64 = rng.random();
             let fail = f.fail_rate;
             let drop = fail + f.drop_rate;
             let reset_then_drop = drop + f.reset_then_drop_rate;
             let garbage = reset_then_drop + f.garbage_rate;
+            // New fates come last, so the old ones keep their draws for the same seed.
+            let no_pin = garbage + f.no_pin_rate;
+            let late_apply = no_pin + f.late_apply_rate;
             if u < fail {
                 if rng.random::<bool>() {
                     Fate::ServiceFailure
@@ -156,6 +213,10 @@ impl FaultEngine {
                 Fate::ResetThenDrop
             } else if u < garbage {
                 Fate::Garbage
+            } else if u < no_pin {
+                Fate::NoPin
+            } else if u < late_apply {
+                Fate::LateApply
             } else {
                 Fate::Normal
             }
@@ -168,10 +229,10 @@ impl FaultEngine {
 
     /// Takes a token from the bucket; false means throttle this request.
     pub fn admit(&self) -> bool {
-        let Some(bucket) = &self.bucket else {
+        let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(b) = bucket.as_mut() else {
             return true;
         };
-        let mut b = bucket.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         let elapsed = now.duration_since(b.last).as_secs_f64();
         b.last = now;
@@ -184,8 +245,8 @@ impl FaultEngine {
         }
     }
 
-    /// A PIN for a user at start-up.
-    pub fn initial_pin(&self) -> [u8; 10] {
+    /// A PIN for a user at start-up, or one the admin endpoint sets.
+    pub fn fresh_pin(&self) -> [u8; 10] {
         random_pin(&mut *self.rng.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -194,6 +255,23 @@ impl FaultEngine {
             .forbidden_accounts
             .iter()
             .any(|a| a == account_id)
+    }
+}
+
+impl Bucket {
+    /// A full bucket; a `burst` of 0 means max(1, rate).
+    fn new(rate: f64, burst: u32) -> Self {
+        let capacity = if burst == 0 {
+            rate.max(1.0)
+        } else {
+            f64::from(burst)
+        };
+        Bucket {
+            rate,
+            capacity,
+            tokens: capacity,
+            last: Instant::now(),
+        }
     }
 }
 
@@ -222,6 +300,13 @@ mod tests {
         );
         let admitted = (0..10).filter(|_| engine.admit()).count();
         assert_eq!(admitted, 3);
+        assert_eq!(engine.set_throttle(0.0, 0), None);
+        assert!(
+            (0..10).all(|_| engine.admit()),
+            "rps 0 turns throttling off"
+        );
+        assert_eq!(engine.set_throttle(0.001, 0), Some((0.001, 1.0)));
+        assert_eq!((0..10).filter(|_| engine.admit()).count(), 1);
     }
 
     #[test]
@@ -247,6 +332,20 @@ mod tests {
                     ..Faults::default()
                 },
                 Fate::Garbage,
+            ),
+            (
+                Faults {
+                    no_pin_rate: 1.0,
+                    ..Faults::default()
+                },
+                Fate::NoPin,
+            ),
+            (
+                Faults {
+                    late_apply_rate: 1.0,
+                    ..Faults::default()
+                },
+                Fate::LateApply,
             ),
             (Faults::default(), Fate::Normal),
         ] {

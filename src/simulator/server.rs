@@ -1,41 +1,49 @@
-//! The HTTP side of the simulator: accept connections on 127.0.0.1, route each request to one of
-//! the three operations, apply authentication and faults, and answer the way Chime does.
+//! The HTTP plumbing of the simulator: the listener on 127.0.0.1, connections and their
+//! shutdown, reading bodies, delaying, holding and dropping answers, and the shared
+//! [`ServerState`] that counts and logs each request once its [`Reply`] is known. What a request
+//! asks for is `routing`'s business; what it gets, `operations`' (and `admin`'s for
+//! `/__simulator/`).
 //!
 //! Per request the hot path takes three short locks that are never held across an await (the
 //! fault generator, the throttle bucket, and the one user's PIN) and otherwise only atomics.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context;
+use anyhow::Context as _;
 use aws_smithy_types::DateTime;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::http::{request::Parts, HeaderValue, Method, Request, Response, StatusCode};
-use serde::Serialize;
+use hyper::http::{request::Parts, Request, StatusCode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::counters::{Counters, LiveCounters, Operation, Tally};
-use super::directory::{format_guid, is_guid, Directory, DirectoryUser, USER_TYPES};
+use super::admin::ADMIN_PREFIX;
+use super::counters::{CountedStatus, Counters, LiveCounters};
+use super::directory::{format_guid, Directory};
+use super::errors::{http_response, Reply, WireResponse, JSON};
 use super::faults::{Draw, Fate, FaultEngine, Faults};
 use super::log::{unix_ms, LogLine, RequestLog, FLUSH_EVERY};
-use super::sigv4::Authorization;
+use super::routing::{route, ApiOperation};
+use super::store::UserStore;
+use super::sts::{CallerIdentity, DEFAULT_CALLER_ARN};
 use crate::rules::rfc3339_millis;
 
 /// Everything [`Simulator::start`] needs. Its `Debug` redacts the secret key.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct SimulatorConfig {
     /// The accounts and users served.
     pub directory: Directory,
-    /// Faults to inject into the three operations.
+    /// Faults to inject into the Chime operations.
     pub faults: Faults,
+    /// Who STS GetCallerIdentity says the caller is; its account is GetAccount's AwsAccountId.
+    pub caller_arn: String,
+    /// Whether `POST /` serves STS GetCallerIdentity (when not, it is an unknown request).
+    pub serve_sts: bool,
     /// When set, verify every SigV4 signature with this secret access key.
     pub secret_key: Option<String>,
     /// When set, write one JSON line per API request to this file.
@@ -46,11 +54,29 @@ pub struct SimulatorConfig {
     pub seed: u64,
 }
 
+impl Default for SimulatorConfig {
+    /// No users, no faults, the default caller, STS served, a free port, seed 0.
+    fn default() -> Self {
+        SimulatorConfig {
+            directory: Directory::default(),
+            faults: Faults::default(),
+            caller_arn: DEFAULT_CALLER_ARN.to_string(),
+            serve_sts: true,
+            secret_key: None,
+            log_path: None,
+            port: 0,
+            seed: 0,
+        }
+    }
+}
+
 impl std::fmt::Debug for SimulatorConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SimulatorConfig")
             .field("users", &self.directory.len())
             .field("faults", &self.faults)
+            .field("caller_arn", &self.caller_arn)
+            .field("serve_sts", &self.serve_sts)
             .field(
                 "secret_key",
                 &self.secret_key.as_ref().map(|_| "<redacted>"),
@@ -69,6 +95,8 @@ impl Simulator {
     /// Binds 127.0.0.1:`config.port` and serves on the current tokio runtime until
     /// [`SimulatorHandle::shutdown`] (or the handle is dropped).
     pub async fn start(config: SimulatorConfig) -> anyhow::Result<SimulatorHandle> {
+        let caller = CallerIdentity::parse(&config.caller_arn)
+            .map_err(|e| anyhow::anyhow!("invalid caller ARN: {e}"))?;
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port)))
             .await
             .with_context(|| format!("cannot listen on 127.0.0.1:{}", config.port))?;
@@ -79,7 +107,7 @@ impl Simulator {
             Some(path) => Some(RequestLog::create(path)?),
             None => None,
         };
-        let shared = Arc::new(Shared::new(config, log));
+        let shared = Arc::new(ServerState::new(config, caller, log));
         let cancel = CancellationToken::new();
         let server = tokio::spawn(accept_loop(listener, shared.clone(), cancel.clone()));
         let flusher = shared.log.is_some().then(|| {
@@ -108,7 +136,7 @@ impl Simulator {
 /// also waits for open connections and flushes the log.
 pub struct SimulatorHandle {
     endpoint: String,
-    shared: Arc<Shared>,
+    shared: Arc<ServerState>,
     cancel: CancellationToken,
     server: Option<tokio::task::JoinHandle<()>>,
     flusher: Option<tokio::task::JoinHandle<()>>,
@@ -139,8 +167,8 @@ impl SimulatorHandle {
         serde_json::from_slice(&self.shared.state_json()).expect("state is valid JSON")
     }
 
-    /// Stops accepting, lets open connections finish their requests (2 s at most), flushes the
-    /// log and returns the final counters.
+    /// Stops accepting, lets open connections finish their requests (2 s at most) and held
+    /// resets apply (`--late-apply-ms` at most), flushes the log and returns the final counters.
     pub async fn shutdown(mut self) -> Counters {
         self.cancel.cancel();
         if let Some(server) = self.server.take() {
@@ -160,8 +188,8 @@ impl Drop for SimulatorHandle {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, cancel: CancellationToken) {
-    let open = Arc::new(OpenConnections::default());
+async fn accept_loop(listener: TcpListener, shared: Arc<ServerState>, cancel: CancellationToken) {
+    let open = shared.open_work.clone();
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -178,7 +206,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, cancel: Cancell
         };
         let _ = stream.set_nodelay(true);
         let (shared, cancel) = (shared.clone(), cancel.clone());
-        let guard = OpenConnections::enter(&open);
+        let guard = OpenWork::enter(&open);
         tokio::spawn(async move {
             let _guard = guard;
             let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
@@ -199,19 +227,19 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, cancel: Cancell
     open.wait_until_none().await;
 }
 
-/// Counts open connections so shutdown can wait for them.
+/// Counts open connections and held resets, so shutdown can wait for them.
 #[derive(Default)]
-struct OpenConnections {
+struct OpenWork {
     count: AtomicU64,
     closed: tokio::sync::Notify,
 }
 
-struct ConnectionGuard(Arc<OpenConnections>);
+struct OpenWorkGuard(Arc<OpenWork>);
 
-impl OpenConnections {
-    fn enter(this: &Arc<Self>) -> ConnectionGuard {
+impl OpenWork {
+    fn enter(this: &Arc<Self>) -> OpenWorkGuard {
         this.count.fetch_add(1, Ordering::AcqRel);
-        ConnectionGuard(this.clone())
+        OpenWorkGuard(this.clone())
     }
 
     async fn wait_until_none(&self) {
@@ -228,7 +256,7 @@ impl OpenConnections {
     }
 }
 
-impl Drop for ConnectionGuard {
+impl Drop for OpenWorkGuard {
     fn drop(&mut self) {
         if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.closed.notify_waiters();
@@ -238,7 +266,7 @@ impl Drop for ConnectionGuard {
 
 /// The error that makes hyper close the connection without writing any answer.
 #[derive(Debug)]
-struct DropAnswer;
+pub(super) struct DropAnswer;
 
 impl std::fmt::Display for DropAnswer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -248,17 +276,14 @@ impl std::fmt::Display for DropAnswer {
 
 impl std::error::Error for DropAnswer {}
 
-type Answer = Response<Full<Bytes>>;
-
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, DropAnswer> {
-    if req.uri().path() == "/__simulator/state" && req.method() == Method::GET {
-        let id = shared.request_id();
-        return Ok(json_response(
-            StatusCode::OK,
-            &id,
-            None,
-            Bytes::from(shared.state_json()),
-        ));
+async fn handle(
+    shared: Arc<ServerState>,
+    req: Request<Incoming>,
+) -> Result<WireResponse, DropAnswer> {
+    if req.uri().path().starts_with(ADMIN_PREFIX) {
+        let (parts, body) = req.into_parts();
+        let body = body.collect().await.map_err(|_| DropAnswer)?.to_bytes();
+        return Ok(shared.admin(&parts.method, parts.uri.path(), &body));
     }
     let arrival = SystemTime::now();
     let in_flight = InFlight::enter(&shared);
@@ -268,10 +293,41 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, D
     // Read the (normally empty) body so the connection can be kept alive and the payload hash
     // checked; a client that gives up mid-body gets no answer.
     let body = body.collect().await.map_err(|_| DropAnswer)?.to_bytes();
+    // Only a held reset is routed here as well as in `respond`: the hot path routes once.
+    if draw.fate == Fate::LateApply
+        && route(&parts, &body, shared.serve_sts).op == ApiOperation::ResetPersonalPin
+    {
+        return apply_late(shared.clone(), parts, body, draw, arrival, in_flight.count).await;
+    }
     if let Some(due) = answer_due {
         tokio::time::sleep_until(due).await;
     }
-    shared.respond(&parts, &body, &draw, arrival, in_flight.count)
+    shared.respond(&parts, &body, &draw, arrival, in_flight.count, None)
+}
+
+/// Holds a reset `--late-apply-ms` (instead of the latency), then applies it in a task of its
+/// own, so it happens even when the client has given up and hyper has dropped this request;
+/// the answer goes out only if the client still waits.
+async fn apply_late(
+    shared: Arc<ServerState>,
+    parts: Parts,
+    body: Bytes,
+    draw: Draw,
+    arrival: SystemTime,
+    in_flight: u64,
+) -> Result<WireResponse, DropAnswer> {
+    let (answer_tx, answer_rx) = tokio::sync::oneshot::channel();
+    let hold = Duration::from_millis(shared.faults.faults.late_apply_ms);
+    let guard = OpenWork::enter(&shared.open_work);
+    tokio::spawn(async move {
+        let _guard = guard;
+        tokio::time::sleep(hold).await;
+        let client_waits = !answer_tx.is_closed();
+        let answer = shared.respond(&parts, &body, &draw, arrival, in_flight, Some(client_waits));
+        // The client may have gone meanwhile: then nobody takes the answer.
+        let _ = answer_tx.send(answer);
+    });
+    answer_rx.await.unwrap_or(Err(DropAnswer))
 }
 
 /// When an answer delayed by `delay` is due, counted from its arrival. Tokio's timer fires at
@@ -284,12 +340,12 @@ fn answer_time(delay: Duration) -> Option<tokio::time::Instant> {
 
 /// Counts a request in flight until dropped (also when the client goes away mid-request).
 struct InFlight<'a> {
-    shared: &'a Shared,
+    shared: &'a ServerState,
     count: u64,
 }
 
 impl<'a> InFlight<'a> {
-    fn enter(shared: &'a Shared) -> Self {
+    fn enter(shared: &'a ServerState) -> Self {
         let count = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         shared
             .counters
@@ -305,206 +361,33 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// A PIN and how often it was reset. Its `Debug` never shows the PIN.
-struct PinState {
-    pin: [u8; 10],
-    reset_count: u64,
-}
-
-impl std::fmt::Debug for PinState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PinState")
-            .field("pin", &"<redacted>")
-            .field("reset_count", &self.reset_count)
-            .finish()
-    }
-}
-
-#[derive(Debug)]
-struct UserEntry {
-    info: DirectoryUser,
-    pin: Mutex<PinState>,
-}
-
-struct Account {
-    /// Indexes into `Shared::users`, in directory order.
-    users: Vec<u32>,
-    by_id: HashMap<Box<str>, u32>,
-}
-
-struct Shared {
-    users: Vec<UserEntry>,
-    accounts: HashMap<Box<str>, Account>,
-    faults: FaultEngine,
-    secret_key: Option<String>,
+/// What every connection shares: the users, the faults, the caller, the counters and the log.
+pub(super) struct ServerState {
+    pub store: UserStore,
+    pub faults: FaultEngine,
+    pub secret_key: Option<String>,
+    pub caller: CallerIdentity,
+    pub serve_sts: bool,
     log: Option<RequestLog>,
-    counters: LiveCounters,
+    open_work: Arc<OpenWork>,
+    pub counters: LiveCounters,
     in_flight: AtomicU64,
     request_seq: AtomicU64,
     seed: u64,
 }
 
-/// What the request came for, parsed from method, path and query.
-struct Route<'a> {
-    op: Operation,
-    account_id: Option<Cow<'a, str>>,
-    user_id: Option<Cow<'a, str>>,
-}
-
-/// How a request ended.
-enum Outcome {
-    Answer {
-        status: StatusCode,
-        error: Option<&'static str>,
-        body: Bytes,
-    },
-    Garbage(Bytes),
-    Dropped,
-    ResetThenDropped,
-}
-
-impl Outcome {
-    fn error(status: StatusCode, exception: &'static str, code: &str, message: &str) -> Self {
-        #[derive(Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct ErrorBody<'a> {
-            code: &'a str,
-            message: &'a str,
-        }
-        let body =
-            serde_json::to_vec(&ErrorBody { code, message }).expect("strings always serialize");
-        Outcome::Answer {
-            status,
-            error: Some(exception),
-            body: body.into(),
-        }
-    }
-
-    fn ok(body: Vec<u8>) -> Self {
-        Outcome::Answer {
-            status: StatusCode::OK,
-            error: None,
-            body: body.into(),
-        }
-    }
-
-    fn bad_request(message: &str) -> Self {
-        Outcome::error(
-            StatusCode::BAD_REQUEST,
-            "BadRequestException",
-            "BadRequest",
-            message,
-        )
-    }
-
-    fn forbidden(code: &str, message: &str) -> Self {
-        Outcome::error(StatusCode::FORBIDDEN, "ForbiddenException", code, message)
-    }
-
-    fn not_found(message: &str) -> Self {
-        Outcome::error(
-            StatusCode::NOT_FOUND,
-            "NotFoundException",
-            "NotFound",
-            message,
-        )
-    }
-}
-
-/// `User` of the model, members in model order.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct UserJson<'a> {
-    user_id: &'a str,
-    account_id: &'a str,
-    primary_email: &'a str,
-    display_name: &'a str,
-    license_type: &'a str,
-    user_type: &'a str,
-    user_registration_status: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_invitation_status: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    registered_on: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    invited_on: Option<String>,
-    alexa_for_business_metadata: AlexaJson,
-    #[serde(rename = "PersonalPIN")]
-    personal_pin: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct AlexaJson {
-    is_alexa_for_business_enabled: bool,
-}
-
-/// 2020-01-06T09:00:00Z: invitations in the simulated past start here.
-const EPOCH_OF_INVITES_MS: i64 = 1_578_301_200_000;
-
-impl UserEntry {
-    fn json<'a>(&'a self, index: u32, pin: &'a [u8; 10]) -> UserJson<'a> {
-        let u = &self.info;
-        // Deterministic dates: one invitation every 97 minutes, registration a day later.
-        let invited_ms = EPOCH_OF_INVITES_MS + i64::from(index) * 97 * 60_000;
-        let (invitation, registered) = match u.registration_status.as_str() {
-            "Unregistered" => ("Pending", None),
-            _ => (
-                "Accepted",
-                Some(rfc3339_millis(DateTime::from_millis(
-                    invited_ms + 86_400_000,
-                ))),
-            ),
-        };
-        UserJson {
-            user_id: &u.user_id,
-            account_id: &u.account_id,
-            primary_email: &u.email,
-            display_name: &u.display_name,
-            license_type: &u.license_type,
-            user_type: &u.user_type,
-            user_registration_status: &u.registration_status,
-            user_invitation_status: Some(invitation),
-            registered_on: registered,
-            invited_on: Some(rfc3339_millis(DateTime::from_millis(invited_ms))),
-            alexa_for_business_metadata: AlexaJson {
-                is_alexa_for_business_enabled: false,
-            },
-            // PINs are ASCII digits.
-            personal_pin: std::str::from_utf8(pin).expect("PINs are ASCII digits"),
-        }
-    }
-}
-
-impl Shared {
-    fn new(config: SimulatorConfig, log: Option<RequestLog>) -> Self {
+impl ServerState {
+    fn new(config: SimulatorConfig, caller: CallerIdentity, log: Option<RequestLog>) -> Self {
         let faults = FaultEngine::new(config.faults, config.seed);
-        let mut users = Vec::with_capacity(config.directory.len());
-        let mut accounts: HashMap<Box<str>, Account> = HashMap::new();
-        for info in config.directory.users() {
-            let index = u32::try_from(users.len()).expect("fewer than 4 billion users");
-            let account = accounts
-                .entry(info.account_id.as_str().into())
-                .or_insert_with(|| Account {
-                    users: Vec::new(),
-                    by_id: HashMap::new(),
-                });
-            account.users.push(index);
-            account.by_id.insert(info.user_id.as_str().into(), index);
-            users.push(UserEntry {
-                info: info.clone(),
-                pin: Mutex::new(PinState {
-                    pin: faults.initial_pin(),
-                    reset_count: 0,
-                }),
-            });
-        }
-        Shared {
-            users,
-            accounts,
+        let store = UserStore::new(&config.directory, || faults.fresh_pin());
+        ServerState {
+            store,
             faults,
             secret_key: config.secret_key,
+            caller,
+            serve_sts: config.serve_sts,
             log,
+            open_work: Arc::default(),
             counters: LiveCounters::default(),
             in_flight: AtomicU64::new(0),
             request_seq: AtomicU64::new(0),
@@ -513,7 +396,7 @@ impl Shared {
     }
 
     /// A fresh GUID-shaped request id (unique per simulator, reproducible per seed).
-    fn request_id(&self) -> String {
+    pub fn request_id(&self) -> String {
         let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
         let hi = splitmix64(self.seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let lo = splitmix64(hi ^ n);
@@ -526,51 +409,8 @@ impl Shared {
         }
     }
 
-    fn state_json(&self) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct StateUser<'a> {
-            account_id: &'a str,
-            user_id: &'a str,
-            primary_email: &'a str,
-            display_name: &'a str,
-            personal_pin: &'a str,
-            reset_count: u64,
-        }
-        #[derive(Serialize)]
-        struct State<'a> {
-            users: Vec<StateUser<'a>>,
-            #[serde(flatten)]
-            counters: Counters,
-        }
-        let pins: Vec<([u8; 10], u64)> = self
-            .users
-            .iter()
-            .map(|u| {
-                let p = u.pin.lock().unwrap_or_else(|e| e.into_inner());
-                (p.pin, p.reset_count)
-            })
-            .collect();
-        let users = self
-            .users
-            .iter()
-            .zip(&pins)
-            .map(|(u, (pin, reset_count))| StateUser {
-                account_id: &u.info.account_id,
-                user_id: &u.info.user_id,
-                primary_email: &u.info.email,
-                display_name: &u.info.display_name,
-                personal_pin: std::str::from_utf8(pin).expect("PINs are ASCII digits"),
-                reset_count: *reset_count,
-            })
-            .collect();
-        serde_json::to_vec(&State {
-            users,
-            counters: self.counters.snapshot(),
-        })
-        .expect("strings and numbers always serialize")
-    }
-
-    /// Everything after the delay: decide, count, log, answer.
+    /// Everything after the delay: decide, count, log, answer. `late` is `Some(client_waits)`
+    /// for a held reset.
     fn respond(
         &self,
         parts: &Parts,
@@ -578,20 +418,36 @@ impl Shared {
         draw: &Draw,
         arrival: SystemTime,
         in_flight: u64,
-    ) -> Result<Answer, DropAnswer> {
-        let route = parse_route(parts);
-        let outcome = self.serve(parts, body, &route, draw);
-        let (tally, status, label) = match &outcome {
-            Outcome::Answer { status, .. } => (
-                Tally::Status(status.as_u16()),
+        late: Option<bool>,
+    ) -> Result<WireResponse, DropAnswer> {
+        let route = route(parts, body, self.serve_sts);
+        let request_id = self.request_id();
+        let reply = self.serve(parts, body, &route, draw, &request_id);
+        let (counted, status, label) = match (&reply, late) {
+            (Reply::Answer { status, .. }, Some(client_waits)) if *status == StatusCode::OK => {
+                self.counters.late_applied.fetch_add(1, Ordering::Relaxed);
+                match client_waits {
+                    true => (CountedStatus::Status(200), Some(200), "late-applied"),
+                    false => (CountedStatus::Dropped, None, "late-applied"),
+                }
+            }
+            (_, Some(false)) => (CountedStatus::Dropped, None, "dropped"),
+            (Reply::Answer { status, .. }, _) => (
+                CountedStatus::Status(status.as_u16()),
                 Some(status.as_u16()),
                 "answered",
             ),
-            Outcome::Garbage(_) => (Tally::Status(200), Some(200), "garbage"),
-            Outcome::Dropped => (Tally::Dropped, None, "dropped"),
-            Outcome::ResetThenDropped => (Tally::Dropped, Some(200), "reset-then-dropped"),
+            (Reply::Garbage(_), _) => (CountedStatus::Status(200), Some(200), "garbage"),
+            (Reply::NoPin(_), _) => {
+                self.counters.no_pin.fetch_add(1, Ordering::Relaxed);
+                (CountedStatus::Status(200), Some(200), "no-pin")
+            }
+            (Reply::Dropped, _) => (CountedStatus::Dropped, None, "dropped"),
+            (Reply::ResetThenDropped, _) => {
+                (CountedStatus::Dropped, Some(200), "reset-then-dropped")
+            }
         };
-        self.counters.record(route.op, tally);
+        self.counters.record(route.op, counted);
         if let Some(log) = &self.log {
             let at_unix_ms = unix_ms(arrival);
             log.write(&LogLine {
@@ -605,313 +461,28 @@ impl Shared {
                 in_flight,
             });
         }
-        match outcome {
-            Outcome::Answer {
+        if late == Some(false) {
+            return Err(DropAnswer);
+        }
+        match reply {
+            Reply::Answer {
                 status,
+                content_type,
                 error,
                 body,
-            } => Ok(json_response(status, &self.request_id(), error, body)),
-            Outcome::Garbage(body) => Ok(json_response(
-                StatusCode::OK,
-                &self.request_id(),
-                None,
+            } => Ok(http_response(
+                status,
+                content_type,
+                &request_id,
+                error,
                 body,
             )),
-            Outcome::Dropped | Outcome::ResetThenDropped => Err(DropAnswer),
-        }
-    }
-
-    /// The checks in the order a request meets them: routing, authentication, throttling,
-    /// service faults, validation, permission, existence, then the operation itself.
-    fn serve(&self, parts: &Parts, body: &[u8], route: &Route<'_>, draw: &Draw) -> Outcome {
-        if route.op == Operation::Unknown {
-            return Outcome::bad_request(&format!(
-                "No operation matches {} {}",
-                parts.method,
-                parts.uri.path()
-            ));
-        }
-        if let Some(denied) = self.authenticate(parts, body) {
-            return denied;
-        }
-        if !self.faults.admit() {
-            return Outcome::error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "ThrottledClientException",
-                "Throttled",
-                "The client exceeded its request rate limit.",
-            );
-        }
-        match draw.fate {
-            Fate::ServiceFailure => {
-                return Outcome::error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "ServiceFailureException",
-                    "ServiceFailure",
-                    "The service encountered an unexpected error.",
-                )
+            Reply::Garbage(body) | Reply::NoPin(body) => {
+                Ok(http_response(StatusCode::OK, JSON, &request_id, None, body))
             }
-            Fate::ServiceUnavailable => {
-                return Outcome::error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "ServiceUnavailableException",
-                    "ServiceUnavailable",
-                    "The service is currently unavailable.",
-                )
-            }
-            Fate::Drop => return Outcome::Dropped,
-            Fate::Normal | Fate::ResetThenDrop | Fate::Garbage => {}
+            Reply::Dropped | Reply::ResetThenDropped => Err(DropAnswer),
         }
-        let (Some(account_id), Some(user_id)) = (&route.account_id, &route.user_id) else {
-            // Only ListUsers comes without a user ID.
-            return self.list_users(parts, route.account_id.as_deref().unwrap_or_default(), draw);
-        };
-        if !is_guid(account_id) {
-            return Outcome::bad_request("The accountId is not a valid GUID.");
-        }
-        if !is_guid(user_id) {
-            return Outcome::bad_request("The userId is not a valid GUID.");
-        }
-        if self.faults.is_forbidden(account_id) {
-            return Outcome::forbidden("Forbidden", "Access to this account is forbidden.");
-        }
-        let Some(account) = self.accounts.get(account_id.as_ref()) else {
-            return Outcome::not_found("The account was not found.");
-        };
-        let Some(&index) = account.by_id.get(user_id.as_ref()) else {
-            return Outcome::not_found("The user was not found.");
-        };
-        let user = &self.users[index as usize];
-        let pin = {
-            let mut state = user.pin.lock().unwrap_or_else(|e| e.into_inner());
-            if route.op == Operation::ResetPersonalPin {
-                let mut fresh = draw.pin;
-                if fresh == state.pin {
-                    // A reset always changes the PIN.
-                    fresh[9] = b'0' + (fresh[9] - b'0' + 1) % 10;
-                }
-                state.pin = fresh;
-                state.reset_count += 1;
-            }
-            state.pin
-        };
-        #[derive(Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct UserResponse<'a> {
-            user: UserJson<'a>,
-        }
-        let json = serde_json::to_vec(&UserResponse {
-            user: user.json(index, &pin),
-        })
-        .expect("strings always serialize");
-        finish(json, draw)
     }
-
-    fn list_users(&self, parts: &Parts, account_id: &str, draw: &Draw) -> Outcome {
-        if !is_guid(account_id) {
-            return Outcome::bad_request("The accountId is not a valid GUID.");
-        }
-        let (mut email, mut user_type, mut max_results, mut offset) =
-            (None, None, 100usize, 0usize);
-        for (key, value) in url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-        {
-            match key.as_ref() {
-                "user-email" => email = Some(value),
-                "user-type" => {
-                    if !USER_TYPES.contains(&value.as_ref()) {
-                        return Outcome::bad_request(
-                            "user-type must be PrivateUser or SharedDevice.",
-                        );
-                    }
-                    user_type = Some(value);
-                }
-                "max-results" => match value.parse::<usize>() {
-                    Ok(n @ 1..=200) => max_results = n,
-                    _ => return Outcome::bad_request("max-results must be between 1 and 200."),
-                },
-                "next-token" => match decode_token(&value) {
-                    Some(n) => offset = n,
-                    None => return Outcome::bad_request("The next-token is not valid."),
-                },
-                _ => {}
-            }
-        }
-        if self.faults.is_forbidden(account_id) {
-            return Outcome::forbidden("Forbidden", "Access to this account is forbidden.");
-        }
-        let Some(account) = self.accounts.get(account_id) else {
-            return Outcome::not_found("The account was not found.");
-        };
-        let mut matching = account.users.iter().copied().filter(|&i| {
-            let u = &self.users[i as usize].info;
-            email
-                .as_ref()
-                .is_none_or(|e| u.email.eq_ignore_ascii_case(e))
-                && user_type.as_ref().is_none_or(|t| u.user_type == *t)
-        });
-        let page: Vec<u32> = matching.by_ref().skip(offset).take(max_results).collect();
-        let more = matching.next().is_some();
-        let pins: Vec<[u8; 10]> = page
-            .iter()
-            .map(|&i| {
-                self.users[i as usize]
-                    .pin
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .pin
-            })
-            .collect();
-        #[derive(Serialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct ListUsersResponse<'a> {
-            users: Vec<UserJson<'a>>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            next_token: Option<String>,
-        }
-        let users = page
-            .iter()
-            .zip(&pins)
-            .map(|(&i, pin)| self.users[i as usize].json(i, pin))
-            .collect();
-        let next_token = more.then(|| encode_token(offset + page.len()));
-        let json = serde_json::to_vec(&ListUsersResponse { users, next_token })
-            .expect("strings always serialize");
-        finish(json, draw)
-    }
-
-    /// `Some(answer)` when the request may not proceed.
-    fn authenticate(&self, parts: &Parts, body: &[u8]) -> Option<Outcome> {
-        let header = parts
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
-        let Some(auth) = header.and_then(Authorization::parse) else {
-            return Some(Outcome::forbidden(
-                "AccessDenied",
-                "Missing or malformed SigV4 Authorization header.",
-            ));
-        };
-        if auth.service != "chime" {
-            return Some(Outcome::forbidden(
-                "AccessDenied",
-                "The credential scope must name the service chime.",
-            ));
-        }
-        if self.faults.faults.unauthorized_key.as_deref() == Some(auth.access_key) {
-            return Some(Outcome::error(
-                StatusCode::UNAUTHORIZED,
-                "UnauthorizedClientException",
-                "Unauthorized",
-                "The client is not currently authorized to make the request.",
-            ));
-        }
-        if let Some(secret) = &self.secret_key {
-            if !auth.verify(parts, body, secret) {
-                return Some(Outcome::forbidden(
-                    "AccessDenied",
-                    "The request signature we calculated does not match the signature you provided.",
-                ));
-            }
-        }
-        None
-    }
-}
-
-/// The success answer, or what the fate makes of it once the operation is done.
-fn finish(json: Vec<u8>, draw: &Draw) -> Outcome {
-    match draw.fate {
-        Fate::ResetThenDrop => Outcome::ResetThenDropped,
-        Fate::Garbage => {
-            let mut json = json;
-            json.truncate(json.len() / 2);
-            Outcome::Garbage(json.into())
-        }
-        _ => Outcome::ok(json),
-    }
-}
-
-fn parse_route(parts: &Parts) -> Route<'_> {
-    let unknown = Route {
-        op: Operation::Unknown,
-        account_id: None,
-        user_id: None,
-    };
-    let Some(rest) = parts.uri.path().strip_prefix("/accounts/") else {
-        return unknown;
-    };
-    let mut segments = rest.split('/');
-    let (Some(account), Some("users")) = (segments.next(), segments.next()) else {
-        return unknown;
-    };
-    let user = segments.next();
-    if segments.next().is_some() || account.is_empty() || user == Some("") {
-        return unknown;
-    }
-    let operation = url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "operation")
-        .map(|(_, v)| v);
-    let op = match (&parts.method, user.is_some(), operation.as_deref()) {
-        (&Method::POST, true, Some("reset-personal-pin")) => Operation::ResetPersonalPin,
-        (&Method::GET, true, None) => Operation::GetUser,
-        (&Method::GET, false, None) => Operation::ListUsers,
-        _ => return unknown,
-    };
-    match (decode(account), user.map(decode)) {
-        (Some(account), None) => Route {
-            op,
-            account_id: Some(account),
-            user_id: None,
-        },
-        (Some(account), Some(Some(user))) => Route {
-            op,
-            account_id: Some(account),
-            user_id: Some(user),
-        },
-        // Not UTF-8 once decoded: the operation is known, the IDs are not valid.
-        _ => Route {
-            op,
-            account_id: Some(Cow::Borrowed("")),
-            user_id: user.map(|_| Cow::Borrowed("")),
-        },
-    }
-}
-
-fn decode(segment: &str) -> Option<Cow<'_, str>> {
-    percent_encoding::percent_decode_str(segment)
-        .decode_utf8()
-        .ok()
-}
-
-fn encode_token(offset: usize) -> String {
-    hex::encode(format!("chime-sim:{offset}"))
-}
-
-fn decode_token(token: &str) -> Option<usize> {
-    let bytes = hex::decode(token).ok()?;
-    std::str::from_utf8(&bytes)
-        .ok()?
-        .strip_prefix("chime-sim:")?
-        .parse()
-        .ok()
-}
-
-fn json_response(
-    status: StatusCode,
-    request_id: &str,
-    error: Option<&'static str>,
-    body: Bytes,
-) -> Answer {
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static("application/json"));
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert("x-amzn-requestid", id);
-    }
-    if let Some(exception) = error {
-        headers.insert("x-amzn-errortype", HeaderValue::from_static(exception));
-    }
-    response
 }
 
 fn splitmix64(mut x: u64) -> u64 {
@@ -919,54 +490,4 @@ fn splitmix64(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_round_trip() {
-        assert_eq!(decode_token(&encode_token(300)), Some(300));
-        assert_eq!(decode_token("zz"), None);
-        assert_eq!(decode_token(&hex::encode("other:1")), None);
-    }
-
-    #[test]
-    fn routes() {
-        let route = |method: &str, uri: &str| {
-            let (parts, ()) = Request::builder()
-                .method(method)
-                .uri(uri)
-                .body(())
-                .unwrap()
-                .into_parts();
-            let r = parse_route(&parts);
-            (
-                r.op,
-                r.account_id.map(|s| s.into_owned()),
-                r.user_id.map(|s| s.into_owned()),
-            )
-        };
-        assert_eq!(
-            route(
-                "POST",
-                "/accounts/a%2Db/users/c?operation=reset-personal-pin"
-            ),
-            (
-                Operation::ResetPersonalPin,
-                Some("a-b".into()),
-                Some("c".into())
-            )
-        );
-        assert_eq!(route("GET", "/accounts/a/users/c").0, Operation::GetUser);
-        assert_eq!(
-            route("GET", "/accounts/a/users?max-results=3").0,
-            Operation::ListUsers
-        );
-        assert_eq!(route("POST", "/accounts/a/users/c").0, Operation::Unknown);
-        assert_eq!(route("GET", "/accounts/a/users/c/x").0, Operation::Unknown);
-        assert_eq!(route("DELETE", "/accounts/a/users/c").0, Operation::Unknown);
-        assert_eq!(route("GET", "/").0, Operation::Unknown);
-    }
 }

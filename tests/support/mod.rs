@@ -8,11 +8,13 @@
 //! uses every helper or re-export, hence the allowances.
 #![allow(dead_code, unused_imports)]
 
+mod admin;
 mod directory;
 mod log;
 mod process;
 mod results;
 
+pub use admin::*;
 pub use directory::*;
 pub use log::*;
 pub use process::*;

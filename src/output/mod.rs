@@ -3,18 +3,20 @@
 //! Rows are written as their answers arrive, a batch at a time, each batch in one `write` so
 //! that a crash leaves only whole rows; the file is flushed at every batch and fsynced at the
 //! end. It is created with mode 0600 whatever the umask, never overwritten without `--force`,
-//! and appended to with `--resume`. Cells that came from the service or the input are
+//! and appended to with `--resume`; [`file`] opens it, locks it for the whole run, and cuts
+//! off a last row that a killed run left unfinished. Cells that came from the service or the input are
 //! neutralised against spreadsheet formula injection unless `--raw-cells` is given.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+pub mod file;
+
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::dedup::{Fingerprints, UserKey};
-use crate::input::normalize_header;
 use crate::outcome::{Outcome, RowStatus};
 use crate::rules::rfc3339_millis;
+
+pub use file::{hold, open, whole_length, HeldFile, Opened};
 
 /// Our columns, in order; the carried input columns follow.
 pub const RESULTS_HEADER: [&str; 12] = [
@@ -96,8 +98,13 @@ pub enum OutputError {
     Exists(String),
     #[error("cannot write the results file {file}: {source}")]
     Unwritable { file: String, source: io::Error },
-    #[error("cannot read the results file {file} to resume: {message}")]
-    Unresumable { file: String, message: String },
+    #[error(
+        "another run holds {0}: wait for it to end (or stop it) before starting another on \
+         the same file"
+    )]
+    Locked(String),
+    #[error("{0} appeared after this run started (another run?): run again with --resume")]
+    Appeared(String),
 }
 
 /// The results writer. Generic over the sink so tests can inject a failing one.
@@ -148,28 +155,25 @@ impl ResultsWriter {
     pub fn create(
         destination: &Destination,
         existing: Existing,
+        held: Option<HeldFile>,
         carried_headers: &[String],
         pins: PinPolicy,
         raw_cells: bool,
     ) -> Result<Self, OutputError> {
         let name = destination.name();
-        let unwritable = |source| OutputError::Unwritable {
-            file: name.clone(),
-            source,
-        };
-        let (sink, needs_header): (Box<dyn Sink>, bool) = match destination {
-            Destination::Stdout => (Box::new(io::stdout()), true),
+        let (sink, committed, needs_header): (Box<dyn Sink>, u64, bool) = match destination {
+            Destination::Stdout => (Box::new(io::stdout()), 0, true),
             Destination::File(path) => {
-                let (file, needs_header) = open_results(path, existing, &name)?;
-                (Box::new(file), needs_header)
+                let opened = open(path, existing, held)?;
+                (Box::new(opened.file), opened.length, opened.length == 0)
             }
         };
         let mut writer = ResultsWriter::from_sink(sink, pins, raw_cells);
-        if let Destination::File(path) = destination {
-            writer.committed = std::fs::metadata(path).map_err(unwritable)?.len();
-        }
+        writer.committed = committed;
         if needs_header {
-            writer.write_header(carried_headers).map_err(unwritable)?;
+            writer
+                .write_header(carried_headers)
+                .map_err(|source| OutputError::Unwritable { file: name, source })?;
         }
         Ok(writer)
     }
@@ -188,15 +192,11 @@ impl ResultsWriter {
         let header = RESULTS_HEADER
             .iter()
             .map(|name| name.to_string())
-            .chain(carried_headers.iter().map(|name| {
-                // A carried column named like one of ours would be ambiguous to a mail merge.
-                let name = if RESULTS_HEADER.contains(&name.as_str()) {
-                    format!("input_{name}")
-                } else {
-                    name.clone()
-                };
-                cell(&name, self.raw_cells)
-            }))
+            .chain(
+                carried_headers
+                    .iter()
+                    .map(|name| cell(&carried_column_name(name), self.raw_cells)),
+            )
             .collect::<Vec<_>>();
         self.batch.clear();
         batch_writer(&mut self.batch).write_record(header)?;
@@ -237,76 +237,22 @@ impl ResultsWriter {
     }
 }
 
+/// The name of a carried column in the results: a column named like one of ours would be
+/// ambiguous to a mail merge, so it gets an `input_` prefix.
+pub fn carried_column_name(name: &str) -> String {
+    if RESULTS_HEADER.contains(&name) {
+        format!("input_{name}")
+    } else {
+        name.to_string()
+    }
+}
+
 /// A CSV writer into the batch buffer. Its own buffer is kept small: it is made afresh for
 /// every batch, often of one row, and the batch is in memory anyway.
 fn batch_writer(batch: &mut Vec<u8>) -> csv::Writer<&mut Vec<u8>> {
     csv::WriterBuilder::new()
         .buffer_capacity(512)
         .from_writer(batch)
-}
-
-/// Opens (or creates) the results file with mode 0600; returns it and whether it needs a
-/// header.
-fn open_results(path: &Path, existing: Existing, name: &str) -> Result<(File, bool), OutputError> {
-    let unwritable = |source| OutputError::Unwritable {
-        file: name.to_string(),
-        source,
-    };
-    let mut options = OpenOptions::new();
-    options.mode(0o600);
-    match existing {
-        // Exclusive creation: nothing can slip a file or a link in between check and open.
-        Existing::Refuse => options.write(true).create_new(true),
-        Existing::Overwrite => options.write(true).create(true).truncate(true),
-        Existing::Append => options.read(true).append(true).create(true),
-    };
-    let mut file = options.open(path).map_err(|source| match source.kind() {
-        io::ErrorKind::AlreadyExists => OutputError::Exists(name.to_string()),
-        _ => unwritable(source),
-    })?;
-    warn_if_directory_is_readable(path);
-    let metadata = file.metadata().map_err(unwritable)?;
-    if metadata.is_file() {
-        // The mode given at creation is reduced by the umask and ignored for an existing file.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(unwritable)?;
-    }
-    let mut needs_header = true;
-    if existing == Existing::Append && metadata.is_file() && metadata.len() > 0 {
-        needs_header = false;
-        end_with_newline(&mut file, metadata.len()).map_err(unwritable)?;
-    }
-    Ok((file, needs_header))
-}
-
-/// The file is private, but a directory anyone can list still shows that it exists.
-fn warn_if_directory_is_readable(path: &Path) {
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let Ok(metadata) = std::fs::metadata(directory) else {
-        return;
-    };
-    if metadata.is_dir() && metadata.permissions().mode() & 0o004 != 0 {
-        eprintln!(
-            "chime-pin-reset: warning: every user of this machine can list {}; the results \
-             file itself is private (mode 0600)",
-            directory.display()
-        );
-    }
-}
-
-/// A run killed mid-write may leave a last line without its newline: finish it, so the rows
-/// appended next start on a line of their own.
-fn end_with_newline(file: &mut File, len: u64) -> io::Result<()> {
-    let mut last = [0u8; 1];
-    file.seek(SeekFrom::Start(len - 1))?;
-    file.read_exact(&mut last)?;
-    if last[0] != b'\n' {
-        file.write_all(b"\n")?;
-    }
-    Ok(())
 }
 
 /// The cells of one results row.
@@ -355,70 +301,12 @@ pub fn neutralize(text: &str) -> String {
     }
 }
 
-/// Undoes [`neutralize`], for reading IDs back from a results file.
-fn unneutralize(text: &str) -> &str {
+/// Undoes [`neutralize`], for reading cells back from a results file.
+pub fn unneutralize(text: &str) -> &str {
     match text.strip_prefix('\'') {
         Some(rest) if neutralize(rest) == text => rest,
         _ => text,
     }
-}
-
-/// The users a resumed run must not reset again: those whose last row in the results file is
-/// `reset` (by user id, and by email for rows that named the user by email).
-pub fn already_reset(path: &Path) -> Result<Fingerprints, OutputError> {
-    let unresumable = |message: String| OutputError::Unresumable {
-        file: path.display().to_string(),
-        message,
-    };
-    let mut done = Fingerprints::default();
-    if !path.exists() {
-        return Ok(done);
-    }
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
-        .map_err(|err| unresumable(err.to_string()))?;
-    let headers = reader
-        .headers()
-        .map_err(|err| unresumable(err.to_string()))?
-        .clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|header| normalize_header(header) == normalize_header(name))
-            .ok_or_else(|| unresumable(format!("it has no {name} column")))
-    };
-    let (account, user, status, email) = (
-        column("account_id")?,
-        column("user_id")?,
-        column("status")?,
-        column("primary_email")?,
-    );
-    for row in reader.records() {
-        // A row cut short by a crash is unreadable or incomplete: its user is simply redone.
-        let Ok(row) = row else { continue };
-        let field = |index: usize| unneutralize(row.get(index).unwrap_or(""));
-        let account_id = field(account);
-        let keys = [
-            Fingerprints::key(account_id, &UserKey::Id(field(user))),
-            Fingerprints::key(account_id, &UserKey::Email(field(email))),
-        ];
-        // Duplicate and invalid rows say nothing of the user's PIN (they were never sent, and a
-        // duplicate may be written after the reset it repeats): only sent rows count.
-        let reset = match row.get(status) {
-            Some(status) if status == RowStatus::Reset.as_str() => true,
-            Some(status) if status == RowStatus::Failed.as_str() => false,
-            _ => continue,
-        };
-        for key in keys {
-            if reset {
-                done.insert(key);
-            } else {
-                done.remove(key);
-            }
-        }
-    }
-    Ok(done)
 }
 
 /// A sink that accepts `capacity` bytes, part of a write included, then fails like a full

@@ -1,0 +1,55 @@
+//! `report`: what runs did, from their results files alone (no credentials, no network): each
+//! user's final state, as a table, `--json` or `--markdown`. Exit 0 when every user is done.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::audit::Audit;
+use crate::exit;
+use crate::ledger;
+
+/// Flags of `chime-pin-reset report`.
+#[derive(Clone, Debug, clap::Args)]
+#[command(after_help = "Exit codes:
+  0    every user's final status is reset (or would-reset, for a dry run)
+  1    some users are still to do (listed)
+  2    a results file cannot be read (named, with its line)")]
+pub struct ReportArgs {
+    /// Results files of `run`, in the order they were written: the last row of each user wins,
+    /// across appended runs and files.
+    #[arg(required = true, value_name = "RESULTS.csv")]
+    pub results: Vec<PathBuf>,
+
+    /// Print JSON (the schema is in the README).
+    #[arg(long, conflicts_with = "markdown")]
+    pub json: bool,
+
+    /// Print Markdown, for a change ticket or an audit record.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+/// Runs `report`.
+pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
+    let finals = ledger::final_rows(&args.results)?;
+    let audit = Audit::of(&finals)?;
+    for (file, line) in &audit.cut_off {
+        eprintln!(
+            "chime-pin-reset: warning: {file}, line {line}: a row a run never finished writing \
+             (no newline); it is not counted, and `run --resume` cuts it off and redoes its user"
+        );
+    }
+    let text = if args.json {
+        audit.json()
+    } else if args.markdown {
+        audit.markdown()
+    } else {
+        audit.table()
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(if audit.complete() {
+        exit::SUCCESS
+    } else {
+        exit::ROWS_FAILED
+    })
+}

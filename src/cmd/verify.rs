@@ -1,0 +1,101 @@
+//! `verify`: check a results file against Chime (GetUser) and write a verified file, with the
+//! same executor flags as `run`. The flags are validated once into a [`VerifyConfig`].
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+
+use crate::cmd::args::{AwsArgs, ExecArgs};
+use crate::execution::{ExecConfig, Mode};
+use crate::output::{Destination, Existing};
+use crate::report::ProgressMode;
+use crate::verify::VerifyConfig;
+
+/// Flags of `chime-pin-reset verify`.
+#[derive(Clone, Debug, clap::Args)]
+#[command(after_help = "Exit codes:
+  0    every user checked is current: the PIN recorded is the live one
+  1    some are changed, not-found, unverifiable or failed (the summary says what to do)
+  2    usage error, unreadable results, a file another run holds: nothing was sent
+  3    stopped early (credentials refused, --max-failures, a file unwritable); resume it
+  130  interrupted by Ctrl-C or SIGTERM")]
+pub struct VerifyArgs {
+    /// The results file of `run` to check.
+    #[arg(value_name = "RESULTS.csv")]
+    pub results: PathBuf,
+
+    /// Where to write the verified CSV (`-` writes to stdout); it never holds a PIN.
+    #[arg(short, long, value_name = "VERIFIED.csv")]
+    pub output: PathBuf,
+
+    /// Continue a stopped verify: skip the users the verified file has settled (all but
+    /// `failed`), check the rest and append.
+    #[arg(long, conflicts_with = "force")]
+    pub resume: bool,
+
+    /// Overwrite an existing verified file.
+    #[arg(long)]
+    pub force: bool,
+
+    /// For every `changed` user, append to the results a `reset` row with the live PIN (under
+    /// the results file's lock), so they hold live PINs again without another reset.
+    #[arg(long)]
+    pub update_results: bool,
+
+    #[command(flatten)]
+    pub exec: ExecArgs,
+
+    /// Write cells as received, without neutralising spreadsheet formulas.
+    #[arg(long)]
+    pub raw_cells: bool,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    /// No progress and no summary on stderr (errors and stops are still reported).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Runs `verify`; an `Err` means nothing was sent (exit 2).
+pub async fn run(args: VerifyArgs) -> anyhow::Result<u8> {
+    crate::verify::run(config(args)?).await
+}
+
+/// The flags, validated.
+pub fn config(args: VerifyArgs) -> anyhow::Result<VerifyConfig> {
+    let output = Destination::from_arg(&args.output);
+    if args.resume && output == Destination::Stdout {
+        bail!("--resume needs a verified file to read: it cannot be used with -o -");
+    }
+    if output == Destination::File(args.results.clone()) {
+        bail!("-o names the results file itself: give the verified file a name of its own");
+    }
+    let existing = match (args.resume, args.force) {
+        (true, _) => Existing::Append,
+        (false, true) => Existing::Overwrite,
+        (false, false) => Existing::Refuse,
+    };
+    Ok(VerifyConfig {
+        results: args.results,
+        output,
+        existing,
+        update_results: args.update_results,
+        exec: ExecConfig {
+            rate: std::num::NonZeroU32::new(args.exec.rate),
+            burst: args.exec.burst,
+            concurrency: args.exec.concurrency,
+            retry: args.exec.retry(),
+            mode: Mode::Verify,
+        },
+        client: args.exec.with_timeouts(args.aws.client_settings()?)?,
+        max_failures: args.exec.max_failures.map(std::num::NonZeroU64::get),
+        grace_period: args.exec.grace_period()?,
+        raw_cells: args.raw_cells,
+        quiet: args.quiet,
+        progress: ProgressMode::detect(args.quiet),
+        command_line: std::env::args_os()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect(),
+    })
+}

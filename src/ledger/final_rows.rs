@@ -1,0 +1,191 @@
+//! Each user's final row: the last row wins, across appended runs and several files.
+//!
+//! It takes two streaming passes so that memory grows by 20 bytes a row, never by the rows
+//! themselves: the first pass keeps a fingerprint of each row's user and the row's place (in a
+//! table sized up front from a count of the files' lines, so that it never holds an old and a
+//! new copy while growing), and works out which row is each user's last; the second reads the
+//! files again and yields those rows in file order.
+//!
+//! Rows that were never sent (`invalid`, `duplicate`) say nothing of a user's PIN, and a
+//! duplicate may be written after the reset it repeats: a user's final row is their last sent
+//! row (`reset`, `failed`, `would-reset`), or their last row when none was sent. A row that
+//! names no user (an email whose lookup failed leaves both the user id and the email empty) is
+//! a user of its own.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+
+use crate::dedup::{Fingerprints, UserKey};
+use crate::outcome::RowStatus;
+
+use super::{LedgerError, ResultRow, RowReader};
+
+/// One user's final row and the file it is in (an index into the paths given).
+#[derive(Clone, Debug)]
+pub struct FinalRow {
+    pub file: usize,
+    pub row: ResultRow,
+}
+
+/// The place of every user's final row, from the first pass; [`FinalRows::iter`] is the second.
+#[derive(Debug)]
+pub struct FinalRows {
+    paths: Vec<PathBuf>,
+    /// The ordinals (counted across the files, from 0) of the final rows, ascending.
+    finals: Vec<u32>,
+    rows: u64,
+    /// Lines that runs killed mid-write left unfinished, by file: they are not rows.
+    cut_off: Vec<(String, u64)>,
+}
+
+/// A row's user and place, as the first pass keeps them: 20 bytes.
+#[derive(Clone, Copy)]
+struct Sighting {
+    /// The 128-bit fingerprint of (account, user), in 4-byte words so the struct packs tight.
+    user: [u32; 4],
+    /// The row's ordinal, with [`SENT`] set for a row that was sent.
+    place: u32,
+}
+
+/// The top bit of [`Sighting::place`]: the row was sent, so it outranks rows that were not.
+const SENT: u32 = 1 << 31;
+
+/// Reads `paths` once and works out each user's final row.
+pub fn final_rows(paths: &[PathBuf]) -> Result<FinalRows, LedgerError> {
+    let mut sightings = Vec::with_capacity(count_lines(paths));
+    let mut finals = Vec::new();
+    let mut cut_off = Vec::new();
+    let mut ordinal: u32 = 0;
+    for path in paths {
+        let mut reader = RowReader::open(path)?;
+        for row in reader.by_ref() {
+            let row = row?;
+            match user_fingerprint(&row) {
+                Some(user) => sightings.push(Sighting {
+                    user,
+                    place: if was_sent(row.status) {
+                        SENT | ordinal
+                    } else {
+                        ordinal
+                    },
+                }),
+                None => finals.push(ordinal),
+            }
+            ordinal += 1;
+            if ordinal == SENT {
+                return Err(LedgerError::BadRow {
+                    file: path.display().to_string(),
+                    line: row.file_line,
+                    problem: "more than 2 billion rows".to_string(),
+                });
+            }
+        }
+        if let Some(line) = reader.cut_off_line() {
+            cut_off.push((reader.file_name().to_string(), line));
+        }
+    }
+    // Each user's sightings together, the sent ones last, the latest last of all.
+    sightings.sort_unstable_by_key(|s| (s.user, s.place));
+    // Sized exactly, like the sightings: growing would hold two copies at the peak.
+    finals.reserve_exact(sightings.chunk_by(|a, b| a.user == b.user).count());
+    finals.extend(
+        sightings
+            .chunk_by(|a, b| a.user == b.user)
+            .map(|same_user| same_user[same_user.len() - 1].place & !SENT),
+    );
+    drop(sightings);
+    finals.sort_unstable();
+    Ok(FinalRows {
+        paths: paths.to_vec(),
+        finals,
+        rows: u64::from(ordinal),
+        cut_off,
+    })
+}
+
+fn was_sent(status: RowStatus) -> bool {
+    matches!(
+        status,
+        RowStatus::Reset | RowStatus::Failed | RowStatus::WouldReset
+    )
+}
+
+/// The row's (account, user) fingerprint: by user id, or by email when it has none; `None`
+/// when it names neither.
+fn user_fingerprint(row: &ResultRow) -> Option<[u32; 4]> {
+    let user = if !row.user_id.is_empty() {
+        UserKey::Id(&row.user_id)
+    } else if !row.primary_email.is_empty() {
+        UserKey::Email(&row.primary_email)
+    } else {
+        return None;
+    };
+    let key = Fingerprints::key(&row.account_id, &user);
+    Some([
+        (key >> 96) as u32,
+        (key >> 64) as u32,
+        (key >> 32) as u32,
+        key as u32,
+    ])
+}
+
+/// The lines of the files (at least their rows): what the first pass reserves room for. A
+/// file that cannot be read counts nothing here; the pass names it.
+fn count_lines(paths: &[PathBuf]) -> usize {
+    let mut lines = 0;
+    let mut buffer = vec![0u8; 256 * 1024];
+    for path in paths {
+        let Ok(mut file) = File::open(path) else {
+            continue;
+        };
+        while let Ok(read @ 1..) = file.read(&mut buffer) {
+            lines += buffer[..read].iter().filter(|&&byte| byte == b'\n').count();
+        }
+    }
+    lines
+}
+
+impl FinalRows {
+    /// The number of users (final rows).
+    pub fn users(&self) -> usize {
+        self.finals.len()
+    }
+
+    /// The number of rows read, every file together.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub fn paths(&self) -> &[PathBuf] {
+        &self.paths
+    }
+
+    /// Lines left unfinished by runs killed mid-write: (file, line).
+    pub fn cut_off(&self) -> &[(String, u64)] {
+        &self.cut_off
+    }
+
+    /// The second pass: each user's final row, in file order.
+    pub fn iter(&self) -> impl Iterator<Item = Result<FinalRow, LedgerError>> + '_ {
+        let mut wanted = self.finals.iter().copied().peekable();
+        let mut ordinal: u32 = 0;
+        self.paths
+            .iter()
+            .enumerate()
+            .flat_map(|(file, path)| {
+                let rows: Box<dyn Iterator<Item = Result<ResultRow, LedgerError>>> =
+                    match RowReader::open(path) {
+                        Ok(reader) => Box::new(reader),
+                        Err(err) => Box::new(std::iter::once(Err(err))),
+                    };
+                rows.map(move |row| row.map(|row| FinalRow { file, row }))
+            })
+            .filter_map(move |row| {
+                let Ok(found) = row else { return Some(row) };
+                let this = ordinal;
+                ordinal += 1;
+                (wanted.next_if_eq(&this).is_some()).then_some(Ok(found))
+            })
+    }
+}

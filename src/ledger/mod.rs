@@ -1,0 +1,298 @@
+//! The ledger: results files read back, strictly. What `run --resume`, `report` and `verify`
+//! believe about a user comes from here, so nothing is trusted that is not whole.
+//!
+//! [`RowReader`] opens a results file, checks that its header is ours, and yields its rows
+//! with the line each starts on. A row is refused (an error naming the file and the line, never
+//! a silent end) when it is not UTF-8, when it has more or fewer fields than the header, when
+//! its status is not one of ours, or when a quoted cell is never closed. The one thing forgiven
+//! is a last line without its newline: a run killed mid-write leaves one, it is not a row, and
+//! [`whole_length`](crate::output::whole_length) says where the whole rows end so that a writer can cut the rest off.
+//!
+//! [`final_rows`] gives each user's final row (the last one wins, across appended runs and
+//! several files) in two streaming passes; [`resume`] is what a resumed run skips.
+
+mod final_rows;
+pub mod resume;
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use crate::outcome::{Pin, RowStatus};
+use crate::output::{unneutralize, whole_length, RESULTS_HEADER};
+
+pub use final_rows::{final_rows, FinalRow, FinalRows};
+
+/// Why a results file cannot be trusted. Each names the file, and the line where it can.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("cannot read {file}: {source}")]
+    Unreadable { file: String, source: io::Error },
+    #[error("{file} has no header line: it is not a results file")]
+    NoHeader { file: String },
+    #[error(
+        "{file} is not a results file of chime-pin-reset: its header starts {found:?}, \
+         not {expected:?}"
+    )]
+    ForeignHeader {
+        file: String,
+        found: String,
+        expected: String,
+    },
+    #[error(
+        "{file} carries the input columns [{found}] but this input has [{input}]: resume with \
+         the input that made it, or write the results to a new file"
+    )]
+    OtherColumns {
+        file: String,
+        found: String,
+        input: String,
+    },
+    #[error("{file}, line {line}: {problem}; fix or remove that row by hand, then run again")]
+    BadRow {
+        file: String,
+        line: u64,
+        problem: String,
+    },
+}
+
+/// Ten digits: the form of the PINs Chime returns (the simulator's, and the AWS CLI's example).
+pub fn is_chime_pin(pin: &str) -> bool {
+    pin.len() == 10 && pin.bytes().all(|byte| byte.is_ascii_digit())
+}
+
+/// One whole row of a results file, read back.
+#[derive(Clone, Debug)]
+pub struct ResultRow {
+    /// The line of the results file the row starts on (the header is line 1).
+    pub file_line: u64,
+    /// The `line` column: the row's line in its input.
+    pub input_line: String,
+    pub account_id: String,
+    pub user_id: String,
+    pub status: RowStatus,
+    /// The PIN cell as written: in full, masked or empty (its `Debug` is redacted).
+    pub personal_pin: Pin,
+    pub primary_email: String,
+    pub display_name: String,
+    pub error_code: String,
+    pub error_message: String,
+    pub attempts: String,
+    pub request_id: String,
+    pub finished_at: String,
+    /// The carried input columns, as written.
+    pub carried: Vec<String>,
+}
+
+/// The file underneath the CSV reader, counting the quote characters that pass: at the end an
+/// odd count means the last row opened a quoted cell it never closed (and swallowed whatever
+/// came after it).
+struct QuoteCounter<R> {
+    inner: R,
+    quotes: u64,
+}
+
+impl<R: Read> Read for QuoteCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.quotes += buf[..read].iter().filter(|&&byte| byte == b'"').count() as u64;
+        Ok(read)
+    }
+}
+
+/// Streams the whole rows of one results file, strictly.
+pub struct RowReader {
+    file_name: String,
+    csv: csv::Reader<QuoteCounter<io::Take<BufReader<File>>>>,
+    record: csv::ByteRecord,
+    carried_headers: Vec<String>,
+    /// The line of the last row read, for the message about a quote never closed.
+    last_line: u64,
+    /// Bytes after the last newline: a row cut off mid-write.
+    cut_off_bytes: u64,
+    done: bool,
+}
+
+impl RowReader {
+    /// Opens a results file and checks its header.
+    pub fn open(path: &Path) -> Result<RowReader, LedgerError> {
+        let file_name = path.display().to_string();
+        let unreadable = |source| LedgerError::Unreadable {
+            file: file_name.clone(),
+            source,
+        };
+        let mut file = File::open(path).map_err(unreadable)?;
+        let whole = whole_length(&mut file).map_err(unreadable)?;
+        let length = file.seek(SeekFrom::End(0)).map_err(unreadable)?;
+        file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+        let counted = QuoteCounter {
+            inner: BufReader::with_capacity(64 * 1024, file).take(whole),
+            quotes: 0,
+        };
+        let mut csv = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(false)
+            .from_reader(counted);
+        let mut header = csv::ByteRecord::new();
+        let has_header = csv.read_byte_record(&mut header).map_err(|err| {
+            unreadable(io::Error::new(io::ErrorKind::InvalidData, err.to_string()))
+        })?;
+        if !has_header {
+            return Err(LedgerError::NoHeader { file: file_name });
+        }
+        let carried_headers = check_header(&header, &file_name)?;
+        Ok(RowReader {
+            file_name,
+            csv,
+            record: csv::ByteRecord::new(),
+            carried_headers,
+            last_line: 1,
+            cut_off_bytes: length - whole,
+            done: false,
+        })
+    }
+
+    pub fn file_name(&self) -> &str {
+        &self.file_name
+    }
+
+    /// The names of the carried columns, as the header has them.
+    pub fn carried_headers(&self) -> &[String] {
+        &self.carried_headers
+    }
+
+    /// The line a run killed mid-write left unfinished at the end of the file (it is not a
+    /// row): known once every row has been read.
+    pub fn cut_off_line(&self) -> Option<u64> {
+        (self.done && self.cut_off_bytes > 0).then(|| self.csv.position().line())
+    }
+
+    fn bad_row(&self, line: u64, problem: impl Into<String>) -> LedgerError {
+        LedgerError::BadRow {
+            file: self.file_name.clone(),
+            line,
+            problem: problem.into(),
+        }
+    }
+
+    fn next_row(&mut self) -> Result<Option<ResultRow>, LedgerError> {
+        let read = self.csv.read_byte_record(&mut self.record);
+        let line = self.csv.position().line();
+        match read {
+            Ok(true) => {}
+            Ok(false) => {
+                self.done = true;
+                if self.csv.get_ref().quotes % 2 == 1 {
+                    return Err(self.bad_row(
+                        self.last_line,
+                        "a quoted cell on this row is never closed (a row cut off mid-write, \
+                         or an edit gone wrong), so the rows after it cannot be told apart",
+                    ));
+                }
+                return Ok(None);
+            }
+            Err(err) => return Err(self.bad_row(line, format!("not CSV ({err})"))),
+        }
+        let line = self
+            .record
+            .position()
+            .map_or(line, |position| position.line());
+        self.last_line = line;
+        parse_row(&self.record, line, self.carried_headers.len())
+            .map(Some)
+            .map_err(|problem| self.bad_row(line, problem))
+    }
+}
+
+impl Iterator for RowReader {
+    type Item = Result<ResultRow, LedgerError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let next = self.next_row();
+        if next.is_err() {
+            self.done = true;
+        }
+        next.transpose()
+    }
+}
+
+/// Checks that the header is ours; returns the carried column names.
+fn check_header(header: &csv::ByteRecord, file: &str) -> Result<Vec<String>, LedgerError> {
+    let names: Vec<String> = header
+        .iter()
+        .map(|name| String::from_utf8_lossy(name).into_owned())
+        .collect();
+    let ours = names.len() >= RESULTS_HEADER.len()
+        && names
+            .iter()
+            .zip(RESULTS_HEADER)
+            .all(|(name, ours)| name == ours);
+    if !ours {
+        return Err(LedgerError::ForeignHeader {
+            file: file.to_string(),
+            found: names
+                .iter()
+                .take(RESULTS_HEADER.len())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(","),
+            expected: RESULTS_HEADER.join(","),
+        });
+    }
+    Ok(names[RESULTS_HEADER.len()..]
+        .iter()
+        .map(|name| unneutralize(name).to_string())
+        .collect())
+}
+
+/// A row's cells, checked; the problem in words otherwise.
+fn parse_row(record: &csv::ByteRecord, line: u64, carried: usize) -> Result<ResultRow, String> {
+    let width = RESULTS_HEADER.len() + carried;
+    if record.len() != width {
+        return Err(format!(
+            "the row has {} fields but the header has {width} (a row cut short, or an edit \
+             gone wrong)",
+            record.len()
+        ));
+    }
+    let mut cells = Vec::with_capacity(width);
+    for (index, cell) in record.iter().enumerate() {
+        let text = std::str::from_utf8(cell).map_err(|_| {
+            let column = RESULTS_HEADER.get(index).copied().unwrap_or("carried");
+            format!("the {column} cell is not UTF-8")
+        })?;
+        cells.push(text.to_string());
+    }
+    let mut cells = cells.into_iter();
+    let mut next = || cells.next().expect("the width was checked");
+    let input_line = next();
+    let account_id = unneutralize(&next()).to_string();
+    let user_id = unneutralize(&next()).to_string();
+    let status_text = next();
+    let status = RowStatus::ALL
+        .into_iter()
+        .find(|status| status.as_str() == status_text)
+        .ok_or_else(|| format!("{status_text:?} is not a status of the results"))?;
+    Ok(ResultRow {
+        file_line: line,
+        input_line,
+        account_id,
+        user_id,
+        status,
+        personal_pin: Pin::new(next()),
+        primary_email: unneutralize(&next()).to_string(),
+        display_name: next(),
+        error_code: next(),
+        error_message: next(),
+        attempts: next(),
+        request_id: next(),
+        finished_at: next(),
+        carried: cells.collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,144 @@
+//! Unit tests of the strict reader and of each user's final row, over files written here.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::*;
+use crate::output::PinPolicy;
+
+const PIN: &str = "1234567890";
+
+fn header() -> String {
+    format!("{},team\n", RESULTS_HEADER.join(","))
+}
+
+fn row(line: u64, user: &str, status: &str, pin: &str) -> String {
+    format!("{line},acct,{user},{status},{pin},,,,,1,,2026-01-01T00:00:00.000Z,x\n")
+}
+
+fn file_of(contents: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.csv");
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(contents)
+        .unwrap();
+    (dir, path)
+}
+
+fn read_all(path: &Path) -> Result<Vec<ResultRow>, LedgerError> {
+    RowReader::open(path)?.collect()
+}
+
+#[test]
+fn rows_come_with_their_lines_and_a_cut_off_last_line_is_no_row() {
+    let text = header()
+        + &row(2, "u1", "reset", PIN)
+        + &row(3, "u2", "failed", "")
+        + "4,acct,u3,reset,0588";
+    let (_dir, path) = file_of(text.as_bytes());
+    let mut reader = RowReader::open(&path).unwrap();
+    let rows: Vec<ResultRow> = reader.by_ref().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].file_line, rows[1].file_line), (2, 3));
+    assert_eq!(rows[1].status, RowStatus::Failed);
+    assert_eq!(rows[0].carried, vec!["x".to_string()]);
+    assert_eq!(reader.cut_off_line(), Some(4));
+}
+
+#[test]
+fn a_row_that_is_not_utf8_or_not_whole_is_an_error_naming_its_line() {
+    let mut bytes = (header() + &row(2, "u1", "reset", PIN)).into_bytes();
+    bytes.extend_from_slice(b"3,acct,u\xff2,reset,,,,,,1,,t,x\n");
+    bytes.extend_from_slice(row(4, "u3", "reset", PIN).as_bytes());
+    let (_dir, path) = file_of(&bytes);
+    let err = read_all(&path).unwrap_err().to_string();
+    assert!(err.contains("line 3") && err.contains("UTF-8"), "{err}");
+
+    let text = header() + "2,acct,u1,reset\n" + &row(3, "u2", "reset", PIN);
+    let (_dir, path) = file_of(text.as_bytes());
+    let err = read_all(&path).unwrap_err().to_string();
+    assert!(err.contains("line 2") && err.contains("fields"), "{err}");
+}
+
+#[test]
+fn a_quote_never_closed_is_an_error_rather_than_swallowing_rows() {
+    // The carried cell is the last column: the rows after it fit inside it, field count and all.
+    let text = header()
+        + "2,acct,u1,reset,1234567890,,,,,1,,t,\"VIP Sales\n"
+        + &row(3, "u2", "reset", PIN)
+        + &row(4, "u3", "reset", PIN);
+    let (_dir, path) = file_of(text.as_bytes());
+    let err = read_all(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("line 2") && err.contains("never closed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_foreign_file_is_refused() {
+    let (_dir, path) = file_of(b"account_id,user_id\na,b\n");
+    let err = read_all(&path).unwrap_err();
+    assert!(matches!(err, LedgerError::ForeignHeader { .. }), "{err}");
+}
+
+#[test]
+fn resume_trusts_only_whole_reset_rows_with_a_pin_of_chime_form() {
+    let text = header()
+        + &row(2, "u1", "reset", PIN)
+        + &row(3, "u2", "reset", "0588")
+        + &row(4, "u3", "reset", PIN)
+        + &row(5, "u3", "duplicate", "")
+        + &row(6, "u4", "reset", PIN)
+        + &row(7, "u4", "failed", "");
+    let (_dir, path) = file_of(text.as_bytes());
+    let resumed = resume::read(&path, PinPolicy::Full).unwrap();
+    let done = |user: &str| {
+        resumed
+            .already_reset
+            .contains(crate::dedup::Fingerprints::key(
+                "acct",
+                &crate::dedup::UserKey::Id(user),
+            ))
+    };
+    assert!(done("u1") && !done("u2") && done("u3") && !done("u4"));
+    let masked = resume::read(&path, PinPolicy::Omit).unwrap();
+    assert!(masked
+        .already_reset
+        .contains(crate::dedup::Fingerprints::key(
+            "acct",
+            &crate::dedup::UserKey::Id("u2")
+        )));
+    assert!(resumed.check_carried(&["team".to_string()]).is_ok());
+    assert!(resumed.check_carried(&["office".to_string()]).is_err());
+}
+
+#[test]
+fn the_last_sent_row_of_each_user_is_final_across_files() {
+    let first = header()
+        + &row(2, "u1", "failed", "")
+        + &row(3, "u2", "reset", PIN)
+        + &row(4, "u3", "reset", PIN);
+    let second = header() + &row(2, "u1", "reset", PIN) + &row(3, "u3", "duplicate", "");
+    let (_a, first) = file_of(first.as_bytes());
+    let (_b, second) = file_of(second.as_bytes());
+    let finals = final_rows(&[first, second]).unwrap();
+    assert_eq!(finals.users(), 3);
+    assert_eq!(finals.rows(), 5);
+    let rows: Vec<(usize, String, RowStatus)> = finals
+        .iter()
+        .map(|found| {
+            let found = found.unwrap();
+            (found.file, found.row.user_id, found.row.status)
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            (0, "u2".into(), RowStatus::Reset),
+            (0, "u3".into(), RowStatus::Reset),
+            (1, "u1".into(), RowStatus::Reset),
+        ]
+    );
+}

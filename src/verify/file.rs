@@ -1,0 +1,209 @@
+//! The verified file: one row per checked user, never a PIN. It is written like the results
+//! file (private, locked for the run, a batch per write cut back on failure, formula cells
+//! neutralised) and read back strictly by `verify --resume`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use crate::ledger::LedgerError;
+use crate::output::{
+    self, neutralize, whole_length, Destination, Existing, HeldFile, OutputError, Sink,
+};
+use crate::rules::rfc3339_millis;
+
+use super::judge::{Verdict, Verified};
+use crate::outcome::Outcome;
+
+/// Our columns, in order; the results file's carried columns follow.
+pub const VERIFIED_HEADER: [&str; 9] = [
+    "line",
+    "account_id",
+    "user_id",
+    "status",
+    "primary_email",
+    "display_name",
+    "error_code",
+    "error_message",
+    "checked_at",
+];
+
+pub struct VerifiedWriter {
+    sink: Box<dyn Sink>,
+    raw_cells: bool,
+    batch: Vec<u8>,
+    committed: u64,
+}
+
+impl VerifiedWriter {
+    /// Opens the destination (the lock was taken by `held`, or is taken now) and writes the
+    /// header unless appending to a file that has one.
+    pub fn create(
+        destination: &Destination,
+        existing: Existing,
+        held: Option<HeldFile>,
+        carried_headers: &[String],
+        raw_cells: bool,
+    ) -> Result<Self, OutputError> {
+        let (sink, committed): (Box<dyn Sink>, u64) = match destination {
+            Destination::Stdout => (Box::new(io::stdout()), 0),
+            Destination::File(path) => {
+                let opened = output::open(path, existing, held)?;
+                (Box::new(opened.file), opened.length)
+            }
+        };
+        let mut writer = VerifiedWriter {
+            sink,
+            raw_cells,
+            batch: Vec::new(),
+            committed,
+        };
+        if committed == 0 {
+            let header: Vec<String> = VERIFIED_HEADER
+                .iter()
+                .map(|name| name.to_string())
+                .chain(carried_headers.iter().map(|name| writer.cell(name)))
+                .collect();
+            writer
+                .write_rows(&[header])
+                .map_err(|source| OutputError::Unwritable {
+                    file: destination.name(),
+                    source,
+                })?;
+        }
+        Ok(writer)
+    }
+
+    fn cell(&self, text: &str) -> String {
+        if self.raw_cells {
+            text.to_string()
+        } else {
+            neutralize(text)
+        }
+    }
+
+    /// The cells of a checked user's row.
+    pub fn row(&self, outcome: &Outcome, verdict: &Verdict) -> Vec<String> {
+        let user = outcome.user.as_ref();
+        let optional = |value: Option<&String>| self.cell(value.map_or("", String::as_str));
+        let mut cells = vec![
+            outcome.line.to_string(),
+            self.cell(&outcome.account_id),
+            self.cell(&outcome.user_id),
+            verdict.status.as_str().to_string(),
+            optional(user.and_then(|user| user.primary_email.as_ref())),
+            optional(user.and_then(|user| user.display_name.as_ref())),
+            optional(verdict.error_code.as_ref()),
+            optional(verdict.error_message.as_ref()),
+            rfc3339_millis(outcome.finished_at),
+        ];
+        // Carried cells were neutralised when the results were written; they go out as read.
+        cells.extend(outcome.carried.iter().cloned());
+        cells
+    }
+
+    /// Writes rows in one write; a failed write is cut back to the last whole row.
+    pub fn write_rows(&mut self, rows: &[Vec<String>]) -> io::Result<()> {
+        self.batch.clear();
+        {
+            let mut csv = csv::WriterBuilder::new()
+                .buffer_capacity(512)
+                .from_writer(&mut self.batch);
+            for row in rows {
+                csv.write_record(row)?;
+            }
+            csv.flush()?;
+        }
+        let written = self
+            .sink
+            .write_all(&self.batch)
+            .and_then(|()| self.sink.flush());
+        match &written {
+            Ok(()) => self.committed += self.batch.len() as u64,
+            Err(_) => drop(self.sink.truncate_to(self.committed)),
+        }
+        written
+    }
+
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.sink.flush()?;
+        self.sink.sync()
+    }
+}
+
+/// What a verified file being resumed has settled already.
+#[derive(Debug, Default)]
+pub struct Settled {
+    /// The results lines with a status other than `failed`, sorted: not checked again.
+    pub lines: Vec<u64>,
+    /// Their statuses, counted.
+    pub counts: BTreeMap<Verified, u64>,
+}
+
+/// Reads a verified file being resumed, strictly.
+pub fn already_verified(path: &Path) -> Result<Settled, LedgerError> {
+    let file_name = path.display().to_string();
+    let unreadable = |source| LedgerError::Unreadable {
+        file: file_name.clone(),
+        source,
+    };
+    let mut file = File::open(path).map_err(unreadable)?;
+    let whole = whole_length(&mut file).map_err(unreadable)?;
+    let file = File::open(path).map_err(unreadable)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(file.take(whole));
+    let mut record = csv::StringRecord::new();
+    let mut lines = Vec::new();
+    let mut counts = BTreeMap::new();
+    let bad = |line: u64, problem: String| LedgerError::BadRow {
+        file: file_name.clone(),
+        line,
+        problem,
+    };
+    let mut width = None;
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(err) => return Err(bad(line, format!("not UTF-8 CSV ({err})"))),
+        }
+        let Some(width) = width else {
+            if record
+                .iter()
+                .take(VERIFIED_HEADER.len())
+                .ne(VERIFIED_HEADER)
+            {
+                return Err(bad(
+                    line,
+                    "this is not the header of a verified file".into(),
+                ));
+            }
+            width = Some(record.len());
+            continue;
+        };
+        if record.len() != width {
+            let problem = format!(
+                "the row has {} fields but the header has {width}",
+                record.len()
+            );
+            return Err(bad(line, problem));
+        }
+        let settled = Verified::ALL
+            .into_iter()
+            .find(|status| *status != Verified::Failed && status.as_str() == &record[3]);
+        let results_line = record[0]
+            .parse::<u64>()
+            .map_err(|_| bad(line, format!("{:?} is not a line number", &record[0])))?;
+        if let Some(status) = settled {
+            lines.push(results_line);
+            *counts.entry(status).or_default() += 1;
+        }
+    }
+    lines.sort_unstable();
+    lines.dedup();
+    Ok(Settled { lines, counts })
+}

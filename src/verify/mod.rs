@@ -1,0 +1,247 @@
+//! `verify`: proves a results file against Chime. For each user whose final row (the last one
+//! wins, across appended runs) is `reset`, it reads the user back with GetUser and says whether
+//! the PIN recorded is the live one: `current`, `changed`, `not-found`, `unverifiable` or
+//! `failed`, one row per user in the verified file, never a PIN.
+//!
+//! It runs through the same executor as `run` (`execution::execute` in `Mode::Verify`): the
+//! same rate, concurrency, retry loop, adaptive rate, stop rules and signals. The files are
+//! locked as `run` locks its results, and `--resume` skips the users a verified file settled.
+//!
+//! Where the recorded PIN travels: the executor's `RowTask` carries what every row has (the
+//! line, here the results file's, the account, the user and the carried columns, which are
+//! written out). The recorded PIN must not go with the carried columns, so it waits in
+//! [`Expected`], keyed by the results line, from when the reader thread hands the row over
+//! until the recorder judges its outcome. The reader is at most a bounded read-ahead in front
+//! of the recorder, so this table stays small whatever the file's size.
+//!
+//! Memory for a million rows: the first pass over the results keeps 20 bytes a row to find
+//! each user's last row ([`ledger::final_rows`]), then 4 bytes a user; the second pass streams.
+
+mod file;
+mod judge;
+mod record;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::sync::mpsc;
+
+use crate::chime::{ChimeClient, ClientSettings};
+use crate::config::resume_command;
+use crate::dedup::Dedup;
+use crate::execution::control::watch_signals;
+use crate::execution::{self, ExecConfig, RateGovernor, RunState};
+use crate::input::{InputItem, RowTask, Target};
+use crate::ledger::{self, FinalRow, FinalRows, RowReader};
+use crate::outcome::{Pin, RowStatus};
+use crate::output::{self, Destination, Existing, ResultsWriter};
+use crate::report::{Progress, ProgressMode, Tally};
+
+pub use file::VERIFIED_HEADER;
+pub use judge::Verified;
+pub use record::RECORDED_BY_VERIFY;
+
+use file::{Settled, VerifiedWriter};
+use record::Recorder;
+
+/// Rows handed from the reader's thread to the executor at a time, and chunks read ahead.
+const READ_CHUNK: usize = 64;
+const READ_AHEAD_CHUNKS: usize = 16;
+
+/// Everything `verify` needs, validated.
+#[derive(Clone, Debug)]
+pub struct VerifyConfig {
+    pub results: PathBuf,
+    pub output: Destination,
+    /// What to do when the verified file exists already.
+    pub existing: Existing,
+    pub update_results: bool,
+    pub exec: ExecConfig,
+    pub client: ClientSettings,
+    pub max_failures: Option<u64>,
+    pub grace_period: Duration,
+    pub raw_cells: bool,
+    pub quiet: bool,
+    pub progress: ProgressMode,
+    pub command_line: Vec<String>,
+}
+
+impl VerifyConfig {
+    fn resume_command(&self) -> Option<String> {
+        (self.output != Destination::Stdout).then(|| resume_command(&self.command_line))
+    }
+}
+
+/// A row's recorded PIN and input line, waiting for the row's outcome.
+struct Recorded {
+    pin: Pin,
+    input_line: u64,
+}
+
+/// The rows between the reader and the recorder: results line → what was recorded.
+#[derive(Default)]
+pub struct Expected {
+    rows: Mutex<HashMap<u64, Recorded>>,
+}
+
+impl Expected {
+    fn put(&self, line: u64, recorded: Recorded) {
+        self.lock().insert(line, recorded);
+    }
+
+    fn take(&self, line: u64) -> Option<Recorded> {
+        self.lock().remove(&line)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Recorded>> {
+        self.rows
+            .lock()
+            .expect("the table of expected PINs is never poisoned")
+    }
+}
+
+/// Runs `verify`; an `Err` means nothing was sent.
+pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
+    let results = Destination::File(config.results.clone());
+    // Locked first, like `run`: no run may append to the results while they are checked.
+    let results_lock = output::hold(&results, Existing::Append)?
+        .with_context(|| format!("{} is not a results file", results.name()))?;
+    let verified_lock = output::hold(&config.output, config.existing)?;
+    let settled = match &verified_lock {
+        Some(file) if config.existing == Existing::Append => file::already_verified(file.path())?,
+        _ => Settled::default(),
+    };
+    let carried = RowReader::open(&config.results)?.carried_headers().to_vec();
+    let finals = ledger::final_rows(std::slice::from_ref(&config.results))?;
+    let client = ChimeClient::new(&config.client).await;
+    let writer = VerifiedWriter::create(
+        &config.output,
+        config.existing,
+        verified_lock,
+        &carried,
+        config.raw_cells,
+    )?;
+    let (updates, _results_lock) = if config.update_results {
+        let writer = ResultsWriter::create(
+            &results,
+            Existing::Append,
+            Some(results_lock),
+            &carried,
+            record::UPDATE_PINS,
+            config.raw_cells,
+        )?;
+        (Some(writer), None)
+    } else {
+        (None, Some(results_lock))
+    };
+    Ok(execute_verify(&config, client, finals, settled, writer, updates).await)
+}
+
+/// Checks every user and records every verdict; returns the exit code.
+async fn execute_verify(
+    config: &VerifyConfig,
+    client: ChimeClient,
+    finals: FinalRows,
+    settled: Settled,
+    writer: VerifiedWriter,
+    updates: Option<ResultsWriter>,
+) -> u8 {
+    let started = Instant::now();
+    let state = Arc::new(RunState::new(
+        RateGovernor::new(config.exec.rate, config.exec.burst),
+        Arc::new(Dedup::default()),
+    ));
+    let expected = Arc::new(Expected::default());
+    let (item_tx, item_rx) = mpsc::channel(READ_AHEAD_CHUNKS);
+    let (outcome_tx, outcome_rx) = mpsc::channel(config.exec.concurrency.get() * 4 + 64);
+    let users = finals.users() as u64;
+    let reader = {
+        let expected = expected.clone();
+        let lines = settled.lines;
+        thread::spawn(move || read_users(&finals, &lines, &expected, &item_tx))
+    };
+    let signals = {
+        let (state, grace) = (state.clone(), config.grace_period);
+        tokio::spawn(async move { watch_signals(&state.control, grace).await })
+    };
+    let executor = tokio::spawn(execution::execute(
+        Arc::new(client),
+        item_rx,
+        config.exec.clone(),
+        state.clone(),
+        outcome_tx,
+    ));
+    let mut recorder = Recorder {
+        writer,
+        updates,
+        expected,
+        counts: BTreeMap::new(),
+        settled: settled.counts,
+        recorded: 0,
+        tally: Tally::default(),
+        progress: Progress::new(config.progress, Some(users)),
+        max_failures: config.max_failures,
+        broken: false,
+    };
+    recorder.record_all(outcome_rx, &state).await;
+    let _ = executor.await;
+    signals.abort();
+    let (not_checked, _) = reader.join().unwrap_or_default();
+    recorder.finish(config, &state, started, &not_checked)
+}
+
+/// The reader's thread: each user's final row, handed over when it is `reset` and not settled
+/// by the verified file being resumed. Returns the users not checked, by status, and the number
+/// skipped as settled.
+fn read_users(
+    finals: &FinalRows,
+    settled: &[u64],
+    expected: &Expected,
+    items: &mpsc::Sender<Vec<InputItem>>,
+) -> (BTreeMap<RowStatus, u64>, u64) {
+    let mut not_checked = BTreeMap::new();
+    let mut skipped = 0;
+    let mut chunk = Vec::with_capacity(READ_CHUNK);
+    for found in finals.iter() {
+        let row = match found {
+            Ok(FinalRow { row, .. }) => row,
+            Err(err) => {
+                chunk.push(InputItem::Unreadable(err.to_string()));
+                break;
+            }
+        };
+        if row.status != RowStatus::Reset {
+            *not_checked.entry(row.status).or_default() += 1;
+            continue;
+        }
+        if settled.binary_search(&row.file_line).is_ok() {
+            skipped += 1;
+            continue;
+        }
+        let recorded = Recorded {
+            pin: row.personal_pin,
+            input_line: row.input_line.parse().unwrap_or(0),
+        };
+        expected.put(row.file_line, recorded);
+        chunk.push(InputItem::Task(RowTask {
+            line: row.file_line,
+            account_id: row.account_id,
+            target: Target::UserId(row.user_id),
+            carried: row.carried,
+        }));
+        if chunk.len() == READ_CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK));
+            if items.blocking_send(full).is_err() {
+                return (not_checked, skipped);
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = items.blocking_send(chunk);
+    }
+    (not_checked, skipped)
+}

@@ -1,0 +1,255 @@
+//! The one owner of the verified file (and, with `--update-results`, of the rows appended to
+//! the results), the counts and the progress display: it judges each outcome against the PIN
+//! recorded for its row, and at the end prints the summary with what to do next.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::execution::{Control, RunState, StopReason};
+use crate::exit;
+use crate::outcome::{Outcome, Pin, RowStatus, UserRecord};
+use crate::output::{PinPolicy, ResultsWriter};
+use crate::report::{Progress, Tally};
+
+use super::file::VerifiedWriter;
+use super::judge::{judge, recorded_form, Verified};
+use super::{Expected, VerifyConfig};
+
+/// Outcomes taken from the executor at most at once.
+const BATCH_ROWS: usize = 256;
+/// What an appended results row says of itself.
+pub const RECORDED_BY_VERIFY: &str = "recorded by verify";
+
+pub struct Recorder {
+    pub writer: VerifiedWriter,
+    /// The results file, with `--update-results`.
+    pub updates: Option<ResultsWriter>,
+    pub expected: Arc<Expected>,
+    pub counts: BTreeMap<Verified, u64>,
+    /// The statuses the verified file being resumed had settled already.
+    pub settled: BTreeMap<Verified, u64>,
+    pub recorded: u64,
+    pub tally: Tally,
+    pub progress: Progress,
+    pub max_failures: Option<u64>,
+    pub broken: bool,
+}
+
+impl Recorder {
+    pub async fn record_all(&mut self, mut outcomes: mpsc::Receiver<Outcome>, state: &RunState) {
+        let mut ticker = tokio::time::interval(Duration::from_millis(200));
+        let mut batch = Vec::new();
+        loop {
+            tokio::select! {
+                received = outcomes.recv_many(&mut batch, BATCH_ROWS) => {
+                    if received == 0 {
+                        break;
+                    }
+                    self.record_batch(&mut batch, &state.control);
+                }
+                _ = ticker.tick() => {}
+            }
+            self.progress
+                .update(&self.tally, &state.live, state.rate.current());
+        }
+    }
+
+    fn record_batch(&mut self, batch: &mut Vec<Outcome>, control: &Control) {
+        let mut rows = Vec::with_capacity(batch.len());
+        let mut updates = Vec::new();
+        for outcome in batch.drain(..) {
+            self.tally.record(&outcome);
+            let Some(recorded) = self.expected.take(outcome.line) else {
+                continue;
+            };
+            let verdict = judge(&outcome, &recorded.pin);
+            *self.counts.entry(verdict.status).or_default() += 1;
+            rows.push(self.writer.row(&outcome, &verdict));
+            if verdict.status == Verified::Changed && self.updates.is_some() {
+                updates.push(live_pin_row(outcome, &recorded.pin, recorded.input_line));
+            }
+        }
+        if self.broken {
+            return;
+        }
+        let written = self
+            .writer
+            .write_rows(&rows)
+            .and_then(|()| match &mut self.updates {
+                Some(results) if !updates.is_empty() => results.write_batch(&updates),
+                _ => Ok(()),
+            });
+        match written {
+            Ok(()) => self.recorded += updates.len() as u64,
+            Err(err) => {
+                self.broken = true;
+                control.stop(StopReason::ResultsUnwritable(err.to_string()));
+            }
+        }
+        let failed = self.counts.get(&Verified::Failed).copied().unwrap_or(0);
+        if let Some(limit) = self.max_failures.filter(|limit| failed >= *limit) {
+            control.stop(StopReason::MaxFailures(limit));
+        }
+    }
+
+    /// Syncs the files, prints the summary and returns the exit code.
+    pub fn finish(
+        mut self,
+        config: &VerifyConfig,
+        state: &RunState,
+        started: Instant,
+        not_checked: &BTreeMap<RowStatus, u64>,
+    ) -> u8 {
+        self.progress.finish();
+        let synced = self.writer.sync().and_then(|()| match &mut self.updates {
+            Some(results) => results.sync(),
+            None => Ok(()),
+        });
+        let mut stop = state.control.reason();
+        if let (Err(err), None) = (&synced, &stop) {
+            stop = Some(StopReason::ResultsUnwritable(err.to_string()));
+        }
+        let text = self.summary(config, stop.as_ref(), started, not_checked);
+        if !config.quiet || stop.is_some() {
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        }
+        // The users settled by the verified file being resumed count as much as those checked now.
+        let all_current = self
+            .counts
+            .keys()
+            .chain(self.settled.keys())
+            .all(|status| *status == Verified::Current);
+        match stop {
+            Some(StopReason::Interrupted) => exit::INTERRUPTED,
+            Some(_) => exit::STOPPED_EARLY,
+            None if all_current => exit::SUCCESS,
+            None => exit::ROWS_FAILED,
+        }
+    }
+
+    /// Users with `status`, checked now or settled by the file being resumed.
+    fn count(&self, status: Verified) -> u64 {
+        [&self.counts, &self.settled]
+            .iter()
+            .map(|counts| counts.get(&status).copied().unwrap_or(0))
+            .sum()
+    }
+
+    fn summary(
+        &self,
+        config: &VerifyConfig,
+        stop: Option<&StopReason>,
+        started: Instant,
+        not_checked: &BTreeMap<RowStatus, u64>,
+    ) -> String {
+        let mut text = match stop {
+            Some(StopReason::Interrupted) => "Verify interrupted.\n".to_string(),
+            Some(reason) => format!("Verify stopped early: {reason}.\n"),
+            None => "Verify complete.\n".to_string(),
+        };
+        let total: u64 = self.counts.values().sum();
+        text += &format!("  checked:  {total} ({})\n", counted(&self.counts));
+        let unchecked: Vec<String> = not_checked
+            .iter()
+            .map(|(status, count)| format!("{count} {}", status.as_str()))
+            .collect();
+        if !unchecked.is_empty() {
+            text += &format!(
+                "  not checked: {} (their final row is not reset; `report` lists them)\n",
+                unchecked.join(", ")
+            );
+        }
+        let skipped: u64 = self.settled.values().sum();
+        if skipped > 0 {
+            text += &format!(
+                "  skipped:  {skipped} settled already in the file being resumed ({})\n",
+                counted(&self.settled)
+            );
+        }
+        text += &format!("  time:     {:.1} s\n", started.elapsed().as_secs_f64());
+        text += &format!("  verified: {}\n", config.output.name());
+        let results = config.results.display();
+        let changed = self.count(Verified::Changed);
+        if changed > 0 && config.update_results {
+            text += &format!(
+                "  next:     the live PINs of {} changed users were appended to {results} \
+                 (\"{RECORDED_BY_VERIFY}\"); verify again to confirm\n",
+                self.recorded
+            );
+        } else if changed > 0 {
+            text += &format!(
+                "  next:     {changed} users hold a PIN other than the one recorded: run again \
+                 with --update-results to record the live PINs in {results}, or reset those \
+                 users again\n"
+            );
+        }
+        let advice = [
+            (
+                Verified::NotFound,
+                "no longer exist: remove their rows from the input",
+            ),
+            (
+                Verified::Unverifiable,
+                "have no PIN recorded to compare (--pins omit or masked)",
+            ),
+            (
+                Verified::Failed,
+                "could not be checked: verify again with --resume",
+            ),
+        ];
+        for (status, what) in advice {
+            if self.count(status) > 0 {
+                text += &format!("  next:     {} users {what}\n", self.count(status));
+            }
+        }
+        if stop.is_some() {
+            if let Some(command) = config.resume_command() {
+                text += &format!("  resume:   {command}\n");
+            }
+        }
+        text
+    }
+}
+
+/// Counts per status in words: `6 current, 1 changed`, or `none`.
+fn counted(counts: &BTreeMap<Verified, u64>) -> String {
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(status, count)| format!("{count} {}", status.as_str()))
+        .collect();
+    if parts.is_empty() {
+        "none".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The `reset` row that records a changed user's live PIN in the results, in the form the
+/// results kept the old one.
+fn live_pin_row(outcome: Outcome, recorded: &Pin, input_line: u64) -> Outcome {
+    let form = recorded_form(recorded.expose());
+    let user = outcome.user.map(|user| UserRecord {
+        personal_pin: user
+            .personal_pin
+            .map(|pin| Pin::new(form.apply(pin.expose()))),
+        ..user
+    });
+    let mut row = Outcome::new(
+        input_line,
+        outcome.account_id,
+        outcome.user_id,
+        RowStatus::Reset,
+    )
+    .with_calls(outcome.attempts, outcome.request_id)
+    .with_carried(outcome.carried);
+    row.user = user;
+    row.error_message = Some(RECORDED_BY_VERIFY.to_string());
+    row
+}
+
+/// The policy of the results writer that appends live PINs: the form is chosen per row.
+pub const UPDATE_PINS: PinPolicy = PinPolicy::Full;

@@ -1,0 +1,144 @@
+//! `report`: each user's final state over a run and its resume, offline, as a table, JSON and
+//! Markdown, with no PIN anywhere.
+
+use std::collections::BTreeSet;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::support::{
+    assert_no_pin_in, bin, code, directory_users, finish, output_of, read_rows, run_command,
+    simulator_with_input, spawn_run, stderr, stdout, wait_for_rows, Workdir,
+};
+
+const UNKNOWN_USER: &str = "0badbeef-0000-4000-8000-000000000001";
+
+/// `report ARGS` in `work`, with no AWS environment at all.
+fn report(work: &Workdir, args: &[&str]) -> std::process::Output {
+    let mut cmd = bin();
+    cmd.current_dir(work.root())
+        .env_clear()
+        .arg("report")
+        .args(args);
+    output_of(cmd)
+}
+
+#[test]
+fn report_gives_each_users_final_state_over_a_run_and_its_resume() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 30, &["--latency-ms", "30"]);
+    let users = directory_users(&work);
+    let account = users[0][0].to_string();
+    let mut input = work.read("input.csv");
+    input.push_str(&format!("{account},{},dup\n", &users[0][1]));
+    input.push_str(&format!("{account},{UNKNOWN_USER},gone\n"));
+    input.push_str(&format!("{account},not-a-guid,typo\n"));
+    work.write("input.csv", input);
+
+    // A run interrupted part way, then its resume.
+    let mut first = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    first.args(["--rate", "20", "--concurrency", "2"]);
+    let first = spawn_run(first);
+    wait_for_rows(&work, 6);
+    kill(Pid::from_raw(first.id() as i32), Signal::SIGINT).expect("interrupt the run");
+    let (status, text) = finish(first);
+    assert_eq!(status, 130, "{text}");
+    let mut resume = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    resume.args(["--rate", "0", "--resume"]);
+    let resumed = output_of(resume);
+    assert_eq!(code(&resumed), 1, "{}", stderr(&resumed));
+    let rows = read_rows(&work, "results.csv");
+    let state = sim.state();
+
+    let json = report(&work, &["results.csv", "--json"]);
+    assert_eq!(code(&json), 1, "users still to do: {}", stderr(&json));
+    let document: serde_json::Value = serde_json::from_str(&stdout(&json)).expect("JSON");
+    let keys: BTreeSet<&str> = document
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "users",
+            "statuses",
+            "errors",
+            "accounts",
+            "first_finished_at",
+            "last_finished_at"
+        ])
+    );
+    let statuses = serde_json::json!({"reset": 30, "failed": 1, "invalid": 1});
+    assert_eq!(document["users"], 32);
+    assert_eq!(document["statuses"], statuses);
+    assert_eq!(
+        document["errors"],
+        serde_json::json!({"NotFoundException": 1, "InvalidInput": 1})
+    );
+    assert_eq!(document["accounts"][&account]["statuses"], statuses);
+    let resets = rows.iter().filter(|row| row["status"] == "reset");
+    let first_reset = resets.map(|row| row["finished_at"].clone()).min().unwrap();
+    let last_row = rows
+        .iter()
+        .map(|row| row["finished_at"].clone())
+        .max()
+        .unwrap();
+    assert_eq!(document["first_finished_at"], first_reset.as_str());
+    assert_eq!(document["last_finished_at"], last_row.as_str());
+
+    let table = report(&work, &["results.csv"]);
+    assert_eq!(code(&table), 1);
+    let table = stdout(&table);
+    assert!(table.contains("Final state of 32 users"), "{table}");
+    assert!(table.contains("Still to do: 2"), "{table}");
+    assert!(
+        table.contains(UNKNOWN_USER) && table.contains("not-a-guid"),
+        "{table}"
+    );
+    assert!(table.contains("remove the row from the input"), "{table}");
+
+    let markdown = report(&work, &["results.csv", "--markdown"]);
+    assert_eq!(code(&markdown), 1);
+    let markdown = stdout(&markdown);
+    assert!(markdown.contains("| reset | 30 |"), "{markdown}");
+    assert!(
+        markdown.contains("| `NotFoundException` | 1 |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains(&format!("`{UNKNOWN_USER}`")),
+        "{markdown}"
+    );
+
+    for text in [stdout(&json), table, markdown] {
+        assert_no_pin_in(&text, &state, "report");
+    }
+}
+
+#[test]
+fn report_exits_0_when_every_user_is_reset_and_2_on_a_file_it_cannot_read() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 5, &[]);
+    let run = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "results.csv", "--rate", "0"],
+    ));
+    assert_eq!(code(&run), 0, "{}", stderr(&run));
+    let done = report(&work, &["results.csv"]);
+    assert_eq!(code(&done), 0, "{}", stderr(&done));
+    assert!(stdout(&done).contains("Still to do: 0"));
+
+    let mut broken = work.read("results.csv");
+    broken.push_str("9,x,y,reset\n");
+    work.write("broken.csv", broken);
+    let refused = report(&work, &["results.csv", "broken.csv"]);
+    assert_eq!(code(&refused), 2);
+    assert!(
+        stderr(&refused).contains("broken.csv, line 7"),
+        "{}",
+        stderr(&refused)
+    );
+}
