@@ -25,3 +25,4 @@ pub mod report;
 pub mod rules;
 pub mod simulator;
 pub mod verify;
+pub mod xlsx;

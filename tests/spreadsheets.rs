@@ -188,3 +188,69 @@ fn a_workbook_names_a_bad_id_by_sheet_row_and_the_other_rows_are_reset() {
         stderr(&missing)
     );
 }
+
+#[test]
+fn report_xlsx_writes_pins_as_text_with_their_leading_zeros() {
+    use calamine::{Data, Reader};
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 60, &[]);
+    let output = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "results.csv", "--rate", "0"],
+    ));
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let rows = read_rows(&work, "results.csv");
+    assert!(
+        rows.iter().any(|row| row["personal_pin"].starts_with('0')),
+        "the simulator's seed gives some PIN a leading zero"
+    );
+
+    let report = output_of({
+        let mut cmd = bin();
+        cmd.current_dir(work.root())
+            .args(["report", "results.csv", "--xlsx", "results.xlsx"]);
+        cmd
+    });
+    assert_eq!(code(&report), 0, "{}", stderr(&report));
+    let mode = std::fs::metadata(work.path("results.xlsx"))
+        .expect("the workbook")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let mut workbook = calamine::open_workbook_auto(work.path("results.xlsx")).expect("readable");
+    let sheet = workbook
+        .worksheet_range("Results")
+        .expect("the Results sheet");
+    let mut sheet_rows = sheet.rows();
+    let header: Vec<String> = sheet_rows
+        .next()
+        .expect("a header")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let column = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let (user, pin) = (column("user_id"), column("personal_pin"));
+    let csv_pins: std::collections::HashMap<&str, &str> = rows
+        .iter()
+        .map(|row| (row["user_id"].as_str(), row["personal_pin"].as_str()))
+        .collect();
+    let mut compared = 0;
+    for cells in sheet_rows {
+        let Data::String(user_id) = &cells[user] else {
+            panic!("a user id cell is text")
+        };
+        match &cells[pin] {
+            Data::String(text) => assert!(
+                text.as_str() == csv_pins[user_id.as_str()],
+                "user {user_id}: the workbook's PIN is not the CSV's"
+            ),
+            _ => panic!("user {user_id}: the PIN cell is not text"),
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, 60);
+}

@@ -8,6 +8,7 @@ mod reliability;
 mod report;
 mod resume;
 mod run;
+mod samples;
 mod simulator;
 mod spreadsheets;
 mod support;

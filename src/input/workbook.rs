@@ -4,7 +4,7 @@
 //! Excel last computed), rows named by their sheet row number.
 //!
 //! calamine reads a sheet whole, so a workbook is held in memory while it is read: about
-//! 150 bytes a cell (the README states the bound for 100,000 rows).
+//! 140 bytes a cell (the README states the bound for 100,000 rows).
 
 use std::io;
 use std::path::Path;
