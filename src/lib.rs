@@ -29,3 +29,4 @@ pub mod simulator;
 pub mod stderr;
 pub mod verify;
 pub mod writer_thread;
+pub mod xlsx;

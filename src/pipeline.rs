@@ -3,6 +3,7 @@
 //! counters and the progress display, fed by the executor's outcomes, and hands them on to the
 //! results file's writer, which runs on a thread of its own ([`crate::writer_thread`]).
 
+use std::io::Write as _;
 use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -47,6 +48,10 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
     let already_reset = Arc::new(std::mem::take(&mut resumed.already_reset));
     let reader = InputReader::open(config.input.clone(), already_reset.clone())?;
     resumed.check_carried(reader.carried_headers())?;
+    if let Some(notice) = reader.notice() {
+        // A closed stderr must not stop the run.
+        let _ = writeln!(std::io::stderr(), "chime-pin-reset: notice: {notice}");
+    }
     let simulator = match &config.rehearsal {
         Some(rehearsal) => Some(start_simulator(&config, rehearsal).await?),
         None => None,

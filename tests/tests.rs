@@ -3,14 +3,17 @@
 
 mod answers;
 mod guards;
+mod input;
 mod preflight;
 mod prepare;
 mod reliability;
 mod report;
 mod resume;
 mod run;
+mod samples;
 mod shell;
 mod signals;
 mod simulator;
+mod spreadsheets;
 mod support;
 mod verify;

@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _};
 
 use crate::chime::ClientSettings;
 use crate::execution::{ExecConfig, Mode, RetryPolicy};
-use crate::input::{id_problem, InputOptions, Source};
+use crate::input::{id_problem, InputOptions, Source, TextEncoding};
 
 /// How to reach Chime.
 #[derive(Clone, Debug, clap::Args)]
@@ -111,7 +111,7 @@ pub fn check_endpoint(source: &str, url: &str, allow_insecure: bool) -> anyhow::
 /// Which input to read and how.
 #[derive(Clone, Debug, clap::Args)]
 pub struct InputArgs {
-    /// The input CSV (`-` reads stdin). A header row is required.
+    /// The input: a CSV (`-` reads stdin) or a workbook. A header row is required.
     pub input: PathBuf,
 
     /// The account of every row, for files without an account column.
@@ -121,6 +121,16 @@ pub struct InputArgs {
     /// The input's delimiter: `,`, `;` or `tab` (detected from the header line by default).
     #[arg(long, value_parser = parse_delimiter)]
     pub delimiter: Option<u8>,
+
+    /// The CSV's encoding: utf-8, utf-16le, utf-16be or windows-1252 (by default a BOM says
+    /// which, else UTF-8 when the whole file is, else Windows-1252, with a notice).
+    #[arg(long, value_name = "ENCODING", value_parser = str::parse::<TextEncoding>)]
+    pub encoding: Option<TextEncoding>,
+
+    /// The sheet of a workbook input (.xlsx, .xlsm, .xlsb, .xls, .ods) to read; the first by
+    /// default.
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
 
     #[command(flatten)]
     pub ids: IdArgs,
@@ -133,6 +143,8 @@ impl InputArgs {
             delimiter: self.delimiter,
             default_account: self.account_id.clone(),
             strict_ids: self.ids.strict(),
+            encoding: self.encoding,
+            sheet: self.sheet.clone(),
         }
     }
 }

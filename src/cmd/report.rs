@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use crate::audit::Audit;
 use crate::exit;
 use crate::ledger;
+use crate::output::PinPolicy;
+use crate::xlsx::{write_workbook, ResultsTable};
 
 /// Flags of `chime-pin-reset report`.
 #[derive(Clone, Debug, clap::Args)]
@@ -27,12 +29,31 @@ pub struct ReportArgs {
     /// Print Markdown, for a change ticket or an audit record.
     #[arg(long)]
     pub markdown: bool,
+
+    /// Also write each user's final row to this workbook, for Excel: every cell Excel would
+    /// coerce is text (PINs keep their leading zeros), the header frozen with a filter; mode
+    /// 0600. Open results in Excel through it, never by double-clicking the CSV.
+    #[arg(long, value_name = "FILE.xlsx")]
+    pub xlsx: Option<PathBuf>,
+
+    /// How PINs appear in the workbook of --xlsx.
+    #[arg(long, value_enum, default_value_t = PinPolicy::Full, requires = "xlsx")]
+    pub pins: PinPolicy,
 }
 
 /// Runs `report`.
 pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     let finals = ledger::final_rows(&args.results)?;
     let audit = Audit::of(&finals)?;
+    if let Some(path) = &args.xlsx {
+        let table = ResultsTable::final_states(&finals)?;
+        write_workbook(path, &table, args.pins)?;
+        eprintln!(
+            "chime-pin-reset: wrote {} ({} users)",
+            path.display(),
+            table.rows.len()
+        );
+    }
     for (file, line) in &audit.cut_off {
         crate::say!(
             "chime-pin-reset: warning: {file}, line {line}: a row a run never finished writing \

@@ -42,9 +42,12 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
         Err(err @ InputError::Unreadable { .. }) => return Err(err.into()),
         Err(err) => {
             // The header is a problem found in the file, like a bad row.
+            // A CSV's header is its line 1; a sheet's (`FILE:SHEET: …`) is its first row used.
             let text = err.to_string();
-            let message = text.strip_prefix(&format!("{file}: ")).unwrap_or(&text);
-            let _ = writeln!(problems, "{file}:1: {message}");
+            let _ = match text.strip_prefix(&format!("{file}: ")) {
+                Some(message) => writeln!(problems, "{file}:1: {message}"),
+                None => writeln!(problems, "{text}"),
+            };
             let _ = writeln!(
                 problems,
                 "{file}: no rows checked: the header cannot be used"
@@ -53,6 +56,10 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
             return Ok(exit::ROWS_FAILED);
         }
     };
+    if let Some(notice) = reader.notice() {
+        let _ = writeln!(problems, "chime-pin-reset: notice: {notice}");
+    }
+    let file = reader.name().to_string();
     let counts = check(reader, &file, &mut problems);
     let _ = writeln!(
         problems,
@@ -76,7 +83,10 @@ pub fn check(reader: InputReader, file: &str, out: &mut impl Write) -> Counts {
             InputItem::Task(_) | InputItem::Skipped => counts.valid += 1,
             InputItem::Unreadable(message) => {
                 counts.invalid += 1;
-                let _ = writeln!(out, "{message}: the rest of the file cannot be read");
+                let _ = match placed(&message, file) {
+                    Some((line, bare)) => writeln!(out, "{file}:{line}: {bare}"),
+                    None => writeln!(out, "{message}"),
+                };
             }
             InputItem::Rejected(rejected) => {
                 match rejected.rejection {
@@ -92,18 +102,24 @@ pub fn check(reader: InputReader, file: &str, out: &mut impl Write) -> Counts {
     counts
 }
 
-/// The reader's message without the place it names (`line 7: ` or `FILE line 7: `), which
-/// `FILE:7: ` replaces.
+/// The reader's message without the place it names (`line 7: `, `row 7: ` or
+/// `FILE line 7: `), which `FILE:7: ` replaces.
 fn bare_message<'a>(message: &'a str, file: &str, line: u64) -> &'a str {
-    let rest = message.strip_prefix(file).map_or(message, str::trim_start);
-    let Some(rest) = rest.strip_prefix("line ") else {
-        return message;
-    };
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    match rest[digits..].strip_prefix(": ") {
-        Some(bare) if rest[..digits].parse() == Ok(line) => bare,
+    match placed(message, file) {
+        Some((named, bare)) if named == line => bare,
         _ => message,
     }
+}
+
+/// The line a reader's message names, and the message without it.
+fn placed<'a>(message: &'a str, file: &str) -> Option<(u64, &'a str)> {
+    let rest = message.strip_prefix(file).map_or(message, str::trim_start);
+    let rest = rest
+        .strip_prefix("line ")
+        .or_else(|| rest.strip_prefix("row "))?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let bare = rest[digits..].strip_prefix(": ")?;
+    Some((rest[..digits].parse().ok()?, bare))
 }
 
 #[cfg(test)]

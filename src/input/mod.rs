@@ -7,17 +7,26 @@
 //! would void the first PIN.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 pub use crate::dedup::Fingerprints;
-use crate::dedup::{Admission, Dedup, UserKey};
+use crate::dedup::{Dedup, UserKey};
 use crate::outcome::{codes, Outcome, RowStatus};
 pub use crate::rules::is_guid;
 
+mod decode;
 mod header;
+mod judge;
+mod text;
+mod workbook;
+
+pub use decode::TextEncoding;
+pub use judge::{canonical_id, id_problem, MAX_CELL_BYTES};
+use text::{CsvRows, Next};
+use workbook::SheetRows;
+pub use workbook::{is_workbook, WORKBOOK_EXTENSIONS};
 
 pub use header::{
     detect_delimiter, normalize_header, ACCOUNT_HEADERS, EMAIL_HEADERS, USER_HEADERS,
@@ -59,6 +68,10 @@ pub struct InputOptions {
     pub default_account: Option<String>,
     /// IDs must be GUIDs; when false, any non-empty ID without `/` is accepted.
     pub strict_ids: bool,
+    /// A CSV's encoding; detected when `None`.
+    pub encoding: Option<TextEncoding>,
+    /// The sheet of a workbook to read; the first when `None`.
+    pub sheet: Option<String>,
 }
 
 /// Why the input cannot be used at all. Nothing is sent when this happens.
@@ -157,46 +170,36 @@ pub enum InputItem {
     Unreadable(String),
 }
 
-/// Streams judged rows out of a CSV.
+/// Streams judged rows out of an input.
 pub struct InputReader {
+    /// How the input is named in messages: the file, and for a workbook its sheet.
     file_name: String,
-    records: csv::Reader<Box<dyn Read + Send>>,
+    rows: Rows,
     columns: Columns,
     carried_headers: Vec<String>,
     options: InputOptions,
     dedup: Arc<Dedup>,
+    /// The record being judged.
     record: csv::StringRecord,
     header_width: usize,
-    progress: Arc<StreamProgress>,
     expected_rows: Option<u64>,
+    notice: Option<String>,
 }
 
-/// How far the csv reader has read its source, and the last byte it got, so that a last
-/// record without a newline can be told apart from one with.
-#[derive(Debug, Default)]
-struct StreamProgress {
-    bytes: AtomicU64,
-    last_byte: AtomicU8,
+/// Where the records come from.
+enum Rows {
+    Csv(CsvRows),
+    Sheet(SheetRows),
 }
 
-/// The input stream, counting what passes through it into a [`StreamProgress`].
-struct Tracked<R> {
-    inner: R,
-    progress: Arc<StreamProgress>,
-}
-
-impl<R: Read> Read for Tracked<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let read = self.inner.read(buf)?;
-        if read > 0 {
-            self.progress
-                .bytes
-                .fetch_add(read as u64, Ordering::Relaxed);
-            self.progress
-                .last_byte
-                .store(buf[read - 1], Ordering::Relaxed);
+impl Rows {
+    /// Why the cell in `column` of the record just read cannot be an ID, when it holds a
+    /// number (a CSV's cells are all text).
+    fn number_in(&self, column: usize, what: &str) -> Option<String> {
+        match self {
+            Rows::Csv(_) => None,
+            Rows::Sheet(rows) => rows.number_in(column, what),
         }
-        Ok(read)
     }
 }
 
@@ -212,52 +215,61 @@ impl InputReader {
             file: file_name.clone(),
             source,
         };
-        let raw: Box<dyn Read + Send> = match &options.source {
-            Source::File(path) => Box::new(File::open(path).map_err(unreadable)?),
-            Source::Stdin => Box::new(io::stdin()),
+        let usage =
+            |message: &str| unreadable(io::Error::new(io::ErrorKind::InvalidInput, message));
+        let path = match &options.source {
+            Source::File(path) => Some(path.clone()),
+            Source::Stdin => None,
         };
-        let mut buffered = BufReader::with_capacity(64 * 1024, raw);
-        let mut header_line = Vec::new();
-        buffered
-            .read_until(b'\n', &mut header_line)
-            .map_err(unreadable)?;
-        if header_line.starts_with(b"\xEF\xBB\xBF") {
-            header_line.drain(..3);
+        if let Some(path) = path.as_deref().filter(|path| is_workbook(path)) {
+            if options.encoding.is_some() {
+                return Err(usage(
+                    "--encoding is for CSV input: a workbook is read as it is",
+                ));
+            }
+            let sheet = workbook::open(path, options.sheet.as_deref(), &file_name)?;
+            let name = format!("{file_name}:{}", sheet.name);
+            let rows = Rows::Sheet(sheet.rows);
+            let expected = Some(sheet.data_rows);
+            return Self::over(rows, sheet.headers, name, options, expected, already_reset);
         }
-        if header_line.iter().all(u8::is_ascii_whitespace) {
-            return Err(InputError::Empty { file: file_name });
+        if options.sheet.is_some() {
+            return Err(usage(&format!(
+                "--sheet is for workbooks ({}); this input is read as CSV",
+                WORKBOOK_EXTENSIONS.join(", ")
+            )));
         }
-        let delimiter = options
-            .delimiter
-            .unwrap_or_else(|| detect_delimiter(&header_line));
-        let progress = Arc::new(StreamProgress::default());
-        let stream: Box<dyn Read + Send> = Box::new(Tracked {
-            inner: Cursor::new(header_line).chain(buffered),
-            progress: progress.clone(),
-        });
-        let mut records = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .flexible(true)
-            // Line numbers are counted at `\n` only; the `\r` of a CRLF is trimmed with the
-            // rest of the whitespace around each field.
-            .terminator(csv::Terminator::Any(b'\n'))
-            .from_reader(stream);
-        let headers = records.headers().map_err(|err| InputError::Unreadable {
-            file: file_name.clone(),
-            source: io::Error::new(io::ErrorKind::InvalidData, err),
-        })?;
-        let headers: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
+        let raw: Box<dyn Read + Send> = match &path {
+            Some(path) => Box::new(File::open(path).map_err(unreadable)?),
+            None => Box::new(io::stdin()),
+        };
+        let decoded = decode::decode(raw, path.as_deref(), options.encoding).map_err(unreadable)?;
+        let (rows, headers) = CsvRows::open(decoded.stream, options.delimiter, &file_name)?;
+        let expected = decoded.expected_rows;
+        let rows = Rows::Csv(rows);
+        let mut reader = Self::over(rows, headers, file_name, options, expected, already_reset)?;
+        reader.notice = decoded.notice;
+        Ok(reader)
+    }
+
+    fn over(
+        rows: Rows,
+        headers: Vec<String>,
+        file_name: String,
+        options: InputOptions,
+        expected_rows: Option<u64>,
+        already_reset: Arc<Fingerprints>,
+    ) -> Result<Self, InputError> {
         let columns = find_columns(&headers, &options, &file_name)?;
         let carried_headers = columns
             .carried
             .iter()
             .map(|&i| headers[i].clone())
             .collect();
-        let expected_rows = estimate_rows(&options.source);
         let dedup = Arc::new(Dedup::new(expected_rows, already_reset));
         Ok(InputReader {
             file_name,
-            records,
+            rows,
             columns,
             carried_headers,
             options,
@@ -265,8 +277,19 @@ impl InputReader {
             expected_rows,
             record: csv::StringRecord::new(),
             header_width: headers.len(),
-            progress,
+            notice: None,
         })
+    }
+
+    /// What the user should be told once about how the input was read (an encoding that was
+    /// guessed), for the command to print.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+
+    /// How the input is named in messages: `users.csv`, or `users.xlsx:Sheet1`.
+    pub fn name(&self) -> &str {
+        &self.file_name
     }
 
     /// The run's duplicate detection, which the executor asks about the users emails resolve
@@ -285,112 +308,25 @@ impl InputReader {
         &self.carried_headers
     }
 
-    fn judge(&mut self, line: u64) -> InputItem {
-        let field = |index: Option<usize>| {
-            index
-                .and_then(|i| self.record.get(i))
-                .unwrap_or("")
-                .trim()
-                .to_string()
-        };
-        let account_id = match self.columns.account {
-            Some(_) => field(self.columns.account),
-            None => self.options.default_account.clone().unwrap_or_default(),
-        };
-        let user_id = field(self.columns.user);
-        let email = field(self.columns.email);
-        let carried = self
-            .columns
-            .carried
-            .iter()
-            .map(|&i| self.record.get(i).unwrap_or("").trim().to_string())
-            .collect();
-        let reject = |rejection, message: String| {
-            InputItem::Rejected(Rejected {
-                line,
-                account_id: account_id.clone(),
-                user_id: user_id.clone(),
-                rejection,
-                message: format!("line {line}: {message}"),
-                carried: Vec::new(),
-            })
-        };
-        if self.record.len() > self.header_width {
-            let message = format!(
-                "the row has {} fields but the header has {}",
-                self.record.len(),
-                self.header_width
-            );
-            return with_carried(reject(Rejection::Invalid, message), carried);
+    /// How a row's place is named in messages: a line of a CSV, a row of a sheet.
+    fn place_word(&self) -> &'static str {
+        match self.rows {
+            Rows::Csv(_) => "line",
+            Rows::Sheet(_) => "row",
         }
-        if let Some(problem) = self.check_id("account id", &account_id) {
-            return with_carried(reject(Rejection::Invalid, problem), carried);
-        }
-        let target = if !user_id.is_empty() {
-            if let Some(problem) = self.check_id("user id", &user_id) {
-                return with_carried(reject(Rejection::Invalid, problem), carried);
-            }
-            Target::UserId(user_id.clone())
-        } else if !email.is_empty() {
-            if !looks_like_email(&email) {
-                let problem = format!("email {email:?} is not an email address");
-                return with_carried(reject(Rejection::Invalid, problem), carried);
-            }
-            Target::Email(email)
-        } else {
-            let problem = "the row has neither a user id nor an email".to_string();
-            return with_carried(reject(Rejection::Invalid, problem), carried);
-        };
-        match self.dedup.admit(&account_id, target.key()) {
-            Admission::First => {}
-            Admission::AlreadyReset => return InputItem::Skipped,
-            Admission::Duplicate => {
-                let problem = "this account and user appear on an earlier line; \
-                               a second reset would void the first PIN"
-                    .to_string();
-                return with_carried(reject(Rejection::Duplicate, problem), carried);
-            }
-        }
-        InputItem::Task(RowTask {
+    }
+
+    /// A row that cannot be read at all, on `line`.
+    fn unreadable_row(&self, line: u64, message: &str) -> InputItem {
+        InputItem::Rejected(Rejected {
             line,
-            account_id,
-            target,
-            carried,
+            account_id: String::new(),
+            user_id: String::new(),
+            rejection: Rejection::Invalid,
+            message: format!("{} {} {line}: {message}", self.file_name, self.place_word()),
+            // Empty cells, so that the results row is as wide as the others.
+            carried: vec![String::new(); self.carried_headers.len()],
         })
-    }
-
-    /// A problem with an ID of this file, in words, or `None` when it is acceptable.
-    fn check_id(&self, what: &str, id: &str) -> Option<String> {
-        id_problem(what, id, self.options.strict_ids)
-    }
-}
-
-/// A problem with an account or user ID, in words, or `None` when it is acceptable: a GUID, or
-/// with `strict` off anything non-empty without `/` (IDs go into the request path).
-pub fn id_problem(what: &str, id: &str, strict: bool) -> Option<String> {
-    if id.is_empty() {
-        return Some(format!("the {what} is empty"));
-    }
-    if strict {
-        (!is_guid(id)).then(|| {
-            format!(
-                "the {what} {id:?} is not a GUID (8-4-4-4-12 hex digits; \
-                 --no-strict-ids accepts other IDs)"
-            )
-        })
-    } else {
-        id.contains('/')
-            .then(|| format!("the {what} {id:?} contains '/'"))
-    }
-}
-
-fn with_carried(item: InputItem, carried: Vec<String>) -> InputItem {
-    match item {
-        InputItem::Rejected(rejected) => InputItem::Rejected(Rejected {
-            carried,
-            ..rejected
-        }),
-        other => other,
     }
 }
 
@@ -398,89 +334,19 @@ impl Iterator for InputReader {
     type Item = InputItem;
 
     fn next(&mut self) -> Option<InputItem> {
-        loop {
-            let mut record = std::mem::take(&mut self.record);
-            let read = self.records.read_record(&mut record);
-            self.record = record;
-            let line = self.start_line();
-            match read {
-                Ok(false) => return None,
-                Ok(true) if self.record.iter().all(|field| field.trim().is_empty()) => continue,
-                Ok(true) => return Some(self.judge(line)),
-                Err(err) => {
-                    let line = err.position().map_or(line, |p| p.line());
-                    let message = match err.kind() {
-                        csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8".to_string(),
-                        _ => err.to_string(),
-                    };
-                    if matches!(err.kind(), csv::ErrorKind::Io(_)) {
-                        // The rest of the input cannot be read: the run must not look complete.
-                        self.records = csv::Reader::from_reader(Box::new(io::empty()));
-                        let message = format!("{} line {line}: {message}", self.file_name);
-                        return Some(InputItem::Unreadable(message));
-                    }
-                    return Some(InputItem::Rejected(Rejected {
-                        line,
-                        account_id: String::new(),
-                        user_id: String::new(),
-                        rejection: Rejection::Invalid,
-                        message: format!("{} line {line}: {message}", self.file_name),
-                        carried: Vec::new(),
-                    }));
-                }
-            }
+        let next = match &mut self.rows {
+            Rows::Csv(rows) => rows.next_record(&mut self.record),
+            Rows::Sheet(rows) => rows
+                .next_record(&mut self.record)
+                .map_or(Next::End, Next::Record),
+        };
+        match next {
+            Next::End => None,
+            Next::Record(line) => Some(self.judge(line)),
+            Next::Invalid { line, message } => Some(self.unreadable_row(line, &message)),
+            Next::Unreadable(message) => Some(InputItem::Unreadable(message)),
         }
     }
-}
-
-impl InputReader {
-    /// The line the record just read starts on. Csv gives the position where its read began,
-    /// before the blank lines it skipped, so the start is worked out back from where the
-    /// record ended: one line before the reader's position when the record's newline was read
-    /// (the input may end without one), less the newlines inside quoted fields.
-    fn start_line(&self) -> u64 {
-        let position = self.records.position();
-        let after = position.line();
-        let at_end_without_newline = position.byte() == self.progress.bytes.load(Ordering::Relaxed)
-            && self.progress.last_byte.load(Ordering::Relaxed) != b'\n';
-        let ended_with_newline = u64::from(!at_end_without_newline);
-        let inside: u64 = self
-            .record
-            .iter()
-            .map(|field| field.bytes().filter(|&b| b == b'\n').count() as u64)
-            .sum();
-        after.saturating_sub(ended_with_newline + inside).max(1)
-    }
-}
-
-fn looks_like_email(email: &str) -> bool {
-    match email.split_once('@') {
-        Some((local, domain)) => !local.is_empty() && domain.contains('.') && !email.contains(' '),
-        None => false,
-    }
-}
-
-/// A fast estimate of the number of data rows in a file (its lines, less the header), for the
-/// progress bar's total. `None` for stdin.
-pub fn estimate_rows(source: &Source) -> Option<u64> {
-    let Source::File(path) = source else {
-        return None;
-    };
-    let mut file = File::open(path).ok()?;
-    let mut buffer = vec![0u8; 256 * 1024];
-    let (mut lines, mut last) = (0u64, b'\n');
-    loop {
-        let read = file.read(&mut buffer).ok()?;
-        if read == 0 {
-            break;
-        }
-        lines += buffer[..read].iter().filter(|&&b| b == b'\n').count() as u64;
-        last = buffer[read - 1];
-    }
-    if last != b'\n' {
-        lines += 1;
-    }
-    Some(lines.saturating_sub(1))
 }
 
 /// A reader over `contents`, written to a file in a temporary directory that lives as long as
@@ -496,6 +362,8 @@ pub(crate) fn reader_over(contents: &str) -> Result<(tempfile::TempDir, InputRea
             delimiter: None,
             default_account: None,
             strict_ids: true,
+            encoding: None,
+            sheet: None,
         },
         Arc::default(),
     )?;
@@ -566,6 +434,25 @@ mod tests {
                 );
             }
             other => panic!("expected a duplicate, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_quote_left_open_ends_the_input_as_unreadable_naming_its_line() {
+        let contents = format!(
+            "account_id,user_id,team\n{ACCOUNT},{USER},Sales\n\n{ACCOUNT},{USER},\"VIP Sales\n\
+             {ACCOUNT},{USER},Sales\n"
+        );
+        let items = read(&contents).expect("readable");
+        assert!(matches!(items[0], InputItem::Task(_)));
+        match &items[1..] {
+            [InputItem::Unreadable(message)] => {
+                assert!(
+                    message.contains("input.csv line 4: a quote opens"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected the input to end unreadable, got {other:?}"),
         }
     }
 

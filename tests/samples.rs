@@ -1,0 +1,156 @@
+//! The spreadsheet samples in `samples/`, made by this module and never by hand: a rotation in
+//! Windows-1252 (what Excel's "CSV (Comma delimited)" writes on Windows) and an offboarding
+//! workbook, each holding accented carried values. The test fails when a committed sample is
+//! not what this module makes; `CHIME_PIN_RESET_WRITE_SAMPLES=1 cargo test samples::` writes
+//! them anew. A second test rehearses each as the README says.
+
+use std::path::{Path, PathBuf};
+
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook};
+
+use crate::support::{aws_env, bin, code, output_of, read_rows, stderr, Workdir};
+
+/// Set to `1` to write the samples instead of checking them.
+const WRITE_SAMPLES: &str = "CHIME_PIN_RESET_WRITE_SAMPLES";
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
+}
+
+/// The rows of a sample CSV, header first.
+fn sample_rows(name: &str) -> Vec<csv::StringRecord> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(samples().join(name))
+        .expect("a sample");
+    reader.records().map(|r| r.expect("a sample row")).collect()
+}
+
+/// samples/rotation.csv with French team names, in Windows-1252 with CRLF line ends.
+fn rotation_windows_1252() -> Vec<u8> {
+    let mut text = String::new();
+    for row in sample_rows("rotation.csv") {
+        let team = match &row[3] {
+            "Northwind Sales" => "Ventes Montréal",
+            "Northwind Support" => "Support Québec",
+            other => other,
+        };
+        text.push_str(&format!("{},{},{},{team}\r\n", &row[0], &row[1], &row[2]));
+    }
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&text);
+    assert!(!unmappable, "every character has a Windows-1252 byte");
+    bytes.into_owned()
+}
+
+/// Leavers of the support account of samples/directory.csv, half by user id and half by
+/// email, with a ticket number, a leaving date and an accented team, as HR hands them over.
+fn offboarding_xlsx() -> Vec<u8> {
+    let directory = sample_rows("directory.csv");
+    let leavers: Vec<&csv::StringRecord> = directory
+        .iter()
+        .filter(|row| row[2].ends_with("@support.example.com"))
+        .take(6)
+        .collect();
+    let mut workbook = Workbook::new();
+    // A fixed creation time: the same rows make the same bytes.
+    let created = ExcelDateTime::from_ymd(2026, 1, 5).expect("a date");
+    workbook.set_properties(&DocProperties::new().set_creation_datetime(&created));
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("Leavers").expect("a sheet name");
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    let headers = [
+        "Account ID",
+        "User ID",
+        "Email",
+        "Ticket",
+        "Left on",
+        "Team",
+    ];
+    for (column, name) in headers.into_iter().enumerate() {
+        sheet.write_string(0, column as u16, name).expect("write");
+    }
+    let left_on = ExcelDateTime::from_ymd(2026, 3, 31).expect("a date");
+    for (index, leaver) in leavers.iter().enumerate() {
+        let row = 1 + index as u32;
+        sheet.write_string(row, 0, &leaver[0]).expect("write");
+        if index % 2 == 0 {
+            sheet.write_string(row, 1, &leaver[1]).expect("write");
+        } else {
+            sheet.write_string(row, 2, &leaver[2]).expect("write");
+        }
+        sheet
+            .write_number(row, 3, 2051.0 + index as f64)
+            .expect("write");
+        sheet
+            .write_datetime_with_format(row, 4, &left_on, &date)
+            .expect("write");
+        sheet
+            .write_string(row, 5, "Service après-vente")
+            .expect("write");
+    }
+    workbook.save_to_buffer().expect("a workbook")
+}
+
+#[test]
+fn the_spreadsheet_samples_are_what_this_module_makes() {
+    let made = [
+        ("rotation-windows-1252.csv", rotation_windows_1252()),
+        ("offboarding.xlsx", offboarding_xlsx()),
+    ];
+    for (name, bytes) in made {
+        let path = samples().join(name);
+        if std::env::var(WRITE_SAMPLES).as_deref() == Ok("1") {
+            std::fs::write(&path, &bytes).expect("write the sample");
+        }
+        let committed = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            committed == bytes,
+            "samples/{name} is not what tests/samples.rs makes: run \
+             {WRITE_SAMPLES}=1 cargo test --test tests samples::"
+        );
+    }
+}
+
+/// Rehearses `args` (`run --simulate …`) in `work` and returns the results rows.
+fn rehearse(work: &Workdir, args: &[&str]) -> Vec<crate::support::Row> {
+    let mut cmd = bin();
+    aws_env(&mut cmd);
+    cmd.current_dir(work.root())
+        .args(["run", "--simulate", "--rate", "0", "-o", "results.csv"])
+        .args(args);
+    let output = output_of(cmd);
+    assert_eq!(code(&output), 0, "{args:?}: {}", stderr(&output));
+    read_rows(work, "results.csv")
+}
+
+#[test]
+fn the_spreadsheet_samples_rehearse_with_every_user_reset() {
+    let samples = samples();
+    let work = Workdir::new();
+    let rotation = samples.join("rotation-windows-1252.csv");
+    let rows = rehearse(&work, &[rotation.to_str().expect("a UTF-8 path")]);
+    assert_eq!(rows.len(), 40);
+    assert!(rows.iter().all(|row| row["status"] == "reset"));
+    assert!(rows.iter().any(|row| row["team"] == "Ventes Montréal"));
+    assert!(rows.iter().any(|row| row["team"] == "Support Québec"));
+
+    let work = Workdir::new();
+    let directory = samples.join("directory.csv");
+    let offboarding = samples.join("offboarding.xlsx");
+    let rows = rehearse(
+        &work,
+        &[
+            "--pins",
+            "omit",
+            "--simulate-directory",
+            directory.to_str().expect("a UTF-8 path"),
+            offboarding.to_str().expect("a UTF-8 path"),
+        ],
+    );
+    assert_eq!(rows.len(), 6);
+    for row in &rows {
+        assert_eq!(row["status"], "reset", "{:?}", row["error_message"]);
+        assert_eq!(row["Team"], "Service après-vente");
+        assert_eq!(row["Left on"], "2026-03-31");
+    }
+}

@@ -1,0 +1,256 @@
+//! What spreadsheets write, through the built binary against a simulator process: CSV in
+//! Windows-1252 and in UTF-16, and workbooks as input.
+//!
+//! PINs are secrets even here: assertions compare them without printing them.
+
+use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook};
+
+use crate::support::{
+    assert_every_user_reset_with_current_pin, bin, code, directory_users, output_of, read_rows,
+    run_command, simulator_with_input, stderr, Workdir,
+};
+
+const TEAM: &str = "Ventes Montréal";
+
+/// The users of `simulator_with_input`'s directory, with a `team` column holding `TEAM`, as
+/// text with `delimiter` and CRLF line ends.
+fn rotation_text(work: &Workdir, delimiter: &str) -> String {
+    let mut text = ["account_id", "user_id", "team"].join(delimiter) + "\r\n";
+    for user in directory_users(work) {
+        text.push_str(&[&user[0], &user[1], TEAM].join(delimiter));
+        text.push_str("\r\n");
+    }
+    text
+}
+
+#[test]
+fn a_windows_1252_file_is_read_with_one_notice_and_its_accents_arrive_in_utf8() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 40, &[]);
+    let text = rotation_text(&work, ",");
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&text);
+    assert!(!unmappable);
+    assert!(
+        std::str::from_utf8(&bytes).is_err(),
+        "the file is not UTF-8"
+    );
+    work.write("rotation.csv", &bytes);
+
+    let output = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &["rotation.csv", "-o", "results.csv", "--rate", "0"],
+    ));
+    let text = stderr(&output);
+    assert_eq!(code(&output), 0, "{text}");
+    assert_eq!(text.matches("--encoding").count(), 1, "one notice: {text}");
+    assert!(text.contains("Windows-1252"), "{text}");
+    let rows = read_rows(&work, "results.csv");
+    assert_every_user_reset_with_current_pin(&rows, &sim.state(), 40);
+    assert!(rows.iter().all(|row| row["team"] == TEAM));
+
+    let validate = output_of({
+        let mut cmd = bin();
+        cmd.current_dir(work.root())
+            .args(["validate", "rotation.csv", "--encoding", "utf-8"]);
+        cmd
+    });
+    assert_eq!(code(&validate), 1, "forced UTF-8: the rows are not UTF-8");
+    assert!(
+        stderr(&validate).contains("40 invalid"),
+        "{}",
+        stderr(&validate)
+    );
+}
+
+#[test]
+fn a_utf16le_tab_delimited_file_with_a_bom_resets_every_row() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 12, &[]);
+    let bytes: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(
+            rotation_text(&work, "\t")
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        )
+        .collect();
+    work.write("unicode.txt", bytes);
+    let output = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &["unicode.txt", "-o", "results.csv", "--rate", "0"],
+    ));
+    let text = stderr(&output);
+    assert_eq!(code(&output), 0, "{text}");
+    assert!(!text.contains("notice"), "a BOM says the encoding: {text}");
+    let rows = read_rows(&work, "results.csv");
+    assert_every_user_reset_with_current_pin(&rows, &sim.state(), 12);
+    assert!(rows.iter().all(|row| row["team"] == TEAM));
+}
+
+/// A workbook of the simulator's users on Sheet1, below a blank row (so the header is on
+/// sheet row 2), and on sheet row 5 a user id typed as a number.
+fn leavers_workbook(work: &Workdir) -> std::path::PathBuf {
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    for (column, name) in [
+        "Account ID",
+        "User ID",
+        "ticket",
+        "left_on",
+        "team",
+        "total",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        sheet.write_string(1, column as u16, name).unwrap();
+    }
+    for (index, user) in directory_users(work).iter().enumerate() {
+        let row = 2 + index as u32;
+        sheet.write_string(row, 0, user[0].to_uppercase()).unwrap();
+        if row == 4 {
+            sheet.write_number(row, 1, 12345.0).unwrap();
+        } else {
+            sheet.write_string(row, 1, &user[1]).unwrap();
+        }
+        sheet.write_number(row, 2, 1041.0 + index as f64).unwrap();
+        let left_on = ExcelDateTime::from_ymd(2026, 3, 31).unwrap();
+        sheet
+            .write_datetime_with_format(row, 3, &left_on, &date)
+            .unwrap();
+        sheet.write_string(row, 4, TEAM).unwrap();
+        sheet
+            .write_formula(row, 5, Formula::new("=1+1").set_result("2"))
+            .unwrap();
+    }
+    let path = work.path("users.xlsx");
+    workbook.save(&path).unwrap();
+    path
+}
+
+#[test]
+fn a_workbook_names_a_bad_id_by_sheet_row_and_the_other_rows_are_reset() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 6, &[]);
+    leavers_workbook(&work);
+
+    let validate = output_of({
+        let mut cmd = bin();
+        cmd.current_dir(work.root())
+            .args(["validate", "users.xlsx"]);
+        cmd
+    });
+    let text = stderr(&validate);
+    assert_eq!(code(&validate), 1, "{text}");
+    assert!(
+        text.contains("users.xlsx:Sheet1:5: the user id cell holds the number 12345, not text"),
+        "{text}"
+    );
+    assert!(text.contains("6 rows, 5 valid, 1 invalid"), "{text}");
+
+    let output = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &["users.xlsx", "-o", "results.csv", "--rate", "0"],
+    ));
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    let rows = read_rows(&work, "results.csv");
+    let invalid: Vec<&str> = rows
+        .iter()
+        .filter(|row| row["status"] == "invalid")
+        .map(|row| row["line"].as_str())
+        .collect();
+    assert_eq!(invalid, vec!["5"]);
+    let reset: Vec<_> = rows.iter().filter(|row| row["status"] == "reset").collect();
+    assert_eq!(reset.len(), 5);
+    for row in &reset {
+        assert_eq!(row["account_id"], row["account_id"].to_lowercase());
+        assert_eq!(row["left_on"], "2026-03-31");
+        assert_eq!(row["team"], TEAM);
+        assert_eq!(row["total"], "2", "a formula by its cached value");
+        let line: u32 = row["line"].parse().unwrap();
+        assert_eq!(row["ticket"], (1041 + line - 3).to_string(), "no .0");
+    }
+
+    let missing = output_of({
+        let mut cmd = bin();
+        cmd.current_dir(work.root())
+            .args(["validate", "users.xlsx", "--sheet", "Leavers"]);
+        cmd
+    });
+    assert_eq!(code(&missing), 2);
+    assert!(
+        stderr(&missing).contains("no sheet named \"Leavers\" (its sheets: Sheet1)"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn report_xlsx_writes_pins_as_text_with_their_leading_zeros() {
+    use calamine::{Data, Reader};
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 60, &[]);
+    let output = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "results.csv", "--rate", "0"],
+    ));
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let rows = read_rows(&work, "results.csv");
+    assert!(
+        rows.iter().any(|row| row["personal_pin"].starts_with('0')),
+        "the simulator's seed gives some PIN a leading zero"
+    );
+
+    let report = output_of({
+        let mut cmd = bin();
+        cmd.current_dir(work.root())
+            .args(["report", "results.csv", "--xlsx", "results.xlsx"]);
+        cmd
+    });
+    assert_eq!(code(&report), 0, "{}", stderr(&report));
+    let mode = std::fs::metadata(work.path("results.xlsx"))
+        .expect("the workbook")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let mut workbook = calamine::open_workbook_auto(work.path("results.xlsx")).expect("readable");
+    let sheet = workbook
+        .worksheet_range("Results")
+        .expect("the Results sheet");
+    let mut sheet_rows = sheet.rows();
+    let header: Vec<String> = sheet_rows
+        .next()
+        .expect("a header")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let column = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let (user, pin) = (column("user_id"), column("personal_pin"));
+    let csv_pins: std::collections::HashMap<&str, &str> = rows
+        .iter()
+        .map(|row| (row["user_id"].as_str(), row["personal_pin"].as_str()))
+        .collect();
+    let mut compared = 0;
+    for cells in sheet_rows {
+        let Data::String(user_id) = &cells[user] else {
+            panic!("a user id cell is text")
+        };
+        match &cells[pin] {
+            Data::String(text) => assert!(
+                text.as_str() == csv_pins[user_id.as_str()],
+                "user {user_id}: the workbook's PIN is not the CSV's"
+            ),
+            _ => panic!("user {user_id}: the PIN cell is not text"),
+        }
+        compared += 1;
+    }
+    assert_eq!(compared, 60);
+}
