@@ -48,7 +48,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     if let Some(path) = &args.xlsx {
         let table = ResultsTable::final_states(&finals)?;
         write_workbook(path, &table, args.pins)?;
-        eprintln!(
+        crate::say!(
             "chime-pin-reset: wrote {} ({} users)",
             path.display(),
             table.rows.len()
