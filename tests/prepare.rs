@@ -477,3 +477,23 @@ fn a_filled_in_template_is_accepted_by_validate() {
     let output = validate(&work, &["input.csv"]);
     assert_eq!(code(&output), 0, "{}", stderr(&output));
 }
+
+#[test]
+fn reset_sends_a_guid_typed_in_upper_case_as_chime_issued_it() {
+    let work = Workdir::new();
+    let sim = SimulatorProcess::spawn(&["--accounts", "1", "--users-per-account", "1"]);
+    let state = sim.state();
+    let user = &state["users"][0];
+    let (account, user_id) = (
+        user["account_id"].as_str().expect("an account"),
+        user["user_id"].as_str().expect("a user"),
+    );
+    let output = command(&work, "reset", sim.endpoint())
+        .args(["--account-id", &account.to_uppercase()])
+        .args(["--user-id", &user_id.to_uppercase()])
+        .args(["--pins", "omit"])
+        .output()
+        .expect("reset");
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(sim.state()["users"][0]["reset_count"], 1);
+}

@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _};
 
 use crate::chime::ClientSettings;
 use crate::execution::{ExecConfig, Mode, RetryPolicy};
-use crate::input::{id_problem, InputOptions, Source, TextEncoding};
+use crate::input::{canonical_id, id_problem, InputOptions, Source, TextEncoding};
 
 /// How to reach Chime.
 #[derive(Clone, Debug, clap::Args)]
@@ -173,12 +173,14 @@ impl IdArgs {
         !self.no_strict_ids
     }
 
-    /// Checks an ID given on the command line as one in a file is checked: a GUID, or with
-    /// `--no-strict-ids` anything non-empty without `/` (it goes into the request path).
-    pub fn check(self, flag: &str, id: &str) -> anyhow::Result<()> {
-        match id_problem(flag, id.trim(), self.strict()) {
+    /// An ID given on the command line, checked as one in a file is (a GUID, or with
+    /// `--no-strict-ids` anything non-empty without `/`: it goes into the request path) and
+    /// returned as it is sent: a GUID in lower case, as Chime issues them.
+    pub fn id(self, flag: &str, typed: &str) -> anyhow::Result<String> {
+        let typed = typed.trim();
+        match id_problem(flag, typed, self.strict()) {
             Some(problem) => bail!("{problem}"),
-            None => Ok(()),
+            None => Ok(canonical_id(typed)),
         }
     }
 }
@@ -304,12 +306,16 @@ mod tests {
         let loose = IdArgs {
             no_strict_ids: true,
         };
-        assert!(strict
-            .check("--user-id", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")
-            .is_ok());
-        assert!(strict.check("--user-id", "nope").is_err());
-        assert!(loose.check("--user-id", "nope").is_ok());
-        assert!(loose.check("--user-id", "a/b").is_err());
-        assert!(loose.check("--user-id", " ").is_err());
+        assert_eq!(
+            strict
+                .id("--user-id", " AAAAAAAA-bbbb-cccc-dddd-eeeeeeeeeeee ")
+                .unwrap(),
+            "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+            "GUIDs are sent in lower case"
+        );
+        assert!(strict.id("--user-id", "nope").is_err());
+        assert!(loose.id("--user-id", "Nope").unwrap() == "Nope");
+        assert!(loose.id("--user-id", "a/b").is_err());
+        assert!(loose.id("--user-id", " ").is_err());
     }
 }

@@ -132,12 +132,11 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<u8> {
     let mut accounts = Vec::new();
     let mut seen = HashSet::new();
     for account in &args.account_ids {
-        let account = account.trim();
-        args.ids.check("--account-id", account)?;
+        let account = args.ids.id("--account-id", account)?;
         // The same account twice would list its users twice, and `run` would call them
         // duplicates.
         if seen.insert(account.to_ascii_lowercase()) {
-            accounts.push(account.to_string());
+            accounts.push(account);
         }
     }
     let filter = Filter {

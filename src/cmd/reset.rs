@@ -55,9 +55,8 @@ pub struct ResetArgs {
 
 /// Runs `reset`; an `Err` is a usage error (exit 2).
 pub async fn run(args: ResetArgs) -> anyhow::Result<u8> {
-    let (account, user) = (args.account_id.trim(), args.user_id.trim());
-    args.ids.check("--account-id", account)?;
-    args.ids.check("--user-id", user)?;
+    let account = &args.ids.id("--account-id", &args.account_id)?;
+    let user = &args.ids.id("--user-id", &args.user_id)?;
     let settings = args.aws.client_settings()?;
     // The identity first: missing or rejected credentials end the command before any call.
     let connection = crate::preflight::connect(&settings).await?;
