@@ -218,7 +218,7 @@ impl fmt::Display for StopReason {
             }
             StopReason::InputUnreadable(why) => write!(f, "the input could not be read ({why})"),
             StopReason::RowLost => write!(f, "a row's task failed without an outcome"),
-            StopReason::Interrupted => write!(f, "interrupted"),
+            StopReason::Interrupted => write!(f, "a signal asked the run to stop"),
             StopReason::CanaryFailed { failed, rows } => write!(
                 f,
                 "{failed} of the {rows} canary rows failed (--canary), so no other row was sent"

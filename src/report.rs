@@ -375,7 +375,11 @@ impl Summary {
     pub fn render(&self) -> String {
         let mut text = String::new();
         let headline = match (&self.stop_reason, self.outcome) {
-            (Some(reason), "interrupted") => format!("Run interrupted: {reason}."),
+            (Some(_), "interrupted") => {
+                "Run interrupted (Ctrl-C, SIGTERM or SIGHUP): rows in flight were given the grace \
+                 period."
+                    .to_string()
+            }
             (Some(reason), _) => format!("Run stopped early: {reason}."),
             _ => "Run complete.".to_string(),
         };

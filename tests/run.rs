@@ -435,6 +435,10 @@ fn rows_by_email_are_resolved_and_an_unknown_email_fails_cleanly() {
     let unknown = by_line("4");
     assert_eq!(unknown["status"], "failed");
     assert_eq!(unknown["error_code"], "NotFoundException");
+    assert_eq!(
+        unknown["primary_email"], "nobody@example.com",
+        "the email the row gave names its user in the results"
+    );
     assert!(
         unknown["error_message"].contains("nobody@example.com"),
         "{:?}",

@@ -151,12 +151,13 @@ pub async fn execute<A: ChimeApi>(
             let mut slot = Slot::new(slot, slots.clone());
             let watch = canary.as_mut().map(canary::Canary::dispatched);
             tasks.spawn(async move {
-                if let Some(outcome) = runner.track_row(task, &mut slot).await {
+                let deliver = |outcome: Outcome| async move {
                     if let Some(tally) = watch {
                         tally.note(outcome.status);
                     }
                     let _ = outcomes.send(outcome).await;
-                }
+                };
+                runner.track_row(task, &mut slot, deliver).await;
                 drop(slot);
             });
             if canary.as_ref().is_some_and(canary::Canary::all_dispatched) {

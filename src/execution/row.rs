@@ -3,6 +3,7 @@
 //! run's rate; what each answer teaches the run (slow down, stop, nothing answers); and the
 //! row's [`Outcome`].
 
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +15,7 @@ use crate::chime::{Answer, CallError, ChimeApi, Disposition};
 use crate::execution::rate::SendTicket;
 use crate::execution::retry::Pacing;
 use crate::input::{RowTask, Target};
-use crate::outcome::{codes, Outcome, RowStatus, StopReason};
+use crate::outcome::{codes, Outcome, RowStatus, StopReason, UserRecord};
 
 /// What every row's task shares: the client, the settings and the run's state.
 pub(super) struct RowRunner<A> {
@@ -24,18 +25,24 @@ pub(super) struct RowRunner<A> {
 }
 
 impl<A: ChimeApi> RowRunner<A> {
-    /// Runs one row, listed in `rows_in_flight` until its outcome is made: a row still listed
-    /// at the end was dropped mid-flight (a second Ctrl-C) or lost to a panic, and is named
-    /// then.
-    pub async fn track_row(&self, task: RowTask, slot: &mut Slot) -> Option<Outcome> {
+    /// Runs one row and hands its outcome to `deliver`, listed in `rows_in_flight` until the
+    /// outcome is handed over: a row still listed at the end was dropped mid-flight (a second
+    /// Ctrl-C, the end of the grace period while the recorder was full) or lost to a panic,
+    /// and is named then.
+    pub async fn track_row<F, Fut>(&self, task: RowTask, slot: &mut Slot, deliver: F)
+    where
+        F: FnOnce(Outcome) -> Fut,
+        Fut: Future<Output = ()>,
+    {
         let line = task.line;
         let user = task.target.as_str().to_string();
         self.state
             .rows_in_flight()
             .insert(line, (task.account_id.clone(), user));
-        let outcome = self.process_row(task, slot).await;
+        if let Some(outcome) = self.process_row(task, slot).await {
+            deliver(outcome).await;
+        }
         self.state.rows_in_flight().remove(&line);
-        outcome
     }
 
     /// One row from first call to outcome; `None` when the run stopped before it was sent.
@@ -92,7 +99,13 @@ impl<A: ChimeApi> RowRunner<A> {
                 Ok(answer.user.user_id)
             }
             Ok(answer) => Err(resolved_to_a_duplicate(task.clone(), answer, *calls)),
-            Err(error) => Err(failed(task.clone(), String::new(), error, *calls)),
+            // The row named no user id: the email it gave is what names the user in the results.
+            Err(error) => Err(
+                failed(task.clone(), String::new(), error, *calls).with_user(UserRecord {
+                    primary_email: Some(email.to_string()),
+                    ..UserRecord::default()
+                }),
+            ),
         })
     }
 
