@@ -1,14 +1,20 @@
 //! chime-pin-reset: reset the personal meeting PINs of many Amazon Chime users at once.
 //!
-//! A row travels through one module per stage: [`input`] reads and checks the CSV (asking
-//! [`dedup`] whether its user was met already), [`execution`] sends each row to Chime within the
-//! rate and in-flight limits, [`chime`] makes the calls and classifies their errors, [`output`]
-//! writes the results file (on a thread of its own, [`writer_thread`]) and [`report`] shows
-//! progress and the summary; [`stderr`] holds the one way messages reach stderr; [`ledger`]
-//! reads results files back, strictly (resume, `report`, `verify`). [`outcome`] is the
-//! model of a results row that they pass along; [`pipeline`] wires the stages of a run together.
-//! [`cmd`] is the command line, one module per subcommand; [`simulator`] is a local stand-in
-//! for the Chime API that tests and rehearsals use, sharing only [`rules`] with the tool.
+//! A row travels through one module per stage: [`input`] reads and checks the CSV or workbook
+//! (asking [`dedup`] whether its user was met already), [`preflight`] proves who and what
+//! before the first change (identity, accounts, the plan, the question, the canary),
+//! [`execution`] sends each row to Chime within the rate and in-flight limits, [`chime`] makes
+//! the calls and classifies their errors, [`output`] writes the results file (on a thread of
+//! its own, [`writer_thread`]) and [`report`] shows progress and the summary. [`outcome`] is
+//! the model of a results row that they pass along; [`pipeline`] wires the stages of a run
+//! together.
+//!
+//! After a run, [`ledger`] reads results files back, strictly (resume, `report`, `verify`);
+//! [`audit`] counts what the runs did, [`verify`] proves the PINs recorded against Chime, and
+//! [`xlsx`] writes the results as a workbook. [`cmd`] is the command line, one module per
+//! subcommand; [`stderr`] is the one way messages reach the terminal; [`simulator`] is a
+//! local stand-in for the Chime API that tests and rehearsals use, sharing only [`rules`]
+//! with the tool.
 
 pub mod audit;
 pub mod chime;
