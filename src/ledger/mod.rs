@@ -6,7 +6,7 @@
 //! a silent end) when it is not UTF-8, when it has more or fewer fields than the header, when
 //! its status is not one of ours, or when a quoted cell is never closed. The one thing forgiven
 //! is a last line without its newline: a run killed mid-write leaves one, it is not a row, and
-//! [`whole_length`](crate::output::whole_length) says where the whole rows end so that a writer can cut the rest off.
+//! [`crate::output::whole_length`] says where the whole rows end so that a writer can cut the rest off.
 //!
 //! [`final_rows`] gives each user's final row (the last one wins, across appended runs and
 //! several files) in two streaming passes; [`resume`] is what a resumed run skips.

@@ -3,7 +3,7 @@
 //! Rows are written as their answers arrive, a batch at a time, each batch in one `write` so
 //! that a crash leaves only whole rows; the file is flushed at every batch and fsynced at the
 //! end. It is created with mode 0600 whatever the umask, never overwritten without `--force`,
-//! and appended to with `--resume`; [`file`] opens it, locks it for the whole run, and cuts
+//! and appended to with `--resume`; [`mod@file`] opens it, locks it for the whole run, and cuts
 //! off a last row that a killed run left unfinished. Cells that came from the service or the input are
 //! neutralised against spreadsheet formula injection unless `--raw-cells` is given.
 
