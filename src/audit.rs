@@ -1,8 +1,7 @@
 //! What runs did, read from their results files: each user's final row
 //! ([`crate::ledger::final_rows`]) counted per status, per account and per error code (with
 //! what the code means and what to do next), the first and last `finished_at`, and the users
-//! still to do. `report` prints it as a
-//! table, JSON or Markdown.
+//! still to do. `report` prints it as a table, JSON or Markdown.
 //!
 //! Nothing here reads a PIN: the rows' PIN cells are never looked at.
 
