@@ -240,6 +240,18 @@ pub struct LiveStats {
     pub skipped: AtomicU64,
 }
 
+/// A `reset` row for user `user-LINE` of `account`: for the unit tests of the modules that
+/// take outcomes.
+#[cfg(test)]
+pub(crate) fn reset_row(line: u64) -> Outcome {
+    Outcome::new(
+        line,
+        "account".into(),
+        format!("user-{line}"),
+        RowStatus::Reset,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -335,17 +335,9 @@ impl Recorder {
 mod tests {
     use super::*;
     use crate::dedup::Dedup;
+    use crate::outcome::reset_row;
     use crate::output::{FullDisk, PinPolicy};
     use crate::report::ProgressMode;
-
-    fn reset_row(line: u64) -> Outcome {
-        Outcome::new(
-            line,
-            "account".into(),
-            format!("user-{line}"),
-            RowStatus::Reset,
-        )
-    }
 
     #[tokio::test]
     async fn an_unwritable_result_stops_dispatching_and_keeps_every_answer_after_it() {

@@ -158,19 +158,10 @@ fn write_until_closed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::RowStatus;
+    use crate::outcome::reset_row;
     use crate::output::{FullDisk, PinPolicy, Sink};
     use std::io::Write;
     use std::sync::Mutex;
-
-    fn reset_row(line: u64) -> Outcome {
-        Outcome::new(
-            line,
-            "account".into(),
-            format!("user-{line}"),
-            RowStatus::Reset,
-        )
-    }
 
     fn lines(rows: &[UnrecordedRow]) -> Vec<u64> {
         rows.iter().map(|row| row.line).collect()
