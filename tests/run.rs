@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use crate::support::{
     assert_no_pin_in, assert_no_reset_sent, assert_pins_current, aws_env, bin, busiest_second,
     code, directory_users, input_from_directory, output_of, read_rows, refused_run, request_log,
-    run_command, simulator_users, simulator_with_directory, simulator_with_input, stderr,
-    SimulatorProcess, Workdir, RESULTS_HEADER,
+    run_command, run_on_terminal, simulator_users, simulator_with_directory, simulator_with_input,
+    stderr, SimulatorProcess, Workdir, RESULTS_HEADER,
 };
 
 #[test]
@@ -306,6 +306,24 @@ fn pins_can_be_masked_or_omitted() {
 
 /// The README's first command, as a new user runs it; with an endpoint configured for real
 /// runs in the environment, which a rehearsal must ignore (it would be refused as insecure).
+/// The README's first command, typed at a terminal: a rehearsal changes no real PIN, so it
+/// shows the plan and goes on without a question.
+#[test]
+fn the_readme_first_command_asks_nothing_on_a_terminal() {
+    let work = Workdir::new();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/rotation.csv");
+    let mut cmd = bin();
+    aws_env(&mut cmd);
+    cmd.current_dir(work.root())
+        .args(["run", "--simulate"])
+        .arg(&sample)
+        .args(["-o", "rotation-results.csv"]);
+    let run = run_on_terminal(cmd, &[]);
+    assert_eq!(run.code, 0, "{}", run.screen);
+    assert!(!run.screen.contains("[y/N]"), "{}", run.screen);
+    assert!(run.screen.contains("Run complete."), "{}", run.screen);
+}
+
 #[test]
 fn the_readme_first_command_works_and_ignores_configured_endpoints() {
     let work = Workdir::new();

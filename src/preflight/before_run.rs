@@ -40,9 +40,11 @@ pub async fn prepare_run(
     let accounts = accounts_of(config, survey.as_ref());
     let accounts = check_accounts(&connection.chime, &accounts).await?;
     let plan = plan(config, connection.caller, accounts, survey);
-    let resets = config.exec.mode == Mode::Reset;
-    let answerer =
-        (resets && !config.yes).then(|| Answerer::detect(config.input.source == Source::Stdin));
+    // Only real PINs are worth a question: a dry run changes none, and a rehearsal
+    // (`--simulate`) only the simulator's.
+    let real_resets = config.exec.mode == Mode::Reset && config.rehearsal.is_none();
+    let answerer = (real_resets && !config.yes)
+        .then(|| Answerer::detect(config.input.source == Source::Stdin));
     let answerer = answerer.flatten();
     if !config.quiet || answerer.is_some() {
         crate::stderr::text(&plan.render());
