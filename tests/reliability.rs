@@ -10,8 +10,8 @@ use nix::unistd::Pid;
 use crate::support::{
     assert_every_user_reset_with_current_pin, assert_no_pin_in, assert_no_reset_sent,
     assert_nothing_like_a_pin, code, directory_users, finish, output_of, read_rows, request_log,
-    run_command, simulator_users, simulator_with_input, span_s, spawn_run, stderr, wait_for_rows,
-    LogLine, SimulatorProcess, Workdir,
+    run_command, set_credentials_expired, simulator_users, simulator_with_input, span_s, spawn_run,
+    stderr, wait_for_rows, LogLine, SimulatorProcess, Workdir,
 };
 
 /// A fault the simulator injects into a run over `users` users, and what the run must show
@@ -32,6 +32,9 @@ enum Expect {
     /// The credentials are refused by the identity check: exit 2 before any reset and no
     /// results file; `--resume` with good ones completes the run and resets everyone once.
     RefusedThenResumed,
+    /// The credentials expire after this many resets: exit 3 at once, every row sent written;
+    /// once they are renewed, `--resume` completes the run and resets everyone once.
+    ExpiredThenResumed(u64),
 }
 
 impl Fault {
@@ -102,6 +105,13 @@ fn faults() -> Vec<Fault> {
             run: &["--rate", "0", "--concurrency", "4"],
             expect: Expect::RefusedThenResumed,
         },
+        Fault {
+            name: "credentials that expire mid-run",
+            users: 120,
+            simulator: &["--expire-keys-after", "40"],
+            run: &["--rate", "0", "--concurrency", "4"],
+            expect: Expect::ExpiredThenResumed(40),
+        },
     ]
 }
 
@@ -142,6 +152,12 @@ fn every_fault_is_absorbed_and_every_user_ends_reset_with_the_current_pin() {
                 assert_refused_before_any_reset(&output, &work, &sim);
                 resume_to_the_end(&work, &sim);
             }
+            Expect::ExpiredThenResumed(allowed) => {
+                assert_stopped_when_the_credentials_expired(&output, &work, &sim, allowed);
+                let renewed = set_credentials_expired(sim.endpoint(), false);
+                assert_eq!(renewed["expired"], false, "{renewed}");
+                resume_to_the_end(&work, &sim);
+            }
         }
         let state = sim.state();
         let rows = read_rows(&work, "results.csv");
@@ -159,7 +175,7 @@ fn every_fault_is_absorbed_and_every_user_ends_reset_with_the_current_pin() {
                 );
             }
             Expect::Adapted => assert_rate_adapted(&requests, fault.users),
-            Expect::RefusedThenResumed => assert!(
+            Expect::RefusedThenResumed | Expect::ExpiredThenResumed(_) => assert!(
                 simulator_users(&state).values().all(|(_, n)| *n == 1),
                 "{}: nobody reset twice",
                 fault.name
@@ -185,6 +201,44 @@ fn assert_refused_before_any_reset(
         "no results file is created"
     );
     assert_no_reset_sent(&sim.state());
+}
+
+/// The first run against `--expire-keys-after ALLOWED` stopped at the first expired answer
+/// (exit 3), named the reason and the resume command, sent no more than its in-flight window
+/// after it, and wrote a row for every reset it sent: the ALLOWED ones `reset`, the refused
+/// ones `failed` with `ExpiredTokenException`.
+fn assert_stopped_when_the_credentials_expired(
+    output: &std::process::Output,
+    work: &Workdir,
+    sim: &SimulatorProcess,
+    allowed: u64,
+) {
+    let text = stderr(output);
+    assert_eq!(code(output), 3, "stderr: {text}");
+    assert!(text.contains("credentials were refused"), "{text}");
+    assert!(text.contains("ExpiredTokenException"), "{text}");
+    assert!(text.contains("--resume"), "says how to go on: {text}");
+    let resets = &sim.state()["requests"]["ResetPersonalPIN"];
+    let answered = |status: &str| resets[status].as_u64().unwrap_or(0);
+    assert_eq!(answered("200"), allowed, "{resets}");
+    let refused = answered("403");
+    assert!(
+        (1..=4).contains(&refused),
+        "{refused} resets sent with expired credentials; the in-flight window is 4"
+    );
+    let rows = read_rows(work, "results.csv");
+    assert_eq!(
+        rows.len() as u64,
+        allowed + refused,
+        "one row for every reset sent"
+    );
+    let with = |status: &str, code: &str| {
+        rows.iter()
+            .filter(|row| row["status"] == status && row["error_code"] == code)
+            .count() as u64
+    };
+    assert_eq!(with("reset", ""), allowed);
+    assert_eq!(with("failed", "ExpiredTokenException"), refused);
 }
 
 /// Against a 50/s throttle a run asked for 200/s was throttled at most a tenth of the time and

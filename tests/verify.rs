@@ -1,5 +1,5 @@
 //! `verify`: a results file checked against the simulator after changes made behind the tool's
-//! back, with no PIN in any output; `--update-results` records the live PINs; the files are
+//! back and resets that landed late, with no PIN in any output; `--update-results` records the live PINs; the files are
 //! locked as `run` locks them.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use std::fs::File;
 use crate::support::{
     assert_nothing_like_a_pin, code, directory_users, output_of, read_rows, remove_user,
     run_command, set_pin, simulator_users, simulator_with_input, stderr, stdout, verify_command,
-    Row, SimulatorProcess, Workdir,
+    wait_for_late_resets, Row, SimulatorProcess, Workdir,
 };
 
 /// Runs `input.csv` into `results.csv` (with `extra` flags) to the end, exit 0.
@@ -52,6 +52,32 @@ fn sorted(users: &[&str]) -> Vec<String> {
     users
 }
 
+/// No PIN of the results, nor any the simulator holds now, is in the verified file `name` or
+/// in verify's `output`.
+fn assert_no_pin_recorded_or_live_in(
+    work: &Workdir,
+    sim: &SimulatorProcess,
+    results: &[Row],
+    name: &str,
+    output: &str,
+) {
+    let verified = work.read(name);
+    let mut pins: Vec<String> = results
+        .iter()
+        .map(|row| row["personal_pin"].clone())
+        .collect();
+    pins.extend(
+        simulator_users(&sim.state())
+            .into_values()
+            .map(|(pin, _)| pin),
+    );
+    assert!(
+        pins.iter()
+            .all(|pin| !verified.contains(pin.as_str()) && !output.contains(pin.as_str())),
+        "no PIN, recorded or live, in the verified file or the output"
+    );
+}
+
 #[test]
 fn verify_finds_exactly_the_users_changed_or_removed_behind_the_tools_back() {
     let work = Workdir::new();
@@ -83,21 +109,7 @@ fn verify_finds_exactly_the_users_changed_or_removed_behind_the_tools_back() {
         let line: usize = row["line"].parse().unwrap();
         assert_eq!(results[line - 2]["user_id"], row["user_id"]);
     }
-    let verified = work.read("verified.csv");
-    let mut pins: Vec<String> = results
-        .iter()
-        .map(|row| row["personal_pin"].clone())
-        .collect();
-    pins.extend(
-        simulator_users(&sim.state())
-            .into_values()
-            .map(|(pin, _)| pin),
-    );
-    assert!(
-        pins.iter()
-            .all(|pin| !verified.contains(pin.as_str()) && !text.contains(pin.as_str())),
-        "no PIN, recorded or live, in the verified file or the output"
-    );
+    assert_no_pin_recorded_or_live_in(&work, &sim, &results, "verified.csv", &text);
 
     let (status, text) = verify(&work, &sim, "updated.csv", &["--update-results"]);
     assert_eq!(status, 1, "{text}");
@@ -119,6 +131,76 @@ fn verify_finds_exactly_the_users_changed_or_removed_behind_the_tools_back() {
     assert_eq!(found["current"].len(), 18, "{found:?}");
     assert_eq!(found["not-found"], sorted(&ids[3..5]));
     assert!(!found.contains_key("changed"));
+}
+
+/// Resets held past the client's patience land 2.5 s after they were sent, after the run read
+/// the PIN back (three 0.3 s timeouts after the doubtful attempt), so the PIN it recorded is
+/// stale: `verify` must find those users, besides the ones changed and removed by hand.
+#[test]
+fn verify_finds_the_pins_that_resets_landing_late_made_stale() {
+    let work = Workdir::new();
+    let late = [
+        "--late-apply-rate",
+        "0.2",
+        "--late-apply-ms",
+        "2500",
+        "--seed",
+        "3",
+    ];
+    let sim = simulator_with_input(&work, 30, &late);
+    let results = run_all(&work, &sim, &["--timeout", "0.3"]);
+    let landed = wait_for_late_resets(sim.endpoint());
+    let live = simulator_users(&landed);
+    let stale: Vec<&Row> = results
+        .iter()
+        .filter(|row| {
+            let key = (row["account_id"].clone(), row["user_id"].clone());
+            live[&key].0 != row["personal_pin"]
+        })
+        .collect();
+    assert!(
+        !stale.is_empty(),
+        "some resets landed after the read-back ({} late): {}",
+        landed["late_applied"],
+        landed["requests"]
+    );
+    for row in &stale {
+        let key = (row["account_id"].clone(), row["user_id"].clone());
+        assert!(
+            live[&key].1 >= 2,
+            "user {}: a stale PIN comes from a reset landing late",
+            row["user_id"]
+        );
+    }
+    let stale_ids: Vec<&str> = stale.iter().map(|row| row["user_id"].as_str()).collect();
+    let others: Vec<&Row> = results
+        .iter()
+        .filter(|row| !stale_ids.contains(&row["user_id"].as_str()))
+        .collect();
+    for row in &others[..3] {
+        set_pin(sim.endpoint(), &row["account_id"], &row["user_id"], None);
+    }
+    for row in &others[3..5] {
+        remove_user(sim.endpoint(), &row["account_id"], &row["user_id"]);
+    }
+
+    let (status, text) = verify(&work, &sim, "verified.csv", &[]);
+    assert_eq!(status, 1, "{text}");
+    let found = statuses(&work, "verified.csv");
+    let changed: Vec<&str> = others[..3]
+        .iter()
+        .map(|row| row["user_id"].as_str())
+        .chain(stale_ids.iter().copied())
+        .collect();
+    let removed: Vec<&str> = others[3..5]
+        .iter()
+        .map(|row| row["user_id"].as_str())
+        .collect();
+    assert_eq!(found["changed"], sorted(&changed));
+    assert_eq!(found["not-found"], sorted(&removed));
+    assert_eq!(found["current"].len(), 30 - changed.len() - removed.len());
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert_no_pin_recorded_or_live_in(&work, &sim, &results, "verified.csv", &text);
 }
 
 #[test]

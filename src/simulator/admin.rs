@@ -1,5 +1,6 @@
 //! The admin endpoints under `/__simulator/`, which change or show the simulated world behind
-//! the tool's back: the state document, a user's PIN, a user's removal, and the throttle. They
+//! the tool's back: the state document, a user's PIN, a user's removal, the throttle, and
+//! whether the credentials have expired. They
 //! need no signature, meet no fault, and are neither counted nor logged.
 
 use bytes::Bytes;
@@ -40,6 +41,14 @@ struct ThrottleAnswer {
     burst: f64,
 }
 
+/// Body of `POST /__simulator/credentials`, and its answer: the state now in force.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialsState {
+    /// `true` expires every key at once; `false` renews them for good.
+    expired: bool,
+}
+
 /// The answer of the user endpoints.
 #[derive(Serialize)]
 struct UserAnswer<'a> {
@@ -62,6 +71,7 @@ impl ServerState {
         match (method, &segments[..]) {
             (&Method::GET, ["state"]) => (StatusCode::OK, self.state_json()),
             (&Method::POST, ["throttle"]) => self.set_throttle(body),
+            (&Method::POST, ["credentials"]) => self.set_credentials(body),
             (&Method::POST, ["users", account, user, "pin"]) => {
                 self.set_pin(&decoded(account), &decoded(user), body)
             }
@@ -136,6 +146,22 @@ impl ServerState {
             .unwrap_or((0.0, 0.0));
         let json =
             serde_json::to_vec(&ThrottleAnswer { rps, burst }).expect("numbers always serialize");
+        (StatusCode::OK, json)
+    }
+
+    /// Expires the keys at once, or renews them (after which they never expire).
+    fn set_credentials(&self, body: &[u8]) -> (StatusCode, Vec<u8>) {
+        let Ok(request) = serde_json::from_slice::<CredentialsState>(body) else {
+            return admin_error(
+                StatusCode::BAD_REQUEST,
+                "expected {\"expired\": true} or {\"expired\": false}",
+            );
+        };
+        self.key_lifetime.set_expired(request.expired);
+        let now = CredentialsState {
+            expired: self.key_lifetime.is_expired(),
+        };
+        let json = serde_json::to_vec(&now).expect("a bool always serializes");
         (StatusCode::OK, json)
     }
 

@@ -45,6 +45,8 @@ pub(crate) struct LiveCounters {
     pub no_pin: AtomicU64,
     /// Resets held and applied late (`--late-apply-rate`), answered or not.
     pub late_applied: AtomicU64,
+    /// Resets held and not applied yet: a gauge, not a tally.
+    pub late_pending: AtomicU64,
 }
 
 impl LiveCounters {
@@ -71,6 +73,7 @@ impl LiveCounters {
             max_in_flight: self.max_in_flight.load(Ordering::Relaxed),
             no_pin: self.no_pin.load(Ordering::Relaxed),
             late_applied: self.late_applied.load(Ordering::Relaxed),
+            late_pending: self.late_pending.load(Ordering::Acquire),
         }
     }
 }
@@ -79,7 +82,7 @@ impl LiveCounters {
 ///
 /// Serializes as `{"requests": {"ResetPersonalPIN": {"200": 5, "429": 2, "dropped": 1}, "GetUser":
 /// {…}, "ListUsers": {…}, "GetAccount": {…}, "GetCallerIdentity": {…}}, "max_in_flight": 7,
-/// "no_pin": 0, "late_applied": 0}`. Status keys are strings; `dropped` counts answers never
+/// "no_pin": 0, "late_applied": 0, "late_pending": 0}`. Status keys are strings; `dropped` counts answers never
 /// sent (drops, reset-then-drops, late applications whose client had gone). An `Unknown`
 /// operation appears only when requests matched no operation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -93,6 +96,9 @@ pub struct Counters {
     /// ResetPersonalPIN requests held and then applied; counted under `200` when the client
     /// still waited for the answer, under `dropped` when it had gone.
     pub late_applied: u64,
+    /// ResetPersonalPIN requests held now, to be applied when their `--late-apply-ms` is up
+    /// (0 once every one has landed, which tests wait for).
+    pub late_pending: u64,
 }
 
 impl Counters {

@@ -1,5 +1,6 @@
 //! Faults the simulator injects into the three API operations: latency, a server-side token
-//! bucket, service failures, lost answers and garbled answers. Every random choice comes from
+//! bucket, service failures, lost answers and garbled answers, and the credential faults that
+//! `auth` applies. Every random choice comes from
 //! one seeded generator, so a run with the same seed and the same request order repeats.
 
 use std::sync::Mutex;
@@ -58,6 +59,11 @@ pub struct Faults {
     /// ExpiredToken (STS).
     #[arg(long, value_name = "AKID")]
     pub expired_key: Option<String>,
+    /// After N requests of ResetPersonalPIN, GetUser and ListUsers, treat every key as expired,
+    /// as --expired-key does (STS included), until `POST /__simulator/credentials` with
+    /// `{"expired": false}` renews them.
+    #[arg(long, value_name = "N")]
+    pub expire_keys_after: Option<u64>,
     /// Answer 403 ForbiddenException to every request for this account (repeatable).
     #[arg(long = "forbidden-account", value_name = "ID")]
     pub forbidden_accounts: Vec<String>,
@@ -84,6 +90,7 @@ impl Default for Faults {
             late_apply_ms: 5_000,
             unauthorized_key: None,
             expired_key: None,
+            expire_keys_after: None,
             forbidden_accounts: Vec::new(),
             get_account_forbidden: false,
         }

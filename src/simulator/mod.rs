@@ -2,12 +2,14 @@
 //! client and the AWS CLI talk to it unchanged: ResetPersonalPIN, GetUser, ListUsers and
 //! GetAccount, and STS GetCallerIdentity on the same endpoint, over plain HTTP/1.1 on 127.0.0.1,
 //! with each protocol's error shapes, SigV4 checks, and seeded, reproducible faults (latency,
-//! throttling, failures, lost, garbled and PIN-less answers, late resets, refused keys).
+//! throttling, failures, lost, garbled and PIN-less answers, late resets, refused keys, keys
+//! that expire mid-run).
 //!
 //! Tests, demos and benchmarks run against it, in process ([`Simulator::start`]) or as
 //! `chime-pin-reset simulate`. `GET /__simulator/state` shows every user's PIN and reset count
 //! and the request counters, so tests can check what really happened on the "server"; other
-//! admin endpoints change a PIN, remove a user or the throttle behind the client's back.
+//! admin endpoints change a PIN, remove a user, the throttle or the keys' expiry behind the
+//! client's back.
 //!
 //! Layout: [`directory`] (which accounts and users exist) and `store` (their live PINs);
 //! [`faults`] (what goes wrong); `server` (listener, connections, bodies, delays, held and

@@ -4,7 +4,6 @@
 
 use hyper::http::request::Parts;
 
-use super::auth::authenticate;
 use super::directory::USER_TYPES;
 use super::errors::Reply;
 use super::faults::{Draw, Fate};
@@ -38,9 +37,7 @@ impl ServerState {
             }
             _ => {}
         }
-        let faults = &self.faults.faults;
-        if let Err(refusal) = authenticate(parts, body, "chime", faults, self.secret_key.as_deref())
-        {
+        if let Err(refusal) = self.authenticate(parts, body, route.op) {
             return refusal.chime_reply();
         }
         if !self.faults.admit() {
@@ -208,13 +205,7 @@ impl ServerState {
 
     /// STS `POST /` with `Action=GetCallerIdentity`: the caller's ARN, account and user id.
     fn get_caller_identity(&self, parts: &Parts, body: &[u8], request_id: &str) -> Reply {
-        match authenticate(
-            parts,
-            body,
-            "sts",
-            &self.faults.faults,
-            self.secret_key.as_deref(),
-        ) {
+        match self.authenticate(parts, body, ApiOperation::GetCallerIdentity) {
             Ok(auth) => self.caller.reply(auth.access_key, request_id),
             Err(refusal) => refusal.sts_reply(request_id),
         }

@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::admin::ADMIN_PREFIX;
+use super::auth::KeyLifetime;
 use super::counters::{CountedStatus, Counters, LiveCounters};
 use super::directory::{format_guid, Directory};
 use super::errors::{http_response, Reply, WireResponse, JSON};
@@ -328,11 +329,14 @@ async fn apply_late(
     let (answer_tx, answer_rx) = tokio::sync::oneshot::channel();
     let hold = Duration::from_millis(shared.faults.faults.late_apply_ms);
     let guard = OpenWork::enter(&shared.open_work);
+    shared.counters.late_pending.fetch_add(1, Ordering::AcqRel);
     tokio::spawn(async move {
         let _guard = guard;
         tokio::time::sleep(hold).await;
         let client_waits = !answer_tx.is_closed();
         let answer = shared.respond(&parts, &body, &draw, arrival, in_flight, Some(client_waits));
+        // After the reset is in the store, so a state that shows none pending shows it applied.
+        shared.counters.late_pending.fetch_sub(1, Ordering::AcqRel);
         // The client may have gone meanwhile: then nobody takes the answer.
         let _ = answer_tx.send(answer);
     });
@@ -375,6 +379,8 @@ pub(super) struct ServerState {
     pub store: UserStore,
     pub faults: FaultEngine,
     pub secret_key: Option<String>,
+    /// Whether the keys have expired (`--expire-keys-after`, `POST /__simulator/credentials`).
+    pub key_lifetime: KeyLifetime,
     pub caller: CallerIdentity,
     pub serve_sts: bool,
     log: Option<RequestLog>,
@@ -387,12 +393,14 @@ pub(super) struct ServerState {
 
 impl ServerState {
     fn new(config: SimulatorConfig, caller: CallerIdentity, log: Option<RequestLog>) -> Self {
+        let key_lifetime = KeyLifetime::new(config.faults.expire_keys_after);
         let faults = FaultEngine::new(config.faults, config.seed);
         let store = UserStore::new(&config.directory, || faults.fresh_pin());
         ServerState {
             store,
             faults,
             secret_key: config.secret_key,
+            key_lifetime,
             caller,
             serve_sts: config.serve_sts,
             log,

@@ -364,6 +364,67 @@ fn aws_cli_gets_an_account() {
     sim.stop();
 }
 
+#[test]
+fn aws_cli_sees_the_keys_expire_mid_run_until_renewed() {
+    let Some(aws_cli) = support::aws_cli("aws_cli_sees_the_keys_expire_mid_run_until_renewed")
+    else {
+        return;
+    };
+    let sim = SimulatorProcess::spawn(&["--users-per-account", "3", "--expire-keys-after", "2"]);
+    let state = sim.state();
+    let (account, user) = user_ids(&state, 0);
+    let cli = AwsCli::new(&aws_cli, sim.endpoint());
+    let identity = || cli.run("sts", &["get-caller-identity"], &[]);
+    let assert_all_expired = || {
+        for args in [
+            &on_user("reset-personal-pin", &account, &user)[..],
+            &on_user("get-user", &account, &user),
+            &["list-users", "--account-id", &account],
+            &["get-account", "--account-id", &account],
+        ] {
+            cli.assert_chime_refused(args, "(ExpiredTokenException)");
+        }
+        let (exit, stderr) = failure(&identity());
+        assert_eq!(exit, Some(255), "{stderr}");
+        assert!(stderr.contains("(ExpiredToken)"), "{stderr}");
+    };
+
+    // The identity and account checks do not count; two user operations do.
+    assert!(identity().status.success(), "the identity check works");
+    cli.chime(&["get-account", "--account-id", &account]);
+    cli.chime(&["list-users", "--account-id", &account]);
+    cli.chime(&on_user("get-user", &account, &user));
+    assert_all_expired();
+    let expired = sim.state();
+    assert_eq!(
+        reset_count(&expired, &user),
+        0,
+        "a refused reset changes nothing"
+    );
+    assert_eq!(
+        expired["requests"]["ResetPersonalPIN"],
+        serde_json::json!({"403": 1})
+    );
+    assert_eq!(expired["requests"]["GetCallerIdentity"]["400"], 1);
+
+    let renewed = support::set_credentials_expired(sim.endpoint(), false);
+    assert_eq!(renewed, serde_json::json!({"expired": false}));
+    assert!(identity().status.success(), "renewed keys work");
+    for _ in 0..3 {
+        cli.chime(&on_user("reset-personal-pin", &account, &user));
+    }
+    assert_eq!(
+        reset_count(&sim.state(), &user),
+        3,
+        "and do not expire again"
+    );
+
+    let expired = support::set_credentials_expired(sim.endpoint(), true);
+    assert_eq!(expired, serde_json::json!({"expired": true}));
+    assert_all_expired();
+    sim.stop();
+}
+
 /// The user ids of a `list-users` answer, in order.
 fn user_ids_listed(json: &Value) -> Vec<&str> {
     json["Users"]

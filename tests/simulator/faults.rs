@@ -234,10 +234,12 @@ async fn late_resets_apply_after_the_client_gave_up() {
     );
     let held = sim.state();
     assert_eq!(reset_count(&held, &user), 0, "the reset is still held");
-    let applied = wait_for_state(sim.endpoint(), "the late reset", |state| {
-        state["late_applied"] == 1
+    assert_eq!(held["late_pending"], 1, "and shown as pending");
+    let applied = wait_for_state(sim.endpoint(), "no late reset pending", |state| {
+        state["late_pending"] == 0
     })
     .await;
+    assert_eq!(applied["late_applied"], 1, "none pending: it has landed");
     assert_eq!(reset_count(&applied, &user), 1);
     assert!(
         pin_of(&applied, &user) != pin_of(&before, &user),

@@ -155,6 +155,7 @@ async fn state_and_log_record_every_request_without_pins() {
         sorted_keys(&state),
         [
             "late_applied",
+            "late_pending",
             "max_in_flight",
             "no_pin",
             "requests",
@@ -162,8 +163,12 @@ async fn state_and_log_record_every_request_without_pins() {
         ]
     );
     assert_eq!(
-        (state["late_applied"].as_u64(), state["no_pin"].as_u64()),
-        (Some(0), Some(0))
+        (
+            state["late_applied"].as_u64(),
+            state["late_pending"].as_u64(),
+            state["no_pin"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0))
     );
     assert_eq!(state["max_in_flight"], 8);
     assert_eq!(
