@@ -49,7 +49,9 @@ impl Fault {
             name,
             users: 150,
             simulator,
-            run: &["--rate", "0", "--concurrency", "8"],
+            // A short timeout: a reset after a dropped connection is read back three timeouts
+            // after it was sent, and the default 20 s would make the test wait a minute.
+            run: &["--rate", "0", "--concurrency", "8", "--timeout", "2"],
             expect: Expect::Retried(met),
         }
     }
@@ -88,7 +90,7 @@ fn faults() -> Vec<Fault> {
                 "--throttle-rps",
                 "50",
             ],
-            run: &["--rate", "200", "--concurrency", "8"],
+            run: &["--rate", "200", "--concurrency", "8", "--timeout", "2"],
             expect: Expect::Retried(|line| line.status == Some(429)),
         },
         Fault {
