@@ -42,6 +42,13 @@ pub struct ToDo {
     pub error_code: String,
 }
 
+impl ToDo {
+    /// Where the user's final row is, as `file:line`.
+    fn place(&self) -> String {
+        format!("{}:{}", self.file, self.file_line)
+    }
+}
+
 /// The `--json` document: exactly the schema the README documents.
 #[derive(Serialize)]
 struct AuditJson<'a> {
@@ -174,19 +181,13 @@ impl Audit {
                 let _ = writeln!(text, "  {code:<28} {count:>9}  {meaning}; {action}");
             }
         }
-        let _ = writeln!(
-            text,
-            "\nFinished between {} and {}",
-            self.first(),
-            self.last()
-        );
+        let _ = writeln!(text, "\n{}", self.finished_between());
         let _ = writeln!(text, "\nStill to do: {}", self.to_do.len());
         for to_do in &self.to_do {
             let _ = writeln!(
                 text,
-                "  {}:{}  account {}  user {}  {} {}",
-                to_do.file,
-                to_do.file_line,
+                "  {}  account {}  user {}  {} {}",
+                to_do.place(),
                 to_do.account_id,
                 to_do.user,
                 to_do.status,
@@ -208,63 +209,104 @@ impl Audit {
             self.rows
         );
         let _ = writeln!(text, "- Users: {}", self.users);
-        let _ = writeln!(
-            text,
-            "- Finished between {} and {}",
-            self.first(),
-            self.last()
+        let _ = writeln!(text, "- {}", self.finished_between());
+        let _ = writeln!(text, "- Still to do: {}", self.to_do.len());
+        use Column::{Count, Text};
+        let statuses = self
+            .statuses
+            .iter()
+            .map(|(status, count)| vec![status.to_string(), count.to_string()]);
+        markdown_table(
+            &mut text,
+            "Status",
+            &[Text("status"), Count("users")],
+            statuses,
         );
-        let _ = writeln!(text, "- Still to do: {}\n", self.to_do.len());
-        let _ = writeln!(text, "### Status\n\n| status | users |\n| --- | ---: |");
-        for (status, count) in &self.statuses {
-            let _ = writeln!(text, "| {status} | {count} |");
-        }
-        let _ = writeln!(
-            text,
-            "\n### Accounts\n\n| account | users | not done |\n| --- | ---: | ---: |"
-        );
-        for (account, statuses) in &self.accounts {
+        let accounts = self.accounts.iter().map(|(account, statuses)| {
             let (users, open) = users_and_open(statuses);
-            let _ = writeln!(text, "| `{account}` | {users} | {open} |");
-        }
+            vec![code(account), users.to_string(), open.to_string()]
+        });
+        let columns = [Text("account"), Count("users"), Count("not done")];
+        markdown_table(&mut text, "Accounts", &columns, accounts);
         if !self.errors.is_empty() {
-            let _ = writeln!(
-                text,
-                "\n### Errors\n\n| error code | users | meaning | what to do |\n| --- | ---: | --- | --- |"
-            );
-            for (code, count) in &self.errors {
-                let (meaning, action) = advice(code);
-                let _ = writeln!(text, "| `{code}` | {count} | {meaning} | {action} |");
-            }
+            let errors = self.errors.iter().map(|(error_code, count)| {
+                let (meaning, action) = advice(error_code);
+                let (meaning, action) = (meaning.to_string(), action.to_string());
+                vec![code(error_code), count.to_string(), meaning, action]
+            });
+            let columns = [
+                Text("error code"),
+                Count("users"),
+                Text("meaning"),
+                Text("what to do"),
+            ];
+            markdown_table(&mut text, "Errors", &columns, errors);
         }
         if !self.to_do.is_empty() {
-            let _ = writeln!(
-                text,
-                "\n### Still to do\n\n| results line | account | user | status | error code |\n| --- | --- | --- | --- | --- |"
-            );
-            for to_do in &self.to_do {
-                let _ = writeln!(
-                    text,
-                    "| `{}:{}` | `{}` | `{}` | {} | {} |",
-                    to_do.file,
-                    to_do.file_line,
-                    to_do.account_id,
-                    to_do.user,
-                    to_do.status,
-                    to_do.error_code
-                );
-            }
+            let to_do = self.to_do.iter().map(|to_do| {
+                vec![
+                    code(&to_do.place()),
+                    code(&to_do.account_id),
+                    code(&to_do.user),
+                    to_do.status.to_string(),
+                    to_do.error_code.clone(),
+                ]
+            });
+            let columns = [
+                Text("results line"),
+                Text("account"),
+                Text("user"),
+                Text("status"),
+                Text("error code"),
+            ];
+            markdown_table(&mut text, "Still to do", &columns, to_do);
         }
         text
     }
 
-    fn first(&self) -> &str {
-        self.first_finished_at.as_deref().unwrap_or("-")
+    /// When the first and the last row was written, in words ("-" where no row says).
+    fn finished_between(&self) -> String {
+        let first = self.first_finished_at.as_deref().unwrap_or("-");
+        let last = self.last_finished_at.as_deref().unwrap_or("-");
+        format!("Finished between {first} and {last}")
     }
+}
 
-    fn last(&self) -> &str {
-        self.last_finished_at.as_deref().unwrap_or("-")
+/// A column of a Markdown table: its name, and whether it holds counts (aligned right).
+enum Column {
+    Text(&'static str),
+    Count(&'static str),
+}
+
+/// Appends a Markdown section: a heading over a table of `rows` (their cells in the order of
+/// `columns`, as they are to appear).
+fn markdown_table(
+    text: &mut String,
+    heading: &str,
+    columns: &[Column],
+    rows: impl Iterator<Item = Vec<String>>,
+) {
+    let (names, rules): (Vec<&str>, Vec<&str>) = columns
+        .iter()
+        .map(|column| match column {
+            Column::Text(name) => (*name, "---"),
+            Column::Count(name) => (*name, "---:"),
+        })
+        .unzip();
+    let _ = writeln!(
+        text,
+        "\n### {heading}\n\n| {} |\n| {} |",
+        names.join(" | "),
+        rules.join(" | ")
+    );
+    for row in rows {
+        let _ = writeln!(text, "| {} |", row.join(" | "));
     }
+}
+
+/// `text` as Markdown code.
+fn code(text: &str) -> String {
+    format!("`{text}`")
 }
 
 fn is_done(status: RowStatus) -> bool {

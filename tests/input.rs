@@ -6,8 +6,9 @@
 use std::process::Stdio;
 
 use crate::support::{
-    assert_every_user_reset_with_current_pin, assert_no_reset_sent, bin, code, directory_users,
-    output_of, read_rows, run_command, simulator_users, simulator_with_input, stderr, Workdir,
+    assert_every_user_reset_with_current_pin, assert_no_reset_sent, directory_users, exits_with,
+    lines_with_status, output_of, read_rows, run_command, run_offline, run_unthrottled,
+    simulator_users, simulator_with_input, Workdir,
 };
 
 /// The input of `simulator_with_input` with the carried cell of its third data row (line 4)
@@ -34,13 +35,7 @@ fn validate_names_the_line_where_a_quote_opened_and_never_closed() {
     let work = Workdir::new();
     let _sim = simulator_with_input(&work, 40, &[]);
     work.write("open.csv", with_open_quote(&work));
-    let output = output_of({
-        let mut cmd = bin();
-        cmd.current_dir(work.root()).args(["validate", "open.csv"]);
-        cmd
-    });
-    let text = stderr(&output);
-    assert_eq!(code(&output), 1, "{text}");
+    let text = exits_with(&run_offline(&work, &["validate", "open.csv"]), 1);
     assert!(
         text.contains("open.csv:4: a quote opens on this line and is never closed"),
         "{text}"
@@ -52,14 +47,9 @@ fn a_run_over_a_file_with_an_open_quote_sends_nothing_and_names_the_line() {
     let work = Workdir::new();
     let sim = simulator_with_input(&work, 40, &[]);
     work.write("open.csv", with_open_quote(&work));
-    let output = output_of(run_command(
-        &work,
-        sim.endpoint(),
-        &["open.csv", "-o", "results.csv", "--rate", "0"],
-    ));
-    let text = stderr(&output);
+    let output = run_unthrottled(&work, sim.endpoint(), "open.csv");
     // The read-ahead pass before the first call finds the open quote: nothing is sent at all.
-    assert_eq!(code(&output), 2, "{text}");
+    let text = exits_with(&output, 2);
     assert!(text.contains("open.csv line 4: a quote opens"), "{text}");
     assert!(!work.path("results.csv").exists(), "no results file");
     assert_no_reset_sent(&sim.state());
@@ -76,9 +66,7 @@ fn stdin_with_an_open_quote_stops_the_run_naming_the_line() {
         &["-", "-o", "results.csv", "--rate", "0"],
     );
     cmd.stdin(Stdio::from(std::fs::File::open(open).expect("the input")));
-    let output = output_of(cmd);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 3, "{text}");
+    let text = exits_with(&output_of(cmd), 3);
     assert!(text.contains("<stdin> line 4: a quote opens"), "{text}");
     let users = simulator_users(&sim.state());
     for key in users_from_line(&work, 4) {
@@ -98,33 +86,14 @@ fn a_cell_over_64_kib_makes_its_row_invalid_and_only_its_row() {
     lines[2] = format!("{keep},\"VIP Sales\n{swallowed}\"");
     work.write("long.csv", lines.join("\n") + "\n");
 
-    let validate = output_of({
-        let mut cmd = bin();
-        cmd.current_dir(work.root()).args(["validate", "long.csv"]);
-        cmd
-    });
-    let text = stderr(&validate);
-    assert_eq!(code(&validate), 1, "{text}");
+    let text = exits_with(&run_offline(&work, &["validate", "long.csv"]), 1);
     assert!(text.contains("long.csv:3: cell 3 holds"), "{text}");
     assert!(text.contains("5 rows, 4 valid, 1 invalid"), "{text}");
 
-    let run = output_of(run_command(
-        &work,
-        sim.endpoint(),
-        &["long.csv", "-o", "results.csv", "--rate", "0"],
-    ));
-    assert_eq!(code(&run), 1, "{}", stderr(&run));
+    exits_with(&run_unthrottled(&work, sim.endpoint(), "long.csv"), 1);
     let rows = read_rows(&work, "results.csv");
-    let invalid: Vec<&str> = rows
-        .iter()
-        .filter(|row| row["status"] == "invalid")
-        .map(|row| row["line"].as_str())
-        .collect();
-    assert_eq!(invalid, vec!["3"]);
-    assert_eq!(
-        rows.iter().filter(|row| row["status"] == "reset").count(),
-        4
-    );
+    assert_eq!(lines_with_status(&rows, "invalid"), vec!["3"]);
+    assert_eq!(lines_with_status(&rows, "reset").len(), 4);
 }
 
 #[test]
@@ -144,12 +113,7 @@ fn guids_typed_in_upper_case_are_sent_and_written_in_lower_case() {
         })
         .collect();
     work.write("upper.csv", upper);
-    let output = output_of(run_command(
-        &work,
-        sim.endpoint(),
-        &["upper.csv", "-o", "results.csv", "--rate", "0"],
-    ));
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&run_unthrottled(&work, sim.endpoint(), "upper.csv"), 0);
     let rows = read_rows(&work, "results.csv");
     for row in &rows {
         assert_eq!(row["account_id"], row["account_id"].to_lowercase());

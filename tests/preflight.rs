@@ -5,8 +5,9 @@
 use std::process::Command;
 
 use crate::support::{
-    arrivals, assert_no_reset_sent, aws_env, bin, code, output_of, read_rows, request_log,
-    run_command, run_on_terminal, simulator_with_input, stderr, LogLine, SimulatorProcess, Workdir,
+    arrivals, assert_no_reset_sent, aws_env, bin, code, exits_with, output_of, read_rows,
+    request_log, run_command, run_on_terminal, simulator_with_input, stderr, LogLine,
+    SimulatorProcess, Workdir,
 };
 
 const ACME: &str = "aaaaaaaa-0000-4000-8000-000000000001";
@@ -67,6 +68,23 @@ fn resets(lines: &[LogLine]) -> Vec<&LogLine> {
         .collect()
 }
 
+/// `run input.csv -o results.csv` against `sim`, with `extra` flags.
+fn run_input(work: &Workdir, sim: &SimulatorProcess, extra: &[&str]) -> Command {
+    let mut cmd = run_command(work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    cmd.args(extra);
+    cmd
+}
+
+/// A run over 3 users against a simulator started with `faults` still resets all 3, and says
+/// `notice` on stderr.
+fn three_users_are_reset_despite(faults: &[&str], notice: &str) {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 3, faults);
+    let text = exits_with(&output_of(run_input(&work, &sim, &[])), 0);
+    assert!(text.contains(notice), "{text}");
+    assert_eq!(read_rows(&work, "results.csv").len(), 3);
+}
+
 #[test]
 fn the_plan_names_who_where_and_what_and_comes_before_the_first_reset() {
     let work = Workdir::new();
@@ -91,8 +109,11 @@ fn the_plan_names_who_where_and_what_and_comes_before_the_first_reset() {
         4,
         &[duplicate, format!("{ACME},not-a-guid")],
     );
-    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
-    cmd.args(["--rate", "50", "--summary-json", "summary.json"]);
+    let cmd = run_input(
+        &work,
+        &sim,
+        &["--rate", "50", "--summary-json", "summary.json"],
+    );
     let output = output_of(cmd);
     let text = stderr(&output);
     assert_eq!(code(&output), 1, "the invalid row fails the run: {text}");
@@ -141,11 +162,8 @@ fn a_dry_run_shows_the_plan_too() {
     let dir = directory(&work, &[(ACME, "Acme Sales", "Active")], 3);
     let sim = SimulatorProcess::spawn(&["--directory", &dir]);
     input(&work, &[ACME], 3, &[]);
-    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
-    cmd.arg("--dry-run");
-    let output = output_of(cmd);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 0, "{text}");
+    let cmd = run_input(&work, &sim, &["--dry-run"]);
+    let text = exits_with(&output_of(cmd), 0);
     assert!(text.contains("3 to look up"), "{text}");
     assert!(
         text.contains(&format!("Acme Sales ({ACME}): 3 rows")),
@@ -167,13 +185,7 @@ fn accounts_not_active_or_not_found_stop_the_run_before_any_reset() {
     );
     let sim = SimulatorProcess::spawn(&["--directory", &dir]);
     input(&work, &[ACME, BETA, GHOST], 2, &[]);
-    let output = output_of(run_command(
-        &work,
-        sim.endpoint(),
-        &["input.csv", "-o", "results.csv"],
-    ));
-    let text = stderr(&output);
-    assert_eq!(code(&output), 2, "{text}");
+    let text = exits_with(&output_of(run_input(&work, &sim, &[])), 2);
     assert!(
         text.contains(&format!("Beta Ops ({BETA}) is Suspended")),
         "{text}"
@@ -186,28 +198,19 @@ fn accounts_not_active_or_not_found_stop_the_run_before_any_reset() {
 
 #[test]
 fn a_role_that_may_not_read_accounts_shows_their_ids_and_goes_on() {
-    let work = Workdir::new();
-    let sim = simulator_with_input(&work, 3, &["--get-account-forbidden"]);
-    let output = output_of(run_command(
-        &work,
-        sim.endpoint(),
-        &["input.csv", "-o", "results.csv"],
-    ));
-    let text = stderr(&output);
-    assert_eq!(code(&output), 0, "{text}");
-    assert!(text.contains(": 3 rows (GetAccount not allowed)"), "{text}");
-    assert_eq!(read_rows(&work, "results.csv").len(), 3);
+    three_users_are_reset_despite(
+        &["--get-account-forbidden"],
+        ": 3 rows (GetAccount not allowed)",
+    );
 }
 
 #[test]
 fn rejected_or_missing_credentials_stop_before_anything_is_sent() {
     let work = Workdir::new();
     let sim = simulator_with_input(&work, 3, &["--expired-key", "AKIDEXPIRED"]);
-    let mut expired = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    let mut expired = run_input(&work, &sim, &[]);
     expired.env("AWS_ACCESS_KEY_ID", "AKIDEXPIRED");
-    let output = output_of(expired);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 2, "{text}");
+    let text = exits_with(&output_of(expired), 2);
     assert!(
         text.contains("credentials were rejected (ExpiredToken"),
         "{text}"
@@ -215,12 +218,10 @@ fn rejected_or_missing_credentials_stop_before_anything_is_sent() {
     assert!(text.contains("aws sso login --profile default"), "{text}");
     assert!(!work.path("results.csv").exists(), "no results file");
 
-    let mut nothing = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    let mut nothing = run_input(&work, &sim, &[]);
     nothing.env_remove("AWS_ACCESS_KEY_ID");
     nothing.env_remove("AWS_SECRET_ACCESS_KEY");
-    let output = output_of(nothing);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 2, "{text}");
+    let text = exits_with(&output_of(nothing), 2);
     for expected in [
         "no usable AWS credentials",
         "AWS_ACCESS_KEY_ID",
@@ -239,17 +240,7 @@ fn rejected_or_missing_credentials_stop_before_anything_is_sent() {
 
 #[test]
 fn an_endpoint_without_sts_leaves_the_identity_unknown_and_the_run_goes_on() {
-    let work = Workdir::new();
-    let sim = simulator_with_input(&work, 3, &["--no-sts"]);
-    let output = output_of(run_command(
-        &work,
-        sim.endpoint(),
-        &["input.csv", "-o", "results.csv"],
-    ));
-    let text = stderr(&output);
-    assert_eq!(code(&output), 0, "{text}");
-    assert!(text.contains("identity: unknown ("), "{text}");
-    assert_eq!(read_rows(&work, "results.csv").len(), 3);
+    three_users_are_reset_despite(&["--no-sts"], "identity: unknown (");
 }
 
 #[test]
@@ -260,9 +251,7 @@ fn run_simulate_shows_the_simulators_identity() {
     aws_env(&mut cmd);
     cmd.current_dir(work.root())
         .args(["run", "input.csv", "-o", "results.csv", "--simulate"]);
-    let output = output_of(cmd);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 0, "{text}");
+    let text = exits_with(&output_of(cmd), 0);
     assert!(
         text.contains("as arn:aws:iam::123456789012:user/simulator (account 123456789012"),
         "{text}"
@@ -295,8 +284,7 @@ fn plain_http_endpoints_from_the_profile_file_are_refused_before_any_call() {
         ),
     );
     for output in [in_profile, in_services] {
-        let text = stderr(&output);
-        assert_eq!(code(&output), 2, "{text}");
+        let text = exits_with(&output, 2);
         assert!(
             text.contains("http://10.0.0.5:8080: it is plain http to another machine"),
             "{text}"
@@ -320,11 +308,12 @@ fn a_failing_canary_sends_exactly_its_rows_and_says_how_to_resume() {
     let account = lines[1].split(',').next().unwrap().to_string();
     lines[3] = format!("{account},{},Nobody", user(GHOST, 1));
     work.write("input.csv", lines.join("\n") + "\n");
-    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
-    cmd.args(["--canary", "5", "--rate", "0", "--concurrency", "8"]);
-    let output = output_of(cmd);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 3, "{text}");
+    let cmd = run_input(
+        &work,
+        &sim,
+        &["--canary", "5", "--rate", "0", "--concurrency", "8"],
+    );
+    let text = exits_with(&output_of(cmd), 3);
     assert!(text.contains("1 of the 5 canary rows failed"), "{text}");
     assert!(text.contains("--resume"), "{text}");
     assert_eq!(read_rows(&work, "results.csv").len(), 5);
@@ -340,11 +329,12 @@ fn a_passing_canary_goes_on_off_a_terminal_once_its_rows_are_done() {
         20,
         &["--latency-ms", "150", "--log", log.to_str().unwrap()],
     );
-    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
-    cmd.args(["--canary", "5", "--rate", "0", "--concurrency", "8"]);
-    let output = output_of(cmd);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 0, "{text}");
+    let cmd = run_input(
+        &work,
+        &sim,
+        &["--canary", "5", "--rate", "0", "--concurrency", "8"],
+    );
+    let text = exits_with(&output_of(cmd), 0);
     assert!(
         text.contains("canary: 5 of 5 reset; going on with the other 15"),
         "{text}"
@@ -372,24 +362,14 @@ fn on_resume_the_canary_counts_only_rows_not_reset_yet() {
     let mut first = run_command(&work, sim.endpoint(), &["first.csv", "-o", "results.csv"]);
     first.args(["--rate", "0"]);
     assert_eq!(code(&output_of(first)), 0);
-    let mut resume = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
-    resume.args(["--resume", "--canary", "3", "--rate", "0"]);
-    let output = output_of(resume);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 0, "{text}");
+    let resume = run_input(&work, &sim, &["--resume", "--canary", "3", "--rate", "0"]);
+    let text = exits_with(&output_of(resume), 0);
     assert!(text.contains("4 already reset (skipped)"), "{text}");
     assert!(
         text.contains("canary: 3 of 3 reset; going on with the other 3"),
         "{text}"
     );
     assert_eq!(resets(&requests(&work, sim)).len(), 10, "nobody twice");
-}
-
-/// `run` on a terminal over the 3 users of `input.csv`.
-fn terminal_run(work: &Workdir, sim: &SimulatorProcess, extra: &[&str]) -> Command {
-    let mut cmd = run_command(work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
-    cmd.args(extra);
-    cmd
 }
 
 const QUESTION: &str = "Reset the PINs of 3 users in 1 account as \
@@ -399,7 +379,7 @@ const QUESTION: &str = "Reset the PINs of 3 users in 1 account as \
 fn on_a_terminal_declining_sends_nothing_and_writes_nothing() {
     let work = Workdir::new();
     let sim = simulator_with_input(&work, 3, &[]);
-    let run = run_on_terminal(terminal_run(&work, &sim, &[]), &[(QUESTION, "n\n")]);
+    let run = run_on_terminal(run_input(&work, &sim, &[]), &[(QUESTION, "n\n")]);
     assert_eq!(run.code, 2, "{}", run.screen);
     assert!(run.screen.contains("not confirmed"), "{}", run.screen);
     assert!(!work.path("results.csv").exists(), "no results file");
@@ -410,13 +390,13 @@ fn on_a_terminal_declining_sends_nothing_and_writes_nothing() {
 fn on_a_terminal_accepting_goes_on_and_yes_asks_nothing() {
     let work = Workdir::new();
     let sim = simulator_with_input(&work, 3, &[]);
-    let run = run_on_terminal(terminal_run(&work, &sim, &[]), &[(QUESTION, "y\n")]);
+    let run = run_on_terminal(run_input(&work, &sim, &[]), &[(QUESTION, "y\n")]);
     assert_eq!(run.code, 0, "{}", run.screen);
     assert_eq!(read_rows(&work, "results.csv").len(), 3);
 
     let again = Workdir::new();
     let sim = simulator_with_input(&again, 3, &[]);
-    let run = run_on_terminal(terminal_run(&again, &sim, &["--yes"]), &[]);
+    let run = run_on_terminal(run_input(&again, &sim, &["--yes"]), &[]);
     assert_eq!(run.code, 0, "{}", run.screen);
     assert!(!run.screen.contains("[y/N]"), "{}", run.screen);
     assert_eq!(read_rows(&again, "results.csv").len(), 3);
@@ -427,7 +407,7 @@ fn on_a_terminal_a_passing_canary_asks_before_the_rest() {
     let work = Workdir::new();
     let sim = simulator_with_input(&work, 3, &[]);
     let run = run_on_terminal(
-        terminal_run(&work, &sim, &["--canary", "1"]),
+        run_input(&work, &sim, &["--canary", "1"]),
         &[
             (QUESTION, "yes\n"),
             ("1 of 1 reset. Continue with the other 2? [y/N] ", "n\n"),

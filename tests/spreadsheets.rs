@@ -6,8 +6,8 @@
 use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook};
 
 use crate::support::{
-    assert_every_user_reset_with_current_pin, bin, code, directory_users, output_of, read_rows,
-    run_command, simulator_with_input, stderr, Workdir,
+    assert_every_user_reset_with_current_pin, directory_users, exits_with, lines_with_status,
+    read_rows, run_offline, run_unthrottled, simulator_with_input, Workdir,
 };
 
 const TEAM: &str = "Ventes Montréal";
@@ -36,31 +36,17 @@ fn a_windows_1252_file_is_read_with_one_notice_and_its_accents_arrive_in_utf8() 
     );
     work.write("rotation.csv", &bytes);
 
-    let output = output_of(run_command(
-        &work,
-        sim.endpoint(),
-        &["rotation.csv", "-o", "results.csv", "--rate", "0"],
-    ));
-    let text = stderr(&output);
-    assert_eq!(code(&output), 0, "{text}");
+    let text = exits_with(&run_unthrottled(&work, sim.endpoint(), "rotation.csv"), 0);
     assert_eq!(text.matches("--encoding").count(), 1, "one notice: {text}");
     assert!(text.contains("Windows-1252"), "{text}");
     let rows = read_rows(&work, "results.csv");
     assert_every_user_reset_with_current_pin(&rows, &sim.state(), 40);
     assert!(rows.iter().all(|row| row["team"] == TEAM));
 
-    let validate = output_of({
-        let mut cmd = bin();
-        cmd.current_dir(work.root())
-            .args(["validate", "rotation.csv", "--encoding", "utf-8"]);
-        cmd
-    });
-    assert_eq!(code(&validate), 1, "forced UTF-8: the rows are not UTF-8");
-    assert!(
-        stderr(&validate).contains("40 invalid"),
-        "{}",
-        stderr(&validate)
-    );
+    // Forced UTF-8: the rows are not UTF-8.
+    let validate = run_offline(&work, &["validate", "rotation.csv", "--encoding", "utf-8"]);
+    let text = exits_with(&validate, 1);
+    assert!(text.contains("40 invalid"), "{text}");
 }
 
 #[test]
@@ -76,13 +62,7 @@ fn a_utf16le_tab_delimited_file_with_a_bom_resets_every_row() {
         )
         .collect();
     work.write("unicode.txt", bytes);
-    let output = output_of(run_command(
-        &work,
-        sim.endpoint(),
-        &["unicode.txt", "-o", "results.csv", "--rate", "0"],
-    ));
-    let text = stderr(&output);
-    assert_eq!(code(&output), 0, "{text}");
+    let text = exits_with(&run_unthrottled(&work, sim.endpoint(), "unicode.txt"), 0);
     assert!(!text.contains("notice"), "a BOM says the encoding: {text}");
     let rows = read_rows(&work, "results.csv");
     assert_every_user_reset_with_current_pin(&rows, &sim.state(), 12);
@@ -137,33 +117,16 @@ fn a_workbook_names_a_bad_id_by_sheet_row_and_the_other_rows_are_reset() {
     let sim = simulator_with_input(&work, 6, &[]);
     leavers_workbook(&work);
 
-    let validate = output_of({
-        let mut cmd = bin();
-        cmd.current_dir(work.root())
-            .args(["validate", "users.xlsx"]);
-        cmd
-    });
-    let text = stderr(&validate);
-    assert_eq!(code(&validate), 1, "{text}");
+    let text = exits_with(&run_offline(&work, &["validate", "users.xlsx"]), 1);
     assert!(
         text.contains("users.xlsx:Sheet1:5: the user id cell holds the number 12345, not text"),
         "{text}"
     );
     assert!(text.contains("6 rows, 5 valid, 1 invalid"), "{text}");
 
-    let output = output_of(run_command(
-        &work,
-        sim.endpoint(),
-        &["users.xlsx", "-o", "results.csv", "--rate", "0"],
-    ));
-    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    exits_with(&run_unthrottled(&work, sim.endpoint(), "users.xlsx"), 1);
     let rows = read_rows(&work, "results.csv");
-    let invalid: Vec<&str> = rows
-        .iter()
-        .filter(|row| row["status"] == "invalid")
-        .map(|row| row["line"].as_str())
-        .collect();
-    assert_eq!(invalid, vec!["5"]);
+    assert_eq!(lines_with_status(&rows, "invalid"), vec!["5"]);
     let reset: Vec<_> = rows.iter().filter(|row| row["status"] == "reset").collect();
     assert_eq!(reset.len(), 5);
     for row in &reset {
@@ -175,17 +138,11 @@ fn a_workbook_names_a_bad_id_by_sheet_row_and_the_other_rows_are_reset() {
         assert_eq!(row["ticket"], (1041 + line - 3).to_string(), "no .0");
     }
 
-    let missing = output_of({
-        let mut cmd = bin();
-        cmd.current_dir(work.root())
-            .args(["validate", "users.xlsx", "--sheet", "Leavers"]);
-        cmd
-    });
-    assert_eq!(code(&missing), 2);
+    let missing = run_offline(&work, &["validate", "users.xlsx", "--sheet", "Leavers"]);
+    let text = exits_with(&missing, 2);
     assert!(
-        stderr(&missing).contains("no sheet named \"Leavers\" (its sheets: Sheet1)"),
-        "{}",
-        stderr(&missing)
+        text.contains("no sheet named \"Leavers\" (its sheets: Sheet1)"),
+        "{text}"
     );
 }
 
@@ -196,25 +153,15 @@ fn report_xlsx_writes_pins_as_text_with_their_leading_zeros() {
 
     let work = Workdir::new();
     let sim = simulator_with_input(&work, 60, &[]);
-    let output = output_of(run_command(
-        &work,
-        sim.endpoint(),
-        &["input.csv", "-o", "results.csv", "--rate", "0"],
-    ));
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&run_unthrottled(&work, sim.endpoint(), "input.csv"), 0);
     let rows = read_rows(&work, "results.csv");
     assert!(
         rows.iter().any(|row| row["personal_pin"].starts_with('0')),
         "the simulator's seed gives some PIN a leading zero"
     );
 
-    let report = output_of({
-        let mut cmd = bin();
-        cmd.current_dir(work.root())
-            .args(["report", "results.csv", "--xlsx", "results.xlsx"]);
-        cmd
-    });
-    assert_eq!(code(&report), 0, "{}", stderr(&report));
+    let report = run_offline(&work, &["report", "results.csv", "--xlsx", "results.xlsx"]);
+    exits_with(&report, 0);
     let mode = std::fs::metadata(work.path("results.xlsx"))
         .expect("the workbook")
         .permissions()

@@ -1,8 +1,9 @@
 //! The groups of flags that several commands share, each defined once and flattened into every
-//! command that takes it: how to reach AWS ([`AwsArgs`]), how to read an input ([`InputArgs`])
-//! and the limits of the executor ([`ExecArgs`]). Each group validates itself into the richer
-//! type the library takes.
+//! command that takes it: how to reach AWS ([`AwsArgs`]), how to read an input ([`InputArgs`]),
+//! the limits of the executor ([`ExecArgs`]) and the file a run writes ([`OutputArgs`]). Each
+//! group validates itself into the richer type the library takes.
 
+use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use anyhow::{bail, Context as _};
 use crate::chime::ClientSettings;
 use crate::execution::{ExecConfig, Mode, RetryPolicy};
 use crate::input::{canonical_id, id_problem, InputOptions, Source, TextEncoding};
+use crate::output::{Destination, Existing};
 
 /// How to reach Chime.
 #[derive(Clone, Debug, clap::Args)]
@@ -254,6 +256,57 @@ impl ExecArgs {
 
     pub fn grace_period(&self) -> anyhow::Result<Duration> {
         seconds("--grace-period", self.grace_period)
+    }
+}
+
+/// The words [`OutputArgs`] uses for one command's file: the flags are the same for `run`
+/// and `verify`, but what the file holds, and so what resuming or overwriting it means, is not.
+pub trait OutputFile: Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// The file's kind in messages, as in "a results file".
+    const NOUN: &'static str;
+    /// The placeholder of `-o` in the help.
+    const VALUE_NAME: &'static str;
+    /// The help of `-o`.
+    const OUTPUT_HELP: &'static str;
+    /// The help of `--resume`.
+    const RESUME_HELP: &'static str;
+    /// The help of `--force`.
+    const FORCE_HELP: &'static str;
+}
+
+/// The file a command writes, and what to do when it exists already.
+#[derive(Clone, Debug, clap::Args)]
+pub struct OutputArgs<F: OutputFile> {
+    #[arg(short, long, value_name = F::VALUE_NAME, help = F::OUTPUT_HELP)]
+    pub output: PathBuf,
+
+    #[arg(long, conflicts_with = "force", help = F::RESUME_HELP)]
+    pub resume: bool,
+
+    #[arg(long, help = F::FORCE_HELP)]
+    pub force: bool,
+
+    #[arg(skip)]
+    file: PhantomData<F>,
+}
+
+impl<F: OutputFile> OutputArgs<F> {
+    /// Where to write, and what to do with a file already there: `--resume` appends to it,
+    /// `--force` overwrites it, and without either it is refused.
+    pub fn destination(&self) -> anyhow::Result<(Destination, Existing)> {
+        let destination = Destination::from_arg(&self.output);
+        if self.resume && destination == Destination::Stdout {
+            bail!(
+                "--resume needs a {} file to read: it cannot be used with -o -",
+                F::NOUN
+            );
+        }
+        let existing = match (self.resume, self.force) {
+            (true, _) => Existing::Append,
+            (false, true) => Existing::Overwrite,
+            (false, false) => Existing::Refuse,
+        };
+        Ok((destination, existing))
     }
 }
 

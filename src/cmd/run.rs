@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
-use crate::cmd::args::{AwsArgs, ExecArgs, InputArgs};
+use crate::cmd::args::{AwsArgs, ExecArgs, InputArgs, OutputArgs, OutputFile};
 use crate::config::{Rehearsal, RunConfig};
 use crate::execution::Mode;
 use crate::exit;
-use crate::output::{Destination, Existing, PinPolicy};
+use crate::output::PinPolicy;
 use crate::report::ProgressMode;
 
 /// Flags of `chime-pin-reset run`.
@@ -19,18 +19,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub input: InputArgs,
 
-    /// Where to write the results CSV (`-` writes to stdout, e.g. into an encryption tool).
-    #[arg(short, long, value_name = "RESULTS.csv")]
-    pub output: PathBuf,
-
-    /// Continue a stopped run: skip every user whose last row in the results is `reset`, run
-    /// the rest and append.
-    #[arg(long, conflicts_with = "force")]
-    pub resume: bool,
-
-    /// Overwrite an existing results file (its PINs are lost).
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub output: OutputArgs<ResultsFile>,
 
     /// Only look the users up (GetUser): status `would-reset` or `failed`; no PIN is changed.
     #[arg(long)]
@@ -78,6 +68,20 @@ pub struct RunArgs {
     pub canary: Option<std::num::NonZeroU64>,
 }
 
+/// The results file, in the words of [`OutputArgs`].
+#[derive(Clone, Debug)]
+pub struct ResultsFile;
+
+impl OutputFile for ResultsFile {
+    const NOUN: &'static str = "results";
+    const VALUE_NAME: &'static str = "RESULTS.csv";
+    const OUTPUT_HELP: &'static str =
+        "Where to write the results CSV (`-` writes to stdout, e.g. into an encryption tool)";
+    const RESUME_HELP: &'static str = "Continue a stopped run: skip every user whose last row \
+        in the results is `reset`, run the rest and append";
+    const FORCE_HELP: &'static str = "Overwrite an existing results file (its PINs are lost)";
+}
+
 /// Runs `run`; an `Err` means nothing was sent (exit 2).
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     crate::pipeline::run(config(args)?).await
@@ -85,10 +89,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
 
 /// The flags, validated.
 pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
-    let output = Destination::from_arg(&args.output);
-    if args.resume && output == Destination::Stdout {
-        bail!("--resume needs a results file to read: it cannot be used with -o -");
-    }
+    let (output, existing) = args.output.destination()?;
     if args.simulate && args.aws.endpoint_url.is_some() {
         bail!("--simulate and --endpoint-url both choose the endpoint: give one");
     }
@@ -98,11 +99,6 @@ pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
         args.aws.client_settings()?
     };
     let client = args.exec.with_timeouts(aws)?;
-    let existing = match (args.resume, args.force) {
-        (true, _) => Existing::Append,
-        (false, true) => Existing::Overwrite,
-        (false, false) => Existing::Refuse,
-    };
     Ok(RunConfig {
         input: args.input.options(),
         output,

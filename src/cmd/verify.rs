@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
-use crate::cmd::args::{AwsArgs, ExecArgs};
+use crate::cmd::args::{AwsArgs, ExecArgs, OutputArgs, OutputFile};
 use crate::execution::Mode;
-use crate::output::{Destination, Existing};
+use crate::output::Destination;
 use crate::report::ProgressMode;
 use crate::verify::VerifyConfig;
 
@@ -24,18 +24,8 @@ pub struct VerifyArgs {
     #[arg(value_name = "RESULTS.csv")]
     pub results: PathBuf,
 
-    /// Where to write the verified CSV (`-` writes to stdout); it never holds a PIN.
-    #[arg(short, long, value_name = "VERIFIED.csv")]
-    pub output: PathBuf,
-
-    /// Continue a stopped verify: skip the users the verified file has settled (all but
-    /// `failed`), check the rest and append.
-    #[arg(long, conflicts_with = "force")]
-    pub resume: bool,
-
-    /// Overwrite an existing verified file.
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub output: OutputArgs<VerifiedFile>,
 
     /// For every `changed` user, append to the results a `reset` row with the live PIN (under
     /// the results file's lock), so they hold live PINs again without another reset.
@@ -57,6 +47,20 @@ pub struct VerifyArgs {
     pub quiet: bool,
 }
 
+/// The verified file, in the words of [`OutputArgs`].
+#[derive(Clone, Debug)]
+pub struct VerifiedFile;
+
+impl OutputFile for VerifiedFile {
+    const NOUN: &'static str = "verified";
+    const VALUE_NAME: &'static str = "VERIFIED.csv";
+    const OUTPUT_HELP: &'static str =
+        "Where to write the verified CSV (`-` writes to stdout); it never holds a PIN";
+    const RESUME_HELP: &'static str = "Continue a stopped verify: skip the users the verified \
+        file has settled (all but `failed`), check the rest and append";
+    const FORCE_HELP: &'static str = "Overwrite an existing verified file";
+}
+
 /// Runs `verify`; an `Err` means nothing was sent (exit 2).
 pub async fn run(args: VerifyArgs) -> anyhow::Result<u8> {
     crate::verify::run(config(args)?).await
@@ -64,18 +68,10 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<u8> {
 
 /// The flags, validated.
 pub fn config(args: VerifyArgs) -> anyhow::Result<VerifyConfig> {
-    let output = Destination::from_arg(&args.output);
-    if args.resume && output == Destination::Stdout {
-        bail!("--resume needs a verified file to read: it cannot be used with -o -");
-    }
+    let (output, existing) = args.output.destination()?;
     if output == Destination::File(args.results.clone()) {
         bail!("-o names the results file itself: give the verified file a name of its own");
     }
-    let existing = match (args.resume, args.force) {
-        (true, _) => Existing::Append,
-        (false, true) => Existing::Overwrite,
-        (false, false) => Existing::Refuse,
-    };
     let client = args.exec.with_timeouts(args.aws.client_settings()?)?;
     Ok(VerifyConfig {
         results: args.results,

@@ -113,6 +113,37 @@ pub struct RowReader {
     done: bool,
 }
 
+/// A file of rows opened at its start. Its whole lines end at `whole`; what follows, up to
+/// `length`, is a row a killed run never finished, and is never read as one.
+pub struct RowsFile {
+    pub file: File,
+    pub whole: u64,
+    pub length: u64,
+}
+
+impl RowsFile {
+    pub fn open(path: &Path) -> Result<RowsFile, LedgerError> {
+        let unreadable = |source| LedgerError::Unreadable {
+            file: path.display().to_string(),
+            source,
+        };
+        let mut file = File::open(path).map_err(unreadable)?;
+        let length = file.seek(SeekFrom::End(0)).map_err(unreadable)?;
+        let whole = whole_length(&mut file).map_err(unreadable)?;
+        file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+        Ok(RowsFile {
+            file,
+            whole,
+            length,
+        })
+    }
+
+    /// The whole lines, to read.
+    pub fn whole_lines(self) -> io::Take<File> {
+        self.file.take(self.whole)
+    }
+}
+
 impl RowReader {
     /// Opens a results file and checks its header.
     pub fn open(path: &Path) -> Result<RowReader, LedgerError> {
@@ -121,10 +152,11 @@ impl RowReader {
             file: file_name.clone(),
             source,
         };
-        let mut file = File::open(path).map_err(unreadable)?;
-        let whole = whole_length(&mut file).map_err(unreadable)?;
-        let length = file.seek(SeekFrom::End(0)).map_err(unreadable)?;
-        file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+        let RowsFile {
+            file,
+            whole,
+            length,
+        } = RowsFile::open(path)?;
         let counted = QuoteCounter {
             inner: BufReader::with_capacity(64 * 1024, file).take(whole),
             quotes: 0,

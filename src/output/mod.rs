@@ -110,12 +110,9 @@ pub enum OutputError {
 
 /// The results writer. Generic over the sink so tests can inject a failing one.
 pub struct ResultsWriter {
-    sink: Box<dyn Sink>,
+    rows: RowSink,
     pins: PinPolicy,
     raw_cells: bool,
-    batch: Vec<u8>,
-    /// Bytes in the sink that are whole rows: where a failed write is cut back to.
-    committed: u64,
 }
 
 /// Somewhere rows can be written and made durable.
@@ -150,6 +147,60 @@ impl Sink for io::Stdout {
     }
 }
 
+/// A sink that takes rows a batch per `write`, so that a failed write can be cut back to the
+/// last whole row: the results and the verified file are both written through one.
+pub struct RowSink {
+    sink: Box<dyn Sink>,
+    batch: Vec<u8>,
+    /// Bytes in the sink that are whole rows: where a failed write is cut back to.
+    committed: u64,
+}
+
+impl RowSink {
+    /// Rows to go after the first `committed` bytes of `sink`, which are whole rows.
+    pub fn new(sink: Box<dyn Sink>, committed: u64) -> Self {
+        RowSink {
+            sink,
+            batch: Vec::with_capacity(64 * 1024),
+            committed,
+        }
+    }
+
+    /// Writes `rows` as CSV in one `write` and flushes it; a failed write is cut back to the
+    /// last whole row.
+    pub fn write_rows<Row, Cell>(&mut self, rows: impl IntoIterator<Item = Row>) -> io::Result<()>
+    where
+        Row: IntoIterator<Item = Cell>,
+        Cell: AsRef<[u8]>,
+    {
+        self.batch.clear();
+        {
+            let mut csv = batch_writer(&mut self.batch);
+            for row in rows {
+                csv.write_record(row)?;
+            }
+            csv.flush()?;
+        }
+        let written = self
+            .sink
+            .write_all(&self.batch)
+            .and_then(|()| self.sink.flush());
+        match &written {
+            Ok(()) => self.committed += self.batch.len() as u64,
+            // Best effort: the write has failed already, and that error is the one to report.
+            Err(_) => drop(self.sink.truncate_to(self.committed)),
+        }
+        self.batch.clear();
+        written
+    }
+
+    /// Flushes and fsyncs.
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.sink.flush()?;
+        self.sink.sync()
+    }
+}
+
 impl ResultsWriter {
     /// Opens the destination and writes the header (unless appending to a file that has one),
     /// so that an unwritable destination is found before any request is sent.
@@ -172,8 +223,11 @@ impl ResultsWriter {
                 (Box::new(opened.file), opened.length, opened.length == 0)
             }
         };
-        let mut writer = ResultsWriter::from_sink(sink, pins, raw_cells);
-        writer.committed = committed;
+        let mut writer = ResultsWriter {
+            rows: RowSink::new(sink, committed),
+            pins,
+            raw_cells,
+        };
         if needs_header {
             writer
                 .write_header(carried_headers)
@@ -184,11 +238,9 @@ impl ResultsWriter {
 
     pub fn from_sink(sink: Box<dyn Sink>, pins: PinPolicy, raw_cells: bool) -> Self {
         ResultsWriter {
-            sink,
+            rows: RowSink::new(sink, 0),
             pins,
             raw_cells,
-            batch: Vec::with_capacity(64 * 1024),
-            committed: 0,
         }
     }
 
@@ -202,42 +254,22 @@ impl ResultsWriter {
                     .map(|name| cell(&carried_column_name(name), self.raw_cells)),
             )
             .collect::<Vec<_>>();
-        self.batch.clear();
-        batch_writer(&mut self.batch).write_record(header)?;
-        self.commit()
+        self.rows.write_rows([header])
     }
 
     /// Writes a batch of outcomes in one `write` and flushes it.
     pub fn write_batch(&mut self, outcomes: &[Outcome]) -> io::Result<()> {
-        self.batch.clear();
-        {
-            let mut rows = batch_writer(&mut self.batch);
-            for outcome in outcomes {
-                rows.write_record(record(outcome, self.pins, self.raw_cells))?;
-            }
-            rows.flush()?;
-        }
-        self.commit()
-    }
-
-    fn commit(&mut self) -> io::Result<()> {
-        let written = self
-            .sink
-            .write_all(&self.batch)
-            .and_then(|()| self.sink.flush());
-        match &written {
-            Ok(()) => self.committed += self.batch.len() as u64,
-            // Best effort: the write has failed already, and that error is the one to report.
-            Err(_) => drop(self.sink.truncate_to(self.committed)),
-        }
-        self.batch.clear();
-        written
+        let (pins, raw_cells) = (self.pins, self.raw_cells);
+        self.rows.write_rows(
+            outcomes
+                .iter()
+                .map(|outcome| record(outcome, pins, raw_cells)),
+        )
     }
 
     /// Flushes and fsyncs: called at the end of the run and on any stop.
     pub fn sync(&mut self) -> io::Result<()> {
-        self.sink.flush()?;
-        self.sink.sync()
+        self.rows.sync()
     }
 }
 

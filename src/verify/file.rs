@@ -3,13 +3,12 @@
 //! neutralised) and read back strictly by `verify --resume`.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 
-use crate::ledger::LedgerError;
+use crate::ledger::{LedgerError, RowsFile};
 use crate::output::{
-    self, neutralize, whole_length, Destination, Existing, HeldFile, OutputError, Sink,
+    self, neutralize, Destination, Existing, HeldFile, OutputError, RowSink, Sink,
 };
 use crate::rules::rfc3339_millis;
 
@@ -30,10 +29,8 @@ pub const VERIFIED_HEADER: [&str; 9] = [
 ];
 
 pub struct VerifiedWriter {
-    sink: Box<dyn Sink>,
+    rows: RowSink,
     raw_cells: bool,
-    batch: Vec<u8>,
-    committed: u64,
 }
 
 impl VerifiedWriter {
@@ -54,10 +51,8 @@ impl VerifiedWriter {
             }
         };
         let mut writer = VerifiedWriter {
-            sink,
+            rows: RowSink::new(sink, committed),
             raw_cells,
-            batch: Vec::new(),
-            committed,
         };
         if committed == 0 {
             let header: Vec<String> = VERIFIED_HEADER
@@ -105,30 +100,11 @@ impl VerifiedWriter {
 
     /// Writes rows in one write; a failed write is cut back to the last whole row.
     pub fn write_rows(&mut self, rows: &[Vec<String>]) -> io::Result<()> {
-        self.batch.clear();
-        {
-            let mut csv = csv::WriterBuilder::new()
-                .buffer_capacity(512)
-                .from_writer(&mut self.batch);
-            for row in rows {
-                csv.write_record(row)?;
-            }
-            csv.flush()?;
-        }
-        let written = self
-            .sink
-            .write_all(&self.batch)
-            .and_then(|()| self.sink.flush());
-        match &written {
-            Ok(()) => self.committed += self.batch.len() as u64,
-            Err(_) => drop(self.sink.truncate_to(self.committed)),
-        }
-        written
+        self.rows.write_rows(rows)
     }
 
     pub fn sync(&mut self) -> io::Result<()> {
-        self.sink.flush()?;
-        self.sink.sync()
+        self.rows.sync()
     }
 }
 
@@ -144,17 +120,10 @@ pub struct Settled {
 /// Reads a verified file being resumed, strictly.
 pub fn already_verified(path: &Path) -> Result<Settled, LedgerError> {
     let file_name = path.display().to_string();
-    let unreadable = |source| LedgerError::Unreadable {
-        file: file_name.clone(),
-        source,
-    };
-    let mut file = File::open(path).map_err(unreadable)?;
-    let whole = whole_length(&mut file).map_err(unreadable)?;
-    let file = File::open(path).map_err(unreadable)?;
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(false)
-        .from_reader(file.take(whole));
+        .from_reader(RowsFile::open(path)?.whole_lines());
     let mut record = csv::StringRecord::new();
     let mut lines = Vec::new();
     let mut counts = BTreeMap::new();

@@ -17,6 +17,33 @@ pub fn run_command(work: &Workdir, endpoint: &str, args: &[&str]) -> Command {
     cmd
 }
 
+/// `run INPUT -o results.csv --rate 0` against `endpoint` in `work`: a run at full speed into
+/// the usual results file, its output checked as [`output_of`] does.
+pub fn run_unthrottled(work: &Workdir, endpoint: &str, input: &str) -> Output {
+    output_of(run_command(
+        work,
+        endpoint,
+        &[input, "-o", "results.csv", "--rate", "0"],
+    ))
+}
+
+/// The tool with `args` in `work`, for commands that call no AWS service (`validate`,
+/// `report`, …), its output checked as [`output_of`] does.
+pub fn run_offline(work: &Workdir, args: &[&str]) -> Output {
+    let mut cmd = bin();
+    cmd.current_dir(work.root()).args(args);
+    output_of(cmd)
+}
+
+/// Asserts that the process exited with `expected` (showing its stderr if not) and returns its
+/// stderr.
+#[track_caller]
+pub fn exits_with(output: &Output, expected: i32) -> String {
+    let text = stderr(output);
+    assert_eq!(code(output), expected, "{text}");
+    text
+}
+
 /// Runs the command and returns its output, after checking that stderr holds nothing shaped
 /// like a PIN.
 pub fn output_of(mut cmd: Command) -> Output {

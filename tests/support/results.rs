@@ -30,6 +30,14 @@ pub fn read_rows(work: &Workdir, name: &str) -> Vec<Row> {
         .collect()
 }
 
+/// The `line` of every row with `status`, in file order.
+pub fn lines_with_status<'a>(rows: &'a [Row], status: &str) -> Vec<&'a str> {
+    rows.iter()
+        .filter(|row| row["status"] == status)
+        .map(|row| row["line"].as_str())
+        .collect()
+}
+
 /// The last row of each (account, user) in a results file.
 pub fn last_rows(rows: &[Row]) -> HashMap<(String, String), Row> {
     rows.iter()
