@@ -11,12 +11,12 @@
 //! simulator's CPU time from `/proc/<pid>/stat`, and the CPU used by every other process on the
 //! machine during a run from `/proc/stat`, so that a measurement disturbed by other work shows
 //! it and is taken again.
-
 //!
-//! The sections are in `bench/sections.rs`; their inputs and simulators in `bench/fixture.rs`;
-//! how a process is measured in `bench/measure.rs`; the printing in `bench/report.rs`. The
-//! helpers shared with the integration tests (the simulator process, the request log) come from
-//! `support/`.
+//! Sections 1 to 6 are in `bench/sections.rs`; the pacing sections, 7 (the rate matrix against
+//! a token-bucket simulator) and 8 (its rate changed mid-run), in `bench/pacing.rs`; their
+//! inputs and simulators in `bench/fixture.rs`; how a process is measured in
+//! `bench/measure.rs`; the printing in `bench/report.rs`. The helpers shared with the
+//! integration tests (the simulator process, the request log) come from `support/`.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -25,6 +25,8 @@ mod support;
 mod fixture;
 #[path = "bench/measure.rs"]
 mod measure;
+#[path = "bench/pacing.rs"]
+mod pacing;
 #[path = "bench/report.rs"]
 mod report;
 #[path = "bench/sections.rs"]
@@ -33,6 +35,7 @@ mod sections;
 use std::time::Instant;
 
 use fixture::Fixture;
+use pacing::{rate_changes, rate_matrix};
 use report::print_machine;
 use sections::{cpu_cost, latency_bound, memory, rate_accuracy, start_up, validate};
 use support::SimulatorProcess as Simulator;
@@ -72,6 +75,12 @@ fn benchmark() {
     }
     if wanted(6) {
         start_up(&fixture, &mut verdicts);
+    }
+    if wanted(7) {
+        rate_matrix(&fixture, &mut verdicts);
+    }
+    if wanted(8) {
+        rate_changes(&fixture, &mut verdicts);
     }
     drop(fixture);
 

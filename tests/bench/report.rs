@@ -30,6 +30,17 @@ impl Verdict {
         }
     }
 
+    /// A verdict whose figure the section printed itself (in a table row).
+    pub fn quiet(section: u32, what: &str, figure: String, target: &str, pass: bool) -> Verdict {
+        Verdict {
+            section,
+            what: what.to_string(),
+            figure,
+            target: target.to_string(),
+            pass: Some(pass),
+        }
+    }
+
     pub fn info(section: u32, what: &str, figure: String) -> Verdict {
         println!("   => {figure}");
         Verdict {

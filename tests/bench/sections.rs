@@ -1,10 +1,12 @@
-//! The six measurements, each a section of the printed report with its verdicts.
+//! Sections 1 to 6: cost, throughput, rate accuracy, memory, validate, start-up; each a section
+//! of the printed report with its verdicts.
 
 use std::path::Path;
 use std::time::Instant;
 
 use crate::fixture::{simulator_service_time, Fixture};
 use crate::measure::{least_disturbed, least_disturbed_with, measure, Usage};
+use crate::pacing::resets;
 use crate::report::{mib, path_str, section, thousands, Verdict};
 use crate::support::{achieved_rate, bin, busiest_second, request_log, span_s};
 use crate::Simulator;
@@ -97,7 +99,7 @@ pub fn latency_bound(fixture: &Fixture, verdicts: &mut Vec<Verdict>) {
             let args = ["--rate", "0", "--concurrency", &concurrency];
             let usage = fixture.run(&sim, input, &output, &args);
             sim.stop();
-            (usage, request_log(&log))
+            (usage, resets(request_log(&log)))
         });
         let rate = rows as f64 / usage.wall;
         let fraction = rate / limit;
@@ -161,7 +163,7 @@ pub fn rate_accuracy(fixture: &Fixture, verdicts: &mut Vec<Verdict>) {
             let args = ["--rate", &rate, "--concurrency", "64", "--burst", &burst];
             let usage = fixture.run(&sim, input, &output, &args);
             sim.stop();
-            (usage, request_log(&log))
+            (usage, resets(request_log(&log)))
         });
         assert_eq!(log.len() as u64, rows, "one request a row");
         let achieved = achieved_rate(&log);
