@@ -12,8 +12,7 @@ use anyhow::Context as _;
 use tokio::sync::mpsc;
 
 use crate::config::{Rehearsal, RunConfig};
-use crate::execution::control::watch_signals;
-use crate::execution::{self, Control, RateGovernor, RunState, StopReason};
+use crate::execution::{Control, RateGovernor, RunState, Running, StopReason};
 use crate::exit;
 use crate::input::{self, InputItem, InputReader};
 use crate::ledger::{self, resume::Resumed};
@@ -151,17 +150,14 @@ async fn execute_run(
             let _ = item_tx.blocking_send(chunk);
         }
     });
-    let signals = {
-        let (state, grace) = (state.clone(), config.grace_period);
-        tokio::spawn(async move { watch_signals(&state.control, grace).await })
-    };
-    let executor = tokio::spawn(execution::execute(
-        Arc::new(api),
+    let mut running = Running::start(
+        api,
         item_rx,
         config.exec.clone(),
         state.clone(),
         outcome_tx,
-    ));
+        config.grace_period,
+    );
     let on_failure = {
         let state = state.clone();
         move |err: &std::io::Error| {
@@ -186,14 +182,14 @@ async fn execute_run(
     };
     let _ = progress_bar.set(recorder.progress.bar());
     recorder.record_all(outcome_rx, &state).await;
-    let _ = executor.await;
+    running.finished().await;
     // The signals are still watched: a writer blocked on a pipe is given up on only when the
     // grace period that a signal started ends.
     let (results, backlog) = recorder.hand_off();
     let closed = results
         .close(backlog, state.control.abort.cancelled())
         .await;
-    signals.abort();
+    running.stop_watching();
     recorder.finish(config, &state, closed, started, plan)
 }
 

@@ -183,6 +183,42 @@ pub async fn execute<A: ChimeApi>(
     }
 }
 
+/// An executor at work, with the watch for the signals that stop it.
+pub struct Running {
+    executor: tokio::task::JoinHandle<()>,
+    signals: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Starts [`execute`] and, beside it, the watch for Ctrl-C, SIGTERM and SIGHUP, which
+    /// gives the rows in flight `grace` to finish: what `run` and `verify` both start.
+    pub fn start<A: ChimeApi>(
+        api: A,
+        items: mpsc::Receiver<Vec<InputItem>>,
+        config: ExecConfig,
+        state: Arc<RunState>,
+        outcomes: mpsc::Sender<Outcome>,
+        grace: Duration,
+    ) -> Running {
+        let signals = {
+            let state = state.clone();
+            tokio::spawn(async move { control::watch_signals(&state.control, grace).await })
+        };
+        let executor = tokio::spawn(execute(Arc::new(api), items, config, state, outcomes));
+        Running { executor, signals }
+    }
+
+    /// Waits for the executor to finish (every row sent has its outcome, or was dropped).
+    pub async fn finished(&mut self) {
+        let _ = (&mut self.executor).await;
+    }
+
+    /// Stops watching for signals: the run's end is settled.
+    pub fn stop_watching(self) {
+        self.signals.abort();
+    }
+}
+
 /// A row task that panicked made no outcome: stop the run, which names the row.
 fn note_lost_row(joined: Result<(), tokio::task::JoinError>, control: &Control) {
     if joined.is_err_and(|error| error.is_panic()) {

@@ -33,8 +33,7 @@ use tokio::sync::mpsc;
 use crate::chime::{ChimeClient, ClientSettings};
 use crate::config::resume_command;
 use crate::dedup::Dedup;
-use crate::execution::control::watch_signals;
-use crate::execution::{self, ExecConfig, RateGovernor, RunState};
+use crate::execution::{ExecConfig, RateGovernor, RunState, Running};
 use crate::input::{InputItem, RowTask, Target};
 use crate::ledger::{self, FinalRow, FinalRows, RowReader};
 use crate::outcome::{Pin, RowStatus};
@@ -167,17 +166,14 @@ async fn execute_verify(
         let lines = settled.lines;
         thread::spawn(move || read_users(&finals, &lines, &expected, &item_tx))
     };
-    let signals = {
-        let (state, grace) = (state.clone(), config.grace_period);
-        tokio::spawn(async move { watch_signals(&state.control, grace).await })
-    };
-    let executor = tokio::spawn(execution::execute(
-        Arc::new(client),
+    let mut running = Running::start(
+        client,
         item_rx,
         config.exec.clone(),
         state.clone(),
         outcome_tx,
-    ));
+        config.grace_period,
+    );
     let mut recorder = Recorder {
         writer,
         updates,
@@ -191,8 +187,8 @@ async fn execute_verify(
         broken: false,
     };
     recorder.record_all(outcome_rx, &state).await;
-    let _ = executor.await;
-    signals.abort();
+    running.finished().await;
+    running.stop_watching();
     let (not_checked, _) = reader.join().unwrap_or_default();
     recorder.finish(config, &state, started, &not_checked)
 }

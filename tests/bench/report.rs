@@ -21,13 +21,7 @@ impl Verdict {
             "   => {figure} (target {target}): {}",
             if pass { "PASS" } else { "MISS" }
         );
-        Verdict {
-            section,
-            what: what.to_string(),
-            figure,
-            target: target.to_string(),
-            pass: Some(pass),
-        }
+        Verdict::quiet(section, what, figure, target, pass)
     }
 
     /// A verdict whose figure the section printed itself (in a table row).
