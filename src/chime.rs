@@ -383,9 +383,10 @@ where
                 );
             }
             if failure.is_timeout() {
+                // A connect timeout: nothing reached Chime, as with a refused connection.
                 CallError::new(
                     Disposition::Retry,
-                    codes::TIMEOUT,
+                    codes::CONNECTION_ERROR,
                     "the connection timed out",
                 )
             } else {

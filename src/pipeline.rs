@@ -150,14 +150,6 @@ async fn execute_run(
             let _ = item_tx.blocking_send(chunk);
         }
     });
-    let mut running = Running::start(
-        api,
-        item_rx,
-        config.exec.clone(),
-        state.clone(),
-        outcome_tx,
-        config.grace_period,
-    );
     let on_failure = {
         let state = state.clone();
         move |err: &std::io::Error| {
@@ -173,6 +165,15 @@ async fn execute_run(
             return exit::USAGE;
         }
     };
+    // The executor starts only once the results have somewhere to go.
+    let mut running = Running::start(
+        api,
+        item_rx,
+        config.exec.clone(),
+        state.clone(),
+        outcome_tx,
+        config.grace_period,
+    );
     let mut recorder = Recorder {
         results: Some(results),
         backlog: Vec::new(),

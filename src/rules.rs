@@ -1,6 +1,6 @@
-//! Small pure rules that the tool and its simulator share: the shape of a Chime ID and the
-//! written form of a time. Nothing here knows about rows, requests or the command line, so
-//! both sides may import it without pointing an arrow the wrong way.
+//! Small pure rules that the tool and its simulator share: the shape of a Chime ID and of a
+//! PIN, and the written form of a time. Nothing here knows about rows, requests or the command
+//! line, so both sides may import it without pointing an arrow the wrong way.
 
 use aws_smithy_types::date_time::{DateTime, Format};
 
@@ -12,6 +12,23 @@ pub fn is_guid(id: &str) -> bool {
             8 | 13 | 18 | 23 => *b == b'-',
             _ => b.is_ascii_hexdigit(),
         })
+}
+
+/// Ten digits: the form of the PINs Chime returns (the simulator's, and the AWS CLI's example).
+pub fn is_chime_pin(pin: &str) -> bool {
+    pin.len() == 10 && pin.bytes().all(|byte| byte.is_ascii_digit())
+}
+
+/// A cell of what should be a header row, as a message may show it. A header never holds a
+/// number, but a data row taken for a header (a results file split without its header, say)
+/// does, and one of them may be a PIN: numbers are shown as `<number>`, never as themselves.
+pub fn header_cell_for_message(cell: &str) -> String {
+    let digits = cell.trim();
+    if !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        "<number>".to_string()
+    } else {
+        cell.to_string()
+    }
 }
 
 /// `2026-11-28T12:00:00.123Z`: RFC 3339 in UTC with exactly three decimals, the form Chime
@@ -39,6 +56,12 @@ mod tests {
         assert!(!is_guid("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeee"));
         assert!(!is_guid("aaaaaaaa_bbbb-cccc-dddd-eeeeeeeeeeee"));
         assert!(!is_guid("g2345678-90ab-cdef-ABCD-1234567890ab"));
+    }
+
+    #[test]
+    fn numbers_in_a_header_are_never_shown() {
+        assert_eq!(header_cell_for_message("0950488236"), "<number>");
+        assert_eq!(header_cell_for_message("account_id"), "account_id");
     }
 
     #[test]

@@ -27,8 +27,9 @@ pub enum XlsxWriteError {
     Write { file: String, source: io::Error },
 }
 
-/// A table of results: the header and the rows, each as wide as the header.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A table of results: the header and the rows, each as wide as the header. Its rows hold
+/// PINs in clear, so it has no `Debug`.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ResultsTable {
     pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,
@@ -83,9 +84,10 @@ pub fn write_workbook(
     path: &Path,
     table: &ResultsTable,
     pins: PinPolicy,
+    replace: bool,
 ) -> Result<(), XlsxWriteError> {
     let bytes = build(table, pins)?.save_to_buffer()?;
-    save_private(path, &bytes).map_err(|source| XlsxWriteError::Write {
+    save_private(path, &bytes, replace).map_err(|source| XlsxWriteError::Write {
         file: path.display().to_string(),
         source,
     })
@@ -137,8 +139,9 @@ fn build(table: &ResultsTable, pins: PinPolicy) -> Result<Workbook, XlsxError> {
 }
 
 /// Writes `bytes` to `path` with mode 0600, through a temporary file in the same directory
-/// renamed over it: the workbook is there whole, or not at all.
-fn save_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// renamed into place: the workbook is there whole, or not at all. An existing file is
+/// replaced only when `replace` says so (it could be a results file whose PINs would be lost).
+fn save_private(path: &Path, bytes: &[u8], replace: bool) -> io::Result<()> {
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -147,7 +150,11 @@ fn save_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = tempfile::NamedTempFile::new_in(directory)?;
     file.write_all(bytes)?;
     file.as_file().sync_all()?;
-    file.persist(path).map_err(|err| err.error)?;
+    if replace {
+        file.persist(path).map_err(|err| err.error)?;
+    } else {
+        file.persist_noclobber(path).map_err(|err| err.error)?;
+    }
     Ok(())
 }
 
@@ -193,7 +200,11 @@ mod tests {
     fn pins_and_ids_are_text_with_their_leading_zeros() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join("results.xlsx");
-        write_workbook(&path, &table(), PinPolicy::Full).expect("written");
+        write_workbook(&path, &table(), PinPolicy::Full, false).expect("written");
+        assert!(
+            write_workbook(&path, &table(), PinPolicy::Full, false).is_err(),
+            "an existing file is not replaced without being asked"
+        );
         let rows = read_back(&path);
         assert_eq!(rows[0][4], Data::String("personal_pin".into()));
         assert!(
@@ -215,9 +226,9 @@ mod tests {
     fn the_pin_policy_is_applied_again() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join("results.xlsx");
-        write_workbook(&path, &table(), PinPolicy::Masked).expect("written");
+        write_workbook(&path, &table(), PinPolicy::Masked, false).expect("written");
         assert_eq!(read_back(&path)[1][4], Data::String("********36".into()));
-        write_workbook(&path, &table(), PinPolicy::Omit).expect("written");
+        write_workbook(&path, &table(), PinPolicy::Omit, true).expect("written");
         assert_eq!(read_back(&path)[1][4], Data::Empty);
     }
 }

@@ -162,6 +162,20 @@ fn report_xlsx_writes_pins_as_text_with_their_leading_zeros() {
 
     let report = run_offline(&work, &["report", "results.csv", "--xlsx", "results.xlsx"]);
     exits_with(&report, 0);
+    // An existing workbook is replaced only with --force, and a results file never.
+    let again = run_offline(&work, &["report", "results.csv", "--xlsx", "results.xlsx"]);
+    assert!(exits_with(&again, 2).contains("--force"));
+    let onto_results = run_offline(
+        &work,
+        &["report", "results.csv", "--xlsx", "results.csv", "--force"],
+    );
+    exits_with(&onto_results, 2);
+    assert_eq!(read_rows(&work, "results.csv").len(), rows.len());
+    let forced = run_offline(
+        &work,
+        &["report", "results.csv", "--xlsx", "results.xlsx", "--force"],
+    );
+    exits_with(&forced, 0);
     let mode = std::fs::metadata(work.path("results.xlsx"))
         .expect("the workbook")
         .permissions()

@@ -64,7 +64,8 @@ The file is an input for `run`: review it, delete the rows to keep, then
 Exit codes:
   0  every account was listed
   1  Chime or the network refused a call (after retries); no file is written
-  2  a usage error, no usable credentials, or the file exists without --force")]
+  2  a usage error, no usable credentials, the file exists without --force, or it cannot
+     be written")]
 pub struct ExportArgs {
     /// An account to list (repeatable).
     #[arg(long = "account-id", value_name = "ID", required = true)]

@@ -15,7 +15,8 @@ use crate::xlsx::{write_workbook, ResultsTable};
 #[command(after_help = "Exit codes:
   0    every user's final status is reset (or would-reset, for a dry run)
   1    some users are still to do (listed)
-  2    a results file cannot be read (named, with its line)")]
+  2    a results file cannot be read (named, with its line), or the report or the
+       workbook cannot be written (an existing workbook needs --force)")]
 pub struct ReportArgs {
     /// Results files of `run`, in the order they were written: the last row of each user wins,
     /// across appended runs and files.
@@ -39,6 +40,10 @@ pub struct ReportArgs {
     /// How PINs appear in the workbook of --xlsx.
     #[arg(long, value_enum, default_value_t = PinPolicy::Full, requires = "xlsx")]
     pub pins: PinPolicy,
+
+    /// Replace an existing workbook of --xlsx.
+    #[arg(long, requires = "xlsx")]
+    pub force: bool,
 }
 
 /// Runs `report`.
@@ -46,8 +51,20 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     let finals = ledger::final_rows(&args.results)?;
     let audit = Audit::of(&finals)?;
     if let Some(path) = &args.xlsx {
+        if args.results.contains(path) {
+            anyhow::bail!(
+                "--xlsx {} names a results file: give the workbook a name of its own",
+                path.display()
+            );
+        }
+        if path.exists() && !args.force {
+            anyhow::bail!(
+                "{} exists already: pass --force to replace it",
+                path.display()
+            );
+        }
         let table = ResultsTable::final_states(&finals)?;
-        write_workbook(path, &table, args.pins)?;
+        write_workbook(path, &table, args.pins, args.force)?;
         crate::say!(
             "chime-pin-reset: wrote {} ({} users)",
             path.display(),

@@ -31,7 +31,8 @@ IAM permission needed: chime:ResetPersonalPIN.
 
 Exit codes:
   0  the PIN was reset and printed
-  1  Chime or the network refused the call (the exception name is on stderr)
+  1  Chime or the network refused the call (the exception name is on stderr), or
+     the PIN was reset but could not be printed
   2  a usage error, or no usable credentials: nothing was sent")]
 pub struct ResetArgs {
     /// The user's account.
@@ -95,9 +96,18 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<u8> {
     document.serialize(&mut serializer)?;
     text.push(b'\n');
     let mut stdout = io::stdout().lock();
-    stdout.write_all(&text)?;
-    stdout.flush()?;
-    Ok(exit::SUCCESS)
+    match stdout.write_all(&text).and_then(|()| stdout.flush()) {
+        // The reader went away (`| head`): what it wanted, it has.
+        Err(err) if err.kind() != io::ErrorKind::BrokenPipe => {
+            // The PIN has changed by now: exit 2 ("nothing was sent") would be untrue.
+            crate::say!(
+                "chime-pin-reset: the PIN was reset but could not be printed ({err}); read it \
+                 back with `aws chime get-user`"
+            );
+            Ok(exit::ROWS_FAILED)
+        }
+        _ => Ok(exit::SUCCESS),
+    }
 }
 
 /// `ResetPersonalPINResponse`.

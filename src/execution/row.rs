@@ -16,6 +16,7 @@ use crate::execution::rate::SendTicket;
 use crate::execution::retry::Pacing;
 use crate::input::{RowTask, Target};
 use crate::outcome::{codes, Outcome, RowStatus, StopReason, UserRecord};
+use crate::rules::is_chime_pin;
 
 /// What every row's task shares: the client, the settings and the run's state.
 pub(super) struct RowRunner<A> {
@@ -180,7 +181,13 @@ impl<A: ChimeApi> RowRunner<A> {
             .call(self, calls, || self.api.get_user(account, user_id))
             .await;
         match read {
-            Some(Ok(current)) if current.user.personal_pin.is_some() => {
+            Some(Ok(current))
+                if current
+                    .user
+                    .personal_pin
+                    .as_ref()
+                    .is_some_and(|pin| is_chime_pin(pin.expose())) =>
+            {
                 let note = if current.user.personal_pin == reset.user.personal_pin {
                     "PIN read back with GetUser after an attempt of unknown outcome: unchanged"
                 } else {
@@ -189,7 +196,10 @@ impl<A: ChimeApi> RowRunner<A> {
                 };
                 (current, note.to_string())
             }
-            Some(Ok(_)) => (reset, "GetUser returned no PIN to confirm this one".into()),
+            Some(Ok(_)) => (
+                reset,
+                "GetUser returned no PIN of Chime's form to confirm this one".into(),
+            ),
             Some(Err(error)) => {
                 let note = format!(
                     "this PIN could not be read back after an attempt of unknown outcome ({}); \

@@ -2,6 +2,8 @@
 //! matched loosely, as spreadsheets spell them), which are carried through to the results, and
 //! which delimiter the file uses.
 
+use crate::rules::header_cell_for_message;
+
 use super::{InputError, InputOptions};
 
 /// Header names accepted for each column, compared after [`normalize_header`].
@@ -41,7 +43,10 @@ pub(super) fn find_columns(
     let missing = |column, accepted: &[&'static str]| InputError::MissingColumn {
         file: file.to_string(),
         column,
-        found: headers.to_vec(),
+        found: headers
+            .iter()
+            .map(|header| header_cell_for_message(header))
+            .collect(),
         accepted: accepted.to_vec(),
     };
     let account = find(ACCOUNT_HEADERS);

@@ -56,10 +56,8 @@ pub enum LedgerError {
     },
 }
 
-/// Ten digits: the form of the PINs Chime returns (the simulator's, and the AWS CLI's example).
-pub fn is_chime_pin(pin: &str) -> bool {
-    pin.len() == 10 && pin.bytes().all(|byte| byte.is_ascii_digit())
-}
+use crate::rules::header_cell_for_message;
+pub use crate::rules::is_chime_pin;
 
 /// One whole row of a results file, read back.
 #[derive(Clone, Debug)]
@@ -268,7 +266,7 @@ fn check_header(header: &csv::ByteRecord, file: &str) -> Result<Vec<String>, Led
             found: names
                 .iter()
                 .take(RESULTS_HEADER.len())
-                .cloned()
+                .map(|name| header_cell_for_message(name))
                 .collect::<Vec<_>>()
                 .join(","),
             expected: RESULTS_HEADER.join(","),

@@ -105,6 +105,15 @@ fn open_unheld(path: &Path, existing: Existing, name: &str) -> Result<Opened, Ou
     let mut options = OpenOptions::new();
     options.mode(0o600);
     let exists = path.exists();
+    // Only a device or a pipe (`-o /dev/stdout`, a FIFO) may be opened as it is: a regular file
+    // here appeared after the run started, and truncating or appending to it before holding
+    // its lock could wipe or double another run's rows.
+    if exists && std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file()) {
+        return Err(match existing {
+            Existing::Refuse => OutputError::Exists(name.to_string()),
+            Existing::Append | Existing::Overwrite => OutputError::Appeared(name.to_string()),
+        });
+    }
     match (existing, exists) {
         (Existing::Overwrite, true) => options.write(true).truncate(true),
         (Existing::Append, true) => options.append(true),
@@ -174,6 +183,34 @@ fn warn_if_directory_is_readable(path: &Path) {
             "chime-pin-reset: warning: every user of this machine can list {}; the results \
              file itself is private (mode 0600)",
             directory.display()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_appeared_after_the_run_started_is_left_alone() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("results.csv");
+        std::fs::write(&path, "another run's rows\n").expect("write");
+        for existing in [Existing::Append, Existing::Overwrite] {
+            let opened = open_unheld(&path, existing, "results.csv");
+            assert!(
+                matches!(opened, Err(OutputError::Appeared(_))),
+                "{existing:?}"
+            );
+        }
+        assert!(matches!(
+            open_unheld(&path, Existing::Refuse, "results.csv"),
+            Err(OutputError::Exists(_))
+        ));
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "another run's rows\n",
+            "neither truncated nor appended to"
         );
     }
 }
