@@ -216,6 +216,11 @@ fn update_results_makes_every_user_current_again() {
     let (status, text) = verify(&work, &sim, "second.csv", &[]);
     assert_eq!(status, 0, "{text}");
     assert_eq!(statuses(&work, "second.csv")["current"].len(), 6);
+    // Resuming the first verified file: the users whose final rows the update appended are
+    // checked anew, and the rows it settled as `changed` no longer count.
+    let (status, text) = verify(&work, &sim, "first.csv", &["--resume"]);
+    assert_eq!(status, 0, "{text}");
+    assert!(!text.contains("changed"), "{text}");
 }
 
 #[test]

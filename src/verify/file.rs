@@ -2,7 +2,6 @@
 //! file (private, locked for the run, a batch per write cut back on failure, formula cells
 //! neutralised) and read back strictly by `verify --resume`.
 
-use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
@@ -111,10 +110,9 @@ impl VerifiedWriter {
 /// What a verified file being resumed has settled already.
 #[derive(Debug, Default)]
 pub struct Settled {
-    /// The results lines with a status other than `failed`, sorted: not checked again.
-    pub lines: Vec<u64>,
-    /// Their statuses, counted.
-    pub counts: BTreeMap<Verified, u64>,
+    /// The results lines with a status other than `failed`, and that status, sorted by line:
+    /// not checked again while the line is still its user's final row.
+    pub lines: Vec<(u64, Verified)>,
 }
 
 /// Reads a verified file being resumed, strictly.
@@ -126,7 +124,6 @@ pub fn already_verified(path: &Path) -> Result<Settled, LedgerError> {
         .from_reader(RowsFile::open(path)?.whole_lines());
     let mut record = csv::StringRecord::new();
     let mut lines = Vec::new();
-    let mut counts = BTreeMap::new();
     let bad = |line: u64, problem: String| LedgerError::BadRow {
         file: file_name.clone(),
         line,
@@ -168,11 +165,12 @@ pub fn already_verified(path: &Path) -> Result<Settled, LedgerError> {
             .parse::<u64>()
             .map_err(|_| bad(line, format!("{:?} is not a line number", &record[0])))?;
         if let Some(status) = settled {
-            lines.push(results_line);
-            *counts.entry(status).or_default() += 1;
+            lines.push((results_line, status));
         }
     }
-    lines.sort_unstable();
-    lines.dedup();
-    Ok(Settled { lines, counts })
+    // A line verified twice (a resume of a resume) keeps its last status.
+    lines.reverse();
+    lines.sort_by_key(|(line, _)| *line);
+    lines.dedup_by_key(|(line, _)| *line);
+    Ok(Settled { lines })
 }

@@ -179,7 +179,7 @@ async fn execute_verify(
         updates,
         expected,
         counts: BTreeMap::new(),
-        settled: settled.counts,
+        settled: BTreeMap::new(),
         recorded: 0,
         tally: Tally::default(),
         progress: Progress::new(config.progress, Some(users)),
@@ -189,21 +189,23 @@ async fn execute_verify(
     recorder.record_all(outcome_rx, &state).await;
     running.finished().await;
     running.stop_watching();
-    let (not_checked, _) = reader.join().unwrap_or_default();
+    let (not_checked, settled) = reader.join().unwrap_or_default();
+    recorder.settled = settled;
     recorder.finish(config, &state, started, &not_checked)
 }
 
 /// The reader's thread: each user's final row, handed over when it is `reset` and not settled
-/// by the verified file being resumed. Returns the users not checked, by status, and the number
-/// skipped as settled.
+/// by the verified file being resumed. Returns the users not checked, by status, and those
+/// settled, by the status the verified file gave them: only lines that are still their user's
+/// final row count (a row appended since, by `--update-results` or a run, is checked anew).
 fn read_users(
     finals: &FinalRows,
-    settled: &[u64],
+    settled: &[(u64, Verified)],
     expected: &Expected,
     items: &mpsc::Sender<Vec<InputItem>>,
-) -> (BTreeMap<RowStatus, u64>, u64) {
+) -> (BTreeMap<RowStatus, u64>, BTreeMap<Verified, u64>) {
     let mut not_checked = BTreeMap::new();
-    let mut skipped = 0;
+    let mut skipped = BTreeMap::new();
     let mut chunk = Vec::with_capacity(READ_CHUNK);
     for found in finals.iter() {
         let row = match found {
@@ -217,8 +219,8 @@ fn read_users(
             *not_checked.entry(row.status).or_default() += 1;
             continue;
         }
-        if settled.binary_search(&row.file_line).is_ok() {
-            skipped += 1;
+        if let Ok(at) = settled.binary_search_by_key(&row.file_line, |(line, _)| *line) {
+            *skipped.entry(settled[at].1).or_default() += 1;
             continue;
         }
         let recorded = Recorded {
