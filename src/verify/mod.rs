@@ -36,7 +36,7 @@ use crate::dedup::Dedup;
 use crate::execution::{ExecConfig, RateGovernor, RunState, Running};
 use crate::input::{InputItem, RowTask, Target};
 use crate::ledger::{self, FinalRow, FinalRows, RowReader};
-use crate::outcome::{Pin, RowStatus};
+use crate::outcome::{Pin, RowStatus, StopReason};
 use crate::output::{self, Destination, Existing, ResultsWriter};
 use crate::report::{Progress, ProgressMode, Tally};
 
@@ -189,7 +189,16 @@ async fn execute_verify(
     recorder.record_all(outcome_rx, &state).await;
     running.finished().await;
     running.stop_watching();
-    let (not_checked, settled) = reader.join().unwrap_or_default();
+    let (not_checked, settled) = match reader.join() {
+        Ok(counts) => counts,
+        // Its users would look merely unlisted: the run must not look complete.
+        Err(_) => {
+            state.control.stop(StopReason::InputUnreadable(
+                "the reader of the results file stopped unexpectedly".to_string(),
+            ));
+            Default::default()
+        }
+    };
     recorder.settled = settled;
     recorder.finish(config, &state, started, &not_checked)
 }
