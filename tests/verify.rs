@@ -330,3 +330,31 @@ fn a_resumed_verify_checks_only_the_users_not_settled_and_counts_the_rest() {
     assert_eq!(rows[6]["user_id"], *failed_user);
     assert_eq!(rows[6]["status"], "current");
 }
+
+#[test]
+fn a_resume_with_update_results_records_the_users_a_first_verify_found_changed() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 5, &[]);
+    run_all(&work, &sim, &[]);
+    let users = directory_users(&work);
+    set_pin(sim.endpoint(), &users[0][0], &users[0][1], None);
+    set_pin(sim.endpoint(), &users[1][0], &users[1][1], None);
+    let (status, text) = verify(&work, &sim, "verified.csv", &[]);
+    assert_eq!(status, 1, "{text}");
+    let (_, text) = verify(
+        &work,
+        &sim,
+        "verified.csv",
+        &["--resume", "--update-results"],
+    );
+    let recorded = read_rows(&work, "results.csv")
+        .iter()
+        .filter(|row| row["error_message"] == "recorded by verify")
+        .count();
+    assert_eq!(
+        recorded, 2,
+        "the changed users' live PINs are recorded: {text}"
+    );
+    let (status, text) = verify(&work, &sim, "again.csv", &[]);
+    assert_eq!(status, 0, "{text}");
+}

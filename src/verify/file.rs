@@ -115,8 +115,10 @@ pub struct Settled {
     pub lines: Vec<(u64, Verified)>,
 }
 
-/// Reads a verified file being resumed, strictly.
-pub fn already_verified(path: &Path) -> Result<Settled, LedgerError> {
+/// Reads a verified file being resumed, strictly. A user's row settles it unless it is
+/// `failed`, or `changed` while `recheck_changed` (a resume with `--update-results`, which
+/// must read the live PIN again to record it).
+pub fn already_verified(path: &Path, recheck_changed: bool) -> Result<Settled, LedgerError> {
     let file_name = path.display().to_string();
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
@@ -158,9 +160,11 @@ pub fn already_verified(path: &Path) -> Result<Settled, LedgerError> {
             );
             return Err(bad(line, problem));
         }
-        let settled = Verified::ALL
-            .into_iter()
-            .find(|status| *status != Verified::Failed && status.as_str() == &record[3]);
+        let settled = Verified::ALL.into_iter().find(|status| {
+            let open =
+                *status == Verified::Failed || (recheck_changed && *status == Verified::Changed);
+            !open && status.as_str() == &record[3]
+        });
         let results_line = record[0]
             .parse::<u64>()
             .map_err(|_| bad(line, format!("{:?} is not a line number", &record[0])))?;

@@ -111,7 +111,9 @@ pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
         .with_context(|| format!("{} is not a results file", results.name()))?;
     let verified_lock = output::hold(&config.output, config.existing)?;
     let settled = match &verified_lock {
-        Some(file) if config.existing == Existing::Append => file::already_verified(file.path())?,
+        Some(file) if config.existing == Existing::Append => {
+            file::already_verified(file.path(), config.update_results)?
+        }
         _ => Settled::default(),
     };
     let carried = RowReader::open(&config.results)?.carried_headers().to_vec();
