@@ -203,14 +203,20 @@ fn verify_finds_the_pins_that_resets_landing_late_made_stale() {
     assert_no_pin_recorded_or_live_in(&work, &sim, &results, "verified.csv", &text);
 }
 
-#[test]
-fn update_results_makes_every_user_current_again() {
+/// A run over `users` users, then the PINs of the first two changed behind the tool's back.
+fn run_then_change_two_pins(users: usize) -> (Workdir, SimulatorProcess) {
     let work = Workdir::new();
-    let sim = simulator_with_input(&work, 6, &[]);
+    let sim = simulator_with_input(&work, users, &[]);
     run_all(&work, &sim, &[]);
     let users = directory_users(&work);
     set_pin(sim.endpoint(), &users[0][0], &users[0][1], None);
     set_pin(sim.endpoint(), &users[1][0], &users[1][1], None);
+    (work, sim)
+}
+
+#[test]
+fn update_results_makes_every_user_current_again() {
+    let (work, sim) = run_then_change_two_pins(6);
     let (status, text) = verify(&work, &sim, "first.csv", &["--update-results"]);
     assert_eq!(status, 1, "{text}");
     let (status, text) = verify(&work, &sim, "second.csv", &[]);
@@ -333,12 +339,7 @@ fn a_resumed_verify_checks_only_the_users_not_settled_and_counts_the_rest() {
 
 #[test]
 fn a_resume_with_update_results_records_the_users_a_first_verify_found_changed() {
-    let work = Workdir::new();
-    let sim = simulator_with_input(&work, 5, &[]);
-    run_all(&work, &sim, &[]);
-    let users = directory_users(&work);
-    set_pin(sim.endpoint(), &users[0][0], &users[0][1], None);
-    set_pin(sim.endpoint(), &users[1][0], &users[1][1], None);
+    let (work, sim) = run_then_change_two_pins(5);
     let (status, text) = verify(&work, &sim, "verified.csv", &[]);
     assert_eq!(status, 1, "{text}");
     let (_, text) = verify(
