@@ -8,13 +8,13 @@
 //! - **One cut per congestion event.** Every request carries a [`SendTicket`]; a throttle for a
 //!   request sent before the last cut says nothing the cut did not already act on, so only a
 //!   throttle for a request sent after it cuts again.
-//! - **The ceiling of the cut is measured, not guessed.** When a cut fell short (a throttle
-//!   within a second of it), the ceiling (`w_max`) is the rate Chime *accepted* over the last
-//!   second (successful answers, not sends), if lower than the rate in force. A lone throttle
-//!   after a quiet spell is a probe just past the service's rate: its ceiling is the accepted
-//!   rate but no lower than `BETA` × the rate in force, since the accepted rate lags a rate
-//!   still climbing. The cut itself is a gentle `BETA`: cuts in a row, one per round trip,
-//!   shed a large overshoot quickly, while a single probe costs only a tenth of the rate.
+//! - **Each cut sized by what caused it.** The first throttle of a run halves the rate, as TCP
+//!   does: nothing says how far past Chime's rate the run started. A lone throttle after a
+//!   quiet spell is a probe just past the service's rate: the rate it was sent at is the
+//!   ceiling (`w_max`), and a step back of 5% is enough. A throttle soon after a cut means the
+//!   cut fell short: another step of 10% from the rate the request was sent at, or, when Chime
+//!   accepts clearly less than that (a large overshoot), down to the rate it *accepted* over the
+//!   last second (successful answers, not sends), but never by more than half at once.
 //! - **The recovery is scaled to the ceiling.** CUBIC's curve is
 //!   `w_max · (1 + SCALE · (t − K)³)`, so it returns to `w_max` in the same `K` seconds at
 //!   1 request/s and at 1,000, stays flat near it (where the service's rate most likely is) and
@@ -47,14 +47,22 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
 
-/// The rate kept after a cut, as a share of the rate that was throttled.
+/// The rate kept after a cut that follows another (the first fell short), as a share of the
+/// ceiling.
 const BETA: f64 = 0.9;
-/// CUBIC's growth constant, relative to `w_max`: `K = ∛((1 − BETA) / SCALE)` = 5 s back to
-/// `w_max`; twice `w_max` about 11 s later, a thousand times about 110 s later.
-const SCALE: f64 = 0.0008;
-/// The growth constant while `w_max` comes from less than a second of answers (the first
-/// throttle of a run usually does): such a ceiling may be far too low, so probe past it in
-/// about 2 s rather than 11.
+/// The rate kept after a lone throttle: a probe just past the service's rate, whose ceiling is
+/// known closely, so a small step back is enough.
+const PROBE_BETA: f64 = 0.95;
+/// The rate kept after the first throttle of a run.
+const FIRST_BETA: f64 = 0.5;
+/// A cut fell far short when Chime accepts less than this share of the rate sent.
+const OVERSHOOT: f64 = 0.75;
+/// CUBIC's growth constant, relative to `w_max`: `K = ∛((1 − beta) / SCALE)` = 5 s back to
+/// `w_max` after a probe; twice `w_max` about 14 s later, a thousand times about 140 s later.
+const SCALE: f64 = 0.0004;
+/// The growth constant while `w_max` was counted from less than a second of answers (at the
+/// end of the slow start, or after a large overshoot early in a run): such a ceiling may be far
+/// too low, so probe past it in about 2 s rather than 14.
 const PROVISIONAL_SCALE: f64 = 0.1;
 /// Never slower than one request every two seconds (smithy-rs's floor too).
 const MIN_RATE: f64 = 0.5;
@@ -80,6 +88,8 @@ const TIMER_SLACK: Duration = Duration::from_millis(2);
 #[derive(Clone, Copy, Debug)]
 pub struct SendTicket {
     sent: Instant,
+    /// The adaptive rate in force when it was sent: the rate a lone throttle says is too high.
+    rate: f64,
 }
 
 /// The run's request rate, shared by every attempt of every row. See the module doc.
@@ -144,10 +154,14 @@ struct State {
     /// The last congestion event; `None` until the first throttle (then the configured rate
     /// is in force, or none at all).
     last_cut: Option<Instant>,
-    /// Whether `w_max` was measured over less than a full meter window.
+    /// Whether `w_max` was counted from less than a full meter window of answers.
     provisional: bool,
+    /// The share of `w_max` the last cut kept.
+    beta: f64,
     /// The pacer's last booked send time.
     last_slot: Option<Instant>,
+    /// Whether a throttle that came before anything was accepted has been passed over.
+    passed_over_empty_start: bool,
     meter: Meter,
 }
 
@@ -169,7 +183,9 @@ impl RateGovernor {
                 w_max: f64::INFINITY,
                 last_cut: None,
                 provisional: false,
+                beta: BETA,
                 last_slot: None,
+                passed_over_empty_start: false,
                 meter: Meter::default(),
             }),
         }
@@ -205,7 +221,8 @@ impl RateGovernor {
                 .map_or(paced, |early| paced.max(early));
             state.last_slot = Some(slot);
             state.meter.start(now);
-            return SendTicket { sent: now };
+            let rate = self.adaptive_rate(&state, now);
+            return SendTicket { sent: now, rate };
         }
     }
 
@@ -248,7 +265,7 @@ impl RateGovernor {
         } else {
             SCALE
         };
-        let k = ((1.0 - BETA) / scale).cbrt();
+        let k = ((1.0 - state.beta) / scale).cbrt();
         let t = now.duration_since(cut).as_secs_f64() - k;
         (state.w_max * (1.0 + scale * t.powi(3)))
             .max(MIN_RATE)
@@ -274,23 +291,68 @@ impl RateGovernor {
             // Sent at the rate the last cut already lowered: the same congestion event.
             return;
         }
+        if !state.meter.accepted_any && !state.passed_over_empty_start {
+            // The run's first answer is a throttle: Chime's bucket was empty when the run began
+            // (the checks before it, or another tool, had taken it), which says nothing of the
+            // run's rate. Once only: a second one before any success is a rate too high.
+            state.passed_over_empty_start = true;
+            return;
+        }
         let sending = self.adaptive_rate(&state, now);
         let (accepted, settled) = state.meter.rate(now);
-        // A throttle soon after a cut means the cut fell short: the accepted rate is what Chime
-        // allows. A throttle after a quiet spell is a probe just past that rate, and the accepted
-        // rate, measured while the rate was still climbing, would put the ceiling too low.
-        let recent = state
-            .last_cut
-            .is_some_and(|cut| now.duration_since(cut) < METER_WINDOW);
-        // Past the slow start nothing but the accepted rate is known.
-        let floor = if recent || sending.is_infinite() {
-            0.0
-        } else {
-            BETA * sending
-        };
-        state.w_max = sending.min(accepted.max(floor)).max(MIN_RATE);
-        state.provisional = !settled;
+        let cut = size_cut(&state, now, &ticket, sending, accepted);
+        if state.last_cut.is_none() {
+            // The answers so far include the service's burst, taken at once from a full bucket:
+            // from now on only what it accepts at its rate counts.
+            state.meter.restart(now);
+        }
+        state.w_max = sending.min(cut.w_max).max(MIN_RATE);
+        state.beta = cut.beta;
+        state.provisional = cut.uncertain && !settled;
         state.last_cut = Some(now);
+    }
+}
+
+/// A cut: the new ceiling and the share of it kept.
+struct Cut {
+    w_max: f64,
+    beta: f64,
+    /// Whether `w_max` is a guess that may be far too low (counted from few answers, or the
+    /// run's first throttle, which may have met a bucket other calls had emptied): then the
+    /// rate probes past it quickly while the meter is young.
+    uncertain: bool,
+}
+
+/// Sizes the cut for a throttle of the request sent with `ticket`, by what caused it (see the
+/// module doc). `sending` is the rate in force, `accepted` the rate Chime accepted lately.
+fn size_cut(state: &State, now: Instant, ticket: &SendTicket, sending: f64, accepted: f64) -> Cut {
+    let cut = |w_max, beta, uncertain| Cut {
+        w_max,
+        beta,
+        uncertain,
+    };
+    let Some(last_cut) = state.last_cut else {
+        return if ticket.rate.is_finite() {
+            // The first throttle of a run: nothing says how far past Chime's rate the run
+            // started, so halve, as TCP does.
+            cut(ticket.rate, FIRST_BETA, true)
+        } else {
+            // Past the slow start nothing but the accepted rate is known.
+            cut(accepted, BETA, true)
+        };
+    };
+    if now.duration_since(last_cut) >= METER_WINDOW {
+        // A throttle after a quiet spell is a probe just past the service's rate, sent at the
+        // ceiling; the accepted rate, measured while the rate still climbed, would be too low.
+        return cut(accepted.max(ticket.rate), PROBE_BETA, false);
+    }
+    // The last cut fell short: step down from the rate the request was sent at; after a large
+    // overshoot, when Chime accepts clearly less than that, down to what it accepts, but never
+    // by more than half at once (a meter just restarted counts few answers).
+    if accepted < OVERSHOOT * ticket.rate {
+        cut(accepted.max(sending / 2.0), BETA, true)
+    } else {
+        cut(ticket.rate, BETA, false)
     }
 }
 
@@ -299,6 +361,8 @@ impl RateGovernor {
 struct Meter {
     /// The first send: spans are never counted from before it.
     origin: Option<Instant>,
+    /// Whether Chime has accepted anything in this run.
+    accepted_any: bool,
     accepted: VecDeque<Instant>,
 }
 
@@ -307,7 +371,14 @@ impl Meter {
         self.origin.get_or_insert(now);
     }
 
+    /// Forgets every answer so far: spans count from `now`.
+    fn restart(&mut self, now: Instant) {
+        self.origin = Some(now);
+        self.accepted.clear();
+    }
+
     fn record(&mut self, now: Instant) {
+        self.accepted_any = true;
         self.accepted.push_back(now);
         self.forget_before(now);
     }
@@ -328,7 +399,21 @@ impl Meter {
         let age = self.origin.map_or(Duration::ZERO, |at| now - at);
         let span = age.clamp(METER_MIN_SPAN, METER_WINDOW);
         let count = self.accepted.len() as f64;
-        (count / span.as_secs_f64(), age >= METER_WINDOW)
+        let over_window = count / span.as_secs_f64();
+        // While the rate climbs, a whole window lags it: the last half says more.
+        let half = METER_WINDOW / 2;
+        let over_last_half = if age >= half {
+            let recent = self
+                .accepted
+                .iter()
+                .rev()
+                .take_while(|&&at| now.duration_since(at) <= half)
+                .count();
+            recent as f64 / half.as_secs_f64()
+        } else {
+            0.0
+        };
+        (over_window.max(over_last_half), age >= METER_WINDOW)
     }
 }
 

@@ -128,7 +128,8 @@ async fn measure(chime: &FakeChime, rate: f64, window: Duration) -> (f64, f64) {
 }
 
 /// One row of the matrix on the paused clock: share of the server's rate and share
-/// of throttled answers over 60 s, after the first 60 s.
+/// of throttled answers over the first 25 s, the slow start and the first cuts included, as
+/// the benchmark measures them.
 async fn matrix_row(
     rate: u32,
     server_rate: f64,
@@ -141,15 +142,16 @@ async fn matrix_row(
     let stop = Arc::new(AtomicBool::new(false));
     let latency = Duration::from_millis(latency_ms);
     spawn_workers(&governor, &chime, concurrency, latency, &stop);
-    let whole = measure(&chime, server_rate, Duration::from_secs(60)).await;
+    let whole = measure(&chime, server_rate, Duration::from_secs(25)).await;
     stop.store(true, Ordering::Relaxed);
     whole
 }
 
 /// The matrix (rates 20/1, 50/5, 50/10, 50/50 at latencies 2, 20 and 50 ms,
-/// concurrency 16 and 64) against a simulated token bucket, after the first 60 s: at least
-/// 95% of the server's rate (90% with a burst of one, where every overshoot also wastes
-/// the tokens it finds partly refilled) and at most 2% throttled answers.
+/// concurrency 16 and 64) against a simulated token bucket, from the first request: at least
+/// 95% of the server's rate (90% with a burst of one, where any two sends closer than 1/R
+/// apart meet an empty bucket, so the jitter of the sends costs rate) and at most 2%
+/// throttled answers.
 #[tokio::test(start_paused = true)]
 async fn holds_the_servers_rate_across_the_matrix() {
     for (latency, concurrency) in [(20, 16), (2, 16), (50, 64)] {
@@ -181,6 +183,7 @@ async fn one_overshoot_cuts_once() {
         tickets.push(governor.acquire().await);
     }
     tokio::time::advance(Duration::from_secs(2)).await;
+    governor.on_success();
     governor.on_throttle(tickets[0]);
     let cut = governor.current().unwrap();
     assert!(cut <= 100.0 * BETA + 1e-9, "{cut}");
@@ -198,19 +201,48 @@ async fn one_overshoot_cuts_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_rate_climbs_back_to_the_ceiling_and_beyond() {
+async fn a_throttle_before_anything_was_accepted_is_passed_over_once() {
+    let governor = governor(200, 1);
+    let (first, second) = (governor.acquire().await, governor.acquire().await);
+    tokio::time::advance(Duration::from_millis(50)).await;
+    governor.on_throttle(first);
+    assert_eq!(governor.current(), Some(200.0), "an empty bucket at the start");
+    governor.on_throttle(second);
+    assert!(governor.current().unwrap() < 200.0, "twice is a rate too high");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_throttle_of_a_run_halves_the_rate() {
+    let governor = governor(200, 1);
+    let ticket = governor.acquire().await;
+    tokio::time::advance(Duration::from_millis(50)).await;
+    governor.on_success();
+    governor.on_throttle(ticket);
+    let rate = governor.current().unwrap();
+    assert!((rate - 100.0).abs() < 0.5, "{rate}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lone_probe_steps_back_a_little_then_climbs_back_and_beyond() {
     // Unlimited, so no configured rate caps the probe; 1 s of slow start reaches 10,240/s.
     let governor = governor(0, 1);
     governor.acquire().await;
     tokio::time::advance(Duration::from_secs(1)).await;
-    let ticket = governor.acquire().await;
-    governor.on_throttle(ticket);
+    governor.on_success();
+    let first = governor.acquire().await;
+    governor.on_throttle(first);
+    // Long after that cut, a throttle is a probe just past the service's rate.
+    tokio::time::advance(Duration::from_secs(20)).await;
+    let probe = governor.acquire().await;
+    governor.on_throttle(probe);
     let ceiling = governor.lock().w_max;
-    assert!(governor.current().unwrap() >= 0.9 * ceiling - 1e-9);
+    assert_eq!(ceiling, probe.rate, "the rate the probe was sent at");
+    let cut = governor.current().unwrap();
+    assert!((cut - PROBE_BETA * ceiling).abs() < 1e-6, "{cut} of {ceiling}");
     tokio::time::advance(Duration::from_secs(5)).await;
     let back = governor.current().unwrap();
     assert!(back >= 0.99 * ceiling, "{back} of {ceiling} after 5 s");
-    tokio::time::advance(Duration::from_secs(11)).await;
+    tokio::time::advance(Duration::from_secs(14)).await;
     let beyond = governor.current().unwrap();
     assert!(beyond >= 1.9 * ceiling, "{beyond}: probes past the ceiling");
 }
@@ -221,16 +253,19 @@ async fn the_pacer_spaces_sends_at_the_rate() {
     governor.acquire().await;
     // Past the meter's first second, so the recovery is the slow, settled one.
     tokio::time::advance(Duration::from_secs(2)).await;
+    governor.on_success();
     let ticket = governor.acquire().await;
     governor.on_throttle(ticket);
-    // A lone throttle: a ceiling of 0.9 × 20/s and a cut to 0.9 of that.
+    // The first throttle of the run: half of 20/s.
     let rate = governor.current().unwrap();
-    assert!((rate - 16.2).abs() < 0.01, "{rate}");
+    assert!((rate - 10.0).abs() < 0.01, "{rate}");
     let mut last = governor.acquire().await.sent;
     for _ in 0..10 {
+        // The rate climbs back meanwhile, by about 2% a send.
+        let rate = governor.current().unwrap();
         let sent = governor.acquire().await.sent;
         let gap = (sent - last).as_secs_f64();
-        assert!((gap - 1.0 / rate).abs() < 0.002, "{gap}");
+        assert!((gap - 1.0 / rate).abs() < 0.003, "{gap} at {rate}/s");
         last = sent;
     }
 }
@@ -309,3 +344,4 @@ async fn follows_the_servers_rate_up_and_down() {
     );
     stop.store(true, Ordering::Relaxed);
 }
+
