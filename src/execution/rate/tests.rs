@@ -206,9 +206,16 @@ async fn a_throttle_before_anything_was_accepted_is_passed_over_once() {
     let (first, second) = (governor.acquire().await, governor.acquire().await);
     tokio::time::advance(Duration::from_millis(50)).await;
     governor.on_throttle(first);
-    assert_eq!(governor.current(), Some(200.0), "an empty bucket at the start");
+    assert_eq!(
+        governor.current(),
+        Some(200.0),
+        "an empty bucket at the start"
+    );
     governor.on_throttle(second);
-    assert!(governor.current().unwrap() < 200.0, "twice is a rate too high");
+    assert!(
+        governor.current().unwrap() < 200.0,
+        "twice is a rate too high"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -238,7 +245,10 @@ async fn a_lone_probe_steps_back_a_little_then_climbs_back_and_beyond() {
     let ceiling = governor.lock().w_max;
     assert_eq!(ceiling, probe.rate, "the rate the probe was sent at");
     let cut = governor.current().unwrap();
-    assert!((cut - PROBE_BETA * ceiling).abs() < 1e-6, "{cut} of {ceiling}");
+    assert!(
+        (cut - PROBE_BETA * ceiling).abs() < 1e-6,
+        "{cut} of {ceiling}"
+    );
     tokio::time::advance(Duration::from_secs(5)).await;
     let back = governor.current().unwrap();
     assert!(back >= 0.99 * ceiling, "{back} of {ceiling} after 5 s");
@@ -344,4 +354,3 @@ async fn follows_the_servers_rate_up_and_down() {
     );
     stop.store(true, Ordering::Relaxed);
 }
-
