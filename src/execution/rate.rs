@@ -14,7 +14,9 @@
 //!   ceiling (`w_max`), and a step back of 5% is enough. A throttle soon after a cut means the
 //!   cut fell short: another step of 10% from the rate the request was sent at, or, when Chime
 //!   accepts clearly less than that (a large overshoot), down to the rate it *accepted* over the
-//!   last second (successful answers, not sends), but never by more than half at once.
+//!   last second or its last half, whichever is busier (successful answers, not sends), but
+//!   never by more than half at once. A throttle before Chime has accepted anything is passed
+//!   over, once: the bucket was empty when the run began, whatever the run's rate.
 //! - **The recovery is scaled to the ceiling.** CUBIC's curve is
 //!   `w_max · (1 + SCALE · (t − K)³)`, so it returns to `w_max` in the same `K` seconds at
 //!   1 request/s and at 1,000, stays flat near it (where the service's rate most likely is) and
@@ -154,7 +156,8 @@ struct State {
     /// The last congestion event; `None` until the first throttle (then the configured rate
     /// is in force, or none at all).
     last_cut: Option<Instant>,
-    /// Whether `w_max` was counted from less than a full meter window of answers.
+    /// Whether `w_max` is a guess that may be far too low, made while the meter held less than
+    /// a full window of answers: the rate then probes past it quickly.
     provisional: bool,
     /// The share of `w_max` the last cut kept.
     beta: f64,
@@ -202,7 +205,7 @@ impl RateGovernor {
         let _turn = self.turn.lock().await;
         loop {
             let now = Instant::now();
-            let paced = self.paced_until(now);
+            let (paced, rate) = self.paced_until(now);
             if paced > now {
                 tokio::time::sleep_until(paced).await;
                 continue;
@@ -221,24 +224,24 @@ impl RateGovernor {
                 .map_or(paced, |early| paced.max(early));
             state.last_slot = Some(slot);
             state.meter.start(now);
-            let rate = self.adaptive_rate(&state, now);
             return SendTicket { sent: now, rate };
         }
     }
 
-    /// The earliest time the pacer lets the next request go: `now` while the adaptive rate is
-    /// at the configured one (the limiter decides then) or unlimited.
-    fn paced_until(&self, now: Instant) -> Instant {
+    /// The earliest time the pacer lets the next request go (`now` while the adaptive rate is
+    /// at the configured one, when the limiter decides, or unlimited), and the adaptive rate.
+    fn paced_until(&self, now: Instant) -> (Instant, f64) {
         let state = self.lock();
         let rate = self.adaptive_rate(&state, now);
         let paced = match &self.ceiling {
             Some(ceiling) => rate < ceiling.rate,
             None => rate.is_finite(),
         };
-        match (paced, state.last_slot) {
+        let until = match (paced, state.last_slot) {
             (true, Some(last)) => now.max(last + Duration::from_secs_f64(1.0 / rate)),
             _ => now,
-        }
+        };
+        (until, rate)
     }
 
     /// The adaptive rate at `now`, capped by the configured one; infinite while unlimited and
