@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use tokio::sync::mpsc;
 
 use crate::config::{Rehearsal, RunConfig};
-use crate::execution::{Control, RateGovernor, RunState, Running, StopReason};
+use crate::execution::{Control, RunState, Running, StopReason};
 use crate::exit;
 use crate::input::{self, InputItem, InputReader};
 use crate::ledger::{self, resume::Resumed};
@@ -121,10 +121,7 @@ async fn execute_run(
     writer: ResultsWriter,
 ) -> u8 {
     let started = Instant::now();
-    let state = Arc::new(RunState::new(
-        RateGovernor::new(config.exec.rate, config.exec.burst),
-        reader.dedup(),
-    ));
+    let state = Arc::new(RunState::new(config.exec.rate_governor(), reader.dedup()));
     let progress_bar = Arc::new(OnceLock::new());
     *state.canary.lock().expect("never poisoned") =
         preflight::canary_gate(config, &prepared, progress_bar.clone());
@@ -339,7 +336,11 @@ mod tests {
     #[tokio::test]
     async fn an_unwritable_result_stops_dispatching_and_keeps_every_answer_after_it() {
         let state = Arc::new(RunState::new(
-            RateGovernor::new(None, std::num::NonZeroU32::MIN),
+            crate::execution::RateGovernor::new(
+                None,
+                std::num::NonZeroU32::MIN,
+                std::num::NonZeroUsize::MIN,
+            ),
             Arc::new(Dedup::default()),
         ));
         let writer = ResultsWriter::from_sink(Box::new(FullDisk::new(0)), PinPolicy::Full, false);

@@ -59,6 +59,13 @@ pub struct ExecConfig {
     pub settle: Duration,
 }
 
+impl ExecConfig {
+    /// The run's rate: the configured ceiling, and the adaptive rate under it.
+    pub fn rate_governor(&self) -> RateGovernor {
+        RateGovernor::new(self.rate, self.burst, self.concurrency)
+    }
+}
+
 /// What the executor shares with the rest of the run.
 #[derive(Debug)]
 pub struct RunState {
@@ -333,10 +340,7 @@ mod tests {
         let (item_tx, item_rx) = mpsc::channel(16);
         let (out_tx, mut out_rx) = mpsc::channel(16);
         let config = config(mode);
-        let state = Arc::new(RunState::new(
-            RateGovernor::new(config.rate, config.burst),
-            Arc::new(seen),
-        ));
+        let state = Arc::new(RunState::new(config.rate_governor(), Arc::new(seen)));
         let executor = tokio::spawn(execute(fake, item_rx, config, state.clone(), out_tx));
         item_tx.send(items).await.unwrap();
         drop(item_tx);

@@ -22,8 +22,12 @@
 //!   1 request/s and at 1,000, stays flat near it (where the service's rate most likely is) and
 //!   only then probes beyond, slowly at first and faster the longer no throttle comes.
 //!
-//! An unlimited run (`--rate 0`) starts slowly, doubling its rate every tenth of a second until
-//! the first throttle, so `--concurrency` requests do not all meet a small burst at once.
+//! An unlimited run (`--rate 0`) starts slowly, as TCP does: the rate doubles with each round
+//! trip's answers (each accepted answer raises it by a share, so that a round trip's worth of
+//! answers doubles it), so `--concurrency` requests do not all meet a small burst at once, yet
+//! the run reaches its full speed within a few round trips. The slow start ends at the first
+//! throttle, or once the rate lets more requests go per round trip than may be in flight: from
+//! then on `--concurrency` alone limits the run, until Chime throttles.
 //!
 //! Sends are spaced evenly by a pacer (no bursts out of a lowered rate), and one request at a
 //! time waits for its send time, which it recomputes on waking: a cut slows the very next send
@@ -37,7 +41,7 @@
 //! times are [`tokio::time::Instant`] for the same reason.
 
 use std::collections::VecDeque;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::ops::Add;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -68,13 +72,11 @@ const SCALE: f64 = 0.0004;
 const PROVISIONAL_SCALE: f64 = 0.1;
 /// Never slower than one request every two seconds (smithy-rs's floor too).
 const MIN_RATE: f64 = 0.5;
-/// An unlimited run starts at this rate and doubles it every `SLOW_START_DOUBLING` until the
-/// first throttle: all `--concurrency` requests at once would meet a small burst with as many
-/// throttles in the first round trip, while doubling finds any rate within a few seconds.
+/// An unlimited run starts at this rate and doubles it with each round trip's answers until
+/// the first throttle: all `--concurrency` requests at once would meet a small burst with as
+/// many throttles in the first round trip, while doubling finds any rate within a few round
+/// trips.
 const SLOW_START_RATE: f64 = 10.0;
-const SLOW_START_DOUBLING: Duration = Duration::from_millis(100);
-/// Past this rate the slow start ends: the run is unlimited until Chime throttles.
-const SLOW_START_END: f64 = 100_000.0;
 /// How far back accepted answers are counted.
 const METER_WINDOW: Duration = Duration::from_secs(1);
 /// The shortest span a rate is measured over: at the first throttle of a run only
@@ -103,6 +105,11 @@ pub struct RateGovernor {
     /// One sender at a time waits for its send time, the rest queue here in order (the lock is
     /// fair): the waiter recomputes its time on waking, so a rate change applies at once.
     turn: tokio::sync::Mutex<()>,
+    /// Wakes the waiting sender when the slow start raises the rate: its time comes sooner.
+    raised: tokio::sync::Notify,
+    /// Requests in flight at most (`--concurrency`): the slow start ends once the rate lets
+    /// more go per round trip.
+    window: f64,
     state: Mutex<State>,
 }
 
@@ -161,6 +168,9 @@ struct State {
     provisional: bool,
     /// The share of `w_max` the last cut kept.
     beta: f64,
+    /// The rate of an unlimited run before its first throttle: it starts at
+    /// [`SLOW_START_RATE`] and is infinite once the slow start is over.
+    slow_start: f64,
     /// The pacer's last booked send time.
     last_slot: Option<Instant>,
     /// Whether a throttle that came before anything was accepted has been passed over.
@@ -170,8 +180,9 @@ struct State {
 
 impl RateGovernor {
     /// `rate` is the configured ceiling (`None`: unlimited until Chime throttles), `burst` the
-    /// requests that may go at once above it after a quiet spell.
-    pub fn new(rate: Option<NonZeroU32>, burst: NonZeroU32) -> Self {
+    /// requests that may go at once above it after a quiet spell, `window` the requests that
+    /// may be in flight at once.
+    pub fn new(rate: Option<NonZeroU32>, burst: NonZeroU32, window: NonZeroUsize) -> Self {
         let ceiling = rate.map(|rate| Ceiling {
             rate: f64::from(rate.get()),
         });
@@ -182,11 +193,14 @@ impl RateGovernor {
             ceiling,
             limiter,
             turn: tokio::sync::Mutex::new(()),
+            raised: tokio::sync::Notify::new(),
+            window: window.get() as f64,
             state: Mutex::new(State {
                 w_max: f64::INFINITY,
                 last_cut: None,
                 provisional: false,
                 beta: BETA,
+                slow_start: SLOW_START_RATE,
                 last_slot: None,
                 passed_over_empty_start: false,
                 meter: Meter::default(),
@@ -204,10 +218,15 @@ impl RateGovernor {
     pub async fn acquire(&self) -> SendTicket {
         let _turn = self.turn.lock().await;
         loop {
+            // Created before the rate is read, so that no raise after the reading is missed.
+            let raised = self.raised.notified();
             let now = Instant::now();
             let (paced, rate) = self.paced_until(now);
             if paced > now {
-                tokio::time::sleep_until(paced).await;
+                tokio::select! {
+                    _ = tokio::time::sleep_until(paced) => {}
+                    _ = raised => {}
+                }
                 continue;
             }
             if let Some(limiter) = &self.limiter {
@@ -248,19 +267,10 @@ impl RateGovernor {
     /// never throttled.
     fn adaptive_rate(&self, state: &State, now: Instant) -> f64 {
         let Some(cut) = state.last_cut else {
-            return match (&self.ceiling, state.meter.origin) {
-                (Some(ceiling), _) => ceiling.rate,
-                (None, None) => SLOW_START_RATE,
-                (None, Some(origin)) => {
-                    let doublings = (now - origin).div_duration_f64(SLOW_START_DOUBLING);
-                    let rate = SLOW_START_RATE * doublings.exp2();
-                    if rate < SLOW_START_END {
-                        rate
-                    } else {
-                        f64::INFINITY
-                    }
-                }
-            };
+            return self
+                .ceiling
+                .as_ref()
+                .map_or(state.slow_start, |ceiling| ceiling.rate);
         };
         let cap = self.ceiling.as_ref().map_or(f64::INFINITY, |c| c.rate);
         let scale = if state.provisional {
@@ -281,9 +291,15 @@ impl RateGovernor {
         rate.is_finite().then_some(rate)
     }
 
-    /// Chime accepted a request.
-    pub fn on_success(&self) {
-        self.lock().meter.record(Instant::now());
+    /// Chime accepted the request sent with `ticket`.
+    pub fn on_success(&self, ticket: SendTicket) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        state.meter.record(now);
+        if state.last_cut.is_none() && self.ceiling.is_none() && state.slow_start.is_finite() {
+            state.slow_start = slow_start_step(state.slow_start, now - ticket.sent, self.window);
+            self.raised.notify_waiters();
+        }
     }
 
     /// Chime throttled the request sent with `ticket`.
@@ -313,6 +329,21 @@ impl RateGovernor {
         state.beta = cut.beta;
         state.provisional = cut.uncertain && !settled;
         state.last_cut = Some(now);
+    }
+}
+
+/// The slow start's rate after one more accepted answer that took `round_trip`: a round trip's
+/// worth of answers doubles it (each multiplies it by 2^(1 / answers a round trip)). While
+/// fewer than two requests go per round trip each answer raises it by √2 only: a rate that
+/// low may be Chime's own, and a small bucket is met gently. Infinite once the rate lets more
+/// than `window` requests go per round trip: then the window limits the run.
+fn slow_start_step(rate: f64, round_trip: Duration, window: f64) -> f64 {
+    let per_round_trip = |rate: f64| rate * round_trip.as_secs_f64();
+    let raised = rate * (1.0 / per_round_trip(rate).max(2.0)).exp2();
+    if per_round_trip(raised) < window {
+        raised
+    } else {
+        f64::INFINITY
     }
 }
 

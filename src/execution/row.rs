@@ -247,7 +247,7 @@ impl<A: ChimeApi> Pacing for RowRunner<A> {
         state.live.in_flight.fetch_sub(1, Ordering::Relaxed);
         let Some(error) = error else {
             state.unreachable_streak.store(0, Ordering::Relaxed);
-            state.rate.on_success();
+            state.rate.on_success(ticket);
             return;
         };
         self.note_reachability(error);

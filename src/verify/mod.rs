@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use crate::chime::{ChimeClient, ClientSettings};
 use crate::config::resume_command;
 use crate::dedup::Dedup;
-use crate::execution::{ExecConfig, RateGovernor, RunState, Running};
+use crate::execution::{ExecConfig, RunState, Running};
 use crate::input::{InputItem, RowTask, Target};
 use crate::ledger::{self, FinalRow, FinalRows, RowReader};
 use crate::outcome::{Pin, RowStatus, StopReason};
@@ -156,7 +156,7 @@ async fn execute_verify(
 ) -> u8 {
     let started = Instant::now();
     let state = Arc::new(RunState::new(
-        RateGovernor::new(config.exec.rate, config.exec.burst),
+        config.exec.rate_governor(),
         Arc::new(Dedup::default()),
     ));
     let expected = Arc::new(Expected::default());

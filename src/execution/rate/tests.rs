@@ -6,7 +6,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 fn governor(rate: u32, burst: u32) -> RateGovernor {
-    RateGovernor::new(NonZeroU32::new(rate), NonZeroU32::new(burst).unwrap())
+    windowed_governor(rate, burst, 16)
+}
+
+fn windowed_governor(rate: u32, burst: u32, window: usize) -> RateGovernor {
+    RateGovernor::new(
+        NonZeroU32::new(rate),
+        NonZeroU32::new(burst).unwrap(),
+        NonZeroUsize::new(window).unwrap(),
+    )
 }
 
 /// A token-bucket server, as the simulator's `--throttle-rps R --throttle-burst B`, on the
@@ -82,7 +90,7 @@ fn spawn_workers(
                 let jitter = Duration::from_micros(rng.random_range(0..=2000));
                 tokio::time::sleep(latency.saturating_sub(Duration::from_millis(1)) + jitter).await;
                 if chime.admit() {
-                    governor.on_success();
+                    governor.on_success(ticket);
                     tries = 0;
                 } else {
                     governor.on_throttle(ticket);
@@ -98,15 +106,18 @@ fn spawn_workers(
 #[tokio::test(start_paused = true)]
 async fn a_throttle_after_the_slow_start_cuts_to_the_accepted_rate() {
     let governor = governor(0, 1);
-    governor.acquire().await;
+    let first = governor.acquire().await;
+    // An answer after 5 s: 10/s is 50 requests a round trip, more than the window of 16.
     tokio::time::advance(Duration::from_secs(5)).await;
+    governor.on_success(first);
     assert_eq!(
         governor.current(),
         None,
         "unlimited once the slow start is over"
     );
     for _ in 0..100 {
-        governor.on_success();
+        let ticket = governor.acquire().await;
+        governor.on_success(ticket);
         tokio::time::advance(Duration::from_millis(10)).await;
     }
     let ticket = governor.acquire().await;
@@ -137,7 +148,7 @@ async fn matrix_row(
     latency_ms: u64,
     concurrency: usize,
 ) -> (f64, f64) {
-    let governor = Arc::new(governor(rate, 1));
+    let governor = Arc::new(windowed_governor(rate, 1, concurrency));
     let chime = FakeChime::new(server_rate, burst);
     let stop = Arc::new(AtomicBool::new(false));
     let latency = Duration::from_millis(latency_ms);
@@ -183,7 +194,8 @@ async fn one_overshoot_cuts_once() {
         tickets.push(governor.acquire().await);
     }
     tokio::time::advance(Duration::from_secs(2)).await;
-    governor.on_success();
+    let accepted = governor.acquire().await;
+    governor.on_success(accepted);
     governor.on_throttle(tickets[0]);
     let cut = governor.current().unwrap();
     assert!(cut <= 100.0 * BETA + 1e-9, "{cut}");
@@ -221,9 +233,9 @@ async fn a_throttle_before_anything_was_accepted_is_passed_over_once() {
 #[tokio::test(start_paused = true)]
 async fn the_first_throttle_of_a_run_halves_the_rate() {
     let governor = governor(200, 1);
-    let ticket = governor.acquire().await;
+    let (accepted, ticket) = (governor.acquire().await, governor.acquire().await);
     tokio::time::advance(Duration::from_millis(50)).await;
-    governor.on_success();
+    governor.on_success(accepted);
     governor.on_throttle(ticket);
     let rate = governor.current().unwrap();
     assert!((rate - 100.0).abs() < 0.5, "{rate}");
@@ -231,11 +243,12 @@ async fn the_first_throttle_of_a_run_halves_the_rate() {
 
 #[tokio::test(start_paused = true)]
 async fn a_lone_probe_steps_back_a_little_then_climbs_back_and_beyond() {
-    // Unlimited, so no configured rate caps the probe; 1 s of slow start reaches 10,240/s.
+    // Unlimited, so no configured rate caps the probe; still in the slow start (an answer after
+    // 1 s: 10 requests a round trip, under the window of 16).
     let governor = governor(0, 1);
-    governor.acquire().await;
+    let accepted = governor.acquire().await;
     tokio::time::advance(Duration::from_secs(1)).await;
-    governor.on_success();
+    governor.on_success(accepted);
     let first = governor.acquire().await;
     governor.on_throttle(first);
     // Long after that cut, a throttle is a probe just past the service's rate.
@@ -260,10 +273,10 @@ async fn a_lone_probe_steps_back_a_little_then_climbs_back_and_beyond() {
 #[tokio::test(start_paused = true)]
 async fn the_pacer_spaces_sends_at_the_rate() {
     let governor = governor(20, 1);
-    governor.acquire().await;
+    let accepted = governor.acquire().await;
     // Past the meter's first second, so the recovery is the slow, settled one.
     tokio::time::advance(Duration::from_secs(2)).await;
-    governor.on_success();
+    governor.on_success(accepted);
     let ticket = governor.acquire().await;
     governor.on_throttle(ticket);
     // The first throttle of the run: half of 20/s.
@@ -278,6 +291,24 @@ async fn the_pacer_spaces_sends_at_the_rate() {
         assert!((gap - 1.0 / rate).abs() < 0.003, "{gap} at {rate}/s");
         last = sent;
     }
+}
+
+/// From 10/s, 16 requests in flight at 20 ms a round trip (800/s) are reached within a third
+/// of a second (the slow start that doubled every 100 ms took 0.6 s to reach 800/s, and 1.3 s
+/// to step aside), and then the window alone limits the run.
+#[tokio::test(start_paused = true)]
+async fn the_slow_start_doubles_the_rate_each_round_trip_until_the_window_is_full() {
+    let governor = Arc::new(windowed_governor(0, 1, 16));
+    let chime = FakeChime::new(1e9, 1e9);
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    spawn_workers(&governor, &chime, 16, Duration::from_millis(20), &stop);
+    while governor.current().is_some() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let took = started.elapsed();
+    assert!(took <= Duration::from_millis(400), "{took:?}");
+    stop.store(true, Ordering::Relaxed);
 }
 
 #[tokio::test(start_paused = true)]
@@ -305,7 +336,7 @@ async fn the_configured_rate_and_burst_are_never_exceeded() {
                 let ticket = governor.acquire().await;
                 sent.lock().unwrap().push(ticket.sent);
                 tokio::time::sleep(Duration::from_millis(3)).await;
-                governor.on_success();
+                governor.on_success(ticket);
             }
         }));
     }
