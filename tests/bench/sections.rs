@@ -133,8 +133,8 @@ pub fn latency_bound(fixture: &Fixture, verdicts: &mut Vec<Verdict>) {
                 "{rate:.0} rows/s = {:.1}% of {limit:.0}/s",
                 fraction * 100.0
             ),
-            "≥ 90%",
-            fraction >= 0.9,
+            "≥ 95%",
+            fraction >= 0.95,
         ));
     }
 }
