@@ -62,8 +62,12 @@ const BETA: f64 = 0.9;
 const PROBE_BETA: f64 = 0.95;
 /// The rate kept after the first throttle of a run.
 const FIRST_BETA: f64 = 0.5;
-/// A cut fell far short when Chime accepts less than this share of the rate sent.
-const OVERSHOOT: f64 = 0.75;
+/// A cut fell far short when Chime accepts less than this share of the rate sent. The meter,
+/// restarted at the run's first cut, still counts the climb back from it: a probe a few percent
+/// past Chime's rate a moment later reads as about 0.7 of the rate sent, and must step back
+/// from its send rate, not down to that reading; an overshoot of a configured rate reads 0.5
+/// or less.
+const OVERSHOOT: f64 = 0.6;
 /// CUBIC's growth constant, relative to `w_max`: `K = ∛((1 − beta) / SCALE)` = 5 s back to
 /// `w_max` after a probe; twice `w_max` about 14 s later, a thousand times about 140 s later.
 const SCALE: f64 = 0.0004;
