@@ -20,6 +20,7 @@ use std::path::Path;
 
 use crate::outcome::{Pin, RowStatus};
 use crate::output::{unneutralize, whole_length, RESULTS_HEADER};
+use crate::rules::header_cell_for_message;
 
 pub use final_rows::{final_rows, FinalRow, FinalRows};
 
@@ -55,9 +56,6 @@ pub enum LedgerError {
         problem: String,
     },
 }
-
-use crate::rules::header_cell_for_message;
-pub use crate::rules::is_chime_pin;
 
 /// One whole row of a results file, read back.
 #[derive(Clone, Debug)]

@@ -7,8 +7,9 @@ use std::path::Path;
 use crate::dedup::{Fingerprints, UserKey};
 use crate::outcome::RowStatus;
 use crate::output::{carried_column_name, PinPolicy};
+use crate::rules::is_chime_pin;
 
-use super::{is_chime_pin, LedgerError, ResultRow, RowReader};
+use super::{LedgerError, ResultRow, RowReader};
 
 /// What the results being resumed hold.
 #[derive(Debug, Default)]

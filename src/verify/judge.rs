@@ -1,8 +1,8 @@
 //! What a GetUser answer says of a recorded PIN: the verified status of one user.
 
-use crate::ledger::is_chime_pin;
 use crate::outcome::{codes, Outcome, Pin, RowStatus};
 use crate::output::PinPolicy;
+use crate::rules::is_chime_pin;
 
 /// The status column of the verified file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
