@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use aws_smithy_types::DateTime;
@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::admin::ADMIN_PREFIX;
 use super::auth::KeyLifetime;
+use super::clock::AnswerClock;
 use super::counters::{CountedStatus, Counters, LiveCounters};
 use super::directory::{format_guid, Directory};
 use super::errors::{http_response, Reply, WireResponse, JSON};
@@ -108,7 +109,8 @@ impl Simulator {
             Some(path) => Some(RequestLog::create(path)?),
             None => None,
         };
-        let shared = Arc::new(ServerState::new(config, caller, log));
+        let clock = AnswerClock::start().context("cannot start the simulator's answer clock")?;
+        let shared = Arc::new(ServerState::new(config, caller, log, clock));
         let cancel = CancellationToken::new();
         let server = tokio::spawn(accept_loop(listener, shared.clone(), cancel.clone()));
         let flusher = shared.log.is_some().then(|| {
@@ -309,7 +311,7 @@ async fn handle(
             .op
             .is_user_operation()
         {
-            tokio::time::sleep_until(due).await;
+            shared.clock.sleep_until(due).await;
         }
     }
     shared.respond(&parts, &body, &draw, arrival, in_flight.count, None)
@@ -343,12 +345,9 @@ async fn apply_late(
     answer_rx.await.unwrap_or(Err(DropAnswer))
 }
 
-/// When an answer delayed by `delay` is due, counted from its arrival. Tokio's timer fires at
-/// the first whole millisecond tick at or after a deadline, about a millisecond late on
-/// average; aiming that much early centres the answer time on the latency asked for.
-fn answer_time(delay: Duration) -> Option<tokio::time::Instant> {
-    const TIMER_LATENESS: Duration = Duration::from_millis(1);
-    (!delay.is_zero()).then(|| tokio::time::Instant::now() + delay.saturating_sub(TIMER_LATENESS))
+/// When an answer delayed by `delay` is due, counted from its arrival.
+fn answer_time(delay: Duration) -> Option<Instant> {
+    (!delay.is_zero()).then(|| Instant::now() + delay)
 }
 
 /// Counts a request in flight until dropped (also when the client goes away mid-request).
@@ -389,10 +388,16 @@ pub(super) struct ServerState {
     in_flight: AtomicU64,
     request_seq: AtomicU64,
     seed: u64,
+    clock: AnswerClock,
 }
 
 impl ServerState {
-    fn new(config: SimulatorConfig, caller: CallerIdentity, log: Option<RequestLog>) -> Self {
+    fn new(
+        config: SimulatorConfig,
+        caller: CallerIdentity,
+        log: Option<RequestLog>,
+        clock: AnswerClock,
+    ) -> Self {
         let key_lifetime = KeyLifetime::new(config.faults.expire_keys_after);
         let faults = FaultEngine::new(config.faults, config.seed);
         let store = UserStore::new(&config.directory, || faults.fresh_pin());
@@ -409,6 +414,7 @@ impl ServerState {
             in_flight: AtomicU64::new(0),
             request_seq: AtomicU64::new(0),
             seed: config.seed,
+            clock,
         }
     }
 
