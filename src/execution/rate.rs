@@ -302,7 +302,7 @@ impl RateGovernor {
         let mut state = self.lock();
         state.meter.record(now);
         if state.last_cut.is_none() && self.ceiling.is_none() && state.slow_start.is_finite() {
-            state.slow_start = slow_start_step(state.slow_start, now - ticket.sent, self.window);
+            state.slow_start = slow_start_step(state.slow_start, &ticket, now, self.window);
             self.raised.notify_waiters();
         }
     }
@@ -337,15 +337,18 @@ impl RateGovernor {
     }
 }
 
-/// The slow start's rate after one more accepted answer that took `round_trip`: a round trip's
-/// worth of answers doubles it (each multiplies it by 2^(1 / answers a round trip)). While
-/// fewer than two requests go per round trip each answer raises it by √2 only: a rate that
-/// low may be Chime's own, and a small bucket is met gently. Infinite once the rate lets more
-/// than `window` requests go per round trip: then the window limits the run.
-fn slow_start_step(rate: f64, round_trip: Duration, window: f64) -> f64 {
-    let per_round_trip = |rate: f64| rate * round_trip.as_secs_f64();
-    let raised = rate * (1.0 / per_round_trip(rate).max(2.0)).exp2();
-    if per_round_trip(raised) < window {
+/// The slow start's rate after one more accepted answer, sent with `ticket`: a round trip's
+/// worth of answers doubles it (each multiplies it by 2^(1 / answers a round trip), counted at
+/// the rate they were sent at, a round trip ago: counted at the rate now, the answers of a
+/// round trip would raise it by only about 1.6). While fewer than two requests go per round
+/// trip each answer raises it by √2 only: a rate that low may be Chime's own, and a small
+/// bucket is met gently. Infinite once the rate lets more than `window` requests go per round
+/// trip: then the window limits the run.
+fn slow_start_step(rate: f64, ticket: &SendTicket, now: Instant, window: f64) -> f64 {
+    let round_trip = (now - ticket.sent).as_secs_f64();
+    let answers_per_round_trip = ticket.rate.min(rate) * round_trip;
+    let raised = rate * (1.0 / answers_per_round_trip.max(2.0)).exp2();
+    if raised * round_trip < window {
         raised
     } else {
         f64::INFINITY
