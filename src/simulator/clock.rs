@@ -55,6 +55,8 @@ pub(super) struct AnswerClock {
     /// to the answer's task running again (the thread's own wake-up, then the runtime's),
     /// learnt from the answers so far, so that answers go out at their due time on average.
     lead_ns: AtomicU64,
+    /// Answers the lead has learnt from so far.
+    answers: AtomicU64,
 }
 
 /// The answers waiting, earliest first, and whether the clock has been dropped.
@@ -79,6 +81,7 @@ impl AnswerClock {
             shared,
             thread,
             lead_ns: AtomicU64::new(0),
+            answers: AtomicU64::new(0),
         })
     }
 
@@ -90,16 +93,19 @@ impl AnswerClock {
     }
 
     /// Moves the lead a step towards the one that would have answered this request on time:
-    /// a slow average, so one descheduled wake-up does not move every next answer.
+    /// the mean of the first answers, then a slow average of the last ones, so one descheduled
+    /// wake-up does not move every next answer.
     fn learn_lead(&self, due: Instant, lead: Duration) {
-        const STEP: f64 = 1.0 / 64.0;
+        const MOST_ANSWERS_AVERAGED: u64 = 64;
+        let answers = self.answers.fetch_add(1, Ordering::Relaxed) + 1;
+        let step = 1.0 / answers.min(MOST_ANSWERS_AVERAGED) as f64;
         let now = Instant::now();
         let late_s = if now >= due {
             (now - due).as_secs_f64()
         } else {
             -(due - now).as_secs_f64()
         };
-        let lead_s = (lead.as_secs_f64() + STEP * late_s).clamp(0.0, MAX_LEAD.as_secs_f64());
+        let lead_s = (lead.as_secs_f64() + step * late_s).clamp(0.0, MAX_LEAD.as_secs_f64());
         self.lead_ns.store((lead_s * 1e9) as u64, Ordering::Relaxed);
     }
 
