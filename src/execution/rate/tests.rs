@@ -160,10 +160,10 @@ async fn matrix_row(
 
 /// The matrix (rates 20/1, 50/5, 50/10, 50/50 at latencies 2, 20 and 50 ms,
 /// concurrency 16 and 64) against a simulated token bucket, from the first request: at least
-/// 95% of the server's rate (94% with a burst of one, where any two sends closer than 1/R
-/// apart meet an empty bucket, so the jitter of the sends costs rate; they hold 95.0–95.4%
-/// here, and 93.2% at 20 ms when a probe soon after the first cut was mistaken for an overshoot)
-/// and at most 2% throttled answers.
+/// 95% of the server's rate and at most 2% throttled answers. With a burst of one any two
+/// sends closer than 1/R apart meet an empty bucket, so the jitter of the sends costs rate:
+/// those rows hold 95.4–95.6% here (93.2% at 20 ms when a probe soon after the first cut was
+/// mistaken for an overshoot; 95.0–95.4% with the slow start from 10/s).
 #[tokio::test(start_paused = true)]
 async fn holds_the_servers_rate_across_the_matrix() {
     for (latency, concurrency) in [(20, 16), (2, 16), (50, 64)] {
@@ -181,8 +181,7 @@ async fn holds_the_servers_rate_across_the_matrix() {
                 share * 100.0,
                 throttled * 100.0
             );
-            let wanted = if burst > 1.0 { 0.95 } else { 0.94 };
-            assert!(share >= wanted && throttled <= 0.02, "{row}");
+            assert!(share >= 0.95 && throttled <= 0.02, "{row}");
         }
     }
 }
