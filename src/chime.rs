@@ -187,9 +187,7 @@ impl ChimeClient {
         let config = aws_sdk_chime::config::Builder::from(shared)
             .retry_config(RetryConfig::disabled())
             .timeout_config(timeouts(settings))
-            .interceptor(guard::PlainHttpGuard {
-                allow_insecure: settings.allow_insecure_endpoint,
-            })
+            .interceptor(guard::PlainHttpGuard::new(settings.allow_insecure_endpoint))
             .build();
         ChimeClient {
             client: Client::from_conf(config),

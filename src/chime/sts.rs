@@ -30,9 +30,7 @@ pub fn sts_client(shared: &SdkConfig, settings: &ClientSettings) -> aws_sdk_sts:
     let config = aws_sdk_sts::config::Builder::from(shared)
         .retry_config(RetryConfig::disabled())
         .timeout_config(timeouts(settings))
-        .interceptor(guard::PlainHttpGuard {
-            allow_insecure: settings.allow_insecure_endpoint,
-        })
+        .interceptor(guard::PlainHttpGuard::new(settings.allow_insecure_endpoint))
         .build();
     aws_sdk_sts::Client::from_conf(config)
 }
