@@ -122,7 +122,8 @@ impl AnswerClock {
         if earliest {
             self.thread.unpark();
         }
-        // The thread drops a waker only after sending on it.
+        // The thread sends on every waker it takes; one is dropped unsent only with the clock,
+        // when the simulator has gone, and then nothing is worth waiting for.
         let _ = woken.await;
     }
 }

@@ -13,10 +13,10 @@
 //!
 //! Layout: [`directory`] (which accounts and users exist) and `store` (their live PINs);
 //! [`faults`] (what goes wrong); `server` (listener, connections, bodies, delays, held and
-//! dropped answers) and `clock` (when a delayed answer goes out), `routing` (which operation a request asks for), `auth` and `sigv4` (who
-//! signed it), `operations` (one function per operation) and `sts` (the caller's identity),
-//! `wire` (answer bodies) and `errors` (error shapes); `admin` (`/__simulator/`); `counters`
-//! and `log` (what happened).
+//! dropped answers) and `clock` (when a delayed answer goes out), `routing` (which operation
+//! a request asks for), `auth` and `sigv4` (who signed it), `operations` (one function per
+//! operation) and `sts` (the caller's identity), `wire` (answer bodies) and `errors` (error
+//! shapes); `admin` (`/__simulator/`); `counters` and `log` (what happened).
 
 mod admin;
 mod auth;
