@@ -136,6 +136,9 @@ fn simulate_serves_a_directory_file_with_faults_and_a_log() {
         log.to_str().unwrap(),
         "--throttle-rps",
         "1000",
+        // The answers below wait on the simulator's own clock: the AWS CLI reads them as well.
+        "--latency-ms",
+        "30",
     ]);
     let state = sim.state();
     assert_eq!(state["users"].as_array().unwrap().len(), 3);
