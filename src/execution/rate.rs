@@ -26,7 +26,7 @@
 //! trip's answers (each accepted answer raises it by a share, so that a round trip's worth of
 //! answers doubles it), so `--concurrency` requests do not all meet a small burst at once, yet
 //! the run is at full speed within a fraction of a second (at 20 ms a round trip, 16 requests
-//! in flight in a third of a second). The slow start ends at the first throttle, or once the
+//! in flight in a fifth of a second). The slow start ends at the first throttle, or once the
 //! rate lets more requests go per round trip than may be in flight: from then on
 //! `--concurrency` alone limits the run, until Chime throttles.
 //!

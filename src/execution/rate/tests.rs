@@ -107,7 +107,7 @@ fn spawn_workers(
 async fn a_throttle_after_the_slow_start_cuts_to_the_accepted_rate() {
     let governor = governor(0, 1);
     let first = governor.acquire().await;
-    // An answer after 5 s: 10/s is 50 requests a round trip, more than the window of 16.
+    // An answer after 5 s: 20/s is 100 requests a round trip, more than the window of 16.
     tokio::time::advance(Duration::from_secs(5)).await;
     governor.on_success(first);
     assert_eq!(
@@ -244,10 +244,10 @@ async fn the_first_throttle_of_a_run_halves_the_rate() {
 #[tokio::test(start_paused = true)]
 async fn a_lone_probe_steps_back_a_little_then_climbs_back_and_beyond() {
     // Unlimited, so no configured rate caps the probe; still in the slow start (an answer after
-    // 1 s: 10 requests a round trip, under the window of 16).
+    // 0.5 s: 10 requests a round trip at 20/s, under the window of 16).
     let governor = governor(0, 1);
     let accepted = governor.acquire().await;
-    tokio::time::advance(Duration::from_secs(1)).await;
+    tokio::time::advance(Duration::from_millis(500)).await;
     governor.on_success(accepted);
     let first = governor.acquire().await;
     governor.on_throttle(first);
