@@ -32,7 +32,10 @@
 //!
 //! Sends are spaced evenly by a pacer (no bursts out of a lowered rate), and one request at a
 //! time waits for its send time, which it recomputes on waking: a cut slows the very next send
-//! rather than only the sends asked for after the queue already booked slots.
+//! rather than only the sends asked for after the queue already booked slots. Where the window
+//! limits the run the pacer spaces the sends at its rate too, `--concurrency` requests a round
+//! trip (a tenth faster, so that it never holds the average back): requests that come free
+//! together go out spread over the round trip instead of bunching for the rest of the run.
 //!
 //! The configured ceiling is one `governor` limiter (`--rate` with an explicit `--burst`), run
 //! on tokio's clock ([`TokioClock`]) so that the paused clock of the tests drives it too and
@@ -89,6 +92,16 @@ const METER_WINDOW: Duration = Duration::from_secs(1);
 /// The shortest span a rate is measured over: at the first throttle of a run only
 /// milliseconds have passed, and a count over them would be a burst, not a rate.
 const METER_MIN_SPAN: Duration = Duration::from_millis(100);
+/// The pacer spaces the sends at the rate the window allows, `--concurrency` requests a round
+/// trip, and this much faster, so that it holds back only requests that come much closer
+/// together than the average. Without it requests bunch like buses: an answer that arrives
+/// while the runtime's one thread handles another has its next request sent right after that
+/// one's, nothing ever moves them apart again, and within seconds every request in flight goes
+/// out and comes back in one clump that waits to be handled answer by answer (measured at 20 ms
+/// a round trip and `--concurrency 16`: all 16 within 2 ms of each round trip, 0.8 ms lost each
+/// time; spaced, 94% of concurrency ÷ latency became 97%). A tenth: 1.02, 1.05, 1.1 and 1.25
+/// all spread the clump, 1.25 the least.
+const WINDOW_HEADROOM: f64 = 1.1;
 /// How late a sleeping sender may wake and still keep its booked send time: tokio's timer
 /// fires up to a tick after the deadline, and spacing from the wake time instead would lower
 /// the rate by that much every send. More idle time than this is not credited (no bursts).
@@ -180,6 +193,8 @@ struct State {
     slow_start: f64,
     /// The pacer's last booked send time.
     last_slot: Option<Instant>,
+    /// The round trip of an answered request, a moving average (seconds).
+    round_trip: Option<f64>,
     /// Whether a throttle that came before anything was accepted has been passed over.
     passed_over_empty_start: bool,
     meter: Meter,
@@ -209,6 +224,7 @@ impl RateGovernor {
                 beta: BETA,
                 slow_start: SLOW_START_RATE,
                 last_slot: None,
+                round_trip: None,
                 passed_over_empty_start: false,
                 meter: Meter::default(),
             }),
@@ -228,10 +244,10 @@ impl RateGovernor {
             // Created before the rate is read, so that no raise after the reading is missed.
             let raised = self.raised.notified();
             let now = Instant::now();
-            let (paced, rate) = self.paced_until(now);
-            if paced > now {
+            let (booked, rate) = self.booked_slot(now);
+            if booked > now {
                 tokio::select! {
-                    _ = tokio::time::sleep_until(paced) => {}
+                    _ = tokio::time::sleep_until(booked) => {}
                     _ = raised => {}
                 }
                 continue;
@@ -247,27 +263,38 @@ impl RateGovernor {
             // idle time than that.
             let slot = now
                 .checked_sub(TIMER_SLACK)
-                .map_or(paced, |early| paced.max(early));
+                .map_or(booked, |early| booked.max(early));
             state.last_slot = Some(slot);
             state.meter.start(now);
             return SendTicket { sent: now, rate };
         }
     }
 
-    /// The earliest time the pacer lets the next request go (`now` while the adaptive rate is
-    /// at the configured one, when the limiter decides, or unlimited), and the adaptive rate.
-    fn paced_until(&self, now: Instant) -> (Instant, f64) {
+    /// The pacer's next send time, one period after the last, which may have passed already
+    /// (`now` while the configured rate's limiter decides, or before any answer of an unlimited
+    /// run), and the adaptive rate. The pacer's period is that of the adaptive rate or the
+    /// window's, whichever is slower.
+    fn booked_slot(&self, now: Instant) -> (Instant, f64) {
         let state = self.lock();
         let rate = self.adaptive_rate(&state, now);
+        let pace = rate.min(self.window_rate(&state));
         let paced = match &self.ceiling {
-            Some(ceiling) => rate < ceiling.rate,
-            None => rate.is_finite(),
+            Some(ceiling) => pace < ceiling.rate,
+            None => pace.is_finite(),
         };
-        let until = match (paced, state.last_slot) {
-            (true, Some(last)) => now.max(last + Duration::from_secs_f64(1.0 / rate)),
+        let booked = match (paced, state.last_slot) {
+            (true, Some(last)) => last + Duration::from_secs_f64(1.0 / pace),
             _ => now,
         };
-        (until, rate)
+        (booked, rate)
+    }
+
+    /// The rate at which `--concurrency` requests go once a round trip, with
+    /// [`WINDOW_HEADROOM`] to spare; infinite before the first answer.
+    fn window_rate(&self, state: &State) -> f64 {
+        state.round_trip.map_or(f64::INFINITY, |round_trip| {
+            WINDOW_HEADROOM * self.window / round_trip
+        })
     }
 
     /// The adaptive rate at `now`, capped by the configured one; infinite while unlimited and
@@ -302,6 +329,7 @@ impl RateGovernor {
     pub fn on_success(&self, ticket: SendTicket) {
         let now = Instant::now();
         let mut state = self.lock();
+        state.note_round_trip(now - ticket.sent);
         state.meter.record(now);
         if state.last_cut.is_none() && self.ceiling.is_none() && state.slow_start.is_finite() {
             state.slow_start = slow_start_step(state.slow_start, &ticket, now, self.window);
@@ -313,6 +341,7 @@ impl RateGovernor {
     pub fn on_throttle(&self, ticket: SendTicket) {
         let now = Instant::now();
         let mut state = self.lock();
+        state.note_round_trip(now - ticket.sent);
         if state.last_cut.is_some_and(|cut| ticket.sent < cut) {
             // Sent at the rate the last cut already lowered: the same congestion event.
             return;
@@ -336,6 +365,19 @@ impl RateGovernor {
         state.beta = cut.beta;
         state.provisional = cut.uncertain && !settled;
         state.last_cut = Some(now);
+    }
+}
+
+impl State {
+    /// Adds one answer's round trip to the average: an eighth of the way towards it, as TCP
+    /// smooths its round trip, and never more than twice the average, so that one answer held
+    /// up for seconds slows the pacer by an eighth at most.
+    fn note_round_trip(&mut self, took: Duration) {
+        let took = took.as_secs_f64();
+        self.round_trip = Some(match self.round_trip {
+            None => took,
+            Some(average) => average + (took.min(2.0 * average) - average) / 8.0,
+        });
     }
 }
 

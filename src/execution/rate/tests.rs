@@ -274,9 +274,9 @@ async fn a_lone_probe_steps_back_a_little_then_climbs_back_and_beyond() {
 async fn the_pacer_spaces_sends_at_the_rate() {
     let governor = governor(20, 1);
     let accepted = governor.acquire().await;
+    governor.on_success(accepted);
     // Past the meter's first second, so the recovery is the slow, settled one.
     tokio::time::advance(Duration::from_secs(2)).await;
-    governor.on_success(accepted);
     let ticket = governor.acquire().await;
     governor.on_throttle(ticket);
     // The first throttle of the run: half of 20/s.
@@ -291,6 +291,68 @@ async fn the_pacer_spaces_sends_at_the_rate() {
         assert!((gap - 1.0 / rate).abs() < 0.003, "{gap} at {rate}/s");
         last = sent;
     }
+}
+
+/// A request that comes for its turn late (the timer woke its sender late, or none was ready)
+/// keeps the time the pacer booked for it, so the next one follows a period after that time:
+/// spaced from the late send instead, every late wake-up would lower the rate for good.
+#[tokio::test(start_paused = true)]
+async fn a_late_send_keeps_its_booked_time() {
+    // An unlimited run before its first answer: the slow start's 20/s, unchanged.
+    let governor = governor(0, 1);
+    let period = Duration::from_secs_f64(1.0 / SLOW_START_RATE);
+    let first = governor.acquire().await.sent;
+    let late = Duration::from_millis(1);
+    tokio::time::advance(period + late).await;
+    let sent_late = governor.acquire().await.sent;
+    assert_eq!(sent_late - first, period + late);
+    let next = governor.acquire().await.sent;
+    assert_eq!(next - sent_late, period - late, "spaced from the late send");
+}
+
+/// Requests freed together (answers that came back in a clump) do not go out together: the
+/// pacer spaces them at the window's rate, `--concurrency` a round trip, so that they spread
+/// over the round trip instead of bunching for the rest of the run. It never holds them back
+/// longer than the round trip itself.
+#[tokio::test(start_paused = true)]
+async fn requests_freed_together_go_out_spread_over_a_round_trip() {
+    let round_trip = Duration::from_millis(20);
+    let governor = windowed_governor(0, 1, 16);
+    while governor.current().is_some() {
+        let ticket = governor.acquire().await;
+        tokio::time::advance(round_trip).await;
+        governor.on_success(ticket);
+    }
+    let first = governor.acquire().await.sent;
+    let mut last = first;
+    for _ in 1..16 {
+        last = governor.acquire().await.sent;
+    }
+    let spread = last - first;
+    // Fifteen periods of 20 ms / (16 × 1.1), 17 ms, less the idle time the pacer credits.
+    assert!(
+        spread >= 17 * round_trip / 20 - TIMER_SLACK,
+        "{spread:?}: sent in a clump"
+    );
+    assert!(spread < round_trip, "{spread:?}: held back");
+}
+
+/// One answer held up for seconds slows the window's pace by an eighth at most.
+#[tokio::test(start_paused = true)]
+async fn one_slow_answer_barely_slows_the_window_pace() {
+    let governor = windowed_governor(0, 1, 16);
+    for _ in 0..32 {
+        let ticket = governor.acquire().await;
+        tokio::time::advance(Duration::from_millis(20)).await;
+        governor.on_success(ticket);
+    }
+    let before = governor.window_rate(&governor.lock());
+    let ticket = governor.acquire().await;
+    tokio::time::advance(Duration::from_secs(5)).await;
+    governor.on_success(ticket);
+    let after = governor.window_rate(&governor.lock());
+    assert!(after >= before / 1.125 - 1e-9, "{before} → {after}");
+    assert!(after < before, "{before} → {after}: the slow answer counts");
 }
 
 /// From 20/s, 16 requests in flight at 20 ms a round trip (800/s) are reached within a fifth of
