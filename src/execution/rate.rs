@@ -102,13 +102,14 @@ const METER_MIN_SPAN: Duration = Duration::from_millis(100);
 /// time; spaced, 94% of concurrency ÷ latency became 97%). A tenth: 1.02, 1.05, 1.1 and 1.25
 /// all spread the clump, 1.25 the least.
 const WINDOW_HEADROOM: f64 = 1.1;
-/// How late a sender may come where the window's pace spaces the sends and still keep its
-/// booked send time: that period is a millisecond or less, tokio's timer fires up to a tick
-/// after the deadline, and spacing from the late send would hold the run well under the window.
-/// More idle time than this is not credited (no bursts). Under the adaptive rate nothing is
-/// credited, and the next send goes a whole period after a late one: a bucket with no burst
-/// throttles any two requests closer than its period (crediting there cost those buckets 0.3–0.8
-/// points of their rate and 0.2–0.4 more throttled, benchmark section 7).
+/// How late a sender may come and still keep its booked send time, in the slow start and where
+/// the window's pace spaces the sends: tokio's timer fires up to a tick after the deadline, a
+/// large share of those periods (a millisecond or less at the window's pace), and spacing from
+/// each late send would climb slower (64 in flight at 20 ms reached 0.1 s later) and hold the
+/// run well under the window. More idle time than this is not credited (no bursts). After a
+/// throttle nothing is credited, and the next send goes a whole period after a late one: a
+/// bucket with no burst throttles any two requests closer than its period (crediting there cost
+/// those buckets 0.3–0.8 points of their rate and 0.2–0.4 more throttled, benchmark section 7).
 const TIMER_SLACK: Duration = Duration::from_millis(2);
 
 /// When a request was let go; hand it back with its answer to
@@ -301,7 +302,7 @@ impl RateGovernor {
             (true, Some(last)) => last + Duration::from_secs_f64(1.0 / pace),
             _ => now,
         };
-        let slack = if window_rate < rate {
+        let slack = if state.last_cut.is_none() || window_rate < rate {
             TIMER_SLACK
         } else {
             Duration::ZERO
