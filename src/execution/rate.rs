@@ -397,8 +397,10 @@ impl State {
     fn note_round_trip(&mut self, took: Duration) {
         let took = took.as_secs_f64();
         self.round_trip = Some(match self.round_trip {
-            None => took,
-            Some(average) => average + (took.min(2.0 * average) - average) / 8.0,
+            Some(average) if average > 0.0 => average + (took.min(2.0 * average) - average) / 8.0,
+            // The first answer, or answers so far all instant (a paused clock): nothing to
+            // bound by.
+            _ => took,
         });
     }
 }

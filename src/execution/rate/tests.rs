@@ -379,6 +379,23 @@ async fn requests_freed_together_go_out_spread_over_a_round_trip() {
     assert!(spread < round_trip, "{spread:?}: held back");
 }
 
+/// An answer that took no time at all (the paused clock) does not pin the round trip at zero.
+#[tokio::test(start_paused = true)]
+async fn an_instant_first_answer_does_not_pin_the_round_trip() {
+    let governor = windowed_governor(0, 1, 16);
+    let instant = governor.acquire().await;
+    governor.on_success(instant);
+    assert_eq!(governor.window_rate(&governor.lock()), f64::INFINITY);
+    let ticket = governor.acquire().await;
+    tokio::time::advance(Duration::from_millis(20)).await;
+    governor.on_success(ticket);
+    let rate = governor.window_rate(&governor.lock());
+    assert!(
+        (rate - WINDOW_HEADROOM * 16.0 / 0.020).abs() < 1.0,
+        "{rate}"
+    );
+}
+
 /// One answer held up for seconds slows the window's pace by an eighth at most.
 #[tokio::test(start_paused = true)]
 async fn one_slow_answer_barely_slows_the_window_pace() {
