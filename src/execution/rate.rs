@@ -288,8 +288,8 @@ impl RateGovernor {
     }
 
     /// The pacer's next send time: one period after the last, of the adaptive rate or the
-    /// window's, whichever is slower (`now` while the configured rate's limiter decides, or
-    /// before any answer of an unlimited run).
+    /// window's, whichever is slower (`now` for the run's first send, and while the configured
+    /// rate's limiter decides).
     fn booking(&self, now: Instant) -> Booking {
         let state = self.lock();
         let rate = self.adaptive_rate(&state, now);

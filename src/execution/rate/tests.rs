@@ -400,11 +400,7 @@ async fn an_instant_first_answer_does_not_pin_the_round_trip() {
 #[tokio::test(start_paused = true)]
 async fn one_slow_answer_barely_slows_the_window_pace() {
     let governor = windowed_governor(0, 1, 16);
-    for _ in 0..32 {
-        let ticket = governor.acquire().await;
-        tokio::time::advance(Duration::from_millis(20)).await;
-        governor.on_success(ticket);
-    }
+    past_the_slow_start(&governor, Duration::from_millis(20)).await;
     let before = governor.window_rate(&governor.lock());
     let ticket = governor.acquire().await;
     tokio::time::advance(Duration::from_secs(5)).await;
@@ -418,8 +414,9 @@ async fn one_slow_answer_barely_slows_the_window_pace() {
 /// a second, and 64 (3,200/s) a few round trips later: a round trip's answers double the rate,
 /// and then the window alone limits the run. (The slow start that doubled every 100 ms from
 /// 10/s took 0.6 s to reach 800/s and 1.3 s to step aside; the one from 10/s that counted each
-/// answer against the rate in force, 0.34 s and 0.42 s; from 10/s as now, 0.31 s and 0.36 s;
-/// from 20/s with each late send spaced from itself, 0.19 s and 0.25 s: 0.18 s and 0.22 s now.)
+/// answer against the rate in force, 0.34 s and 0.42 s; from 10/s counting them at the rate
+/// they were sent at, 0.31 s and 0.36 s; from 20/s with each late send spaced from itself, 0.19 s
+/// and 0.25 s; now 0.18 s and 0.22 s.)
 #[tokio::test(start_paused = true)]
 async fn the_slow_start_doubles_the_rate_each_round_trip_until_the_window_is_full() {
     for (window, within_ms) in [(16, 190), (64, 235)] {
