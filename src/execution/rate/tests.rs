@@ -303,6 +303,16 @@ async fn past_the_slow_start(governor: &RateGovernor, round_trip: Duration) {
     }
 }
 
+/// Sends `sends` requests one after another; the time from the first to the last.
+async fn span_of_sends(governor: &RateGovernor, sends: u32) -> Duration {
+    let first = governor.acquire().await.sent;
+    let mut last = first;
+    for _ in 1..sends {
+        last = governor.acquire().await.sent;
+    }
+    last - first
+}
+
 /// Where the window's pace spaces the sends, a request that comes for its turn late keeps the
 /// time booked for it, so the next follows a period after that time: tokio's timer (paused or
 /// not) wakes a sender at the next whole millisecond, more than the period at 20 ms and
@@ -312,12 +322,7 @@ async fn the_windows_pace_holds_its_rate_though_the_timer_wakes_late() {
     let governor = windowed_governor(0, 1, 16);
     past_the_slow_start(&governor, Duration::from_millis(20)).await;
     let rate = governor.window_rate(&governor.lock());
-    let first = governor.acquire().await.sent;
-    let mut last = first;
-    for _ in 0..100 {
-        last = governor.acquire().await.sent;
-    }
-    let achieved = 100.0 / (last - first).as_secs_f64();
+    let achieved = 100.0 / span_of_sends(&governor, 101).await.as_secs_f64();
     assert!(
         (0.97 * rate..=1.03 * rate).contains(&achieved),
         "{achieved}/s against {rate}/s"
@@ -365,12 +370,7 @@ async fn requests_freed_together_go_out_spread_over_a_round_trip() {
     let round_trip = Duration::from_millis(20);
     let governor = windowed_governor(0, 1, 16);
     past_the_slow_start(&governor, round_trip).await;
-    let first = governor.acquire().await.sent;
-    let mut last = first;
-    for _ in 1..16 {
-        last = governor.acquire().await.sent;
-    }
-    let spread = last - first;
+    let spread = span_of_sends(&governor, 16).await;
     // Fifteen periods of 20 ms / (16 × 1.05), almost 18 ms, less the idle time the pacer credits.
     assert!(
         spread >= 17 * round_trip / 20 - TIMER_SLACK,
