@@ -10,12 +10,12 @@
 //!   throttle for a request sent after it cuts again.
 //! - **Each cut sized by what caused it.** The first throttle of a run halves the rate, as TCP
 //!   does: nothing says how far past Chime's rate the run started. A lone throttle after a
-//!   quiet spell is a probe just past the service's rate: the rate it was sent at is the
-//!   ceiling (`w_max`), and a step back of 5% is enough. A throttle soon after a cut means the
-//!   cut fell short: another step of 10% from the rate the request was sent at, or, when Chime
-//!   accepts clearly less than that (a large overshoot), down to the rate it *accepted* over the
-//!   last second or its last half, whichever is busier (successful answers, not sends), but
-//!   never by more than half at once. A throttle before Chime has accepted anything is passed
+//!   quiet spell is a probe just past the service's rate: the ceiling (`w_max`) goes 1.5% under
+//!   the rate it was sent at, and a step back of 1% under that is enough. A throttle soon after
+//!   a cut means the cut fell short: another step from the rate the request was sent at, twice
+//!   the last at most 10%, or, when Chime accepts clearly less than that (a large overshoot),
+//!   down to the rate it *accepted* over the last second or its last half, whichever is busier
+//!   (successful answers, not sends), but never by more than half at once. A throttle before Chime has accepted anything is passed
 //!   over, once: the bucket was empty when the run began, whatever the run's rate.
 //! - **The recovery is scaled to the ceiling.** CUBIC's curve is
 //!   `w_max · (1 + SCALE · (t − K)³)`, so it returns to `w_max` in the same `K` seconds at
@@ -60,9 +60,16 @@ use tokio::time::Instant;
 /// The rate kept after a cut that follows another (the first fell short), as a share of the
 /// ceiling.
 const BETA: f64 = 0.9;
-/// The rate kept after a lone throttle: a probe just past the service's rate, whose ceiling is
-/// known closely, so a small step back is enough.
-const PROBE_BETA: f64 = 0.95;
+/// Where a lone throttle sets the ceiling, as a share of the rate that met it: a probe just past
+/// the service's rate. Against a bucket with little burst, a rate just under Chime's still
+/// meets a throttle whenever two sends arrive a fraction of a millisecond closer than the
+/// average, so a ceiling at the probe's own rate is met again within seconds (at 20/s with a
+/// burst of one, lab runs: a throttle every 2.4–5.2 s, each with its cut); 1.5% under it,
+/// every 3.2–7.2 s.
+const PROBE_MARGIN: f64 = 0.985;
+/// The share of that ceiling kept after a lone throttle: the ceiling is known closely, so a
+/// small step back is enough.
+const PROBE_BETA: f64 = 0.99;
 /// The rate kept after the first throttle of a run.
 const FIRST_BETA: f64 = 0.5;
 /// A cut fell far short when Chime accepts less than this share of the rate sent. The meter,
@@ -71,8 +78,9 @@ const FIRST_BETA: f64 = 0.5;
 /// from its send rate, not down to that reading; an overshoot of a configured rate reads 0.5
 /// or less.
 const OVERSHOOT: f64 = 0.6;
-/// CUBIC's growth constant, relative to `w_max`: `K = ∛((1 − beta) / SCALE)` = 5 s back to
-/// `w_max` after a probe; twice `w_max` about 14 s later, a thousand times about 140 s later.
+/// CUBIC's growth constant, relative to `w_max`: `K = ∛((1 − beta) / SCALE)` = 2.9 s back to
+/// `w_max` after a probe, 6.3 s after a cut that kept 90%; twice `w_max` about 14 s later, a
+/// thousand times about 140 s later.
 const SCALE: f64 = 0.0004;
 /// The growth constant while `w_max` was counted from less than a second of answers (at the
 /// end of the slow start, or after a large overshoot early in a run): such a ceiling may be far
@@ -455,7 +463,7 @@ fn size_cut(state: &State, now: Instant, ticket: &SendTicket, sending: f64, acce
     if now.duration_since(last_cut) >= METER_WINDOW {
         // A throttle after a quiet spell is a probe just past the service's rate, sent at the
         // ceiling; the accepted rate, measured while the rate still climbed, would be too low.
-        return cut(accepted.max(ticket.rate), PROBE_BETA, false);
+        return cut(PROBE_MARGIN * accepted.max(ticket.rate), PROBE_BETA, false);
     }
     // The last cut fell short: step down from the rate the request was sent at; after a large
     // overshoot, when Chime accepts clearly less than that, down to what it accepts, but never
@@ -463,8 +471,17 @@ fn size_cut(state: &State, now: Instant, ticket: &SendTicket, sending: f64, acce
     if accepted < OVERSHOOT * ticket.rate {
         cut(accepted.max(sending / 2.0), BETA, true)
     } else {
-        cut(ticket.rate, BETA, false)
+        cut(ticket.rate, deeper(state.beta), false)
     }
+}
+
+/// The share to keep when the cut that kept `last` fell short: after a probe's small step back
+/// twice as far each time (1%, 2%, 4%, 8%), not at once the 10% of [`BETA`]: against a bucket
+/// with little burst a second throttle soon after a probe is as often the jitter of one send as
+/// a rate still too high, and a 10% cut there cost 2 s at 92% of the service's rate. Never more
+/// than [`BETA`]'s step.
+fn deeper(last: f64) -> f64 {
+    (2.0 * last - 1.0).clamp(BETA, PROBE_BETA)
 }
 
 /// Accepted answers over the last [`METER_WINDOW`].
