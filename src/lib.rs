@@ -14,7 +14,7 @@
 //! [`xlsx`] writes the results as a workbook. [`cmd`] is the command line, one module per
 //! subcommand; [`stderr`] is the one way messages reach the terminal; [`simulator`] is a
 //! local stand-in for the Chime API that tests and rehearsals use, sharing only [`rules`]
-//! with the tool.
+//! and [`timer`] (waking a task to within a fraction of a millisecond) with the tool.
 
 pub mod audit;
 pub mod chime;
@@ -33,6 +33,7 @@ pub mod report;
 pub mod rules;
 pub mod simulator;
 pub mod stderr;
+pub mod timer;
 pub mod verify;
 pub mod writer_thread;
 pub mod xlsx;

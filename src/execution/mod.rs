@@ -62,7 +62,7 @@ pub struct ExecConfig {
 impl ExecConfig {
     /// The run's rate: the configured ceiling, and the adaptive rate under it.
     pub fn rate_governor(&self) -> RateGovernor {
-        RateGovernor::new(self.rate, self.burst, self.concurrency)
+        RateGovernor::new(self.rate, self.burst, self.concurrency).with_precise_timer()
     }
 }
 

@@ -12,15 +12,14 @@
 //! client's back.
 //!
 //! Layout: [`directory`] (which accounts and users exist) and `store` (their live PINs);
-//! [`faults`] (what goes wrong); `server` (listener, connections, bodies, delays, held and
-//! dropped answers) and `clock` (when a delayed answer goes out), `routing` (which operation
-//! a request asks for), `auth` and `sigv4` (who signed it), `operations` (one function per
+//! [`faults`] (what goes wrong); `server` (listener, connections, bodies, delays on the
+//! crate's [`timer`](crate::timer), held and dropped answers), `routing` (which operation a
+//! request asks for), `auth` and `sigv4` (who signed it), `operations` (one function per
 //! operation) and `sts` (the caller's identity), `wire` (answer bodies) and `errors` (error
 //! shapes); `admin` (`/__simulator/`); `counters` and `log` (what happened).
 
 mod admin;
 mod auth;
-mod clock;
 pub mod counters;
 pub mod directory;
 mod errors;

@@ -24,7 +24,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::admin::ADMIN_PREFIX;
 use super::auth::KeyLifetime;
-use super::clock::AnswerClock;
 use super::counters::{CountedStatus, Counters, LiveCounters};
 use super::directory::{format_guid, Directory};
 use super::errors::{http_response, Reply, WireResponse, JSON};
@@ -34,6 +33,7 @@ use super::routing::{route, ApiOperation};
 use super::store::UserStore;
 use super::sts::{CallerIdentity, DEFAULT_CALLER_ARN};
 use crate::rules::rfc3339_millis;
+use crate::timer::PreciseTimer;
 
 /// Everything [`Simulator::start`] needs. Its `Debug` redacts the secret key.
 #[derive(Clone)]
@@ -109,7 +109,8 @@ impl Simulator {
             Some(path) => Some(RequestLog::create(path)?),
             None => None,
         };
-        let clock = AnswerClock::start().context("cannot start the simulator's answer clock")?;
+        let clock = PreciseTimer::start("simulator-clock")
+            .context("cannot start the simulator's answer clock")?;
         let shared = Arc::new(ServerState::new(config, caller, log, clock));
         let cancel = CancellationToken::new();
         let server = tokio::spawn(accept_loop(listener, shared.clone(), cancel.clone()));
@@ -388,7 +389,7 @@ pub(super) struct ServerState {
     in_flight: AtomicU64,
     request_seq: AtomicU64,
     seed: u64,
-    clock: AnswerClock,
+    clock: PreciseTimer,
 }
 
 impl ServerState {
@@ -396,7 +397,7 @@ impl ServerState {
         config: SimulatorConfig,
         caller: CallerIdentity,
         log: Option<RequestLog>,
-        clock: AnswerClock,
+        clock: PreciseTimer,
     ) -> Self {
         let key_lifetime = KeyLifetime::new(config.faults.expire_keys_after);
         let faults = FaultEngine::new(config.faults, config.seed);
