@@ -43,6 +43,12 @@
 //! Only one of the two ever makes a request wait: below the configured rate the pacer spaces
 //! the sends, at it the limiter alone decides, so no send pays for two timer roundings. All
 //! times are [`tokio::time::Instant`] for the same reason.
+//!
+//! A run's waits where a late wake-up is lost for good (after a throttle, where each send goes
+//! a whole period after the last, and at the configured rate's limiter) are on the crate's
+//! [`PreciseTimer`], which wakes within a fraction of a millisecond, instead of on tokio's
+//! timer, which wakes on the next whole millisecond or the one after
+//! ([`RateGovernor::with_precise_timer`]; the tests' paused clock drives tokio's).
 
 use std::collections::VecDeque;
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -66,8 +72,9 @@ const BETA: f64 = 0.9;
 /// the service's rate. Against a bucket with little burst, a rate just under Chime's still
 /// meets a throttle whenever two sends arrive a fraction of a millisecond closer than the
 /// average, so a ceiling at the probe's own rate is met again within seconds (at 20/s with a
-/// burst of one, lab runs: a throttle every 2.4–5.2 s, each with its cut); 1.5% under it,
-/// every 3.2–7.2 s.
+/// burst of one, one lab run: a throttle every 2.4–5.2 s, each with its cut); 1.5% under it,
+/// every 1.7–7.2 s, and every 4–6.5 s once the sends after a throttle were timed to a
+/// fraction of a millisecond.
 const PROBE_MARGIN: f64 = 0.985;
 /// The share of that ceiling kept after a lone throttle: the ceiling is known closely, so a
 /// small step back is enough.
