@@ -15,8 +15,9 @@
 //!   a cut means the cut fell short: another step from the rate the request was sent at, twice
 //!   the last at most 10%, or, when Chime accepts clearly less than that (a large overshoot),
 //!   down to the rate it *accepted* over the last second or its last half, whichever is busier
-//!   (successful answers, not sends), but never by more than half at once. A throttle before Chime has accepted anything is passed
-//!   over, once: the bucket was empty when the run began, whatever the run's rate.
+//!   (successful answers, not sends), but never by more than half at once. A throttle before
+//!   Chime has accepted anything is passed over, once: the bucket was empty when the run began,
+//!   whatever the run's rate.
 //! - **The recovery is scaled to the ceiling.** CUBIC's curve is
 //!   `w_max · (1 + SCALE · (t − K)³)`, so it returns to `w_max` in the same `K` seconds at
 //!   1 request/s and at 1,000, stays flat near it (where the service's rate most likely is) and
@@ -272,9 +273,10 @@ impl RateGovernor {
 
     /// Waits where a late send is lost for good on a timer of its own, to within a fraction of
     /// a millisecond (see [`PreciseTimer`]). Without it a run loses up to a millisecond a send
-    /// there: measured on a 2-core VM, 950–961 requests/s at `--rate 1000 --burst 2` (999
-    /// with it), and against a bucket of 20/s with no burst 95.0–95.7% of its rate (96.9–97.4%
-    /// with it). A machine that cannot start one more thread keeps tokio's timer.
+    /// there: measured by the benchmark on a 2-core VM, 938.9/s at `--rate 1000 --burst 2`
+    /// (997.7–998.6/s with it), and against a bucket of 20/s with no burst 94.6–95.3% of its
+    /// rate (96.1–97.1% with it). A machine that cannot start one more thread keeps tokio's
+    /// timer.
     pub fn with_precise_timer(mut self) -> Self {
         self.timer = PreciseTimer::start("pacer-timer").ok();
         self

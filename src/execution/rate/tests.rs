@@ -278,10 +278,7 @@ async fn a_lone_probe_steps_back_a_little_then_climbs_back_and_beyond() {
 #[tokio::test(start_paused = true)]
 async fn a_throttle_soon_after_a_probe_steps_back_twice_as_far() {
     let governor = governor(100, 1);
-    let accepted = governor.acquire().await;
-    governor.on_success(accepted);
-    let first = governor.acquire().await;
-    governor.on_throttle(first);
+    first_cut(&governor).await;
     tokio::time::advance(Duration::from_secs(20)).await;
     accept_for(&governor, Duration::from_secs(1)).await;
     let probe = governor.acquire().await;
@@ -300,6 +297,14 @@ async fn a_throttle_soon_after_a_probe_steps_back_twice_as_far() {
         );
     }
     assert_eq!(step, 1.0 - BETA, "the steps grow to BETA's and no further");
+}
+
+/// The run's first cut: one request accepted, the next throttled.
+async fn first_cut(governor: &RateGovernor) {
+    let accepted = governor.acquire().await;
+    governor.on_success(accepted);
+    let throttled = governor.acquire().await;
+    governor.on_throttle(throttled);
 }
 
 /// Sends at the governor's pace for `span`, every request accepted at once.
@@ -391,10 +396,7 @@ async fn in_the_slow_start_a_late_send_keeps_its_booked_time() {
 #[tokio::test(start_paused = true)]
 async fn after_a_throttle_a_late_send_spaces_the_next_from_itself() {
     let governor = governor(0, 1);
-    let accepted = governor.acquire().await;
-    governor.on_success(accepted);
-    let throttled = governor.acquire().await;
-    governor.on_throttle(throttled);
+    first_cut(&governor).await;
     governor.acquire().await;
     let period = Duration::from_secs_f64(1.0 / governor.current().unwrap());
     tokio::time::advance(period + Duration::from_millis(1)).await;
