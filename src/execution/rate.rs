@@ -45,13 +45,11 @@
 //! the sends, at it the limiter alone decides, so no send pays for two timer roundings. All
 //! times are [`tokio::time::Instant`] for the same reason.
 //!
-//! A run's waits are on the crate's [`PreciseTimer`], which wakes within a fraction of a
-//! millisecond, instead of on tokio's timer, which wakes on the next whole millisecond or the
-//! one after ([`RateGovernor::with_precise_timer`]; the tests' paused clock drives tokio's).
-//! Where a late wake-up is lost for good (after a throttle, where each send goes a whole period
-//! after the last, and at the configured rate's limiter) tokio's millisecond is a share of the
-//! rate; at the window's pace (a send every 0.3 ms at 64 in flight and 20 ms a round trip) its
-//! ticks release the sends in bunches, each tick's at once.
+//! A run's waits where a late wake-up is lost for good (after a throttle, where each send goes
+//! a whole period after the last, and at the configured rate's limiter) are on the crate's
+//! [`PreciseTimer`], which wakes within a fraction of a millisecond, instead of on tokio's
+//! timer, which wakes on the next whole millisecond or the one after
+//! ([`RateGovernor::with_precise_timer`]; the tests' paused clock drives tokio's).
 
 use std::collections::VecDeque;
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -124,9 +122,8 @@ const METER_MIN_SPAN: Duration = Duration::from_millis(100);
 /// concurrency ÷ latency over a whole run where 1.1 held 94.6–95.1% (six runs each).
 const WINDOW_HEADROOM: f64 = 1.05;
 /// How late a sender may come and still keep its booked send time, in the slow start and where
-/// the window's pace spaces the sends: a sender wakes after its deadline (on tokio's timer up
-/// to a tick after it, on the precise one whenever the runtime's thread is busy with answers),
-/// a large share of those periods (a millisecond or less at the window's pace), and spacing from
+/// the window's pace spaces the sends: tokio's timer fires up to a tick after the deadline, a
+/// large share of those periods (a millisecond or less at the window's pace), and spacing from
 /// each late send would climb slower (64 in flight at 20 ms reached 0.1 s later) and hold the
 /// run well under the window. More idle time than this is not credited (no bursts). After a
 /// throttle nothing is credited, and the next send goes a whole period after a late one: a
@@ -158,7 +155,8 @@ pub struct RateGovernor {
     /// Requests in flight at most (`--concurrency`): the slow start ends once the rate lets
     /// more go per round trip.
     window: f64,
-    /// The waits are on this timer instead of tokio's millisecond one; `None` on the tests'
+    /// Where a late send is time lost for good (after a throttle, and at the configured rate),
+    /// the waits are on this timer instead of tokio's millisecond one; `None` on the tests'
     /// paused clock, which only tokio's timer follows.
     timer: Option<PreciseTimer>,
     state: Mutex<State>,
@@ -273,22 +271,23 @@ impl RateGovernor {
         }
     }
 
-    /// Waits on a timer of its own, to within a fraction of a millisecond (see
-    /// [`PreciseTimer`]). Without it a run loses up to a millisecond a send where a late send is
-    /// not made up for: measured by the benchmark on a 2-core VM, 938.9/s at `--rate 1000
-    /// --burst 2` (997.7–998.6/s with it), and against a bucket of 20/s with no burst
-    /// 94.6–95.3% of its rate (96.1–97.1% with it). A machine that cannot start one more thread
-    /// keeps tokio's timer.
+    /// Waits where a late send is lost for good on a timer of its own, to within a fraction of
+    /// a millisecond (see [`PreciseTimer`]). Without it a run loses up to a millisecond a send
+    /// there: measured by the benchmark on a 2-core VM, 938.9/s at `--rate 1000 --burst 2`
+    /// (997.7–998.6/s with it), and against a bucket of 20/s with no burst 94.6–95.3% of its
+    /// rate (96.1–97.1% with it). A machine that cannot start one more thread keeps tokio's
+    /// timer.
     pub fn with_precise_timer(mut self) -> Self {
         self.timer = PreciseTimer::start("pacer-timer").ok();
         self
     }
 
-    /// Sleeps until `at`, on the precise timer if there is one.
-    async fn sleep_until(&self, at: Instant) {
+    /// Sleeps until `at`: on the precise timer if there is one and the wait is `exact`, on
+    /// tokio's otherwise.
+    async fn sleep_until(&self, at: Instant, exact: bool) {
         match &self.timer {
-            Some(timer) => timer.wake_at(at.into_std()).await,
-            None => tokio::time::sleep_until(at).await,
+            Some(timer) if exact => timer.wake_at(at.into_std()).await,
+            _ => tokio::time::sleep_until(at).await,
         }
     }
 
@@ -307,15 +306,18 @@ impl RateGovernor {
             let now = Instant::now();
             let booking = self.booking(now);
             if booking.at > now {
+                // Where late sends keep their booked time, tokio's millisecond costs nothing.
+                let exact = booking.slack.is_zero();
                 tokio::select! {
-                    _ = self.sleep_until(booking.at) => {}
+                    _ = self.sleep_until(booking.at, exact) => {}
                     _ = raised => {}
                 }
                 continue;
             }
             if let Some(limiter) = &self.limiter {
                 if let Err(not_until) = limiter.check() {
-                    self.sleep_until(not_until.earliest_possible().0).await;
+                    self.sleep_until(not_until.earliest_possible().0, true)
+                        .await;
                     continue;
                 }
             }
