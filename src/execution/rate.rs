@@ -275,7 +275,7 @@ impl RateGovernor {
     /// a millisecond (see [`PreciseTimer`]). Without it a run loses up to a millisecond a send
     /// there: measured by the benchmark on a 2-core VM, 938.9/s at `--rate 1000 --burst 2`
     /// (997.7–998.6/s with it), and against a bucket of 20/s with no burst 94.6–95.3% of its
-    /// rate (96.1–97.1% with it). A machine that cannot start one more thread keeps tokio's
+    /// rate (95.5–97.1% with it). A machine that cannot start one more thread keeps tokio's
     /// timer.
     pub fn with_precise_timer(mut self) -> Self {
         self.timer = PreciseTimer::start("pacer-timer").ok();
