@@ -11,13 +11,14 @@
 //! - **Each cut sized by what caused it.** The first throttle of a run halves the rate, as TCP
 //!   does: nothing says how far past Chime's rate the run started. A lone throttle after a
 //!   quiet spell is a probe just past the service's rate: the ceiling (`w_max`) goes 1.5% under
-//!   the rate it was sent at, and a step back of 1% under that is enough. A throttle soon after
-//!   a cut means the cut fell short: another step from the rate the request was sent at, twice
-//!   the last at most 10%, or, when Chime accepts clearly less than that (a large overshoot),
-//!   down to the rate it *accepted* over the last second or its last half, whichever is busier
-//!   (successful answers, not sends), but never by more than half at once. A throttle before
-//!   Chime has accepted anything is passed over, once: the bucket was empty when the run began,
-//!   whatever the run's rate.
+//!   the rate it was sent at, and a step back of 1% under that is enough (10% when the climb
+//!   was past a provisional ceiling, which is fast: the service's burst hid the crossing while
+//!   the rate went on rising). A throttle soon after a cut means the cut fell short: another
+//!   step from the rate the request was sent at, twice the last at most 10%, or, when Chime
+//!   accepts clearly less than that (a large overshoot), down to the rate it *accepted* over
+//!   the last second or its last half, whichever is busier (successful answers, not sends), but
+//!   never by more than half at once. A throttle before Chime has accepted anything is passed
+//!   over, once: the bucket was empty when the run began, whatever the run's rate.
 //! - **The recovery is scaled to the ceiling.** CUBIC's curve is
 //!   `w_max · (1 + SCALE · (t − K)³)`, so it returns to `w_max` in the same `K` seconds at
 //!   1 request/s and at 1,000, stays flat near it (where the service's rate most likely is) and
@@ -501,7 +502,11 @@ fn size_cut(state: &State, now: Instant, ticket: &SendTicket, sending: f64, acce
     if now.duration_since(last_cut) >= METER_WINDOW {
         // A throttle after a quiet spell is a probe just past the service's rate, sent at the
         // ceiling; the accepted rate, measured while the rate still climbed, would be too low.
-        return cut(PROBE_MARGIN * accepted.max(ticket.rate), PROBE_BETA, false);
+        // Past a provisional ceiling the rate climbed fast, and the service's burst hid for a
+        // while that it had passed the service's rate: the probe went well past it, so step
+        // back as far as after a cut that fell short.
+        let beta = if state.provisional { BETA } else { PROBE_BETA };
+        return cut(PROBE_MARGIN * accepted.max(ticket.rate), beta, false);
     }
     // The last cut fell short: step down from the rate the request was sent at; after a large
     // overshoot, when Chime accepts clearly less than that, down to what it accepts, but never

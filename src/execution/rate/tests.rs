@@ -244,14 +244,7 @@ async fn the_first_throttle_of_a_run_halves_the_rate() {
 
 #[tokio::test(start_paused = true)]
 async fn a_lone_probe_steps_back_a_little_then_climbs_back_and_beyond() {
-    // Unlimited, so no configured rate caps the probe; still in the slow start (an answer after
-    // 0.5 s: 10 requests a round trip at 20/s, under the window of 16).
-    let governor = governor(0, 1);
-    let accepted = governor.acquire().await;
-    tokio::time::advance(Duration::from_millis(500)).await;
-    governor.on_success(accepted);
-    let first = governor.acquire().await;
-    governor.on_throttle(first);
+    let governor = unlimited_with_a_settled_ceiling().await;
     // Long after that cut, a throttle is a probe just past the service's rate.
     tokio::time::advance(Duration::from_secs(20)).await;
     let probe = governor.acquire().await;
@@ -276,13 +269,58 @@ async fn a_lone_probe_steps_back_a_little_then_climbs_back_and_beyond() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_probe_past_a_provisional_ceiling_steps_back_as_after_a_short_cut() {
+    let governor = unlimited_with_a_provisional_ceiling().await;
+    tokio::time::advance(Duration::from_secs(20)).await;
+    let probe = governor.acquire().await;
+    governor.on_throttle(probe);
+    let ceiling = governor.lock().w_max;
+    assert!(
+        (ceiling - PROBE_MARGIN * probe.rate).abs() < 1e-6,
+        "{ceiling}"
+    );
+    let cut = governor.current().unwrap();
+    assert!((cut - BETA * ceiling).abs() < 1e-6, "{cut} of {ceiling}");
+    assert!(
+        !governor.lock().provisional,
+        "the probe settled the ceiling"
+    );
+}
+
+/// An unlimited governor whose first cut came after a single answer (still in the slow start:
+/// an answer after 0.5 s is 10 requests a round trip at 20/s, under the window of 16), so its
+/// ceiling is provisional: the meter held less than a second of answers.
+async fn unlimited_with_a_provisional_ceiling() -> RateGovernor {
+    let governor = governor(0, 1);
+    let accepted = governor.acquire().await;
+    tokio::time::advance(Duration::from_millis(500)).await;
+    governor.on_success(accepted);
+    let first = governor.acquire().await;
+    governor.on_throttle(first);
+    assert!(governor.lock().provisional);
+    governor
+}
+
+/// As [`unlimited_with_a_provisional_ceiling`], then one probe long after, which settles it.
+async fn unlimited_with_a_settled_ceiling() -> RateGovernor {
+    let governor = unlimited_with_a_provisional_ceiling().await;
+    tokio::time::advance(Duration::from_secs(20)).await;
+    let probe = governor.acquire().await;
+    governor.on_throttle(probe);
+    governor
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_throttle_soon_after_a_probe_steps_back_twice_as_far() {
     let governor = governor(100, 1);
     first_cut(&governor).await;
-    tokio::time::advance(Duration::from_secs(20)).await;
-    accept_for(&governor, Duration::from_secs(1)).await;
-    let probe = governor.acquire().await;
-    governor.on_throttle(probe);
+    // A first probe settles the ceiling the first cut left provisional.
+    for _ in 0..2 {
+        tokio::time::advance(Duration::from_secs(20)).await;
+        accept_for(&governor, Duration::from_secs(1)).await;
+        let probe = governor.acquire().await;
+        governor.on_throttle(probe);
+    }
     let mut step = 1.0 - PROBE_BETA;
     for _ in 0..4 {
         // Chime keeps accepting about the rate sent: no overshoot, the cut fell just short.
