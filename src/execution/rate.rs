@@ -81,7 +81,8 @@ const PROBE_MARGIN: f64 = 0.985;
 /// The share of that ceiling kept after a lone throttle: the ceiling is known closely, so a
 /// small step back is enough. Past a provisional ceiling the climb was fast and the probe went
 /// further past the service's rate, so [`BETA`] applies there: against a bucket of 50/s with a
-/// burst of 5 at 50 ms, a run's second congestion event took 2–3 throttles instead of 5.
+/// burst of 5 at 50 ms, a run's second congestion event took 3 throttles instead of 5 (two lab
+/// runs).
 const PROBE_BETA: f64 = 0.99;
 /// The rate kept after the first throttle of a run.
 const FIRST_BETA: f64 = 0.5;
