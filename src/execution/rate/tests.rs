@@ -245,21 +245,8 @@ async fn the_first_throttle_of_a_run_halves_the_rate() {
 #[tokio::test(start_paused = true)]
 async fn a_lone_probe_steps_back_a_little_then_climbs_back_and_beyond() {
     let governor = unlimited_with_a_settled_ceiling().await;
-    // Long after that cut, a throttle is a probe just past the service's rate.
-    tokio::time::advance(Duration::from_secs(20)).await;
-    let probe = governor.acquire().await;
-    governor.on_throttle(probe);
-    let ceiling = governor.lock().w_max;
-    assert!(
-        (ceiling - PROBE_MARGIN * probe.rate).abs() < 1e-6,
-        "{ceiling}: just under the rate the probe was sent at, {}",
-        probe.rate
-    );
-    let cut = governor.current().unwrap();
-    assert!(
-        (cut - PROBE_BETA * ceiling).abs() < 1e-6,
-        "{cut} of {ceiling}"
-    );
+    let (ceiling, kept) = probe_after_a_quiet_spell(&governor).await;
+    assert!((kept - PROBE_BETA).abs() < 1e-6, "kept {kept} of {ceiling}");
     tokio::time::advance(Duration::from_secs(3)).await;
     let back = governor.current().unwrap();
     assert!(back >= 0.999 * ceiling, "{back} of {ceiling} after 3 s");
@@ -271,16 +258,8 @@ async fn a_lone_probe_steps_back_a_little_then_climbs_back_and_beyond() {
 #[tokio::test(start_paused = true)]
 async fn a_probe_past_a_provisional_ceiling_steps_back_as_after_a_short_cut() {
     let governor = unlimited_with_a_provisional_ceiling().await;
-    tokio::time::advance(Duration::from_secs(20)).await;
-    let probe = governor.acquire().await;
-    governor.on_throttle(probe);
-    let ceiling = governor.lock().w_max;
-    assert!(
-        (ceiling - PROBE_MARGIN * probe.rate).abs() < 1e-6,
-        "{ceiling}"
-    );
-    let cut = governor.current().unwrap();
-    assert!((cut - BETA * ceiling).abs() < 1e-6, "{cut} of {ceiling}");
+    let (ceiling, kept) = probe_after_a_quiet_spell(&governor).await;
+    assert!((kept - BETA).abs() < 1e-6, "kept {kept} of {ceiling}");
     assert!(
         !governor.lock().provisional,
         "the probe settled the ceiling"
@@ -304,10 +283,24 @@ async fn unlimited_with_a_provisional_ceiling() -> RateGovernor {
 /// As [`unlimited_with_a_provisional_ceiling`], then one probe long after, which settles it.
 async fn unlimited_with_a_settled_ceiling() -> RateGovernor {
     let governor = unlimited_with_a_provisional_ceiling().await;
+    probe_after_a_quiet_spell(&governor).await;
+    governor
+}
+
+/// Twenty quiet seconds after the last cut, then a throttle: a probe just past the service's
+/// rate, which sets the ceiling just under the rate it was sent at. Returns the ceiling and the
+/// share of it the cut kept.
+async fn probe_after_a_quiet_spell(governor: &RateGovernor) -> (f64, f64) {
     tokio::time::advance(Duration::from_secs(20)).await;
     let probe = governor.acquire().await;
     governor.on_throttle(probe);
-    governor
+    let ceiling = governor.lock().w_max;
+    assert!(
+        (ceiling - PROBE_MARGIN * probe.rate).abs() < 1e-6,
+        "{ceiling}: just under the rate the probe was sent at, {}",
+        probe.rate
+    );
+    (ceiling, governor.current().unwrap() / ceiling)
 }
 
 #[tokio::test(start_paused = true)]
