@@ -17,7 +17,7 @@ use crate::exit;
 use crate::input::{self, InputItem, InputReader};
 use crate::ledger::{self, resume::Resumed};
 use crate::outcome::{Outcome, RowStatus};
-use crate::output::{self, Existing, ResultsWriter};
+use crate::output::{Destination, Existing, Files, ResultsWriter, WholeOutput};
 use crate::preflight::{self, Prepared};
 use crate::report::{Progress, Summary, Tally, UnrecordedRow};
 use crate::simulator::{Directory, Simulator, SimulatorConfig, SimulatorHandle};
@@ -36,12 +36,22 @@ const BACKLOG_ROWS: usize = 256;
 /// Runs the whole job and returns the exit code. An `Err` means nothing was sent.
 pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
     let existing = config.existing;
-    // Locked first: a second run on the same results file is refused before it reads them.
-    let held = output::hold(&config.output, existing)?;
-    let mut resumed = match &held {
-        Some(file) if existing == Existing::Append => {
-            ledger::resume::read(file.path(), config.pins)?
-        }
+    // Every file the run reads and writes, named before anything else is done: the results
+    // are locked first, so a second run on them is refused before it reads them.
+    let mut files = Files::default();
+    if let input::Source::File(path) = &config.input.source {
+        files.reads(path, "the input");
+    }
+    if let Some(path) = config.rehearsal.as_ref().and_then(|r| r.directory.as_ref()) {
+        files.reads(path, "the simulator's directory");
+    }
+    let results = files.rows(&config.output, existing, "the results file")?;
+    let summary = match &config.summary_json {
+        Some(path) => Some(files.whole(&Destination::from_arg(path), existing, "the summary")?),
+        None => None,
+    };
+    let mut resumed = match results.existing_file() {
+        Some(path) if existing == Existing::Append => ledger::resume::read(path, config.pins)?,
         _ => Resumed::default(),
     };
     let already_reset = Arc::new(std::mem::take(&mut resumed.already_reset));
@@ -64,14 +74,12 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
     // Created last, just before the first reset: a run refused or interrupted before then
     // (the identity, the accounts, the question) leaves no results file behind.
     let writer = ResultsWriter::create(
-        &config.output,
-        existing,
-        held,
+        results,
         reader.carried_headers(),
         config.pins,
         config.raw_cells,
     )?;
-    let code = execute_run(&config, prepared, reader, writer).await;
+    let code = execute_run(&config, prepared, reader, writer, summary).await;
     if let Some(simulator) = simulator {
         simulator.shutdown().await;
     }
@@ -119,6 +127,7 @@ async fn execute_run(
     prepared: Prepared,
     reader: InputReader,
     writer: ResultsWriter,
+    summary: Option<WholeOutput>,
 ) -> u8 {
     let started = Instant::now();
     let state = Arc::new(RunState::new(config.exec.rate_governor(), reader.dedup()));
@@ -188,7 +197,7 @@ async fn execute_run(
         .close(backlog, state.control.abort.cancelled())
         .await;
     running.stop_watching();
-    recorder.finish(config, &state, closed, started, plan)
+    recorder.finish(config, &state, closed, started, plan, summary)
 }
 
 /// The one owner of the counters and the progress display, and of the handle on the results
@@ -280,6 +289,7 @@ impl Recorder {
         closed: Closed,
         started: Instant,
         plan: Option<serde_json::Value>,
+        summary_file: Option<WholeOutput>,
     ) -> u8 {
         self.progress.finish();
         let mut stop = state.control.reason();
@@ -311,9 +321,9 @@ impl Recorder {
         if !config.quiet || stop.is_some() {
             summary.print();
         }
-        if let Some(path) = &config.summary_json {
-            if let Err(err) = summary.write_json(path) {
-                crate::say!("chime-pin-reset: cannot write {}: {err}", path.display());
+        if let Some(file) = summary_file {
+            if let Err(err) = file.write_all(summary.json().as_bytes()) {
+                crate::say!("chime-pin-reset: {:#}", anyhow::Error::new(err));
             }
         }
         match stop {

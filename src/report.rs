@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, IsTerminal};
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -437,9 +436,9 @@ impl Summary {
         crate::stderr::text(&self.render());
     }
 
-    pub fn write_json(&self, path: &Path) -> io::Result<()> {
-        let json = serde_json::to_string_pretty(self).map_err(io::Error::other)?;
-        std::fs::write(path, json + "\n")
+    /// The summary as JSON, for `--summary-json`.
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a summary is plain data") + "\n"
     }
 }
 

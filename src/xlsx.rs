@@ -5,13 +5,10 @@
 //! frozen with an autofilter on it, `--pins masked|omit` is applied again, and the file is
 //! created with mode 0600 like the results, complete or not at all.
 
-use std::io::{self, Write};
-use std::path::Path;
-
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
 use crate::ledger::{FinalRows, LedgerError, ResultRow, RowReader};
-use crate::output::{PinPolicy, RESULTS_HEADER};
+use crate::output::{OutputError, PinPolicy, WholeOutput, RESULTS_HEADER};
 
 /// Columns written as numbers: Excel shows them as they are, and sorts them as numbers.
 const NUMERIC_COLUMNS: &[&str] = &["line", "attempts"];
@@ -23,8 +20,8 @@ const PIN_COLUMN: &str = "personal_pin";
 pub enum XlsxWriteError {
     #[error("cannot build the workbook: {0}")]
     Build(#[from] XlsxError),
-    #[error("cannot write {file}: {source}")]
-    Write { file: String, source: io::Error },
+    #[error(transparent)]
+    Write(#[from] OutputError),
 }
 
 /// A table of results: the header and the rows, each as wide as the header. Its rows hold
@@ -79,18 +76,14 @@ fn cells_of(row: ResultRow) -> Vec<String> {
     .collect()
 }
 
-/// Writes `table` to a workbook at `path`, its PINs as `pins` says.
+/// Writes `table` to the workbook `file`, its PINs as `pins` says: whole, or not at all.
 pub fn write_workbook(
-    path: &Path,
+    file: &WholeOutput,
     table: &ResultsTable,
     pins: PinPolicy,
-    replace: bool,
 ) -> Result<(), XlsxWriteError> {
     let bytes = build(table, pins)?.save_to_buffer()?;
-    save_private(path, &bytes, replace).map_err(|source| XlsxWriteError::Write {
-        file: path.display().to_string(),
-        source,
-    })
+    Ok(file.write_all(&bytes)?)
 }
 
 /// The workbook of `table`: one sheet named Results.
@@ -138,30 +131,23 @@ fn build(table: &ResultsTable, pins: PinPolicy) -> Result<Workbook, XlsxError> {
     Ok(workbook)
 }
 
-/// Writes `bytes` to `path` with mode 0600, through a temporary file in the same directory
-/// renamed into place: the workbook is there whole, or not at all. An existing file is
-/// replaced only when `replace` says so (it could be a results file whose PINs would be lost).
-fn save_private(path: &Path, bytes: &[u8], replace: bool) -> io::Result<()> {
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    // tempfile creates its files with mode 0600 whatever the umask.
-    let mut file = tempfile::NamedTempFile::new_in(directory)?;
-    file.write_all(bytes)?;
-    file.as_file().sync_all()?;
-    if replace {
-        file.persist(path).map_err(|err| err.error)?;
-    } else {
-        file.persist_noclobber(path).map_err(|err| err.error)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use calamine::{Data, Reader};
+    use std::path::Path;
+
+    use crate::output::{Destination, Existing, Files};
+
+    fn workbook(path: &Path, existing: Existing) -> WholeOutput {
+        Files::default()
+            .whole(
+                &Destination::File(path.to_path_buf()),
+                existing,
+                "the workbook",
+            )
+            .expect("a workbook that may be written")
+    }
 
     fn table() -> ResultsTable {
         let headers = [
@@ -200,9 +186,10 @@ mod tests {
     fn pins_and_ids_are_text_with_their_leading_zeros() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join("results.xlsx");
-        write_workbook(&path, &table(), PinPolicy::Full, false).expect("written");
+        let file = workbook(&path, Existing::Refuse);
+        write_workbook(&file, &table(), PinPolicy::Full).expect("written");
         assert!(
-            write_workbook(&path, &table(), PinPolicy::Full, false).is_err(),
+            write_workbook(&file, &table(), PinPolicy::Full).is_err(),
             "an existing file is not replaced without being asked"
         );
         let rows = read_back(&path);
@@ -226,9 +213,19 @@ mod tests {
     fn the_pin_policy_is_applied_again() {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join("results.xlsx");
-        write_workbook(&path, &table(), PinPolicy::Masked, false).expect("written");
+        write_workbook(
+            &workbook(&path, Existing::Refuse),
+            &table(),
+            PinPolicy::Masked,
+        )
+        .expect("written");
         assert_eq!(read_back(&path)[1][4], Data::String("********36".into()));
-        write_workbook(&path, &table(), PinPolicy::Omit, true).expect("written");
+        write_workbook(
+            &workbook(&path, Existing::Overwrite),
+            &table(),
+            PinPolicy::Omit,
+        )
+        .expect("written");
         assert_eq!(read_back(&path)[1][4], Data::Empty);
     }
 }

@@ -6,19 +6,18 @@
 //! mistaken for the whole one. No PIN is written, although ListUsers returns them.
 
 use std::collections::HashSet;
-use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Write};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use aws_sdk_chime::types::{RegistrationStatus, User, UserType};
-use tempfile::NamedTempFile;
 
 use crate::chime::{classify, CallError, ChimeClient};
 use crate::cmd::args::{AwsArgs, IdArgs};
 use crate::cmd::{describe, exit_code};
 use crate::execution::RetryPolicy;
 use crate::exit;
-use crate::output::{neutralize, Destination};
+use crate::output::{neutralize, Destination, Existing, Files};
 
 /// The header of an exported file. `run` reads `account_id` and `user_id` (and `email` when a
 /// row has no user id) and carries the other columns into its results.
@@ -157,13 +156,21 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<u8> {
     };
     let settings = args.aws.client_settings()?;
     let destination = Destination::from_arg(&args.output);
-    let mut file = ExportFile::open(&destination, args.force)?;
+    let existing = if args.force {
+        Existing::Overwrite
+    } else {
+        Existing::Refuse
+    };
+    // Refused before anything is listed; the list holds names and emails, so it is private.
+    let mut file = Files::default()
+        .whole(&destination, existing, "the export")?
+        .create()?;
     // The identity first: missing or rejected credentials end the command before any call.
     let connection = crate::preflight::connect(&settings).await?;
     crate::say!("chime-pin-reset: {}", connection.caller.line());
     let client = connection.chime;
 
-    let mut sheet = csv::Writer::from_writer(file.writer());
+    let mut sheet = csv::Writer::from_writer(&mut file);
     let per_account = match list_accounts(&client, &accounts, &filter, &mut sheet).await {
         Ok(per_account) => per_account,
         Err(Failure::Unwritable(err)) => {
@@ -186,10 +193,8 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<u8> {
     };
     let flushed = sheet.flush();
     drop(sheet);
-    flushed
-        .map_err(anyhow::Error::from)
-        .and_then(|()| file.commit())
-        .with_context(|| format!("cannot write {}", destination.name()))?;
+    flushed.with_context(|| format!("cannot write {}", destination.name()))?;
+    file.commit()?;
     let total: u64 = per_account.iter().map(|(_, count)| count).sum();
     let accounts_text = per_account
         .iter()
@@ -302,74 +307,6 @@ fn email_domain(text: &str) -> anyhow::Result<String> {
         bail!("--email-domain {text:?} is not a domain (e.g. example.com)");
     }
     Ok(domain)
-}
-
-/// Where the rows go: stdout, or a private temporary file beside the destination, put in
-/// its place once every account is listed (and removed if dropped before then).
-enum ExportFile {
-    Stdout(BufWriter<io::Stdout>),
-    File {
-        path: PathBuf,
-        force: bool,
-        file: BufWriter<NamedTempFile>,
-    },
-}
-
-impl ExportFile {
-    /// Refuses an existing destination without `--force` before anything is listed.
-    fn open(destination: &Destination, force: bool) -> anyhow::Result<Self> {
-        let path = match destination {
-            Destination::Stdout => return Ok(ExportFile::Stdout(BufWriter::new(io::stdout()))),
-            Destination::File(path) => path,
-        };
-        if path.exists() && !force {
-            bail!(
-                "{} exists already: pass --force to overwrite it",
-                path.display()
-            );
-        }
-        let directory = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        // The list holds names and emails: readable by its owner only (tempfile creates its
-        // files with mode 0600), and in the destination's directory so the rename stays on
-        // one file system.
-        let temporary = tempfile::Builder::new()
-            .prefix(".chime-pin-reset-export-")
-            .tempfile_in(directory)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(ExportFile::File {
-            path: path.clone(),
-            force,
-            file: BufWriter::with_capacity(64 * 1024, temporary),
-        })
-    }
-
-    fn writer(&mut self) -> &mut dyn Write {
-        match self {
-            ExportFile::Stdout(out) => out,
-            ExportFile::File { file, .. } => file,
-        }
-    }
-
-    /// Makes the rows durable and puts the file in place; without `--force`, a file that
-    /// appeared there meanwhile is still not overwritten.
-    fn commit(self) -> anyhow::Result<()> {
-        match self {
-            ExportFile::Stdout(mut out) => Ok(out.flush()?),
-            ExportFile::File { path, force, file } => {
-                let temporary = file.into_inner().map_err(|err| err.into_error())?;
-                temporary.as_file().sync_all()?;
-                if force {
-                    temporary.persist(&path)?;
-                } else {
-                    temporary.persist_noclobber(&path)?;
-                }
-                Ok(())
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::audit::Audit;
 use crate::exit;
 use crate::ledger;
-use crate::output::PinPolicy;
+use crate::output::{Destination, Existing, Files, PinPolicy};
 use crate::xlsx::{write_workbook, ResultsTable};
 
 /// Flags of `chime-pin-reset report`.
@@ -48,26 +48,30 @@ pub struct ReportArgs {
 
 /// Runs `report`.
 pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
+    // The workbook is checked before anything is read: it may land on no results file.
+    let workbook = match &args.xlsx {
+        Some(path) => {
+            let mut files = Files::default();
+            for results in &args.results {
+                files.reads(results, "a results file");
+            }
+            let existing = if args.force {
+                Existing::Overwrite
+            } else {
+                Existing::Refuse
+            };
+            Some(files.whole(&Destination::File(path.clone()), existing, "the workbook")?)
+        }
+        None => None,
+    };
     let finals = ledger::final_rows(&args.results)?;
     let audit = Audit::of(&finals)?;
-    if let Some(path) = &args.xlsx {
-        if args.results.contains(path) {
-            anyhow::bail!(
-                "--xlsx {} names a results file: give the workbook a name of its own",
-                path.display()
-            );
-        }
-        if path.exists() && !args.force {
-            anyhow::bail!(
-                "{} exists already: pass --force to replace it",
-                path.display()
-            );
-        }
+    if let Some(workbook) = &workbook {
         let table = ResultsTable::final_states(&finals)?;
-        write_workbook(path, &table, args.pins, args.force)?;
+        write_workbook(workbook, &table, args.pins)?;
         crate::say!(
             "chime-pin-reset: wrote {} ({} users)",
-            path.display(),
+            workbook.name(),
             table.rows.len()
         );
     }

@@ -7,7 +7,7 @@
 //! off a last row that a killed run left unfinished. Cells that came from the service or the input are
 //! neutralised against spreadsheet formula injection unless `--raw-cells` is given.
 
-pub mod file;
+pub mod open;
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::outcome::{Outcome, RowStatus};
 use crate::rules::rfc3339_millis;
 
-pub use file::{hold, open, whole_length, HeldFile, Opened};
+pub use open::{whole_length, Files, Opened, RowsOutput, WholeFile, WholeOutput};
 
 /// Our columns, in order; the carried input columns follow.
 pub const RESULTS_HEADER: [&str; 12] = [
@@ -93,18 +93,42 @@ pub enum Existing {
     Append,
 }
 
+/// Why an output cannot be written. Each says its cause once: an `io::Error` is the source,
+/// never also part of the message, so that `{:#}` prints it once.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("{0} exists already: pass --resume to continue that run, or --force to overwrite it")]
-    Exists(String),
-    #[error("cannot write the results file {file}: {source}")]
-    Unwritable { file: String, source: io::Error },
+    #[error("{file} exists already: {hint}")]
+    Exists { file: String, hint: &'static str },
+    #[error(
+        "{file} is {other_role} ({other}): {role} needs a file of its own (--force does not \
+         change this)"
+    )]
+    SameFile {
+        file: String,
+        role: &'static str,
+        other: String,
+        other_role: &'static str,
+    },
+    #[error("{0} is a symbolic link: give the path of the file itself (nothing is written through a link)")]
+    Symlink(String),
+    #[error("{0} is a directory: give the name of a file in it")]
+    Directory(String),
+    #[error("cannot create {file}: the folder {folder} does not exist (create it first, e.g. mkdir -p {folder})")]
+    NoFolder { file: String, folder: String },
+    #[error("{0} and another output both go to stdout: give one of them a file")]
+    StdoutTwice(&'static str),
+    #[error("cannot write {file}")]
+    Unwritable {
+        file: String,
+        #[source]
+        source: io::Error,
+    },
     #[error(
         "another run holds {0}: wait for it to end (or stop it) before starting another on \
          the same file"
     )]
     Locked(String),
-    #[error("{0} appeared after this run started (another run?): run again with --resume")]
+    #[error("{0} appeared after this command started (another run?): run again with --resume")]
     Appeared(String),
 }
 
@@ -157,6 +181,16 @@ pub struct RowSink {
 }
 
 impl RowSink {
+    /// Opens a file of rows (results, verified), and says whether it needs its header: it is
+    /// new, emptied, or stdout.
+    pub fn open(output: RowsOutput) -> Result<(Self, bool), OutputError> {
+        let (sink, committed): (Box<dyn Sink>, u64) = match output.open()? {
+            None => (Box::new(io::stdout()), 0),
+            Some(opened) => (Box::new(opened.file), opened.length),
+        };
+        Ok((RowSink::new(sink, committed), committed == 0))
+    }
+
     /// Rows to go after the first `committed` bytes of `sink`, which are whole rows.
     pub fn new(sink: Box<dyn Sink>, committed: u64) -> Self {
         RowSink {
@@ -205,26 +239,18 @@ impl ResultsWriter {
     /// Opens the destination and writes the header (unless appending to a file that has one),
     /// so that an unwritable destination is found before any request is sent.
     pub fn create(
-        destination: &Destination,
-        existing: Existing,
-        held: Option<HeldFile>,
+        output: RowsOutput,
         carried_headers: &[String],
         pins: PinPolicy,
         raw_cells: bool,
     ) -> Result<Self, OutputError> {
-        let name = destination.name();
-        let (sink, committed, needs_header): (Box<dyn Sink>, u64, bool) = match destination {
-            Destination::Stdout => {
-                warn_if_stdout_is_a_shared_file();
-                (Box::new(io::stdout()), 0, true)
-            }
-            Destination::File(path) => {
-                let opened = open(path, existing, held)?;
-                (Box::new(opened.file), opened.length, opened.length == 0)
-            }
-        };
+        let name = output.destination().name();
+        if output.destination() == &Destination::Stdout {
+            warn_if_stdout_is_a_shared_file();
+        }
+        let (rows, needs_header) = RowSink::open(output)?;
         let mut writer = ResultsWriter {
-            rows: RowSink::new(sink, committed),
+            rows,
             pins,
             raw_cells,
         };

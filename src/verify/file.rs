@@ -6,9 +6,7 @@ use std::io;
 use std::path::Path;
 
 use crate::ledger::{LedgerError, RowsFile};
-use crate::output::{
-    self, neutralize, Destination, Existing, HeldFile, OutputError, RowSink, Sink,
-};
+use crate::output::{neutralize, OutputError, RowSink, RowsOutput};
 use crate::rules::rfc3339_millis;
 
 use super::judge::{Verdict, Verified};
@@ -33,27 +31,16 @@ pub struct VerifiedWriter {
 }
 
 impl VerifiedWriter {
-    /// Opens the destination (the lock was taken by `held`, or is taken now) and writes the
-    /// header unless appending to a file that has one.
+    /// Opens the verified file and writes the header unless appending to a file that has one.
     pub fn create(
-        destination: &Destination,
-        existing: Existing,
-        held: Option<HeldFile>,
+        output: RowsOutput,
         carried_headers: &[String],
         raw_cells: bool,
     ) -> Result<Self, OutputError> {
-        let (sink, committed): (Box<dyn Sink>, u64) = match destination {
-            Destination::Stdout => (Box::new(io::stdout()), 0),
-            Destination::File(path) => {
-                let opened = output::open(path, existing, held)?;
-                (Box::new(opened.file), opened.length)
-            }
-        };
-        let mut writer = VerifiedWriter {
-            rows: RowSink::new(sink, committed),
-            raw_cells,
-        };
-        if committed == 0 {
+        let name = output.destination().name();
+        let (rows, needs_header) = RowSink::open(output)?;
+        let mut writer = VerifiedWriter { rows, raw_cells };
+        if needs_header {
             let header: Vec<String> = VERIFIED_HEADER
                 .iter()
                 .map(|name| name.to_string())
@@ -61,10 +48,7 @@ impl VerifiedWriter {
                 .collect();
             writer
                 .write_rows(&[header])
-                .map_err(|source| OutputError::Unwritable {
-                    file: destination.name(),
-                    source,
-                })?;
+                .map_err(|source| OutputError::Unwritable { file: name, source })?;
         }
         Ok(writer)
     }

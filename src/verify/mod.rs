@@ -27,7 +27,6 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use tokio::sync::mpsc;
 
 use crate::chime::{ChimeClient, ClientSettings};
@@ -37,7 +36,7 @@ use crate::execution::{ExecConfig, RunState, Running};
 use crate::input::{InputItem, RowTask, Target};
 use crate::ledger::{self, FinalRow, FinalRows, RowReader};
 use crate::outcome::{Pin, RowStatus, StopReason};
-use crate::output::{self, Destination, Existing, ResultsWriter};
+use crate::output::{Destination, Existing, Files, ResultsWriter};
 use crate::report::{Progress, ProgressMode, Tally};
 
 pub use file::VERIFIED_HEADER;
@@ -105,14 +104,20 @@ impl Expected {
 
 /// Runs `verify`; an `Err` means nothing was sent.
 pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
+    // Named first, like `run`'s: the results are locked, so no run may append to them while
+    // they are checked, and the verified file can land on neither them nor itself.
+    let mut files = Files::default();
     let results = Destination::File(config.results.clone());
-    // Locked first, like `run`: no run may append to the results while they are checked.
-    let results_lock = output::hold(&results, Existing::Append)?
-        .with_context(|| format!("{} is not a results file", results.name()))?;
-    let verified_lock = output::hold(&config.output, config.existing)?;
-    let settled = match &verified_lock {
-        Some(file) if config.existing == Existing::Append => {
-            file::already_verified(file.path(), config.update_results)?
+    let results = files.rows(&results, Existing::Append, "the results file")?;
+    anyhow::ensure!(
+        results.existing_file().is_some(),
+        "{} is not a results file",
+        config.results.display()
+    );
+    let verified = files.rows(&config.output, config.existing, "the verified file")?;
+    let settled = match verified.existing_file() {
+        Some(path) if config.existing == Existing::Append => {
+            file::already_verified(path, config.update_results)?
         }
         _ => Settled::default(),
     };
@@ -122,25 +127,13 @@ pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
     let connection = crate::preflight::connect(&config.client).await?;
     crate::say!("chime-pin-reset: {}", connection.caller.line());
     let client = connection.chime;
-    let writer = VerifiedWriter::create(
-        &config.output,
-        config.existing,
-        verified_lock,
-        &carried,
-        config.raw_cells,
-    )?;
+    let writer = VerifiedWriter::create(verified, &carried, config.raw_cells)?;
     let (updates, _results_lock) = if config.update_results {
-        let writer = ResultsWriter::create(
-            &results,
-            Existing::Append,
-            Some(results_lock),
-            &carried,
-            record::UPDATE_PINS,
-            config.raw_cells,
-        )?;
+        let writer =
+            ResultsWriter::create(results, &carried, record::UPDATE_PINS, config.raw_cells)?;
         (Some(writer), None)
     } else {
-        (None, Some(results_lock))
+        (None, Some(results))
     };
     Ok(execute_verify(&config, client, finals, settled, writer, updates).await)
 }

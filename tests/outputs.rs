@@ -1,0 +1,283 @@
+//! Every file a command writes is opened one way: through the built binary, an output that is
+//! an input or another output of the same command (by inode, whatever its spelling), a link, a
+//! directory or a missing folder is refused before anything is sent, even with `--force`, and
+//! whole files (the summary, a workbook, an export) are renamed into place.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::support::{
+    assert_no_reset_sent, bin, code, output_of, read_rows, refused_run, run_command,
+    simulator_with_input, stderr, SimulatorProcess, Workdir,
+};
+
+/// Asserts that the simulator was not even asked who the caller is: the refusal came first.
+fn assert_nothing_sent(sim: &SimulatorProcess) {
+    let state = sim.state();
+    assert_no_reset_sent(&state);
+    assert_eq!(
+        state["requests"]["GetCallerIdentity"],
+        serde_json::json!({}),
+        "no identity call"
+    );
+}
+
+#[test]
+fn a_summary_on_the_results_file_is_refused_before_anything_is_sent() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 3, &[]);
+    let text = refused_run(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "out.csv", "--summary-json", "./out.csv"],
+    );
+    assert!(
+        text.contains("./out.csv is the results file (out.csv)"),
+        "{text}"
+    );
+    assert!(!work.path("out.csv").exists(), "no results file: {text}");
+    assert_nothing_sent(&sim);
+}
+
+#[test]
+fn the_summary_is_written_whole_privately_and_never_over_a_file_without_force() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 3, &[]);
+    work.write("summary.json", "kept\n");
+    let args = [
+        "input.csv",
+        "-o",
+        "out.csv",
+        "--rate",
+        "0",
+        "--summary-json",
+        "summary.json",
+    ];
+    let text = refused_run(&work, sim.endpoint(), &args);
+    assert!(
+        text.contains("summary.json exists already: pass --force"),
+        "{text}"
+    );
+    assert_eq!(work.read("summary.json"), "kept\n");
+    assert_nothing_sent(&sim);
+
+    let output = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &[&args[..], &["--force"]].concat(),
+    ));
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let summary: serde_json::Value =
+        serde_json::from_str(&work.read("summary.json")).expect("the summary is JSON");
+    assert_eq!(summary["statuses"]["reset"], 3, "{summary}");
+    let mode = std::fs::metadata(work.path("summary.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(
+        read_rows(&work, "out.csv").len(),
+        3,
+        "the results are intact"
+    );
+}
+
+#[test]
+fn results_on_the_input_are_refused_even_with_force_whatever_the_path() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 3, &[]);
+    let input = work.read("input.csv");
+    std::fs::hard_link(work.path("input.csv"), work.path("hard.csv")).unwrap();
+    for output in ["input.csv", "./input.csv", "hard.csv"] {
+        let text = refused_run(
+            &work,
+            sim.endpoint(),
+            &["input.csv", "-o", output, "--force"],
+        );
+        assert!(
+            text.contains("is the input (input.csv)"),
+            "{output}: {text}"
+        );
+        assert!(
+            text.contains("--force does not change this"),
+            "never advises --force: {text}"
+        );
+        assert_eq!(
+            work.read("input.csv"),
+            input,
+            "{output}: the input is intact"
+        );
+    }
+    assert_nothing_sent(&sim);
+}
+
+#[test]
+fn an_output_that_is_a_symbolic_link_is_refused_and_its_target_untouched() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 3, &[]);
+    let target = work.write("elsewhere.csv", "someone else's file\n");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::symlink(&target, work.path("link.csv")).unwrap();
+    for flag in ["--force", "--resume"] {
+        let text = refused_run(
+            &work,
+            sim.endpoint(),
+            &["input.csv", "-o", "link.csv", flag],
+        );
+        assert!(text.contains("link.csv is a symbolic link"), "{text}");
+    }
+    // The input through a link is the same refusal by inode: a link to it is a link first.
+    std::os::unix::fs::symlink(work.path("input.csv"), work.path("to-input.csv")).unwrap();
+    let text = refused_run(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "to-input.csv", "--force"],
+    );
+    assert!(text.contains("to-input.csv is a symbolic link"), "{text}");
+    assert_eq!(work.read("elsewhere.csv"), "someone else's file\n");
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644, "the link's target keeps its mode");
+    assert_nothing_sent(&sim);
+}
+
+#[test]
+fn a_workbook_on_a_results_file_is_refused_by_inode_even_with_force() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 3, &[]);
+    let output = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "out.csv", "--rate", "0"],
+    ));
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let results = work.read("out.csv");
+    let mut report = bin();
+    report
+        .current_dir(work.root())
+        .args(["report", "out.csv", "--xlsx", "./out.csv", "--force"]);
+    let output = output_of(report);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("./out.csv is a results file (out.csv)"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(work.read("out.csv"), results, "the results are intact");
+}
+
+#[test]
+fn a_verified_file_on_its_results_file_is_refused() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 2, &[]);
+    let output = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "out.csv", "--rate", "0"],
+    ));
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let results = work.read("out.csv");
+    let mut verify = bin();
+    crate::support::aws_env(&mut verify);
+    verify
+        .current_dir(work.root())
+        .args(["verify", "out.csv", "-o", "./out.csv", "--force"])
+        .args(["--endpoint-url", sim.endpoint()]);
+    let output = output_of(verify);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("is the results file (out.csv)"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(work.read("out.csv"), results);
+}
+
+#[test]
+fn a_missing_folder_is_named_before_the_identity_call() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 2, &[]);
+    let text = refused_run(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "nodir/sub/out.csv"],
+    );
+    assert!(
+        text.contains("the folder nodir/sub does not exist") && text.contains("mkdir -p nodir/sub"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("does not exist").count(),
+        1,
+        "said once: {text}"
+    );
+    assert_nothing_sent(&sim);
+}
+
+#[test]
+fn a_directory_as_the_output_is_called_a_directory() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 2, &[]);
+    std::fs::create_dir(work.path("adir")).unwrap();
+    for flags in [&[][..], &["--force"], &["--resume"]] {
+        let text = refused_run(
+            &work,
+            sim.endpoint(),
+            &[&["input.csv", "-o", "adir"][..], flags].concat(),
+        );
+        assert!(text.contains("adir is a directory"), "{flags:?}: {text}");
+        assert!(!text.contains("exists already"), "{text}");
+    }
+    assert_nothing_sent(&sim);
+}
+
+#[test]
+fn a_folder_others_may_list_gets_no_warning_but_one_they_may_write_into_does() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 2, &[]);
+    for (folder, mode, warned) in [("listable", 0o755, false), ("open", 0o777, true)] {
+        std::fs::create_dir(work.path(folder)).unwrap();
+        std::fs::set_permissions(work.path(folder), std::fs::Permissions::from_mode(mode)).unwrap();
+        let results = format!("{folder}/out.csv");
+        let output = output_of(run_command(
+            &work,
+            sim.endpoint(),
+            &["input.csv", "-o", &results, "--rate", "0"],
+        ));
+        assert_eq!(code(&output), 0, "{}", stderr(&output));
+        let text = stderr(&output);
+        assert!(!text.contains("can list"), "{text}");
+        assert_eq!(text.contains("can write into"), warned, "{folder}: {text}");
+    }
+}
+
+#[test]
+fn an_export_is_never_written_through_a_link() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 2, &[]);
+    let target = work.write("elsewhere.csv", "kept\n");
+    std::os::unix::fs::symlink(&target, work.path("users.csv")).unwrap();
+    let account = csv::Reader::from_path(work.path("input.csv"))
+        .unwrap()
+        .records()
+        .next()
+        .expect("a user")
+        .unwrap()[0]
+        .to_string();
+    let mut export = bin();
+    crate::support::aws_env(&mut export);
+    export
+        .current_dir(work.root())
+        .args([
+            "export",
+            "--account-id",
+            &account,
+            "-o",
+            "users.csv",
+            "--force",
+        ])
+        .args(["--endpoint-url", sim.endpoint()]);
+    let output = output_of(export);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(stderr(&output).contains("users.csv is a symbolic link"));
+    assert_eq!(work.read("elsewhere.csv"), "kept\n");
+    assert_nothing_sent(&sim);
+}
