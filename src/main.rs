@@ -28,6 +28,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const IO_EVENTS_PER_TICK: usize = 8;
 
 fn main() -> ExitCode {
+    withhold_panic_messages();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -66,6 +67,22 @@ fn main() -> ExitCode {
             ExitCode::from(exit::USAGE)
         }
     }
+}
+
+/// A panic's message can quote the value it failed on, such as a cell or a PIN: only where it
+/// happened is printed, never the message.
+fn withhold_panic_messages() {
+    std::panic::set_hook(Box::new(|info| {
+        use std::io::Write as _;
+        let place = info
+            .location()
+            .map_or_else(String::new, |at| format!(" at {}:{}", at.file(), at.line()));
+        let _ = writeln!(
+            io::stderr(),
+            "chime-pin-reset: internal error{place}; please report it (its message is withheld: \
+             it could hold a PIN or a cell of your files)"
+        );
+    }));
 }
 
 /// Prints an error once, with its causes on the same line. A closed stderr has nowhere else

@@ -281,3 +281,36 @@ fn an_export_is_never_written_through_a_link() {
     assert_eq!(work.read("elsewhere.csv"), "kept\n");
     assert_nothing_sent(&sim);
 }
+
+#[test]
+fn a_pin_cell_that_is_not_ascii_is_masked_by_character_and_never_printed() {
+    let work = Workdir::new();
+    let pin = "12345678é9";
+    work.write(
+        "results.csv",
+        format!(
+            "line,account_id,user_id,status,personal_pin,primary_email,display_name,error_code,\
+             error_message,attempts,request_id,finished_at\n\
+             2,11111111-1111-1111-1111-111111111111,aaaaaaaa-0000-0000-0000-000000000001,reset,\
+             {pin},,,,,1,r-1,2026-03-02T17:01:12.345Z\n"
+        ),
+    );
+    let mut report = bin();
+    report.current_dir(work.root()).args([
+        "report",
+        "results.csv",
+        "--xlsx",
+        "results.xlsx",
+        "--pins",
+        "masked",
+    ]);
+    let output = report.output().expect("run report");
+    let text = format!(
+        "{}{}",
+        stderr(&output),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(!text.contains("8é9"), "no part of the PIN is printed");
+    assert_eq!(code(&output), 0, "no panic: {}", text.replace(pin, "<pin>"));
+    assert!(work.path("results.xlsx").exists());
+}

@@ -50,11 +50,12 @@ impl PinPolicy {
     pub fn apply(self, pin: &str) -> String {
         match self {
             PinPolicy::Full => pin.to_string(),
+            // By characters: a cell read back from a file may hold anything, and slicing it
+            // by bytes would panic inside a character.
             PinPolicy::Masked => {
-                let keep = pin.len().saturating_sub(2);
-                let mut masked = "*".repeat(keep);
-                masked.push_str(&pin[keep..]);
-                masked
+                let hidden = pin.chars().count().saturating_sub(2);
+                let shown: String = pin.chars().skip(hidden).collect();
+                "*".repeat(hidden) + &shown
             }
             PinPolicy::Omit => String::new(),
         }
@@ -463,6 +464,8 @@ mod tests {
     fn pins_are_masked_to_the_last_two_digits() {
         assert_eq!(PinPolicy::Masked.apply("1234567890"), "********90");
         assert_eq!(PinPolicy::Omit.apply("1234567890"), "");
+        assert_eq!(PinPolicy::Masked.apply("12345678é9"), "********é9");
+        assert_eq!(PinPolicy::Masked.apply("é"), "é");
     }
 
     #[test]
