@@ -18,3 +18,4 @@ mod simulator;
 mod spreadsheets;
 mod support;
 mod verify;
+mod verify_resume;

@@ -1,9 +1,15 @@
 //! The verified file: one row per checked user, never a PIN. It is written like the results
 //! file (private, locked for the run, a batch per write cut back on failure, formula cells
-//! neutralised) and read back strictly by `verify --resume`.
+//! neutralised) and read back strictly by `verify --resume`. Each row names the results file it
+//! checked by a fingerprint of its contents, so that a resume over another results file (or
+//! one rewritten since) is refused rather than mixing the two.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::Path;
+
+use anyhow::bail;
+use sha2::{Digest, Sha256};
 
 use crate::ledger::{LedgerError, RowsFile};
 use crate::output::{neutralize, OutputError, RowSink, RowsOutput};
@@ -13,7 +19,7 @@ use super::judge::{Verdict, Verified};
 use crate::outcome::Outcome;
 
 /// Our columns, in order; the results file's carried columns follow.
-pub const VERIFIED_HEADER: [&str; 9] = [
+pub const VERIFIED_HEADER: [&str; 10] = [
     "line",
     "account_id",
     "user_id",
@@ -23,11 +29,64 @@ pub const VERIFIED_HEADER: [&str; 9] = [
     "error_code",
     "error_message",
     "checked_at",
+    "results_fingerprint",
 ];
+
+/// The columns of verified files written before they named their results file.
+const UNFINGERPRINTED_COLUMNS: usize = 9;
+
+/// Which results file a verified file checked: the length of the whole lines it held when the
+/// check began, and their SHA-256. The same results file appended to since (a resumed run,
+/// `--update-results`) still begins with those bytes; another file, or one rewritten, does not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultsFingerprint {
+    length: u64,
+    sha256: String,
+}
+
+impl ResultsFingerprint {
+    /// The fingerprint of the whole lines of the results file at `path`.
+    pub fn of(path: &Path) -> io::Result<Self> {
+        let mut file = File::open(path)?;
+        let length = crate::output::whole_length(&mut file)?;
+        Ok(ResultsFingerprint {
+            length,
+            sha256: sha256_of_start(path, length)?.unwrap_or_default(),
+        })
+    }
+
+    /// As written in the `results_fingerprint` column: `LENGTH:SHA256`.
+    pub fn cell(&self) -> String {
+        format!("{}:{}", self.length, self.sha256)
+    }
+
+    fn parse(cell: &str) -> Option<Self> {
+        let (length, sha256) = cell.split_once(':')?;
+        Some(ResultsFingerprint {
+            length: length.parse().ok()?,
+            sha256: sha256.to_string(),
+        })
+    }
+
+    /// Whether the results file at `path` begins with the bytes this fingerprint was taken of.
+    fn matches_start_of(&self, path: &Path) -> io::Result<bool> {
+        Ok(sha256_of_start(path, self.length)?.as_deref() == Some(self.sha256.as_str()))
+    }
+}
+
+/// The SHA-256 of the first `length` bytes of a file, in hex; `None` when it is shorter.
+fn sha256_of_start(path: &Path, length: u64) -> io::Result<Option<String>> {
+    let mut start = File::open(path)?.take(length);
+    let mut hasher = Sha256::new();
+    let copied = io::copy(&mut start, &mut hasher)?;
+    Ok((copied == length).then(|| hex::encode(hasher.finalize())))
+}
 
 pub struct VerifiedWriter {
     rows: RowSink,
     raw_cells: bool,
+    /// The `results_fingerprint` cell of every row.
+    fingerprint: String,
 }
 
 impl VerifiedWriter {
@@ -36,10 +95,15 @@ impl VerifiedWriter {
         output: RowsOutput,
         carried_headers: &[String],
         raw_cells: bool,
+        fingerprint: &ResultsFingerprint,
     ) -> Result<Self, OutputError> {
         let name = output.destination().name();
         let (rows, needs_header) = RowSink::open(output)?;
-        let mut writer = VerifiedWriter { rows, raw_cells };
+        let mut writer = VerifiedWriter {
+            rows,
+            raw_cells,
+            fingerprint: fingerprint.cell(),
+        };
         if needs_header {
             let header: Vec<String> = VERIFIED_HEADER
                 .iter()
@@ -75,6 +139,7 @@ impl VerifiedWriter {
             optional(verdict.error_code.as_ref()),
             optional(verdict.error_message.as_ref()),
             rfc3339_millis(outcome.finished_at),
+            self.fingerprint.clone(),
         ];
         // Carried cells were neutralised when the results were written; they go out as read.
         cells.extend(outcome.carried.iter().cloned());
@@ -101,8 +166,14 @@ pub struct Settled {
 
 /// Reads a verified file being resumed, strictly. A user's row settles it unless it is
 /// `failed`, or `changed` while `recheck_changed` (a resume with `--update-results`, which
-/// must read the live PIN again to record it).
-pub fn already_verified(path: &Path, recheck_changed: bool) -> Result<Settled, LedgerError> {
+/// must read the live PIN again to record it). Every row must have checked the results file at
+/// `results` (as it was then, or with rows appended since): a verified file of another results
+/// file is refused.
+pub fn already_verified(
+    path: &Path,
+    recheck_changed: bool,
+    results: &Path,
+) -> anyhow::Result<Settled> {
     let file_name = path.display().to_string();
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
@@ -110,6 +181,7 @@ pub fn already_verified(path: &Path, recheck_changed: bool) -> Result<Settled, L
         .from_reader(RowsFile::open(path)?.whole_lines());
     let mut record = csv::StringRecord::new();
     let mut lines = Vec::new();
+    let mut fingerprints: Vec<(u64, ResultsFingerprint)> = Vec::new();
     let bad = |line: u64, problem: String| LedgerError::BadRow {
         file: file_name.clone(),
         line,
@@ -121,19 +193,10 @@ pub fn already_verified(path: &Path, recheck_changed: bool) -> Result<Settled, L
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
-            Err(err) => return Err(bad(line, format!("not UTF-8 CSV ({err})"))),
+            Err(err) => return Err(bad(line, format!("not UTF-8 CSV ({err})")).into()),
         }
         let Some(width) = width else {
-            if record
-                .iter()
-                .take(VERIFIED_HEADER.len())
-                .ne(VERIFIED_HEADER)
-            {
-                return Err(bad(
-                    line,
-                    "this is not the header of a verified file".into(),
-                ));
-            }
+            check_header(&record, &file_name)?;
             width = Some(record.len());
             continue;
         };
@@ -142,7 +205,7 @@ pub fn already_verified(path: &Path, recheck_changed: bool) -> Result<Settled, L
                 "the row has {} fields but the header has {width}",
                 record.len()
             );
-            return Err(bad(line, problem));
+            return Err(bad(line, problem).into());
         }
         let settled = Verified::ALL.into_iter().find(|status| {
             let open =
@@ -152,8 +215,24 @@ pub fn already_verified(path: &Path, recheck_changed: bool) -> Result<Settled, L
         let results_line = record[0]
             .parse::<u64>()
             .map_err(|_| bad(line, format!("{:?} is not a line number", &record[0])))?;
+        let fingerprint = ResultsFingerprint::parse(&record[UNFINGERPRINTED_COLUMNS])
+            .ok_or_else(|| bad(line, "its results_fingerprint is not LENGTH:SHA256".into()))?;
+        if !fingerprints.iter().any(|(_, seen)| *seen == fingerprint) {
+            fingerprints.push((line, fingerprint));
+        }
         if let Some(status) = settled {
             lines.push((results_line, status));
+        }
+    }
+    for (line, fingerprint) in &fingerprints {
+        if !fingerprint.matches_start_of(results)? {
+            bail!(
+                "{file_name}, line {line}: this verified file checked another results file than \
+                 {} (or one rewritten since): verify {} into a verified file of its own, or \
+                 again with --force",
+                results.display(),
+                results.display()
+            );
         }
     }
     // A line verified twice (a resume of a resume) keeps its last status.
@@ -161,4 +240,35 @@ pub fn already_verified(path: &Path, recheck_changed: bool) -> Result<Settled, L
     lines.sort_by_key(|(line, _)| *line);
     lines.dedup_by_key(|(line, _)| *line);
     Ok(Settled { lines })
+}
+
+/// A verified file's header starts with our columns; one written before verified files named
+/// their results file cannot be resumed safely.
+fn check_header(record: &csv::StringRecord, file: &str) -> anyhow::Result<()> {
+    if record
+        .iter()
+        .take(VERIFIED_HEADER.len())
+        .eq(VERIFIED_HEADER)
+    {
+        return Ok(());
+    }
+    let older = record
+        .iter()
+        .take(UNFINGERPRINTED_COLUMNS)
+        .eq(VERIFIED_HEADER
+            .iter()
+            .take(UNFINGERPRINTED_COLUMNS)
+            .copied());
+    if older {
+        bail!(
+            "{file} was written by an earlier version, which did not record the results file it \
+             checked: it cannot be resumed; verify again with --force"
+        );
+    }
+    Err(LedgerError::BadRow {
+        file: file.to_string(),
+        line: 1,
+        problem: "this is not the header of a verified file".into(),
+    }
+    .into())
 }

@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use tokio::sync::mpsc;
 
 use crate::chime::{ChimeClient, ClientSettings};
@@ -43,7 +44,7 @@ pub use file::VERIFIED_HEADER;
 pub use judge::Verified;
 pub use record::RECORDED_BY_VERIFY;
 
-use file::{Settled, VerifiedWriter};
+use file::{ResultsFingerprint, Settled, VerifiedWriter};
 use record::Recorder;
 
 /// Rows handed from the reader's thread to the executor at a time, and chunks read ahead.
@@ -117,7 +118,7 @@ pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
     let verified = files.rows(&config.output, config.existing, "the verified file")?;
     let settled = match verified.existing_file() {
         Some(path) if config.existing == Existing::Append => {
-            file::already_verified(path, config.update_results)?
+            file::already_verified(path, config.update_results, &config.results)?
         }
         _ => Settled::default(),
     };
@@ -127,7 +128,9 @@ pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
     let connection = crate::preflight::connect(&config.client).await?;
     crate::say!("chime-pin-reset: {}", connection.caller.line());
     let client = connection.chime;
-    let writer = VerifiedWriter::create(verified, &carried, config.raw_cells)?;
+    let fingerprint = ResultsFingerprint::of(&config.results)
+        .with_context(|| format!("cannot read {}", config.results.display()))?;
+    let writer = VerifiedWriter::create(verified, &carried, config.raw_cells, &fingerprint)?;
     let (updates, _results_lock) = if config.update_results {
         let writer =
             ResultsWriter::create(results, &carried, record::UPDATE_PINS, config.raw_cells)?;
