@@ -73,3 +73,33 @@ fn a_verified_file_resumes_over_its_results_file_appended_to_since() {
     assert_eq!(exit, 0, "accepted, and the row appended is checked: {text}");
     assert_eq!(work.read("verified.csv").lines().count(), 5, "one more row");
 }
+
+#[test]
+fn carried_cells_are_neutralised_in_the_verified_file_whatever_the_results_rule() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 2, &[]);
+    let input = work.read("input.csv");
+    let mut lines = input.lines();
+    let mut rewritten = format!("{},ticket\n", lines.next().expect("a header"));
+    for line in lines {
+        rewritten.push_str(&format!("{line},\"=HYPERLINK(\"\"http://x\"\")\"\n"));
+    }
+    work.write("input.csv", rewritten);
+    run_into(&work, sim.endpoint(), "results.csv", &["--raw-cells"]);
+    let raw = crate::support::read_rows(&work, "results.csv");
+    assert_eq!(raw[0]["ticket"], "=HYPERLINK(\"http://x\")", "kept raw");
+    for (verified, flags, expected) in [
+        ("safe.csv", &[][..], "'=HYPERLINK(\"http://x\")"),
+        ("raw.csv", &["--raw-cells"][..], "=HYPERLINK(\"http://x\")"),
+    ] {
+        let (exit, text) = verify(
+            &work,
+            sim.endpoint(),
+            &[&["results.csv", "-o", verified][..], flags].concat(),
+        );
+        assert_eq!(exit, 0, "{text}");
+        for row in crate::support::read_rows(&work, verified) {
+            assert_eq!(row["ticket"], expected, "{verified}");
+        }
+    }
+}
