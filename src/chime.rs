@@ -107,6 +107,11 @@ impl CallError {
 /// The calls the executor makes. [`ChimeClient`] implements it over the SDK; unit tests use
 /// in-memory fakes.
 pub trait ChimeApi: Send + Sync + 'static {
+    /// Where the calls go, in words, for a stop when nothing answers there.
+    fn endpoint_name(&self) -> String {
+        "the Chime endpoint".to_string()
+    }
+
     /// ResetPersonalPIN: a new PIN, in the answer.
     fn reset_personal_pin(
         &self,
@@ -175,6 +180,9 @@ fn timeouts(settings: &ClientSettings) -> TimeoutConfig {
 #[derive(Clone, Debug)]
 pub struct ChimeClient {
     client: Client,
+    /// The endpoint configured for Chime, as the SDK resolves it; `None` for the default.
+    endpoint: Option<sts::Configured>,
+    region: String,
 }
 
 impl ChimeClient {
@@ -191,7 +199,15 @@ impl ChimeClient {
             .build();
         ChimeClient {
             client: Client::from_conf(config),
+            endpoint: sts::configured_endpoint(shared, sts::Service::Chime),
+            region: settings.region.clone(),
         }
+    }
+
+    /// The endpoint configured for Chime (the flag, the environment or the profile file, as the
+    /// SDK resolves them); `None` for the default one.
+    pub fn configured_endpoint(&self) -> Option<&sts::Configured> {
+        self.endpoint.as_ref()
     }
 
     /// GetAccount: the account's name and status, checked before a run.
@@ -230,6 +246,14 @@ fn endpoint_text(url: &url::Url) -> &str {
 }
 
 impl ChimeApi for ChimeClient {
+    fn endpoint_name(&self) -> String {
+        let url = self
+            .endpoint
+            .as_ref()
+            .map(|configured| configured.url.as_str());
+        sts::endpoint_name(url, &self.region)
+    }
+
     async fn reset_personal_pin(
         &self,
         account_id: &str,

@@ -68,7 +68,6 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
     if let Some(simulator) = &simulator {
         config.client.endpoint_url = Some(url::Url::parse(simulator.endpoint())?);
         config.client.static_credentials = Some(crate::config::simulator_credentials());
-        config.exec.endpoint = simulator.endpoint().to_string();
     }
     let prepared = preflight::prepare_run(&config, &config.client, already_reset).await?;
     // Created last, just before the first reset: a run refused or interrupted before then

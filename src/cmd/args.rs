@@ -4,7 +4,6 @@
 //! group validates itself into the richer type the library takes.
 
 use std::marker::PhantomData;
-use std::net::IpAddr;
 use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,17 +36,10 @@ pub struct AwsArgs {
 }
 
 impl AwsArgs {
-    /// The client settings, with the endpoint checked and the default timeouts.
+    /// The client settings, with the default timeouts. Which endpoint the SDK will really use
+    /// (this flag, the environment or the profile file) is resolved once, by the SDK, when the
+    /// command connects; that is where plain http to another machine is refused.
     pub fn client_settings(&self) -> anyhow::Result<ClientSettings> {
-        if let Some((source, url)) = self.effective_endpoint() {
-            check_endpoint(&source, &url, self.allow_insecure_endpoint)?;
-        }
-        self.unchecked_settings()
-    }
-
-    /// The client settings without the plain-http check, for `run --simulate`, whose simulator
-    /// replaces any endpoint configured.
-    pub fn unchecked_settings(&self) -> anyhow::Result<ClientSettings> {
         let endpoint_url = match &self.endpoint_url {
             Some(url) => Some(parse_url("--endpoint-url", url)?),
             None => None,
@@ -62,50 +54,13 @@ impl AwsArgs {
             allow_insecure_endpoint: self.allow_insecure_endpoint,
         })
     }
-
-    /// The endpoint the SDK will use and where it comes from: the flag, or the environment
-    /// variables aws-config reads (the service's own first).
-    fn effective_endpoint(&self) -> Option<(String, String)> {
-        if let Some(url) = &self.endpoint_url {
-            return Some(("--endpoint-url".to_string(), url.clone()));
-        }
-        let ignored = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-            .is_ok_and(|value| value.eq_ignore_ascii_case("true"));
-        if ignored {
-            return None;
-        }
-        ["AWS_ENDPOINT_URL_CHIME", "AWS_ENDPOINT_URL"]
-            .into_iter()
-            .find_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
-    }
 }
 
+/// An endpoint URL, which the SDK can only reach over https or http.
 fn parse_url(source: &str, url: &str) -> anyhow::Result<url::Url> {
-    url::Url::parse(url).with_context(|| format!("{source} {url:?} is not a URL"))
-}
-
-/// A plain-http endpoint carries PINs in clear: only loopback is accepted without
-/// `--allow-insecure-endpoint`.
-pub fn check_endpoint(source: &str, url: &str, allow_insecure: bool) -> anyhow::Result<()> {
-    let parsed = parse_url(source, url)?;
+    let parsed = url::Url::parse(url).with_context(|| format!("{source} {url:?} is not a URL"))?;
     match parsed.scheme() {
-        "https" => Ok(()),
-        "http" => {
-            let loopback = match parsed.host() {
-                Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-                None => false,
-            };
-            if loopback || allow_insecure {
-                Ok(())
-            } else {
-                bail!(
-                    "{source} {url} is plain http to another machine, and the answers carry \
-                     PINs: use https, or pass --allow-insecure-endpoint"
-                )
-            }
-        }
+        "https" | "http" => Ok(parsed),
         other => bail!("{source} {url}: the scheme must be https or http, not {other}"),
     }
 }
@@ -249,7 +204,6 @@ impl ExecArgs {
             concurrency: self.concurrency,
             retry: self.retry(),
             mode,
-            endpoint: describe_endpoint(client),
             settle: client.attempt_timeout * SETTLE_TIMEOUTS,
         }
     }
@@ -315,17 +269,6 @@ impl<F: OutputFile> OutputArgs<F> {
 /// again, twice, before it applies or drops the request.
 const SETTLE_TIMEOUTS: u32 = 3;
 
-/// Where the Chime calls go, in words: the endpoint given, or the service's own.
-fn describe_endpoint(settings: &ClientSettings) -> String {
-    match &settings.endpoint_url {
-        Some(url) => url.to_string(),
-        None => ["AWS_ENDPOINT_URL_CHIME", "AWS_ENDPOINT_URL"]
-            .into_iter()
-            .find_map(|name| std::env::var(name).ok())
-            .unwrap_or_else(|| format!("the Chime endpoint of {}", settings.region)),
-    }
-}
-
 fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(value)
         .ok()
@@ -338,17 +281,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_loopback_may_be_plain_http() {
-        assert!(check_endpoint("--endpoint-url", "http://127.0.0.1:8080", false).is_ok());
-        assert!(check_endpoint("--endpoint-url", "http://localhost:1", false).is_ok());
-        assert!(check_endpoint(
-            "--endpoint-url",
-            "https://chime.us-east-1.amazonaws.com",
-            false
-        )
-        .is_ok());
-        assert!(check_endpoint("--endpoint-url", "http://10.0.0.5", false).is_err());
-        assert!(check_endpoint("--endpoint-url", "http://10.0.0.5", true).is_ok());
+    fn an_endpoint_must_be_http_or_https() {
+        assert!(parse_url("--endpoint-url", "https://chime.us-east-1.amazonaws.com").is_ok());
+        assert!(parse_url("--endpoint-url", "http://127.0.0.1:8080").is_ok());
+        assert!(parse_url("--endpoint-url", "ftp://127.0.0.1").is_err());
+        assert!(parse_url("--endpoint-url", "not a url").is_err());
     }
 
     #[test]

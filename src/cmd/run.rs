@@ -93,11 +93,7 @@ pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
     if args.simulate && args.aws.endpoint_url.is_some() {
         bail!("--simulate and --endpoint-url both choose the endpoint: give one");
     }
-    let aws = if args.simulate {
-        args.aws.unchecked_settings()?
-    } else {
-        args.aws.client_settings()?
-    };
+    let aws = args.aws.client_settings()?;
     let client = args.exec.with_timeouts(aws)?;
     Ok(RunConfig {
         input: args.input.options(),

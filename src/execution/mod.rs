@@ -52,8 +52,6 @@ pub struct ExecConfig {
     pub concurrency: NonZeroUsize,
     pub retry: RetryPolicy,
     pub mode: Mode,
-    /// Where the calls go, named when nothing answers there.
-    pub endpoint: String,
     /// How long after it was sent an attempt of unknown outcome may still be applied: a reset
     /// after one is read back only once this has passed.
     pub settle: Duration,
@@ -300,7 +298,6 @@ mod tests {
                 cap: Duration::from_millis(2),
             },
             mode,
-            endpoint: "the fake".to_string(),
             settle: Duration::from_millis(5),
         }
     }

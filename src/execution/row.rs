@@ -291,7 +291,7 @@ impl<A: ChimeApi> RowRunner<A> {
         let failures = state.unreachable_streak.fetch_add(1, Ordering::Relaxed) + 1;
         if failures >= self.breaker_threshold() {
             state.control.stop(StopReason::Unreachable {
-                endpoint: self.config.endpoint.clone(),
+                endpoint: self.api.endpoint_name(),
                 failures,
                 error: error.message.clone(),
             });

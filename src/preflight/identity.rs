@@ -96,6 +96,11 @@ pub enum IdentityError {
     },
     #[error("{0}. Nothing was sent")]
     PlainHttp(PlainHttpRefused),
+    #[error("{refused} (set by {set_by}). Nothing was sent")]
+    PlainHttpConfigured {
+        set_by: String,
+        refused: PlainHttpRefused,
+    },
 }
 
 /// What a failed GetCallerIdentity means for the command.

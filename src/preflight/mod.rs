@@ -30,23 +30,26 @@ pub struct Connection {
 /// before its first Chime request. `Err` means nothing was sent to Chime (exit 2).
 pub async fn connect(settings: &ClientSettings) -> Result<Connection, IdentityError> {
     let shared = shared_config(settings).await;
-    let chime_endpoint = configured_endpoint(&shared, Service::Chime);
+    let chime = ChimeClient::from_shared(&shared, settings);
+    let chime_endpoint = chime.configured_endpoint().cloned();
     // The interceptor refuses each request too; checking the configured endpoints first
-    // refuses before even the identity call, and names the endpoint once.
-    for endpoint in [
-        chime_endpoint.as_deref(),
-        configured_endpoint(&shared, Service::Sts).as_deref(),
+    // refuses before even the identity call, and names the endpoint and where it was set.
+    for configured in [
+        chime_endpoint.clone(),
+        configured_endpoint(&shared, Service::Sts),
     ]
     .into_iter()
     .flatten()
     {
-        guard::check(endpoint, settings.allow_insecure_endpoint)
-            .map_err(IdentityError::PlainHttp)?;
+        guard::check(&configured.url, settings.allow_insecure_endpoint).map_err(|refused| {
+            IdentityError::PlainHttpConfigured {
+                set_by: configured.source.clone(),
+                refused,
+            }
+        })?;
     }
     let sts = sts_client(&shared, settings);
-    let caller = identity::identify(&sts, settings, chime_endpoint).await?;
-    Ok(Connection {
-        chime: ChimeClient::from_shared(&shared, settings),
-        caller,
-    })
+    let endpoint = chime_endpoint.map(|configured| configured.url);
+    let caller = identity::identify(&sts, settings, endpoint).await?;
+    Ok(Connection { chime, caller })
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::accounts::PlannedAccount;
 use super::identity::Caller;
 use super::survey::RowCounts;
+use crate::chime::sts::endpoint_name;
 
 /// What a run is about to do.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -53,9 +54,7 @@ impl Plan {
         };
         line(
             "endpoint:",
-            self.endpoint
-                .clone()
-                .unwrap_or_else(|| format!("the default for {}", self.region)),
+            endpoint_name(self.endpoint.as_deref(), &self.region),
         );
         line("accounts:", self.accounts_text());
         line("rows:", self.rows_text());
@@ -255,7 +254,7 @@ mod tests {
         let text = plan().render();
         for expected in [
             "as arn:aws:iam::123456789012:user/alice (account 123456789012",
-            "the default for us-east-1",
+            "the default endpoint for us-east-1",
             "Sales (a1): 4,000 rows",
             "a2: 980 rows (GetAccount not allowed)",
             "4,980 to reset, 2 invalid, 1 duplicate",
