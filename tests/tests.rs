@@ -5,6 +5,7 @@ mod answers;
 mod endpoints;
 mod guards;
 mod input;
+mod line_ends;
 mod outputs;
 mod preflight;
 mod prepare;

@@ -133,10 +133,62 @@ pub(super) fn decode(
         ),
     };
     Ok(Decoded {
-        stream,
+        stream: Box::new(LoneCarriageReturns::new(stream)),
         notice,
         expected_rows,
     })
+}
+
+/// Classic Mac line ends, which some exports still write: a `\r` that no `\n` follows ends a
+/// line as a `\n` does, as the csv crate's default terminator has it. It is passed on as `\n`,
+/// so that the reader, which ends lines at `\n` only to count them as an editor does, sees one
+/// line for each; the `\r` of a CRLF is left as it is.
+struct LoneCarriageReturns<R> {
+    inner: R,
+    /// A `\r` that ended the last read: whether it is lone depends on the next byte.
+    held: bool,
+}
+
+impl<R: Read> LoneCarriageReturns<R> {
+    fn new(inner: R) -> Self {
+        LoneCarriageReturns { inner, held: false }
+    }
+}
+
+impl<R: Read> Read for LoneCarriageReturns<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let start = usize::from(std::mem::take(&mut self.held));
+            if start == 1 {
+                buf[0] = b'\r';
+            }
+            let read = self.inner.read(&mut buf[start..])?;
+            let length = start + read;
+            if length == 0 {
+                return Ok(0);
+            }
+            let at_end = read == 0;
+            for at in 0..length {
+                if buf[at] != b'\r' {
+                    continue;
+                }
+                match buf.get(at + 1).filter(|_| at + 1 < length) {
+                    Some(b'\n') => {}
+                    Some(_) => buf[at] = b'\n',
+                    None if at_end => buf[at] = b'\n',
+                    // The last byte read: held back until the next one says what it is.
+                    None => self.held = true,
+                }
+            }
+            let given = length - usize::from(self.held);
+            if given > 0 {
+                return Ok(given);
+            }
+        }
+    }
 }
 
 /// What one pass over a file tells before it is read: its rows and whether it is all UTF-8.
@@ -187,6 +239,36 @@ fn survey(path: &Path) -> io::Result<Survey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_line_and_a_crlf_is_left_alone() {
+        for chunk in [1, 2, 3, 64] {
+            let source = ChunkedReader {
+                bytes: b"a\rb\r\nc\r\rd\r".to_vec(),
+                chunk,
+            };
+            let mut text = Vec::new();
+            LoneCarriageReturns::new(source)
+                .read_to_end(&mut text)
+                .expect("read");
+            assert_eq!(text, b"a\nb\r\nc\n\nd\n", "read {chunk} bytes at a time");
+        }
+    }
+
+    /// A reader that gives at most `chunk` bytes a read, to cross every boundary.
+    struct ChunkedReader {
+        bytes: Vec<u8>,
+        chunk: usize,
+    }
+
+    impl Read for ChunkedReader {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let count = self.chunk.min(buf.len()).min(self.bytes.len());
+            buf[..count].copy_from_slice(&self.bytes[..count]);
+            self.bytes.drain(..count);
+            Ok(count)
+        }
+    }
 
     fn decoded(bytes: &[u8], forced: Option<TextEncoding>) -> (String, Option<String>) {
         let dir = tempfile::tempdir().expect("a temp dir");
