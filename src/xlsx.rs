@@ -21,7 +21,8 @@ const PIN_COLUMN: &str = "personal_pin";
 /// Why the workbook could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum XlsxWriteError {
-    #[error("cannot build the workbook: {0}")]
+    /// The cause is the source: `{:#}` prints it after this message, once.
+    #[error("cannot build the workbook")]
     Build(#[from] XlsxError),
     #[error("cannot write {file}: {source}")]
     Write { file: String, source: io::Error },

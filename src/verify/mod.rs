@@ -27,7 +27,6 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use tokio::sync::mpsc;
 
 use crate::chime::{ChimeClient, ClientSettings};
@@ -107,8 +106,11 @@ impl Expected {
 pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
     let results = Destination::File(config.results.clone());
     // Locked first, like `run`: no run may append to the results while they are checked.
-    let results_lock = output::hold(&results, Existing::Append)?
-        .with_context(|| format!("{} is not a results file", results.name()))?;
+    let Some(results_lock) = output::hold(&results, Existing::Append)? else {
+        // Not a regular file: the ledger's reader says why (no such file, a directory).
+        RowReader::open(&config.results)?;
+        anyhow::bail!("{} is not a results file", results.name());
+    };
     let verified_lock = output::hold(&config.output, config.existing)?;
     let settled = match &verified_lock {
         Some(file) if config.existing == Existing::Append => {
@@ -120,7 +122,9 @@ pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
     let finals = ledger::final_rows(std::slice::from_ref(&config.results))?;
     // Who is asking, before the first GetUser, as for every command that calls AWS.
     let connection = crate::preflight::connect(&config.client).await?;
-    crate::say!("chime-pin-reset: {}", connection.caller.line());
+    if !config.quiet {
+        crate::say!("chime-pin-reset: {}", connection.caller.line());
+    }
     let client = connection.chime;
     let writer = VerifiedWriter::create(
         &config.output,
@@ -222,7 +226,7 @@ fn read_users(
         let row = match found {
             Ok(FinalRow { row, .. }) => row,
             Err(err) => {
-                chunk.push(InputItem::Unreadable(err.to_string()));
+                chunk.push(InputItem::Unreadable(crate::stderr::one_line(&err)));
                 break;
             }
         };
