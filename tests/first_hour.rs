@@ -58,6 +58,28 @@ fn an_os_error_is_printed_once_in_one_line_by_every_command_that_reads_a_file() 
     for written in ["results.csv", "preview.csv", "verified.csv"] {
         assert!(!work.path(written).exists(), "{written} was created");
     }
+
+    // The simulator's directory file, written through the csv crate, whose errors name their
+    // cause and return it as their source too.
+    let output = tool(&work, &["simulate", "--write-directory", "nodir/users.csv"]);
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "chime-pin-reset: cannot create directory file nodir/users.csv: {}\n",
+            std::io::Error::from_raw_os_error(libc::ENOENT)
+        )
+    );
+    work.write("latin.csv", b"account_id,us\xffer_id\n");
+    let output = tool(&work, &["validate", "latin.csv", "--encoding", "utf-8"]);
+    let text = stderr(&output);
+    assert_eq!(code(&output), 2, "{text}");
+    assert!(
+        text.starts_with("chime-pin-reset: cannot read latin.csv: "),
+        "{text}"
+    );
+    assert_eq!(text.matches("invalid UTF-8").count(), 1, "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
 }
 
 #[test]
