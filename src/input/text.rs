@@ -84,8 +84,7 @@ impl CsvRows {
         let mut records = parser(delimiter).has_headers(true).from_reader(stream);
         let headers = records
             .headers()
-            // As text: a csv error shows its cause and returns it as its source too.
-            .map_err(|err| unreadable(io::Error::new(io::ErrorKind::InvalidData, err.to_string())))?
+            .map_err(|err| unreadable(io::Error::new(io::ErrorKind::InvalidData, err)))?
             .iter()
             .map(|h| h.trim().to_string())
             .collect();

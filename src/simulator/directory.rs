@@ -160,7 +160,6 @@ impl Directory {
             .from_reader(reader);
         let headers = csv
             .headers()
-            .map_err(csv_text)
             .with_context(|| format!("{name}:1: cannot read the CSV header"))?
             .clone();
         let column = |wanted: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(wanted));
@@ -188,9 +187,7 @@ impl Directory {
         // account_id → (name, status) as rows give them, with the line that gave each.
         let mut given: HashMap<String, [Option<(String, u64)>; 2]> = HashMap::new();
         for record in csv.records() {
-            let record = record
-                .map_err(csv_text)
-                .with_context(|| format!("{name}: malformed CSV"))?;
+            let record = record.with_context(|| format!("{name}: malformed CSV"))?;
             let line = record.position().map_or(0, |p| p.line());
             let field = |i: usize, default: &str| -> String {
                 positions[i]
@@ -281,10 +278,8 @@ impl Directory {
     /// Writes the directory as CSV with all [`CSV_COLUMNS`] and [`ACCOUNT_COLUMNS`].
     pub fn write_csv(&self, path: &Path) -> anyhow::Result<()> {
         let mut out = csv::Writer::from_path(path)
-            .map_err(csv_text)
             .with_context(|| format!("cannot create directory file {}", path.display()))?;
-        out.write_record(CSV_COLUMNS.iter().chain(&ACCOUNT_COLUMNS))
-            .map_err(csv_text)?;
+        out.write_record(CSV_COLUMNS.iter().chain(&ACCOUNT_COLUMNS))?;
         for u in &self.users {
             let account = self
                 .account(&u.account_id)
@@ -299,8 +294,7 @@ impl Directory {
                 &u.registration_status,
                 &account.name,
                 &account.status,
-            ])
-            .map_err(csv_text)?;
+            ])?;
         }
         out.flush()
             .with_context(|| format!("cannot write directory file {}", path.display()))?;
@@ -411,12 +405,6 @@ pub(crate) fn format_guid(bits: u128) -> String {
         &h[16..20],
         &h[20..32]
     )
-}
-
-/// A csv error as text. Its message shows its cause, and it returns that cause as its source
-/// too: kept in an error chain, `{:#}` would print the cause twice.
-fn csv_text(err: csv::Error) -> anyhow::Error {
-    anyhow::anyhow!("{err}")
 }
 
 #[cfg(test)]
