@@ -21,9 +21,14 @@ fn tool(work: &Workdir, args: &[&str]) -> Output {
     output_of(cmd)
 }
 
+/// The README with every run of whitespace made one space, so that a phrase is found however
+/// the paragraph around it is wrapped.
 fn readme() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README.md")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The API requests the simulator counted, by operation and status (its state page is not
