@@ -251,6 +251,28 @@ fn counts_are_worded_and_grouped_alike_in_the_plan_and_the_summaries() {
         "{}",
         stdout(&output)
     );
+
+    let account = &directory_users(&work)[0][0];
+    let mut export = bin();
+    aws_env(&mut export);
+    export.current_dir(work.root()).args([
+        "export",
+        "--account-id",
+        account,
+        "-o",
+        "users.csv",
+        "--endpoint-url",
+        sim.endpoint(),
+    ]);
+    let output = output_of(export);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "exported 1,000 users to users.csv (per account: {account}: 1,000)"
+        )),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
