@@ -319,6 +319,15 @@ fn an_excel_sep_line_sets_the_delimiter_and_line_numbers_stay_the_files() {
         text.ends_with("excel.csv: 3 rows, 2 valid, 1 invalid, 0 duplicates\n"),
         "{text}"
     );
+    // A header without the needed columns is named by its own line, after the `sep=` line.
+    work.write("no-user.csv", "sep=;\naccount_id;team\nx;y\n");
+    let output = tool(&work, &["validate", "no-user.csv"]);
+    let text = stderr(&output);
+    assert_eq!(code(&output), 1, "{text}");
+    assert!(
+        text.starts_with("no-user.csv:2: the header has no user column"),
+        "{text}"
+    );
 
     let output = output_of(run_command(
         &work,

@@ -49,11 +49,15 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
             return Ok(exit::ROWS_FAILED);
         }
         Err(err) => {
-            // The header is a problem found in the file, like a bad row.
-            // A CSV's header is its line 1; a sheet's (`FILE:SHEET: …`) is its first row used.
+            // The header is a problem found in the file, like a bad row: named by its line (2
+            // after Excel's `sep=` line). A sheet's message names its sheet (`FILE:SHEET: …`).
+            let line = match err {
+                InputError::MissingColumn { line, .. } => line,
+                _ => 1,
+            };
             let text = err.to_string();
             let _ = match text.strip_prefix(&format!("{file}: ")) {
-                Some(message) => writeln!(problems, "{file}:1: {message}"),
+                Some(message) => writeln!(problems, "{file}:{line}: {message}"),
                 None => writeln!(problems, "{text}"),
             };
             let _ = writeln!(

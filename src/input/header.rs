@@ -31,6 +31,7 @@ pub fn normalize_header(name: &str) -> String {
 
 pub(super) fn find_columns(
     headers: &[String],
+    header_line: u64,
     options: &InputOptions,
     file: &str,
 ) -> Result<Columns, InputError> {
@@ -42,6 +43,7 @@ pub(super) fn find_columns(
     };
     let missing = |column, accepted: &[&'static str]| InputError::MissingColumn {
         file: file.to_string(),
+        line: header_line,
         column,
         found: headers
             .iter()

@@ -92,6 +92,8 @@ pub enum InputError {
     )]
     MissingColumn {
         file: String,
+        /// The header's line (its row, in a sheet).
+        line: u64,
         column: &'static str,
         found: Vec<String>,
         accepted: Vec<&'static str>,
@@ -192,6 +194,12 @@ pub struct InputReader {
     first: Option<InputItem>,
 }
 
+/// The header of an input: its cells, and the line (or sheet row) it is on.
+struct Header {
+    cells: Vec<String>,
+    line: u64,
+}
+
 /// Where the records come from.
 enum Rows {
     Csv(CsvRows),
@@ -237,7 +245,11 @@ impl InputReader {
             let name = format!("{file_name}:{}", sheet.name);
             let rows = Rows::Sheet(sheet.rows);
             let expected = Some(sheet.data_rows);
-            return Self::over(rows, sheet.headers, name, options, expected, already_reset)?
+            let header = Header {
+                cells: sheet.headers,
+                line: sheet.header_row,
+            };
+            return Self::over(rows, header, name, options, expected, already_reset)?
                 .with_a_first_row();
         }
         if options.sheet.is_some() {
@@ -256,8 +268,12 @@ impl InputReader {
         let expected = decoded
             .expected_rows
             .map(|estimate| estimate.saturating_sub(rows.lines_before()));
+        let header = Header {
+            cells: headers,
+            line: 1 + rows.lines_before(),
+        };
         let rows = Rows::Csv(rows);
-        let mut reader = Self::over(rows, headers, file_name, options, expected, already_reset)?;
+        let mut reader = Self::over(rows, header, file_name, options, expected, already_reset)?;
         reader.notice = decoded.notice;
         reader.with_a_first_row()
     }
@@ -279,13 +295,14 @@ impl InputReader {
 
     fn over(
         rows: Rows,
-        headers: Vec<String>,
+        header: Header,
         file_name: String,
         options: InputOptions,
         expected_rows: Option<u64>,
         already_reset: Arc<Fingerprints>,
     ) -> Result<Self, InputError> {
-        let columns = find_columns(&headers, &options, &file_name)?;
+        let headers = header.cells;
+        let columns = find_columns(&headers, header.line, &options, &file_name)?;
         let carried_headers = columns
             .carried
             .iter()
