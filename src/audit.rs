@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::ledger::{FinalRow, FinalRows, LedgerError};
 use crate::outcome::{codes, RowStatus};
+use crate::words::counted;
 
 /// The final state of every user in a set of results files.
 #[derive(Clone, Debug, Default)]
@@ -156,9 +157,9 @@ impl Audit {
         let mut text = String::new();
         let _ = writeln!(
             text,
-            "Final state of {} users ({} rows in {}; the last row of each user wins)",
-            self.users,
-            self.rows,
+            "Final state of {} ({} in {}; the last row of each user wins)",
+            counted(self.users, "user", "users"),
+            counted(self.rows, "row", "rows"),
             self.files.join(", ")
         );
         let _ = writeln!(text, "\nStatus");

@@ -35,5 +35,6 @@ pub mod simulator;
 pub mod stderr;
 pub mod timer;
 pub mod verify;
+pub mod words;
 pub mod writer_thread;
 pub mod xlsx;

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use serde::Serialize;
 
 use crate::outcome::{LiveStats, Outcome, RowStatus, StopReason};
+use crate::words::{counted, thousands};
 
 /// Counts of outcomes, per status and per error code.
 #[derive(Clone, Debug, Default)]
@@ -373,45 +374,59 @@ impl Summary {
     /// The summary in plain words, for stderr.
     pub fn render(&self) -> String {
         let mut text = String::new();
+        let (run, done) = if self.is_dry_run() {
+            ("Dry run", "Dry run complete: no PIN was changed.")
+        } else {
+            ("Run", "Run complete.")
+        };
         let headline = match (&self.stop_reason, self.outcome) {
-            (Some(_), "interrupted") => {
-                "Run interrupted (Ctrl-C, SIGTERM or SIGHUP): rows in flight were given the grace \
-                 period."
-                    .to_string()
-            }
-            (Some(reason), _) => format!("Run stopped early: {reason}."),
-            _ => "Run complete.".to_string(),
+            (Some(_), "interrupted") => format!(
+                "{run} interrupted (Ctrl-C, SIGTERM or SIGHUP): rows in flight were given the \
+                 grace period."
+            ),
+            (Some(reason), _) => format!("{run} stopped early: {reason}."),
+            _ => done.to_string(),
         };
         text.push_str(&headline);
         text.push('\n');
         let statuses: Vec<String> = self
             .statuses
             .iter()
-            .map(|(status, count)| format!("{count} {status}"))
+            .map(|(status, count)| format!("{} {status}", thousands(*count)))
             .collect();
         let statuses = if statuses.is_empty() {
             "no rows".to_string()
         } else {
             statuses.join(", ")
         };
-        text.push_str(&format!("  rows:     {} ({statuses})\n", self.rows));
+        text.push_str(&format!(
+            "  rows:     {} ({statuses})\n",
+            thousands(self.rows)
+        ));
         if self.skipped_already_reset > 0 {
             text.push_str(&format!(
                 "  skipped:  {} already reset in the results being resumed\n",
-                self.skipped_already_reset
+                thousands(self.skipped_already_reset)
             ));
         }
         if !self.errors.is_empty() {
             let errors: Vec<String> = self
                 .errors
                 .iter()
-                .map(|(code, count)| format!("{count} {code}"))
+                .map(|(code, count)| format!("{} {code}", thousands(*count)))
                 .collect();
             text.push_str(&format!("  errors:   {}\n", errors.join(", ")));
         }
         text.push_str(&format!(
-            "  time:     {:.1} s, {:.1} rows/s ({} throttled answers, {} retries)\n",
-            self.elapsed_seconds, self.rows_per_second, self.throttled_answers, self.retries
+            "  time:     {:.1} s, {:.1} rows/s ({}, {})\n",
+            self.elapsed_seconds,
+            self.rows_per_second,
+            counted(
+                self.throttled_answers,
+                "throttled answer",
+                "throttled answers"
+            ),
+            counted(self.retries, "retry", "retries")
         ));
         text.push_str(&format!("  results:  {}\n", self.results));
         list_rows(
@@ -434,6 +449,13 @@ impl Summary {
 
     pub fn print(&self) {
         crate::stderr::text(&self.render());
+    }
+
+    /// Whether the run changed no PIN (`--dry-run`), as the plan it carries says: the plan is
+    /// the one record of the run's mode that reaches the summary.
+    fn is_dry_run(&self) -> bool {
+        let mode = self.plan.as_ref().and_then(|plan| plan.get("mode"));
+        mode.and_then(serde_json::Value::as_str) == Some("dry-run")
     }
 
     /// The summary as JSON, for `--summary-json`.

@@ -18,7 +18,8 @@ const PIN_COLUMN: &str = "personal_pin";
 /// Why the workbook could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum XlsxWriteError {
-    #[error("cannot build the workbook: {0}")]
+    /// The cause is the source: `{:#}` prints it after this message, once.
+    #[error("cannot build the workbook")]
     Build(#[from] XlsxError),
     #[error(transparent)]
     Write(#[from] OutputError),

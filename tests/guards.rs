@@ -104,7 +104,11 @@ fn cells_from_the_service_are_neutralised_against_formulas() {
 #[test]
 fn plain_http_to_another_machine_is_refused() {
     let work = Workdir::new();
-    work.write("input.csv", "account_id,user_id\n");
+    work.write(
+        "input.csv",
+        "account_id,user_id\n\
+         11111111-2222-3333-4444-555555555555,aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\n",
+    );
     let text = refused_run(
         &work,
         "http://192.0.2.10:8080",

@@ -85,7 +85,7 @@ fn validate_finds_every_planted_problem_with_its_line_offline() {
         "five problems and the summary: {text}"
     );
     assert!(
-        text.contains("bad.csv: 7 rows, 2 valid, 4 invalid, 1 duplicates"),
+        text.contains("bad.csv: 7 rows, 2 valid, 4 invalid, 1 duplicate"),
         "{text}"
     );
 }

@@ -508,7 +508,11 @@ fn the_offboarding_sample_rehearses_with_its_planted_problems() {
 #[test]
 fn a_refused_simulation_leaves_no_results_file_behind() {
     let work = Workdir::new();
-    let input = work.write("input.csv", "account_id,user_id\n");
+    let input = work.write(
+        "input.csv",
+        "account_id,user_id\n\
+         11111111-2222-3333-4444-555555555555,aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\n",
+    );
     let mut cmd = bin();
     aws_env(&mut cmd);
     let output = cmd

@@ -3,6 +3,7 @@
 
 mod answers;
 mod endpoints;
+mod first_hour;
 mod guards;
 mod input;
 mod line_ends;

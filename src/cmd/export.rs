@@ -18,6 +18,7 @@ use crate::cmd::{describe, exit_code};
 use crate::execution::RetryPolicy;
 use crate::exit;
 use crate::output::{neutralize, Destination, Existing, Files};
+use crate::words::{counted, thousands};
 
 /// The header of an exported file. `run` reads `account_id` and `user_id` (and `email` when a
 /// row has no user id) and carries the other columns into its results.
@@ -198,11 +199,12 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<u8> {
     let total: u64 = per_account.iter().map(|(_, count)| count).sum();
     let accounts_text = per_account
         .iter()
-        .map(|(account, count)| format!("{account}: {count}"))
+        .map(|(account, count)| format!("{account}: {}", thousands(*count)))
         .collect::<Vec<_>>()
         .join(", ");
     crate::say!(
-        "chime-pin-reset: exported {total} users to {} (per account: {accounts_text})",
+        "chime-pin-reset: exported {} to {} (per account: {accounts_text})",
+        counted(total, "user", "users"),
         destination.name()
     );
     Ok(exit::SUCCESS)

@@ -70,9 +70,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         let table = ResultsTable::final_states(&finals)?;
         write_workbook(workbook, &table, args.pins)?;
         crate::say!(
-            "chime-pin-reset: wrote {} ({} users)",
+            "chime-pin-reset: wrote {} ({})",
             workbook.name(),
-            table.rows.len()
+            crate::words::counted(table.rows.len() as u64, "user", "users")
         );
     }
     for (file, line) in &audit.cut_off {

@@ -53,7 +53,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
 
-    /// No progress and no summary on stderr (errors and stops are still reported).
+    /// Quiet: nothing on stderr for a clean run (no identity, plan, progress or summary);
+    /// errors, stops and the exit code still speak.
     #[arg(short, long)]
     pub quiet: bool,
 

@@ -7,6 +7,7 @@ use std::io::{self, BufWriter, Write};
 use crate::cmd::args::InputArgs;
 use crate::exit;
 use crate::input::{InputError, InputItem, InputReader, Rejection};
+use crate::words::{counted, thousands};
 
 /// Flags of `chime-pin-reset validate`.
 #[derive(Clone, Debug, clap::Args)]
@@ -15,7 +16,8 @@ Problems go to stderr as FILE:LINE: MESSAGE, then a summary line.
 
 Exit codes:
   0  every row can be sent
-  1  problems were found: invalid rows, duplicates, or a header without the needed columns
+  1  problems were found: invalid rows, duplicates, a header without the needed columns,
+     or no rows under the header
   2  the file cannot be read, or a usage error")]
 pub struct ValidateArgs {
     #[command(flatten)]
@@ -40,12 +42,22 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
     let reader = match InputReader::open(options, Default::default()) {
         Ok(reader) => reader,
         Err(err @ InputError::Unreadable { .. }) => return Err(err.into()),
+        Err(err @ InputError::NoRows { .. }) => {
+            // `run` refuses such a file (exit 2): here it is a problem found, like a bad header.
+            let _ = writeln!(problems, "{err}");
+            let _ = problems.flush();
+            return Ok(exit::ROWS_FAILED);
+        }
         Err(err) => {
-            // The header is a problem found in the file, like a bad row.
-            // A CSV's header is its line 1; a sheet's (`FILE:SHEET: …`) is its first row used.
+            // The header is a problem found in the file, like a bad row: named by its line (2
+            // after Excel's `sep=` line). A sheet's message names its sheet (`FILE:SHEET: …`).
+            let line = match err {
+                InputError::MissingColumn { line, .. } => line,
+                _ => 1,
+            };
             let text = err.to_string();
             let _ = match text.strip_prefix(&format!("{file}: ")) {
-                Some(message) => writeln!(problems, "{file}:1: {message}"),
+                Some(message) => writeln!(problems, "{file}:{line}: {message}"),
                 None => writeln!(problems, "{text}"),
             };
             let _ = writeln!(
@@ -63,8 +75,11 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
     let counts = check(reader, &file, &mut problems);
     let _ = writeln!(
         problems,
-        "{file}: {} rows, {} valid, {} invalid, {} duplicates",
-        counts.rows, counts.valid, counts.invalid, counts.duplicates
+        "{file}: {}, {} valid, {} invalid, {}",
+        counted(counts.rows, "row", "rows"),
+        thousands(counts.valid),
+        thousands(counts.invalid),
+        counted(counts.duplicates, "duplicate", "duplicates")
     );
     let _ = problems.flush();
     Ok(if counts.invalid + counts.duplicates == 0 {

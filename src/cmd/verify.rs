@@ -42,7 +42,8 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
 
-    /// No progress and no summary on stderr (errors and stops are still reported).
+    /// Quiet: nothing on stderr for a clean run (no identity, plan, progress or summary);
+    /// errors, stops and the exit code still speak.
     #[arg(short, long)]
     pub quiet: bool,
 }

@@ -31,6 +31,7 @@ pub fn normalize_header(name: &str) -> String {
 
 pub(super) fn find_columns(
     headers: &[String],
+    header_line: u64,
     options: &InputOptions,
     file: &str,
 ) -> Result<Columns, InputError> {
@@ -42,6 +43,7 @@ pub(super) fn find_columns(
     };
     let missing = |column, accepted: &[&'static str]| InputError::MissingColumn {
         file: file.to_string(),
+        line: header_line,
         column,
         found: headers
             .iter()
@@ -94,9 +96,40 @@ pub fn detect_delimiter(header_line: &[u8]) -> u8 {
     candidates[best]
 }
 
+/// The delimiter an Excel `sep=X` line names, when `line` is one. Excel writes it as a CSV's
+/// first line so that the file opens in columns in every locale (`sep=;` where `,` is the
+/// decimal mark), and honours it on reading; it is not the header. Spreadsheets that quote
+/// every cell write it as `"sep=;"`.
+pub fn excel_separator(line: &[u8]) -> Option<u8> {
+    // Only the line end is trimmed: the delimiter itself may be a tab.
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = line
+        .strip_prefix(b"\"")
+        .and_then(|rest| rest.strip_suffix(b"\""))
+        .unwrap_or(line);
+    match line {
+        [s, e, p, b'=', delimiter] if [*s, *e, *p].eq_ignore_ascii_case(b"sep") => {
+            Some(*delimiter).filter(|d| d.is_ascii_punctuation() || *d == b'\t')
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_excel_sep_line_names_its_delimiter() {
+        assert_eq!(excel_separator(b"sep=;\r\n"), Some(b';'));
+        assert_eq!(excel_separator(b"SEP=,\n"), Some(b','));
+        assert_eq!(excel_separator(b"sep=\t\n"), Some(b'\t'));
+        assert_eq!(excel_separator(b"\"sep=|\"\n"), Some(b'|'));
+        assert_eq!(excel_separator(b"account_id;user_id\n"), None);
+        assert_eq!(excel_separator(b"sep=ab\n"), None);
+        assert_eq!(excel_separator(b"separator\n"), None);
+    }
 
     #[test]
     fn headers_match_loosely() {

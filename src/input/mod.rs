@@ -77,10 +77,14 @@ pub struct InputOptions {
 /// Why the input cannot be used at all. Nothing is sent when this happens.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("cannot read {file}: {source}")]
+    /// The cause (the operating system's error, or what cannot be read) is the source:
+    /// `{:#}` prints it after this message, once.
+    #[error("cannot read {file}")]
     Unreadable { file: String, source: io::Error },
     #[error("{file} is empty: a header row is required")]
     Empty { file: String },
+    #[error("{file} has no rows: there is nothing under its header")]
+    NoRows { file: String },
     #[error(
         "{file}: the header has no {column} column (found: {found}; accepted: {accepted})",
         found = .found.join(", "),
@@ -88,6 +92,8 @@ pub enum InputError {
     )]
     MissingColumn {
         file: String,
+        /// The header's line (its row, in a sheet).
+        line: u64,
         column: &'static str,
         found: Vec<String>,
         accepted: Vec<&'static str>,
@@ -184,6 +190,14 @@ pub struct InputReader {
     header_width: usize,
     expected_rows: Option<u64>,
     notice: Option<String>,
+    /// The first row, read when the input was opened to prove that there is one.
+    first: Option<InputItem>,
+}
+
+/// The header of an input: its cells, and the line (or sheet row) it is on.
+struct Header {
+    cells: Vec<String>,
+    line: u64,
 }
 
 /// Where the records come from.
@@ -231,7 +245,12 @@ impl InputReader {
             let name = format!("{file_name}:{}", sheet.name);
             let rows = Rows::Sheet(sheet.rows);
             let expected = Some(sheet.data_rows);
-            return Self::over(rows, sheet.headers, name, options, expected, already_reset);
+            let header = Header {
+                cells: sheet.headers,
+                line: sheet.header_row,
+            };
+            return Self::over(rows, header, name, options, expected, already_reset)?
+                .with_a_first_row();
         }
         if options.sheet.is_some() {
             return Err(usage(&format!(
@@ -245,22 +264,45 @@ impl InputReader {
         };
         let decoded = decode::decode(raw, path.as_deref(), options.encoding).map_err(unreadable)?;
         let (rows, headers) = CsvRows::open(decoded.stream, options.delimiter, &file_name)?;
-        let expected = decoded.expected_rows;
+        // The estimate counts every line after the first; a `sep=` line is not a row.
+        let expected = decoded
+            .expected_rows
+            .map(|estimate| estimate.saturating_sub(rows.lines_before()));
+        let header = Header {
+            cells: headers,
+            line: 1 + rows.lines_before(),
+        };
         let rows = Rows::Csv(rows);
-        let mut reader = Self::over(rows, headers, file_name, options, expected, already_reset)?;
+        let mut reader = Self::over(rows, header, file_name, options, expected, already_reset)?;
         reader.notice = decoded.notice;
-        Ok(reader)
+        reader.with_a_first_row()
+    }
+
+    /// Reads the first row ahead, so that an input with a header and nothing under it is
+    /// refused when it is opened, before anything is sent or created. From stdin this waits
+    /// for the first row to arrive (or for the end of the input), and reads no further.
+    fn with_a_first_row(mut self) -> Result<Self, InputError> {
+        match self.read_item() {
+            Some(item) => {
+                self.first = Some(item);
+                Ok(self)
+            }
+            None => Err(InputError::NoRows {
+                file: self.file_name,
+            }),
+        }
     }
 
     fn over(
         rows: Rows,
-        headers: Vec<String>,
+        header: Header,
         file_name: String,
         options: InputOptions,
         expected_rows: Option<u64>,
         already_reset: Arc<Fingerprints>,
     ) -> Result<Self, InputError> {
-        let columns = find_columns(&headers, &options, &file_name)?;
+        let headers = header.cells;
+        let columns = find_columns(&headers, header.line, &options, &file_name)?;
         let carried_headers = columns
             .carried
             .iter()
@@ -278,6 +320,7 @@ impl InputReader {
             record: csv::StringRecord::new(),
             header_width: headers.len(),
             notice: None,
+            first: None,
         })
     }
 
@@ -334,6 +377,13 @@ impl Iterator for InputReader {
     type Item = InputItem;
 
     fn next(&mut self) -> Option<InputItem> {
+        self.first.take().or_else(|| self.read_item())
+    }
+}
+
+impl InputReader {
+    /// Reads and judges the next row.
+    fn read_item(&mut self) -> Option<InputItem> {
         let next = match &mut self.rows {
             Rows::Csv(rows) => rows.next_record(&mut self.record),
             Rows::Sheet(rows) => rows

@@ -11,7 +11,7 @@ use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::header::detect_delimiter;
+use super::header::{detect_delimiter, excel_separator};
 use super::InputError;
 
 /// What [`CsvRows::next_record`] found.
@@ -34,12 +34,15 @@ pub(super) struct CsvRows {
     progress: Arc<StreamProgress>,
     delimiter: u8,
     file_name: String,
+    /// Lines of the file before the header that the csv reader never sees (Excel's `sep=`
+    /// line), so that line numbers stay the file's.
+    lines_before: u64,
 }
 
 impl CsvRows {
     /// Reads the header line of `stream` (a UTF-8 BOM is dropped) and returns the rows after
-    /// it with the header's cells, trimmed. The delimiter is `delimiter`, or detected from the
-    /// header line.
+    /// it with the header's cells, trimmed. The delimiter is `delimiter`, or the one an Excel
+    /// `sep=` line before the header names, or detected from the header line.
     pub fn open(
         stream: Box<dyn Read + Send>,
         delimiter: Option<u8>,
@@ -57,12 +60,22 @@ impl CsvRows {
         if header_line.starts_with(b"\xEF\xBB\xBF") {
             header_line.drain(..3);
         }
+        let separator = excel_separator(&header_line);
+        let lines_before = u64::from(separator.is_some());
+        if separator.is_some() {
+            header_line.clear();
+            buffered
+                .read_until(b'\n', &mut header_line)
+                .map_err(unreadable)?;
+        }
         if header_line.iter().all(u8::is_ascii_whitespace) {
             return Err(InputError::Empty {
                 file: file_name.to_string(),
             });
         }
-        let delimiter = delimiter.unwrap_or_else(|| detect_delimiter(&header_line));
+        let delimiter = delimiter
+            .or(separator)
+            .unwrap_or_else(|| detect_delimiter(&header_line));
         let progress = Arc::new(StreamProgress::default());
         let stream: Box<dyn Read + Send> = Box::new(Tracked {
             inner: Cursor::new(header_line).chain(buffered),
@@ -81,8 +94,14 @@ impl CsvRows {
             progress,
             delimiter,
             file_name: file_name.to_string(),
+            lines_before,
         };
         Ok((rows, headers))
+    }
+
+    /// Lines before the header that are not rows (Excel's `sep=` line).
+    pub fn lines_before(&self) -> u64 {
+        self.lines_before
     }
 
     /// Reads the next record that is not blank into `record`.
@@ -109,7 +128,9 @@ impl CsvRows {
                     return Next::Record(line);
                 }
                 Err(err) => {
-                    let line = err.position().map_or(line, |p| p.line());
+                    let line = err
+                        .position()
+                        .map_or(line, |p| p.line() + self.lines_before);
                     self.progress.record_done(self.records.position().byte());
                     return match err.kind() {
                         csv::ErrorKind::Utf8 { .. } => Next::Invalid {
@@ -151,7 +172,7 @@ impl CsvRows {
             position.byte() == self.progress.bytes() && self.progress.last_byte() != b'\n';
         let ended_with_newline = u64::from(!at_end_without_newline);
         let inside = newlines(record.iter());
-        after.saturating_sub(ended_with_newline + inside).max(1)
+        after.saturating_sub(ended_with_newline + inside).max(1) + self.lines_before
     }
 
     /// The line where a quote opened and was never closed, when `record` is the input's last
@@ -169,7 +190,8 @@ impl CsvRows {
         Some(
             position
                 .line()
-                .saturating_sub(newlines([open_cell].into_iter())),
+                .saturating_sub(newlines([open_cell].into_iter()))
+                + self.lines_before,
         )
     }
 }

@@ -43,6 +43,8 @@ pub(super) struct OpenedSheet {
     pub rows: SheetRows,
     pub headers: Vec<String>,
     pub name: String,
+    /// The sheet row of the header.
+    pub header_row: u64,
     pub data_rows: u64,
 }
 
@@ -87,17 +89,18 @@ pub(super) fn open(
         current: 0,
     };
     let mut header = csv::StringRecord::new();
-    if rows.next_record(&mut header).is_none() {
+    let Some(header_row) = rows.next_record(&mut header) else {
         return Err(InputError::Empty {
             file: format!("{file}:{name}"),
         });
-    }
+    };
     let headers = header.iter().map(|h| h.trim().to_string()).collect();
     let data_rows = (rows.range.height() - rows.next) as u64;
     Ok(OpenedSheet {
         rows,
         headers,
         name,
+        header_row,
         data_rows,
     })
 }

@@ -27,7 +27,8 @@ pub use final_rows::{final_rows, FinalRow, FinalRows};
 /// Why a results file cannot be trusted. Each names the file, and the line where it can.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("cannot read {file}: {source}")]
+    /// The cause is the source: `{:#}` prints it after this message, once.
+    #[error("cannot read {file}")]
     Unreadable { file: String, source: io::Error },
     #[error("{file} has no header line: it is not a results file")]
     NoHeader { file: String },

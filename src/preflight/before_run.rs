@@ -46,10 +46,10 @@ pub async fn prepare_run(
     let answerer = (real_resets && !config.yes)
         .then(|| Answerer::detect(config.input.source == Source::Stdin));
     let answerer = answerer.flatten();
+    // `--quiet` is quiet: the plan is shown only when a question follows it. The identity
+    // stays in `--summary-json`'s plan.
     if !config.quiet || answerer.is_some() {
         crate::stderr::text(&plan.render());
-    } else {
-        crate::say!("chime-pin-reset: {}", plan.identity.line());
     }
     if let Some(answerer) = answerer {
         if !ask(&plan.question(), answerer).await {
@@ -138,8 +138,8 @@ pub fn canary_gate(
                         });
                         crate::say!(
                             "chime-pin-reset: canary: {} of {} {verb}; going on with {rest}",
-                            report.finished,
-                            report.finished
+                            thousands(report.finished),
+                            thousands(report.finished)
                         );
                     }
                     return true;

@@ -10,6 +10,8 @@ use super::accounts::PlannedAccount;
 use super::identity::Caller;
 use super::survey::RowCounts;
 use crate::chime::sts::endpoint_name;
+use crate::words::counted;
+pub use crate::words::thousands;
 
 /// What a run is about to do.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -58,10 +60,7 @@ impl Plan {
         );
         line("accounts:", self.accounts_text());
         line("rows:", self.rows_text());
-        line(
-            "pins:",
-            format!("{}, written to {}", self.pins, self.results),
-        );
+        line("pins:", self.pins_text());
         line("pace:", self.pace_text());
         if let Some(canary) = self.canary {
             line(
@@ -77,7 +76,11 @@ impl Plan {
 
     fn accounts_text(&self) -> String {
         if self.accounts.is_empty() {
-            return "named by the rows as they are read (stdin is not read ahead)".to_string();
+            // A file was read to its end: it names no account in a row that can be sent.
+            return match self.rows {
+                Some(_) => "none: no row can be sent".to_string(),
+                None => "named by the rows as they are read (stdin is not read ahead)".to_string(),
+            };
         }
         let mut text = self.accounts.len().to_string();
         for account in &self.accounts {
@@ -101,10 +104,10 @@ impl Plan {
             _ => "to reset",
         };
         let mut text = format!(
-            "{} {verb}, {} invalid, {} duplicate",
+            "{} {verb}, {} invalid, {}",
             thousands(rows.valid),
             thousands(rows.invalid),
-            thousands(rows.duplicate)
+            counted(rows.duplicate, "duplicate", "duplicates")
         );
         if rows.already_reset > 0 {
             text.push_str(&format!(
@@ -113,6 +116,18 @@ impl Plan {
             ));
         }
         text
+    }
+
+    /// Where the PINs go. A dry run changes none and writes none: its results hold what
+    /// GetUser found.
+    fn pins_text(&self) -> String {
+        match self.mode {
+            "dry-run" => format!(
+                "none (a dry run changes no PIN); results written to {}",
+                self.results
+            ),
+            _ => format!("{}, written to {}", self.pins, self.results),
+        }
     }
 
     fn pace_text(&self) -> String {
@@ -131,15 +146,9 @@ impl Plan {
     pub fn question(&self) -> String {
         let users = match &self.rows {
             Some(rows) => format!(
-                "{} {} in {} {}",
-                thousands(rows.valid),
-                if rows.valid == 1 { "user" } else { "users" },
-                self.accounts.len(),
-                if self.accounts.len() == 1 {
-                    "account"
-                } else {
-                    "accounts"
-                }
+                "{} in {}",
+                counted(rows.valid, "user", "users"),
+                counted(self.accounts.len() as u64, "account", "accounts")
             ),
             None => "the users read from stdin".to_string(),
         };
@@ -164,23 +173,7 @@ pub fn canary_question(reset: u64, sent: u64, rest: Option<u64>) -> String {
 }
 
 fn rows_word(rows: u64) -> String {
-    match rows {
-        1 => "1 row".to_string(),
-        _ => format!("{} rows", thousands(rows)),
-    }
-}
-
-/// `4980` as `4,980`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            text.push(',');
-        }
-        text.push(digit);
-    }
-    text
+    counted(rows, "row", "rows")
 }
 
 /// `500` seconds as `8 min 20 s`.
@@ -280,13 +273,5 @@ mod tests {
             canary_question(5, 5, Some(4_975)),
             "5 of 5 reset. Continue with the other 4,975? [y/N] "
         );
-    }
-
-    #[test]
-    fn numbers_are_grouped_by_thousands() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(4_980), "4,980");
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

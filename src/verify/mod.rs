@@ -109,6 +109,9 @@ pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
     // they are checked, and the verified file can land on neither them nor itself.
     let mut files = Files::default();
     let results = Destination::File(config.results.clone());
+    // The results file is read first: one that cannot be (no such file, a directory) is
+    // named with its cause, once.
+    let carried = RowReader::open(&config.results)?.carried_headers().to_vec();
     let results = files.rows(&results, Existing::Append, "the results file")?;
     anyhow::ensure!(
         results.existing_file().is_some(),
@@ -122,11 +125,12 @@ pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
         }
         _ => Settled::default(),
     };
-    let carried = RowReader::open(&config.results)?.carried_headers().to_vec();
     let finals = ledger::final_rows(std::slice::from_ref(&config.results))?;
     // Who is asking, before the first GetUser, as for every command that calls AWS.
     let connection = crate::preflight::connect(&config.client).await?;
-    crate::say!("chime-pin-reset: {}", connection.caller.line());
+    if !config.quiet {
+        crate::say!("chime-pin-reset: {}", connection.caller.line());
+    }
     let client = connection.chime;
     let fingerprint = ResultsFingerprint::of(&config.results)
         .with_context(|| format!("cannot read {}", config.results.display()))?;
@@ -218,7 +222,7 @@ fn read_users(
         let row = match found {
             Ok(FinalRow { row, .. }) => row,
             Err(err) => {
-                chunk.push(InputItem::Unreadable(err.to_string()));
+                chunk.push(InputItem::Unreadable(crate::stderr::one_line(&err)));
                 break;
             }
         };

@@ -14,6 +14,7 @@ use crate::exit;
 use crate::outcome::{Outcome, Pin, RowStatus, UserRecord};
 use crate::output::{PinPolicy, ResultsWriter};
 use crate::report::{Progress, Tally};
+use crate::words::thousands;
 
 use super::file::VerifiedWriter;
 use super::judge::{judge, recorded_form, Verified};
@@ -152,10 +153,14 @@ impl Recorder {
             None => "Verify complete.\n".to_string(),
         };
         let total: u64 = self.counts.values().sum();
-        text += &format!("  checked:  {total} ({})\n", counted(&self.counts));
+        text += &format!(
+            "  checked:  {} ({})\n",
+            thousands(total),
+            counted(&self.counts)
+        );
         let unchecked: Vec<String> = not_checked
             .iter()
-            .map(|(status, count)| format!("{count} {}", status.as_str()))
+            .map(|(status, count)| format!("{} {}", thousands(*count), status.as_str()))
             .collect();
         if !unchecked.is_empty() {
             text += &format!(
@@ -166,7 +171,8 @@ impl Recorder {
         let skipped: u64 = self.settled.values().sum();
         if skipped > 0 {
             text += &format!(
-                "  skipped:  {skipped} settled already in the file being resumed ({})\n",
+                "  skipped:  {} settled already in the file being resumed ({})\n",
+                thousands(skipped),
                 counted(&self.settled)
             );
         }
@@ -175,35 +181,39 @@ impl Recorder {
         let results = config.results.display();
         let changed = self.count(Verified::Changed);
         if changed > 0 && config.update_results {
+            let live_pins = match self.recorded {
+                1 => "the live PIN of 1 changed user was".to_string(),
+                n => format!("the live PINs of {} changed users were", thousands(n)),
+            };
             text += &format!(
-                "  next:     the live PINs of {} changed users were appended to {results} \
-                 (\"{RECORDED_BY_VERIFY}\"); verify again to confirm\n",
-                self.recorded
+                "  next:     {live_pins} appended to {results} \
+                 (\"{RECORDED_BY_VERIFY}\"); verify again to confirm\n"
             );
         } else if changed > 0 {
             text += &format!(
-                "  next:     {changed} users hold a PIN other than the one recorded: run again \
-                 with --update-results to record the live PINs in {results}, or reset those \
-                 users again\n"
+                "  next:     {} with a PIN other than the one recorded: run again with \
+                 --update-results to record the live PINs in {results}, or reset those users \
+                 again\n",
+                users(changed)
             );
         }
         let advice = [
             (
                 Verified::NotFound,
-                "no longer exist: remove their rows from the input",
+                "no longer found: remove their rows from the input",
             ),
             (
                 Verified::Unverifiable,
-                "have no PIN recorded to compare (--pins omit or masked)",
+                "without a PIN recorded to compare (--pins omit or masked)",
             ),
             (
                 Verified::Failed,
-                "could not be checked: verify again with --resume",
+                "not checked (GetUser failed): verify again with --resume",
             ),
         ];
         for (status, what) in advice {
             if self.count(status) > 0 {
-                text += &format!("  next:     {} users {what}\n", self.count(status));
+                text += &format!("  next:     {} {what}\n", users(self.count(status)));
             }
         }
         if stop.is_some() {
@@ -216,10 +226,15 @@ impl Recorder {
 }
 
 /// Counts per status in words: `6 current, 1 changed`, or `none`.
+/// `1 user`, `2 users`.
+fn users(n: u64) -> String {
+    crate::words::counted(n, "user", "users")
+}
+
 fn counted(counts: &BTreeMap<Verified, u64>) -> String {
     let parts: Vec<String> = counts
         .iter()
-        .map(|(status, count)| format!("{count} {}", status.as_str()))
+        .map(|(status, count)| format!("{} {}", thousands(*count), status.as_str()))
         .collect();
     if parts.is_empty() {
         "none".to_string()

@@ -4,7 +4,8 @@ use super::*;
 
 #[test]
 fn aws_cli_drives_the_simulator_process() {
-    let Some(aws_cli) = support::aws_cli("aws_cli_drives_the_simulator_process") else {
+    let Some(aws_cli) = support::aws_cli("simulator::cli::aws_cli_drives_the_simulator_process")
+    else {
         return;
     };
     let work = Workdir::new();
@@ -110,7 +111,8 @@ fn aws_cli_drives_the_simulator_process() {
 
 #[test]
 fn simulate_serves_a_directory_file_with_faults_and_a_log() {
-    let Some(aws_cli) = support::aws_cli("simulate_serves_a_directory_file_with_faults_and_a_log")
+    let Some(aws_cli) =
+        support::aws_cli("simulator::cli::simulate_serves_a_directory_file_with_faults_and_a_log")
     else {
         return;
     };
@@ -215,7 +217,9 @@ fn simulate_generates_the_same_directory_for_the_same_seed() {
 fn aws_cli_gets_the_caller_identity_and_its_errors() {
     use sha2::{Digest, Sha256};
 
-    let Some(aws_cli) = support::aws_cli("aws_cli_gets_the_caller_identity_and_its_errors") else {
+    let Some(aws_cli) =
+        support::aws_cli("simulator::cli::aws_cli_gets_the_caller_identity_and_its_errors")
+    else {
         return;
     };
     let sim = SimulatorProcess::spawn(&[
@@ -292,7 +296,7 @@ fn aws_cli_gets_the_caller_identity_and_its_errors() {
 
 #[test]
 fn aws_cli_gets_an_account() {
-    let Some(aws_cli) = support::aws_cli("aws_cli_gets_an_account") else {
+    let Some(aws_cli) = support::aws_cli("simulator::cli::aws_cli_gets_an_account") else {
         return;
     };
     let work = Workdir::new();
@@ -369,7 +373,8 @@ fn aws_cli_gets_an_account() {
 
 #[test]
 fn aws_cli_sees_the_keys_expire_mid_run_until_renewed() {
-    let Some(aws_cli) = support::aws_cli("aws_cli_sees_the_keys_expire_mid_run_until_renewed")
+    let Some(aws_cli) =
+        support::aws_cli("simulator::cli::aws_cli_sees_the_keys_expire_mid_run_until_renewed")
     else {
         return;
     };

@@ -286,7 +286,11 @@ pub fn aws_cli(test: &str) -> Option<PathBuf> {
             "{test} needs the AWS CLI (`aws`) as an independent client and {REQUIRE_AWS_CLI}=1: \
              install it (pip install awscli)"
         );
-        eprintln!(
+        // Written to the process's stderr itself: libtest captures `eprintln!` and shows it
+        // only for a failed test (or under --nocapture), so a skip would pass as a silent "ok".
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
             "notice: {test} skipped: the AWS CLI (`aws`) is not on PATH (pip install awscli)"
         );
     }
