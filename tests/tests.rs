@@ -3,9 +3,11 @@
 
 mod answers;
 mod guards;
+mod help;
 mod input;
 mod preflight;
 mod prepare;
+mod rehearsal;
 mod reliability;
 mod report;
 mod resume;
