@@ -1,7 +1,7 @@
 //! Reporting: the progress display while a run goes on and the summary at its end, on stderr
 //! (stdout stays machine-readable). Nothing here ever sees a PIN: it counts outcomes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, IsTerminal};
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -64,6 +64,9 @@ impl ProgressMode {
 }
 
 const PLAIN_LINE_EVERY: Duration = Duration::from_secs(5);
+/// How often the live line may be redrawn: smooth to the eye, and a few kilobytes a second
+/// over SSH instead of a redraw for every batch of outcomes (hundreds a second).
+const REDRAWS_PER_SECOND: u8 = 15;
 
 /// The live progress display.
 pub struct Progress {
@@ -73,6 +76,7 @@ pub struct Progress {
     started: Instant,
     last_line: Instant,
     total: Option<u64>,
+    recent: RecentRate,
 }
 
 impl Progress {
@@ -80,7 +84,10 @@ impl Progress {
         let terminal = Term::stderr();
         let bar = match mode {
             ProgressMode::Bar => {
-                let target = ProgressDrawTarget::term_like(Box::new(QuietTerm(terminal.clone())));
+                let target = ProgressDrawTarget::term_like_with_hz(
+                    Box::new(QuietTerm(terminal.clone())),
+                    REDRAWS_PER_SECOND,
+                );
                 let bar = ProgressBar::with_draw_target(total, target);
                 // The whole line is ours (see `progress_line`), fitted to the terminal's width.
                 bar.set_style(
@@ -98,11 +105,15 @@ impl Progress {
             started: now,
             last_line: now,
             total,
+            recent: RecentRate::default(),
         }
     }
 
     /// Shows the state of the run; cheap enough to call for every batch of outcomes.
     pub fn update(&mut self, tally: &Tally, live: &LiveStats, rate: Option<f64>) {
+        if self.mode != ProgressMode::Off {
+            self.recent.record(Instant::now(), tally.rows);
+        }
         match self.mode {
             ProgressMode::Off => {}
             ProgressMode::Bar => {
@@ -130,6 +141,7 @@ impl Progress {
             in_flight: live.in_flight.load(Ordering::Relaxed),
             limit: rate,
             elapsed: self.started.elapsed(),
+            recent_rate: self.recent.per_second(Instant::now(), tally.rows),
         }
     }
 
@@ -140,6 +152,50 @@ impl Progress {
     /// A handle on the bar, to hide it while a question waits for its answer.
     pub fn bar(&self) -> ProgressBar {
         self.bar.clone()
+    }
+}
+
+/// The rate of the last few seconds, which the ETA and rows/s show. The run's average would
+/// carry the start into every estimate: the first answers, which come back at once from an
+/// idle Chime, make it optimistic, and a pause (a canary's question, a throttled spell) makes
+/// it wrong for the rest of the run.
+#[derive(Debug, Default)]
+struct RecentRate {
+    /// (when, rows done), oldest first: one a `RATE_SAMPLE_EVERY`, spanning `RATE_WINDOW`.
+    samples: VecDeque<(Instant, u64)>,
+}
+
+/// How far back the recent rate looks.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
+/// How often a sample is kept: 40 over the window, whatever the rate of outcomes.
+const RATE_SAMPLE_EVERY: Duration = Duration::from_millis(250);
+/// Less than this is too short to say a rate.
+const RATE_NEEDS: Duration = Duration::from_secs(1);
+
+impl RecentRate {
+    fn record(&mut self, now: Instant, done: u64) {
+        let due = self
+            .samples
+            .back()
+            .is_none_or(|(at, _)| now.duration_since(*at) >= RATE_SAMPLE_EVERY);
+        if due {
+            self.samples.push_back((now, done));
+        }
+        // Keep one sample at least a window old, so the rate spans the whole window.
+        while self
+            .samples
+            .get(1)
+            .is_some_and(|(at, _)| now.duration_since(*at) >= RATE_WINDOW)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Rows a second over the window, once it spans `RATE_NEEDS`.
+    fn per_second(&self, now: Instant, done: u64) -> Option<f64> {
+        let (since, done_then) = self.samples.front()?;
+        let span = now.duration_since(*since);
+        (span >= RATE_NEEDS).then(|| done.saturating_sub(*done_then) as f64 / span.as_secs_f64())
     }
 }
 
@@ -200,6 +256,8 @@ struct Snapshot {
     /// The rate in force; `None` is unlimited.
     limit: Option<f64>,
     elapsed: Duration,
+    /// Rows a second lately (see [`RecentRate`]); `None` in the first second.
+    recent_rate: Option<f64>,
 }
 
 /// Between the fields of the progress line.
@@ -208,37 +266,42 @@ const SEPARATOR: &str = " · ";
 const BAR_WIDTH: usize = 10;
 
 /// The progress line, at most `width` columns. Fields are shown in a fixed order; when they do
-/// not all fit, the least useful go first, so that a narrow terminal still shows how far the
-/// run is, how many rows failed and when it will end.
+/// not all fit, the least useful go first. At 80 columns a large run keeps, on purpose, how far
+/// it is (the bar and rows done of all), for how long it has run and when it will end, the
+/// failures, and the rate in force (which the adaptive rate moves); throttles, rows a second
+/// and requests in flight need a wider terminal. A narrow one keeps the rows done, the
+/// failures and the ETA.
 fn progress_line(snapshot: &Snapshot, width: usize) -> String {
-    let elapsed = snapshot.elapsed.as_secs_f64().max(0.001);
-    let per_second = snapshot.done as f64 / elapsed;
     let remaining = snapshot
         .total
         .map(|total| total.saturating_sub(snapshot.done));
     // (usefulness: 0 is dropped last, text), in the order shown.
-    let mut fields: Vec<(u8, String)> = vec![(7, clock(snapshot.elapsed))];
+    let mut fields: Vec<(u8, String)> = Vec::new();
     if let Some(total) = snapshot.total {
-        fields.push((8, bar(snapshot.done, total)));
+        fields.push((3, bar(snapshot.done, total)));
         fields.push((0, format!("{}/{total}", snapshot.done)));
     } else {
         fields.push((0, format!("{} rows", snapshot.done)));
     }
-    if let Some(remaining) = remaining.filter(|_| per_second > 0.0) {
+    fields.push((4, clock(snapshot.elapsed)));
+    let per_second = snapshot.recent_rate.filter(|rate| *rate > 0.0);
+    if let (Some(remaining), Some(per_second)) = (remaining, per_second) {
         let eta = Duration::from_secs_f64(remaining as f64 / per_second);
         fields.push((2, format!("ETA {}", short_duration(eta))));
     }
     fields.push((1, format!("{} failed", snapshot.failed)));
-    fields.push((3, format!("{per_second:.1} rows/s")));
-    fields.push((4, format!("{} throttled", snapshot.throttled)));
-    fields.push((5, format!("{} in flight", snapshot.in_flight)));
     fields.push((
-        6,
+        5,
         match snapshot.limit {
             Some(rate) => format!("limit {rate:.0}/s"),
             None => "no rate limit".to_string(),
         },
     ));
+    fields.push((6, format!("{} throttled", snapshot.throttled)));
+    if let Some(per_second) = snapshot.recent_rate {
+        fields.push((7, format!("{per_second:.1} rows/s")));
+    }
+    fields.push((8, format!("{} in flight", snapshot.in_flight)));
     let columns = |fields: &[(u8, String)]| -> usize {
         let text: usize = fields.iter().map(|(_, text)| text.chars().count()).sum();
         text + SEPARATOR.chars().count() * fields.len().saturating_sub(1)
@@ -471,6 +534,7 @@ mod tests {
             in_flight: 64,
             limit: Some(250.0),
             elapsed: Duration::from_secs(3 * 3600 + 25 * 60),
+            recent_rate: Some(2.5),
         }
     }
 
@@ -483,7 +547,7 @@ mod tests {
                 ..busy_run()
             },
         ] {
-            for width in [40, 80, 120] {
+            for width in [40, 80, 140] {
                 let line = progress_line(&snapshot, width);
                 assert!(
                     line.chars().count() <= width,
@@ -505,22 +569,70 @@ mod tests {
                 !narrow.contains("limit"),
                 "the least useful go first: {narrow}"
             );
-            let wide = progress_line(&snapshot, 120);
+            let wide = progress_line(&snapshot, 140);
             for field in [
-                "rows/s",
+                "2.5 rows/s",
                 "throttled",
                 "in flight",
                 "limit 250/s",
                 "03:25:00",
             ] {
-                assert!(wide.contains(field), "120 columns show {field}: {wide}");
+                assert!(wide.contains(field), "140 columns show {field}: {wide}");
             }
         }
         let eighty = progress_line(&busy_run(), 80);
-        for field in ["rows/s", "throttled"] {
+        for field in [
+            "[=>",
+            "12345/100000",
+            "03:25:00",
+            "ETA 9h44m",
+            "failed",
+            "limit 250/s",
+        ] {
             assert!(eighty.contains(field), "80 columns show {field}: {eighty}");
         }
+        for field in ["throttled", "rows/s", "in flight"] {
+            assert!(!eighty.contains(field), "80 columns drop {field}: {eighty}");
+        }
         assert!(progress_line(&busy_run(), 5).chars().count() <= 5);
+    }
+
+    #[test]
+    fn the_eta_comes_from_the_last_seconds_not_the_run_average() {
+        let start = Instant::now();
+        let at = |seconds: f64| start + Duration::from_secs_f64(seconds);
+        let mut recent = RecentRate::default();
+        recent.record(at(0.0), 0);
+        assert_eq!(recent.per_second(at(0.5), 200), None, "too soon to say");
+        // 200 rows answered at once by an idle service, then 10 a second for 20 s.
+        let mut done = 200;
+        for tenth in 6..=205 {
+            done += 1;
+            recent.record(at(f64::from(tenth) / 10.0), done);
+        }
+        let now = at(20.5);
+        let rate = recent.per_second(now, done).expect("a rate");
+        assert!((9.5..=10.5).contains(&rate), "the last 10 s: {rate}");
+        let average = done as f64 / 20.5;
+        assert!(average > 19.0, "the average would say {average}");
+        assert!(
+            recent.samples.len() <= 42,
+            "{} samples",
+            recent.samples.len()
+        );
+        let line = progress_line(
+            &Snapshot {
+                done,
+                total: Some(done + 600),
+                recent_rate: Some(rate),
+                ..busy_run()
+            },
+            80,
+        );
+        assert!(
+            line.contains("ETA 1m0") || line.contains("ETA 59s"),
+            "{line}"
+        );
     }
 
     #[test]

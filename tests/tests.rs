@@ -7,6 +7,7 @@ mod help;
 mod input;
 mod preflight;
 mod prepare;
+mod progress;
 mod rehearsal;
 mod reliability;
 mod report;
