@@ -117,12 +117,12 @@ fn man_writes_every_page_it_names_with_exit_status_and_examples() {
     let main_page = stdout(&main_page);
     let output = output_of({
         let mut cmd = bin();
-        cmd.args(["man", "--dir"]).arg(work.root());
+        cmd.args(["man", "--dir"]).arg(work.path("man/man1"));
         cmd
     });
     assert_eq!(code(&output), 0, "{}", stderr(&output));
     assert_eq!(
-        work.read("chime-pin-reset.1"),
+        work.read("man/man1/chime-pin-reset.1"),
         main_page,
         "the main page is what `man` prints"
     );
@@ -137,7 +137,7 @@ fn man_writes_every_page_it_names_with_exit_status_and_examples() {
         .chain(named)
         .chain(["chime-pin-reset".to_string()])
     {
-        let file = work.path(&format!("{page}.1"));
+        let file = work.path(&format!("man/man1/{page}.1"));
         let text = std::fs::read_to_string(&file)
             .unwrap_or_else(|e| panic!("{page}(1) is named or expected but not written: {e}"));
         for section in [".SH \"EXIT STATUS\"", ".SH \"EXAMPLES\"", ".SH SYNOPSIS"] {

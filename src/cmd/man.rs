@@ -16,8 +16,8 @@ use crate::exit;
 #[derive(Clone, Debug, clap::Args)]
 #[command(after_help = examples::after_help("man", ""))]
 pub struct ManArgs {
-    /// Write every page into this folder (chime-pin-reset.1 and one per subcommand, such as
-    /// chime-pin-reset-run.1) instead of the main page on stdout.
+    /// Write every page into this folder, created if need be (chime-pin-reset.1 and one per
+    /// subcommand, such as chime-pin-reset-run.1), instead of the main page on stdout.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
@@ -35,6 +35,8 @@ pub fn run(args: ManArgs) -> anyhow::Result<u8> {
             stdout.flush()?;
         }
         Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
             write_page(dir, &command, &main_page(&command)?)?;
             let subcommands = pages_of_subcommands(&command);
             for subcommand in &subcommands {
