@@ -94,8 +94,11 @@ fn main_page(command: &clap::Command) -> io::Result<Vec<u8>> {
         clap_mangen::Man::new(subcommand.clone()).render_options_section(&mut page)?;
     }
     let mut text = String::new();
-    // `run`'s codes: the other commands use the same numbers, each page says for what.
     section(&mut text, "EXIT STATUS");
+    text.push_str(
+        "Those of \\fBrun\\fR; the other subcommands use the same numbers, and each one's page \
+         says what they mean there.\n",
+    );
     preformatted(&mut text, exit::HELP.lines().skip(1));
     section(&mut text, "EXAMPLES");
     for subcommand in &subcommands {
