@@ -5,6 +5,8 @@
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::{
@@ -71,17 +73,23 @@ fn bash_in(work: &Workdir, script: &str) -> (i32, String, String) {
         .process_group(0);
     let child = cmd.spawn().expect("start bash");
     let group = nix::unistd::Pid::from_raw(child.id() as i32);
-    let watchdog = std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline {
-            if nix::sys::signal::killpg(group, None).is_err() {
-                return;
+    let ended = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let ended = ended.clone();
+        // A walk-through that hangs (a simulator that never listens) is killed after 120 s.
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !ended.load(Ordering::Relaxed) {
+                if Instant::now() > deadline {
+                    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-    });
+        })
+    };
     let output = child.wait_with_output().expect("bash ends");
+    ended.store(true, Ordering::Relaxed);
     let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
     let _ = watchdog.join();
     let (out, err) = (
