@@ -6,16 +6,13 @@ use std::io::{self, Write};
 use clap::CommandFactory;
 use clap_complete::Shell;
 
+use crate::cmd::examples;
 use crate::cmd::Cli;
 use crate::exit;
 
 /// Flags of `chime-pin-reset completions`.
 #[derive(Clone, Debug, clap::Args)]
-#[command(after_help = "\
-Examples:
-  chime-pin-reset completions bash > ~/.local/share/bash-completion/completions/chime-pin-reset
-  chime-pin-reset completions zsh > \"${fpath[1]}/_chime-pin-reset\"
-  chime-pin-reset completions fish > ~/.config/fish/completions/chime-pin-reset.fish")]
+#[command(after_help = examples::after_help("completions", ""))]
 pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]

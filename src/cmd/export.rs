@@ -14,6 +14,7 @@ use aws_sdk_chime::types::{RegistrationStatus, User, UserType};
 
 use crate::chime::{classify, CallError, ChimeClient};
 use crate::cmd::args::{AwsArgs, IdArgs};
+use crate::cmd::examples;
 use crate::cmd::{describe, exit_code};
 use crate::execution::RetryPolicy;
 use crate::exit;
@@ -57,7 +58,9 @@ pub enum RegistrationArg {
 
 /// Flags of `chime-pin-reset export`.
 #[derive(Clone, Debug, clap::Args)]
-#[command(after_help = "\
+#[command(after_help = examples::after_help(
+    "export",
+    "\
 The file is an input for `run`: review it, delete the rows to keep, then
 `run --dry-run` and `run`. IAM permission needed: chime:ListUsers.
 
@@ -65,7 +68,8 @@ Exit codes:
   0  every account was listed
   1  Chime or the network refused a call (after retries); no file is written
   2  a usage error, no usable credentials, the file exists without --force, or it cannot
-     be written")]
+     be written",
+))]
 pub struct ExportArgs {
     /// An account to list (repeatable).
     #[arg(long = "account-id", value_name = "ID", required = true)]

@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod completions;
+pub mod examples;
 pub mod export;
 pub mod man;
 pub mod report;

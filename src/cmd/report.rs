@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::audit::Audit;
+use crate::cmd::examples;
 use crate::exit;
 use crate::ledger;
 use crate::output::{Destination, Existing, Files, PinPolicy};
@@ -12,11 +13,14 @@ use crate::xlsx::{write_workbook, ResultsTable};
 
 /// Flags of `chime-pin-reset report`.
 #[derive(Clone, Debug, clap::Args)]
-#[command(after_help = "Exit codes:
+#[command(after_help = examples::after_help(
+    "report",
+    "Exit codes:
   0    every user's final status is reset (or would-reset, for a dry run)
   1    some users are still to do (listed)
   2    a results file cannot be read (named, with its line), or the report or the
-       workbook cannot be written (an existing workbook needs --force)")]
+       workbook cannot be written (an existing workbook needs --force)",
+))]
 pub struct ReportArgs {
     /// Results files of `run`, in the order they were written: the last row of each user wins,
     /// across appended runs and files.

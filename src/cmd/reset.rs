@@ -15,6 +15,7 @@ use aws_sdk_chime::operation::RequestId as _;
 
 use crate::chime::{check_reset_answer, classify};
 use crate::cmd::args::{AwsArgs, IdArgs};
+use crate::cmd::examples;
 use crate::cmd::{describe, exit_code};
 use crate::execution::RetryPolicy;
 use crate::exit;
@@ -23,7 +24,9 @@ use crate::rules::rfc3339_millis;
 
 /// Flags of `chime-pin-reset reset`.
 #[derive(Clone, Debug, clap::Args)]
-#[command(after_help = "\
+#[command(after_help = examples::after_help(
+    "reset",
+    "\
 Prints the answer on stdout as `aws chime reset-personal-pin` does, PIN included
 (choose with --pins). A throttled, failed or lost call is retried: each attempt
 that reaches Chime makes a new PIN, and the answer printed carries the current one.
@@ -33,7 +36,8 @@ Exit codes:
   0  the PIN was reset and printed
   1  Chime or the network refused the call (the exception name is on stderr), or
      the PIN was reset but could not be printed
-  2  a usage error, or no usable credentials: nothing was sent")]
+  2  a usage error, or no usable credentials: nothing was sent",
+))]
 pub struct ResetArgs {
     /// The user's account.
     #[arg(long, value_name = "ID")]

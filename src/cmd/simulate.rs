@@ -1,25 +1,29 @@
 //! `simulate`: serve the local simulator of the Chime API until Ctrl-C or SIGTERM, printing
-//! its endpoint first on stdout so scripts and tests can read it.
+//! its endpoint first on stdout so scripts and tests can read it, and with `--env-file` the
+//! environment a shell needs to rehearse against it (endpoint, dummy keys, region).
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 
+use crate::cmd::examples;
 use crate::exit;
+use crate::output::{Destination, Existing, Files};
 use crate::simulator::{
     parse_caller_arn, Directory, Faults, Simulator, SimulatorConfig, DEFAULT_CALLER_ARN,
 };
 
 /// Flags of `chime-pin-reset simulate`.
 #[derive(Clone, clap::Args)]
+#[command(after_help = examples::after_help("simulate", ""))]
 pub struct SimulateArgs {
     /// Port to listen on at 127.0.0.1 (0 picks a free port; the endpoint URL is printed first on
     /// stdout either way).
     #[arg(long, value_name = "PORT", default_value_t = 0)]
     pub port: u16,
-    /// Serve the users of this CSV (header account_id,user_id,email,display_name and optionally
-    /// license_type,user_type,registration_status,account_name,account_status).
+    /// Serve the users of this CSV (header: account_id, user_id, email, display_name; and
+    /// optionally license_type, user_type, registration_status, account_name, account_status).
     #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["accounts", "users_per_account"])]
     pub directory: Option<PathBuf>,
     /// Generate this many accounts [default: 1].
@@ -52,6 +56,12 @@ pub struct SimulateArgs {
     /// Write one JSON line per API request to FILE (never a PIN).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Once listening, write to FILE the environment a shell needs to rehearse against this
+    /// simulator (`. ./FILE`): AWS_ENDPOINT_URL, dummy keys and the region, for this tool and
+    /// the AWS CLI alike. The file appears whole (written, then renamed) and is removed when
+    /// the simulator stops.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for SimulateArgs {
@@ -71,6 +81,7 @@ impl std::fmt::Debug for SimulateArgs {
                 &self.secret_key.as_ref().map(|_| "<redacted>"),
             )
             .field("log", &self.log)
+            .field("env_file", &self.env_file)
             .finish()
     }
 }
@@ -94,6 +105,16 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     use tokio::signal::unix::{signal, SignalKind};
 
     let directory = args.directory()?;
+    // Checked before the simulator starts, like every file the tool writes; a file left by a
+    // simulator that was killed is replaced.
+    let env_file = match &args.env_file {
+        Some(path) => Some(Files::default().whole(
+            &Destination::File(path.clone()),
+            Existing::Overwrite,
+            "the env file",
+        )?),
+        None => None,
+    };
     if let Some(path) = &args.write_directory {
         directory.write_csv(path)?;
     }
@@ -107,7 +128,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         faults: args.faults,
         caller_arn: args.caller_arn,
         serve_sts: !args.no_sts,
-        secret_key: args.secret_key,
+        secret_key: args.secret_key.clone(),
         log_path: args.log,
         port: args.port,
         seed: args.seed,
@@ -118,6 +139,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         writeln!(out, "{}", handle.endpoint()).context("cannot print the endpoint")?;
         out.flush().context("cannot print the endpoint")?;
     }
+    if let Some(env_file) = &env_file {
+        // Written whole and renamed into place: a shell waiting for it never reads half of it.
+        let script = shell_environment(handle.endpoint(), args.secret_key.as_deref());
+        env_file.write_all(script.as_bytes())?;
+    }
     crate::say!(
         "chime-pin-reset simulate: {users} users in {accounts} accounts at {}; Ctrl-C stops",
         handle.endpoint()
@@ -126,7 +152,55 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<u8> {
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
     }
+    // Once stopped, the file would point a shell at a port nobody serves.
+    if let Some(path) = &args.env_file {
+        let _ = std::fs::remove_file(path);
+    }
     let counters = handle.shutdown().await;
     crate::say!("{counters}");
     Ok(exit::SUCCESS)
+}
+
+/// The region the env file names: Chime's own, and the tool's default.
+const REHEARSAL_REGION: &str = "us-east-1";
+
+/// A POSIX shell script that points this tool and the AWS CLI at the simulator: its endpoint,
+/// the dummy keys it accepts (the `--secret-key` it checks, when given) and a region (the AWS
+/// CLI refuses to run without one). A profile or session token left in the shell would mix
+/// real credentials into the rehearsal, so they are unset.
+fn shell_environment(endpoint: &str, secret_key: Option<&str>) -> String {
+    let (access_key, dummy_secret) = crate::config::simulator_credentials();
+    let secret = secret_key.map_or(dummy_secret, str::to_string);
+    let mut script = String::from(
+        "# chime-pin-reset simulate: a shell that sources this rehearses against the simulator\n",
+    );
+    for (name, value) in [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", &access_key),
+        ("AWS_SECRET_ACCESS_KEY", &secret),
+        ("AWS_REGION", REHEARSAL_REGION),
+        ("AWS_DEFAULT_REGION", REHEARSAL_REGION),
+    ] {
+        script.push_str(&format!("export {name}={}\n", single_quoted(value)));
+    }
+    script.push_str("unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN\n");
+    script
+}
+
+/// `'text'`, safe to paste into a POSIX shell whatever the text holds.
+fn single_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_quotes_every_value_for_the_shell() {
+        let script = shell_environment("http://127.0.0.1:4000", Some("it's"));
+        assert!(script.contains("export AWS_ENDPOINT_URL='http://127.0.0.1:4000'\n"));
+        assert!(script.contains("export AWS_SECRET_ACCESS_KEY='it'\\''s'\n"));
+        assert!(script.contains("export AWS_REGION='us-east-1'\n"));
+    }
 }

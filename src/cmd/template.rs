@@ -6,6 +6,7 @@
 
 use std::io::{self, Write};
 
+use crate::cmd::examples;
 use crate::exit;
 use crate::input::{ACCOUNT_HEADERS, EMAIL_HEADERS, USER_HEADERS};
 
@@ -14,11 +15,7 @@ pub const PLACEHOLDER_ID: &str = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
 
 /// Flags of `chime-pin-reset template` (none).
 #[derive(Clone, Debug, clap::Args)]
-#[command(after_help = "\
-Example:
-  chime-pin-reset template > input.csv      # the CSV only; the comments stay on screen
-  (replace every xxxxxxxx-... ID, delete the rows you do not need)
-  chime-pin-reset validate input.csv")]
+#[command(after_help = examples::after_help("template", ""))]
 pub struct TemplateArgs {}
 
 /// Runs `template`.

@@ -5,20 +5,24 @@
 use std::io::{self, BufWriter, Write};
 
 use crate::cmd::args::InputArgs;
+use crate::cmd::examples;
 use crate::exit;
 use crate::input::{InputError, InputItem, InputReader, Rejection};
 use crate::words::{counted, thousands};
 
 /// Flags of `chime-pin-reset validate`.
 #[derive(Clone, Debug, clap::Args)]
-#[command(after_help = "\
+#[command(after_help = examples::after_help(
+    "validate",
+    "\
 Problems go to stderr as FILE:LINE: MESSAGE, then a summary line.
 
 Exit codes:
   0  every row can be sent
   1  problems were found: invalid rows, duplicates, a header without the needed columns,
      or no rows under the header
-  2  the file cannot be read, or a usage error")]
+  2  the file cannot be read, or a usage error",
+))]
 pub struct ValidateArgs {
     #[command(flatten)]
     pub input: InputArgs,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 
 use crate::cmd::args::{AwsArgs, ExecArgs, OutputArgs, OutputFile};
+use crate::cmd::examples;
 use crate::execution::Mode;
 use crate::output::Destination;
 use crate::report::ProgressMode;
@@ -13,12 +14,15 @@ use crate::verify::VerifyConfig;
 
 /// Flags of `chime-pin-reset verify`.
 #[derive(Clone, Debug, clap::Args)]
-#[command(after_help = "Exit codes:
+#[command(after_help = examples::after_help(
+    "verify",
+    "Exit codes:
   0    every user checked is current: the PIN recorded is the live one
   1    some are changed, not-found, unverifiable or failed (the summary says what to do)
   2    usage error, unreadable results, a file another run holds: nothing was sent
   3    stopped early (credentials refused, --max-failures, a file unwritable); resume it
-  130  interrupted by Ctrl-C or SIGTERM")]
+  130  interrupted by Ctrl-C or SIGTERM",
+))]
 pub struct VerifyArgs {
     /// The results file of `run` to check.
     #[arg(value_name = "RESULTS.csv")]
