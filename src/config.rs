@@ -76,14 +76,12 @@ pub fn simulator_credentials() -> (String, String) {
     ("AKIDSIMULATOR".to_string(), "simulator-secret".to_string())
 }
 
-/// Quotes a word for a POSIX shell when it needs it.
-fn shell_quote(word: &str) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
-    if !word.is_empty() && word.chars().all(safe) {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
+/// Quotes a word for a POSIX shell when it needs it. A word with a NUL byte cannot be passed
+/// to a command at all, so it cannot come from the command line.
+pub fn shell_quote(word: &str) -> String {
+    shlex::try_quote(word)
+        .expect("a command-line word holds no NUL byte")
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -94,6 +92,6 @@ mod tests {
     fn words_are_quoted_for_the_shell() {
         assert_eq!(shell_quote("in.csv"), "in.csv");
         assert_eq!(shell_quote("my file.csv"), "'my file.csv'");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("it's"), "\"it's\"");
     }
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::cmd::examples;
+use crate::config::shell_quote;
 use crate::exit;
 use crate::output::{Destination, Existing, Files};
 use crate::simulator::{
@@ -181,15 +182,10 @@ fn shell_environment(endpoint: &str, secret_key: Option<&str>) -> String {
         ("AWS_REGION", REHEARSAL_REGION),
         ("AWS_DEFAULT_REGION", REHEARSAL_REGION),
     ] {
-        script.push_str(&format!("export {name}={}\n", single_quoted(value)));
+        script.push_str(&format!("export {name}={}\n", shell_quote(value)));
     }
     script.push_str("unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN\n");
     script
-}
-
-/// `'text'`, safe to paste into a POSIX shell whatever the text holds.
-fn single_quoted(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 #[cfg(test)]
@@ -199,8 +195,13 @@ mod tests {
     #[test]
     fn the_environment_quotes_every_value_for_the_shell() {
         let script = shell_environment("http://127.0.0.1:4000", Some("it's"));
-        assert!(script.contains("export AWS_ENDPOINT_URL='http://127.0.0.1:4000'\n"));
-        assert!(script.contains("export AWS_SECRET_ACCESS_KEY='it'\\''s'\n"));
-        assert!(script.contains("export AWS_REGION='us-east-1'\n"));
+        assert!(script.contains("export AWS_ENDPOINT_URL=http://127.0.0.1:4000\n"));
+        assert!(script.contains("export AWS_SECRET_ACCESS_KEY=\"it's\"\n"));
+        assert!(script.contains("export AWS_REGION=us-east-1\n"));
+        let spaced = shell_environment("http://127.0.0.1:4000", Some("a b$c"));
+        assert!(
+            spaced.contains("export AWS_SECRET_ACCESS_KEY='a b$c'\n"),
+            "{spaced}"
+        );
     }
 }
