@@ -71,19 +71,19 @@ impl Dedup {
     }
 }
 
-/// A set of (account, user) pairs kept as 128-bit fingerprints, so that memory grows by about
-/// 17 bytes a pair rather than by the IDs' length. Two different pairs share a fingerprint with
-/// a probability below 10^-26 in a million rows.
+/// A set of (account, user) pairs kept as fingerprints, so that memory grows by about 14 bytes
+/// a pair rather than by the IDs' length. A set keeps 112 bits of each 128-bit key: two
+/// different pairs among two million share them with a probability below 10^-21.
 ///
-/// The fingerprints are spread by their top bits over [`SHARDS`] sorted vectors of a few dozen
-/// each, grown an eighth at a time. A hash table would take twice the room at some counts (its
-/// table is a power of two, and two-thirds of a million pairs past one means a table of
-/// 2,097,152 slots for 1,000,000), and three times while it grows, old table beside new; a
-/// shard grows alone, so no moment holds two copies of the set.
+/// The fingerprints are spread by their top 16 bits over [`SHARDS`] sorted vectors of a few
+/// dozen each, which keep the next 96 bits (12 bytes) and grow an eighth at a time. A hash
+/// table took twice the room: its slots are a power of two (a million pairs took 2,097,152
+/// slots of 17 bytes), and while growing it held its old table beside the new one. A shard
+/// grows alone, so no moment holds two copies of the set.
 #[derive(Clone, Default)]
 pub struct Fingerprints {
     /// Empty until the first insert; then [`SHARDS`] vectors, each sorted.
-    shards: Vec<Vec<u128>>,
+    shards: Vec<Vec<Rest>>,
     /// The room a shard takes at its first insert: the pairs expected in it.
     first_room: usize,
     len: usize,
@@ -91,7 +91,8 @@ pub struct Fingerprints {
 
 /// How many shards: enough that a million pairs make shards of about 15, so that an insert
 /// moves a few hundred bytes.
-const SHARDS: usize = 1 << 16;
+const SHARDS: usize = 1 << SHARD_BITS;
+const SHARD_BITS: u32 = 16;
 
 impl Fingerprints {
     /// The fingerprint of a pair, case-insensitive: two SipHash passes with different salts
@@ -138,8 +139,9 @@ impl Fingerprints {
             self.shards = vec![Vec::new(); SHARDS];
         }
         let first_room = self.first_room;
-        let shard = &mut self.shards[shard_of(key)];
-        let Err(place) = shard.binary_search(&key) else {
+        let (shard, rest) = split(key);
+        let shard = &mut self.shards[shard];
+        let Err(place) = shard.binary_search(&rest) else {
             return false;
         };
         if shard.len() == shard.capacity() {
@@ -151,25 +153,27 @@ impl Fingerprints {
             };
             shard.reserve_exact(more.max(2));
         }
-        shard.insert(place, key);
+        shard.insert(place, rest);
         self.len += 1;
         true
     }
 
     pub fn remove(&mut self, key: u128) {
-        let Some(shard) = self.shards.get_mut(shard_of(key)) else {
+        let (shard, rest) = split(key);
+        let Some(shard) = self.shards.get_mut(shard) else {
             return;
         };
-        if let Ok(place) = shard.binary_search(&key) {
+        if let Ok(place) = shard.binary_search(&rest) {
             shard.remove(place);
             self.len -= 1;
         }
     }
 
     pub fn contains(&self, key: u128) -> bool {
+        let (shard, rest) = split(key);
         self.shards
-            .get(shard_of(key))
-            .is_some_and(|shard| shard.binary_search(&key).is_ok())
+            .get(shard)
+            .is_some_and(|shard| shard.binary_search(&rest).is_ok())
     }
 
     /// How many pairs the set holds.
@@ -190,9 +194,18 @@ impl std::fmt::Debug for Fingerprints {
     }
 }
 
-/// The shard of a fingerprint: its top bits, as even as the hash that made it.
-fn shard_of(key: u128) -> usize {
-    (key >> (128 - SHARDS.trailing_zeros())) as usize
+/// What a shard keeps of a key: the 96 bits after the shard's, in words of 4 bytes so that
+/// they pack tight.
+type Rest = [u32; 3];
+
+/// A key's shard (its top bits, as even as the hash that made it) and the rest of it.
+fn split(key: u128) -> (usize, Rest) {
+    let shard = (key >> (128 - SHARD_BITS)) as usize;
+    let rest = key >> (128 - SHARD_BITS - 96);
+    (
+        shard,
+        [(rest >> 64) as u32, (rest >> 32) as u32, rest as u32],
+    )
 }
 
 #[cfg(test)]
@@ -236,8 +249,8 @@ mod tests {
         }
         for set in [&grown, &reserved] {
             let slots: usize = set.shards.iter().map(Vec::capacity).sum();
-            let per_pair = (slots * 16 + SHARDS * 24) as f64 / PAIRS as f64;
-            assert!(per_pair < 20.0, "{per_pair:.1} bytes a pair");
+            let per_pair = (slots * 12 + SHARDS * 24) as f64 / PAIRS as f64;
+            assert!(per_pair < 16.0, "{per_pair:.1} bytes a pair");
         }
     }
 }
