@@ -53,13 +53,14 @@ pub struct WriterThread {
     forgotten: usize,
     /// How many of the batches handed over are written (the first ones: writes are in order).
     written: Arc<AtomicUsize>,
-    /// The outcome of the final fsync, sent when the thread ends.
+    /// The outcome of the fsyncs (see [`Closed::synced`]), sent when the thread ends.
     finished: oneshot::Receiver<io::Result<()>>,
 }
 
 /// How the writer ended.
 pub struct Closed {
-    /// The final fsync's outcome; `None` when the run gave up waiting for the writer.
+    /// The first fsync that failed, else the final one; `None` when the run gave up waiting
+    /// for the writer.
     pub synced: Option<io::Result<()>>,
     /// Rows answered whose outcome is not known to be in the results.
     pub unrecorded: Vec<UnrecordedRow>,
