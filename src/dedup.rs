@@ -3,8 +3,7 @@
 //! a row named the user by id or by an email that resolved to them, and the pairs a resumed
 //! run finds already reset. The reader and the executor ask it; neither holds its lock.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::sync::{Arc, Mutex};
 
 /// How a row names its user, borrowed for a look-up.
@@ -33,9 +32,8 @@ pub struct Dedup {
 }
 
 impl Dedup {
-    /// Room for `expected_rows` up front: growing the set later would hold its old and new
-    /// tables in memory together, the run's peak. `already_reset` comes from the results
-    /// being resumed.
+    /// Sized for `expected_rows` as it fills (see [`Fingerprints::reserve`]). `already_reset`
+    /// comes from the results being resumed.
     pub fn new(expected_rows: Option<u64>, already_reset: Arc<Fingerprints>) -> Self {
         let mut seen = Fingerprints::default();
         if let Some(rows) = expected_rows {
@@ -73,13 +71,28 @@ impl Dedup {
     }
 }
 
-/// A set of (account, user) pairs kept as 128-bit fingerprints, so that memory grows by about
-/// 17 bytes a row rather than by the IDs' length. Two different pairs share a fingerprint with
-/// a probability below 10^-26 in a million rows.
-#[derive(Clone, Debug, Default)]
+/// A set of (account, user) pairs kept as fingerprints, so that memory grows by about 14 bytes
+/// a pair rather than by the IDs' length. A set keeps 112 bits of each 128-bit key: two
+/// different pairs among two million share them with a probability below 10^-21.
+///
+/// The fingerprints are spread by their top 16 bits over [`SHARDS`] sorted vectors of a few
+/// dozen each, which keep the next 96 bits (12 bytes) and grow an eighth at a time. A hash
+/// table took twice the room: its slots are a power of two (a million pairs took 2,097,152
+/// slots of 17 bytes), and while growing it held its old table beside the new one. A shard
+/// grows alone, so no moment holds two copies of the set.
+#[derive(Clone, Default)]
 pub struct Fingerprints {
-    set: HashSet<u128, BuildHasherDefault<AlreadyHashed>>,
+    /// Empty until the first insert; then [`SHARDS`] vectors, each sorted.
+    shards: Vec<Vec<Rest>>,
+    /// The room a shard takes at its first insert: the pairs expected in it.
+    first_room: usize,
+    len: usize,
 }
+
+/// How many shards: enough that a million pairs make shards of about 15, so that an insert
+/// moves a few hundred bytes.
+const SHARDS: usize = 1 << SHARD_BITS;
+const SHARD_BITS: u32 = 16;
 
 impl Fingerprints {
     /// The fingerprint of a pair, case-insensitive: two SipHash passes with different salts
@@ -113,41 +126,131 @@ impl Fingerprints {
         (u128::from(half(1)) << 64) | u128::from(half(2))
     }
 
+    /// Expects about `additional` pairs: each shard's first room is a little under its share
+    /// (some get fewer; the rest grow in small steps), taken as the shard is first used, so an
+    /// input whose rows are all skipped takes none.
     pub fn reserve(&mut self, additional: usize) {
-        self.set.reserve(additional);
+        self.first_room = self.first_room.max(additional / SHARDS * 7 / 8);
     }
 
     /// Adds a key; false when it was already there.
     pub fn insert(&mut self, key: u128) -> bool {
-        self.set.insert(key)
+        if self.shards.is_empty() {
+            self.shards = vec![Vec::new(); SHARDS];
+        }
+        let first_room = self.first_room;
+        let (shard, rest) = split(key);
+        let shard = &mut self.shards[shard];
+        let Err(place) = shard.binary_search(&rest) else {
+            return false;
+        };
+        if shard.len() == shard.capacity() {
+            // An eighth more: a doubling would leave half of the room unused at some counts.
+            let more = if shard.is_empty() {
+                first_room
+            } else {
+                shard.len() / 8
+            };
+            shard.reserve_exact(more.max(2));
+        }
+        shard.insert(place, rest);
+        self.len += 1;
+        true
     }
 
     pub fn remove(&mut self, key: u128) {
-        self.set.remove(&key);
-    }
-
-    pub fn contains(&self, key: u128) -> bool {
-        self.set.contains(&key)
-    }
-}
-
-/// The hasher of [`Fingerprints`]' set: its keys are hashes already, so their low bits serve.
-#[derive(Default)]
-pub struct AlreadyHashed(u64);
-
-impl Hasher for AlreadyHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u128` is ever called; fold anything else in all the same.
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        let (shard, rest) = split(key);
+        let Some(shard) = self.shards.get_mut(shard) else {
+            return;
+        };
+        if let Ok(place) = shard.binary_search(&rest) {
+            shard.remove(place);
+            self.len -= 1;
         }
     }
 
-    fn write_u128(&mut self, key: u128) {
-        self.0 = key as u64;
+    pub fn contains(&self, key: u128) -> bool {
+        let (shard, rest) = split(key);
+        self.shards
+            .get(shard)
+            .is_some_and(|shard| shard.binary_search(&rest).is_ok())
+    }
+
+    /// How many pairs the set holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl std::fmt::Debug for Fingerprints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fingerprints")
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+/// What a shard keeps of a key: the 96 bits after the shard's, in words of 4 bytes so that
+/// they pack tight.
+type Rest = [u32; 3];
+
+/// A key's shard (its top bits, as even as the hash that made it) and the rest of it.
+fn split(key: u128) -> (usize, Rest) {
+    let shard = (key >> (128 - SHARD_BITS)) as usize;
+    let rest = key >> (128 - SHARD_BITS - 96);
+    (
+        shard,
+        [(rest >> 64) as u32, (rest >> 32) as u32, rest as u32],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(n: u32) -> u128 {
+        Fingerprints::key(
+            &format!("account-{}", n % 7),
+            &UserKey::Id(&format!("user-{n}")),
+        )
+    }
+
+    #[test]
+    fn a_set_holds_what_was_inserted_and_forgets_what_was_removed() {
+        let mut set = Fingerprints::default();
+        assert!(!set.contains(pair(1)));
+        set.remove(pair(1));
+        for n in 0..10_000 {
+            assert!(set.insert(pair(n)), "pair {n} is new");
+        }
+        assert!(!set.insert(pair(42)), "a second insert finds it");
+        assert_eq!(set.len(), 10_000);
+        for n in (0..10_000).step_by(2) {
+            set.remove(pair(n));
+        }
+        assert_eq!(set.len(), 5_000);
+        assert!((0..10_000).all(|n| set.contains(pair(n)) == (n % 2 == 1)));
+        assert!(set.contains(Fingerprints::key("ACCOUNT-3", &UserKey::Id("USER-3"))));
+    }
+
+    #[test]
+    fn a_set_takes_little_more_room_than_its_fingerprints() {
+        const PAIRS: usize = 1_000_000;
+        let mut grown = Fingerprints::default();
+        let mut reserved = Fingerprints::default();
+        reserved.reserve(PAIRS);
+        for n in 0..PAIRS as u32 {
+            grown.insert(pair(n));
+            reserved.insert(pair(n));
+        }
+        for set in [&grown, &reserved] {
+            let slots: usize = set.shards.iter().map(Vec::capacity).sum();
+            let per_pair = (slots * 12 + SHARDS * 24) as f64 / PAIRS as f64;
+            assert!(per_pair < 16.0, "{per_pair:.1} bytes a pair");
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! The benchmark of `chime-pin-reset`: not part of the normal test run. Run it on a release
-//! build, alone on the machine if possible:
+//! The benchmark of `chime-pin-reset`: not part of the normal test run (`test = false` in
+//! Cargo.toml: plain `cargo test` does not even build it). Run it by name, on a release build,
+//! alone on the machine if possible:
 //!
 //! ```sh
 //! cargo test --release --test bench -- --ignored --nocapture --test-threads 1
@@ -12,11 +13,13 @@
 //! machine during a run from `/proc/stat`, so that a measurement disturbed by other work shows
 //! it and is taken again.
 //!
-//! Sections 1 to 6 are in `bench/sections.rs`; the pacing sections, 7 (the rate matrix against
-//! a token-bucket simulator) and 8 (its rate changed mid-run), in `bench/pacing.rs`; their
-//! inputs and simulators in `bench/fixture.rs`; how a process is measured in
-//! `bench/measure.rs`; the printing in `bench/report.rs`. The helpers shared with the
-//! integration tests (the simulator process, the request log) come from `support/`.
+//! Sections 1, 2, 3, 5 and 6 are in `bench/sections.rs`; 4 (memory) and 9 (the cost of the
+//! periodic fsync) in `bench/memory.rs`, with their lab notes in `bench/memory-notes.md`; the
+//! pacing sections, 7 (the rate matrix against a token-bucket simulator) and 8 (its rate
+//! changed mid-run), in `bench/pacing.rs`; their inputs and simulators in `bench/fixture.rs`;
+//! how a process is measured in `bench/measure.rs`; the printing in `bench/report.rs`. The
+//! helpers shared with the integration tests (the simulator process, the request log) come from
+//! `support/`.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -25,6 +28,8 @@ mod support;
 mod fixture;
 #[path = "bench/measure.rs"]
 mod measure;
+#[path = "bench/memory.rs"]
+mod memory;
 #[path = "bench/pacing.rs"]
 mod pacing;
 #[path = "bench/report.rs"]
@@ -35,9 +40,10 @@ mod sections;
 use std::time::Instant;
 
 use fixture::Fixture;
+use memory::{durability, memory};
 use pacing::{rate_changes, rate_matrix};
 use report::print_machine;
-use sections::{cpu_cost, latency_bound, memory, rate_accuracy, start_up, validate};
+use sections::{cpu_cost, latency_bound, rate_accuracy, start_up, validate};
 use support::SimulatorProcess as Simulator;
 
 #[test]
@@ -57,9 +63,8 @@ fn benchmark() {
     let started = Instant::now();
     let fixture = Fixture::create();
     let mut verdicts = Vec::new();
-    let mut rss_100k = None;
     if wanted(1) {
-        rss_100k = Some(cpu_cost(&fixture, &mut verdicts));
+        cpu_cost(&fixture, &mut verdicts);
     }
     if wanted(2) {
         latency_bound(&fixture, &mut verdicts);
@@ -68,7 +73,7 @@ fn benchmark() {
         rate_accuracy(&fixture, &mut verdicts);
     }
     if wanted(4) {
-        memory(&fixture, rss_100k, &mut verdicts);
+        memory(&fixture, &mut verdicts);
     }
     if wanted(5) {
         validate(&fixture, &mut verdicts);
@@ -81,6 +86,9 @@ fn benchmark() {
     }
     if wanted(8) {
         rate_changes(&fixture, &mut verdicts);
+    }
+    if wanted(9) {
+        durability(&fixture, &mut verdicts);
     }
     drop(fixture);
 

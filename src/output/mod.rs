@@ -1,11 +1,13 @@
 //! Output: the results file, the only place a PIN is ever written.
 //!
 //! Rows are written as their answers arrive, a batch at a time, each batch in one `write` so
-//! that a crash leaves only whole rows; the file is flushed at every batch and fsynced at the
-//! end. It is created with mode 0600 whatever the umask, never overwritten without `--force`,
-//! and appended to with `--resume`; [`mod@file`] opens it, locks it for the whole run, and cuts
-//! off a last row that a killed run left unfinished. Cells that came from the service or the input are
-//! neutralised against spreadsheet formula injection unless `--raw-cells` is given.
+//! that a crash leaves only whole rows; the file is flushed at every batch, fsynced by the
+//! writer's thread at least once a second ([`crate::writer_thread`]) and at the end. [`mod@open`]
+//! is the one way every file the tool writes is opened: this one is created with mode 0600
+//! whatever the umask, never overwritten without `--force`, appended to with `--resume`, locked
+//! for the whole run, and cut back to its last whole row. Cells that came from the service or
+//! the input are neutralised against spreadsheet formula injection unless `--raw-cells` is
+//! given.
 
 pub mod open;
 
@@ -294,7 +296,8 @@ impl ResultsWriter {
         )
     }
 
-    /// Flushes and fsyncs: called at the end of the run and on any stop.
+    /// Flushes and fsyncs: called by the writer's thread at least once a second, at the end of
+    /// the run and on any stop.
     pub fn sync(&mut self) -> io::Result<()> {
         self.rows.sync()
     }

@@ -55,11 +55,19 @@ impl Usage {
 }
 
 /// Spawns `cmd` (stdout discarded, stderr to `stderr_path`) and waits for it with wait4.
-pub fn measure(mut cmd: Command, sim: Option<&Simulator>, stderr_path: &Path) -> Usage {
+pub fn measure(cmd: Command, sim: Option<&Simulator>, stderr_path: &Path) -> Usage {
+    measure_with_stdout(cmd, sim, stderr_path, Stdio::null())
+}
+
+/// [`measure`], with stdout going to `stdout`.
+pub fn measure_with_stdout(
+    mut cmd: Command,
+    sim: Option<&Simulator>,
+    stderr_path: &Path,
+    stdout: Stdio,
+) -> Usage {
     let stderr_file = File::create(stderr_path).expect("create the stderr file");
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr_file);
+    cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr_file);
     let sim_before = sim.map_or(0.0, simulator_cpu_seconds);
     let busy_before = machine_busy_seconds();
     let started = Instant::now();

@@ -1,8 +1,5 @@
-//! Sections 1 to 6: cost, throughput, rate accuracy, memory, validate, start-up; each a section
+//! Sections 1, 2, 3, 5 and 6: cost, throughput, rate accuracy, validate, start-up; each a section
 //! of the printed report with its verdicts.
-
-use std::path::Path;
-use std::time::Instant;
 
 use crate::fixture::{simulator_service_time, Fixture};
 use crate::measure::{least_disturbed, least_disturbed_with, measure, Usage};
@@ -12,8 +9,7 @@ use crate::support::{achieved_rate, bin, busiest_second, request_log, span_s};
 use crate::Simulator;
 
 /// Section 1: CPU cost per row: no latency, no rate limit, 64 in flight, 100,000 rows.
-/// Returns the run's peak RSS, the 100,000-row point of the memory measurement.
-pub fn cpu_cost(fixture: &Fixture, verdicts: &mut Vec<Verdict>) -> u64 {
+pub fn cpu_cost(fixture: &Fixture, verdicts: &mut Vec<Verdict>) {
     const ROWS: u64 = 100_000;
     section("1. CPU cost: 100,000 rows, simulator latency 0, --rate 0 --concurrency 64");
     let usage = least_disturbed(|try_no| {
@@ -55,7 +51,6 @@ pub fn cpu_cost(fixture: &Fixture, verdicts: &mut Vec<Verdict>) -> u64 {
         "≤ 0.50 CPU-s",
         per_10k <= 0.5,
     ));
-    usage.max_rss
 }
 
 /// Section 2: Latency-bound throughput: 20 ms a call, 16 and 64 in flight, about 12 s each.
@@ -199,53 +194,6 @@ pub fn rate_accuracy(fixture: &Fixture, verdicts: &mut Vec<Verdict>) {
             worst <= rate + BURST,
         ));
     }
-}
-
-/// Section 4: Peak RSS at 10,000, 100,000 and 1,000,000 rows of real `run`.
-pub fn memory(fixture: &Fixture, rss_100k: Option<u64>, verdicts: &mut Vec<Verdict>) {
-    section(
-        "4. Memory: peak RSS of `run` (distinct valid rows, latency 0, --rate 0 --concurrency 64)",
-    );
-    let measure = |name: &str, input: &Path| {
-        least_disturbed(|try_no| {
-            let output = format!("memory-{name}-{try_no}.csv");
-            let args = ["--rate", "0", "--concurrency", "64"];
-            fixture.run(&fixture.big, input, &output, &args)
-        })
-        .max_rss
-    };
-    let rss_10k = measure("10k", &fixture.inputs.rows_10k);
-    let rss_100k = rss_100k.unwrap_or_else(|| measure("100k", &fixture.inputs.rows_100k));
-    let started = Instant::now();
-    let rss_1m = measure("1m", &fixture.inputs.rows_1m);
-    let growth = (rss_1m as f64 - rss_100k as f64) / 900_000.0;
-    println!("   10,000 rows:    {:6.1} MiB", mib(rss_10k));
-    println!("   100,000 rows:   {:6.1} MiB", mib(rss_100k));
-    println!(
-        "   1,000,000 rows: {:6.1} MiB (that run took {:.0} s)",
-        mib(rss_1m),
-        started.elapsed().as_secs_f64()
-    );
-    println!("   growth from 100,000 to 1,000,000 rows: {growth:.1} bytes a row");
-    verdicts.push(Verdict::new(
-        4,
-        "peak RSS of run, 10k / 100k / 1M rows",
-        format!(
-            "{:.1} / {:.1} / {:.1} MiB",
-            mib(rss_10k),
-            mib(rss_100k),
-            mib(rss_1m)
-        ),
-        "≤ 64 MiB at 1M",
-        mib(rss_1m) <= 64.0,
-    ));
-    verdicts.push(Verdict::new(
-        4,
-        "RSS growth per row, 100k → 1M",
-        format!("{growth:.1} bytes"),
-        "≤ 48 bytes",
-        growth <= 48.0,
-    ));
 }
 
 /// Section 5: `validate` of 1,000,000 rows.
