@@ -15,9 +15,11 @@ use crate::config::{Rehearsal, RunConfig};
 use crate::execution::{Control, RunState, Running, StopReason};
 use crate::exit;
 use crate::input::{self, InputItem, InputReader};
+use crate::ledger::plan::{PlanRecord, PlannedAccount};
 use crate::ledger::{self, resume::Resumed};
 use crate::outcome::{Outcome, RowStatus};
 use crate::output::{self, Existing, ResultsWriter};
+use crate::preflight::survey::Survey;
 use crate::preflight::{self, Prepared};
 use crate::report::{Progress, Summary, Tally, UnrecordedRow};
 use crate::simulator::{Directory, Simulator, SimulatorConfig, SimulatorHandle};
@@ -39,14 +41,14 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
     // Locked first: a second run on the same results file is refused before it reads them.
     let held = output::hold(&config.output, existing)?;
     let mut resumed = match &held {
-        Some(file) if existing == Existing::Append => {
-            ledger::resume::read(file.path(), config.pins)?
-        }
+        Some(file) if existing == Existing::Append => ledger::resume::read(file.path())?,
         _ => Resumed::default(),
     };
+    let plan_file = PlanFile::choose(&config, held.is_some())?;
     let already_reset = Arc::new(std::mem::take(&mut resumed.already_reset));
-    let reader = InputReader::open(config.input.clone(), already_reset.clone())?;
+    let mut reader = InputReader::open(config.input.clone(), already_reset.clone())?;
     resumed.check_carried(reader.carried_headers())?;
+    resumed.check_dry_run(config.exec.mode == crate::execution::Mode::DryRun)?;
     if let Some(notice) = reader.notice() {
         // A closed stderr must not stop the run.
         let _ = writeln!(std::io::stderr(), "chime-pin-reset: notice: {notice}");
@@ -61,6 +63,9 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
         config.exec.endpoint = simulator.endpoint().to_string();
     }
     let prepared = preflight::prepare_run(&config, &config.client, already_reset).await?;
+    if let Some(read) = prepared.survey.as_ref().and_then(|s| s.fingerprint.clone()) {
+        reader.expect_fingerprint(read);
+    }
     // Created last, just before the first reset: a run refused or interrupted before then
     // (the identity, the accounts, the question) leaves no results file behind.
     let writer = ResultsWriter::create(
@@ -71,11 +76,80 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
         config.pins,
         config.raw_cells,
     )?;
+    // Before the first reset, under the results file's lock.
+    plan_file.write(&config, prepared.survey.as_ref())?;
     let code = execute_run(&config, prepared, reader, writer).await;
     if let Some(simulator) = simulator {
         simulator.shutdown().await;
     }
     Ok(code)
+}
+
+/// What becomes of the plan beside the results file ([`ledger::plan`]).
+enum PlanFile {
+    /// Written (over an existing one with `--force`).
+    Write {
+        path: std::path::PathBuf,
+        force: bool,
+    },
+    /// Kept as it is: a resume adds nothing to the plan, and a results file without one (an
+    /// older version's) stays without one.
+    Keep,
+}
+
+impl PlanFile {
+    /// Decided before anything is read or sent: a plan left without its results file is
+    /// refused without `--force`, as the results file would be.
+    fn choose(config: &RunConfig, results_exist: bool) -> anyhow::Result<PlanFile> {
+        let output::Destination::File(results) = &config.output else {
+            return Ok(PlanFile::Keep);
+        };
+        let path = ledger::plan::plan_path(results);
+        let force = config.existing == Existing::Overwrite;
+        if results_exist && !force {
+            return Ok(PlanFile::Keep);
+        }
+        if !force && path.symlink_metadata().is_ok() {
+            anyhow::bail!(
+                "{} exists already, without the results file it plans for: move it aside, or \
+                 pass --force to overwrite it",
+                path.display()
+            );
+        }
+        Ok(PlanFile::Write { path, force })
+    }
+
+    /// Writes the plan of the survey (or says there is none, for stdin).
+    fn write(&self, config: &RunConfig, survey: Option<&Survey>) -> anyhow::Result<()> {
+        let PlanFile::Write { path, force } = self else {
+            return Ok(());
+        };
+        let accounts = survey.map(|survey| {
+            survey
+                .accounts
+                .iter()
+                .zip(&survey.lines)
+                .map(|((account_id, planned), lines)| PlannedAccount {
+                    account_id: account_id.clone(),
+                    planned: *planned,
+                    lines: lines.clone(),
+                })
+                .collect()
+        });
+        let record = PlanRecord {
+            format: PlanRecord::FORMAT,
+            mode: match config.exec.mode {
+                crate::execution::Mode::DryRun => "dry-run",
+                _ => "reset",
+            }
+            .to_string(),
+            input: config.input.source.name(),
+            fingerprint: survey.and_then(|survey| survey.fingerprint.clone()),
+            accounts,
+        };
+        ledger::plan::create_plan_file(path, &record, *force)
+            .with_context(|| format!("cannot write the plan {}", path.display()))
+    }
 }
 
 /// Starts the in-process simulator of `run --simulate`.
@@ -126,6 +200,12 @@ async fn execute_run(
     *state.canary.lock().expect("never poisoned") =
         preflight::canary_gate(config, &prepared, progress_bar.clone());
     let plan = serde_json::to_value(&prepared.plan).ok();
+    // The rows the plan read that this run must answer (those already reset are skipped).
+    let planned_rows = prepared
+        .plan
+        .rows
+        .as_ref()
+        .map(|rows| rows.valid + rows.invalid + rows.duplicate);
     let api = prepared.chime;
     let (item_tx, item_rx) = mpsc::channel(READ_AHEAD / READ_CHUNK);
     let (outcome_tx, outcome_rx) = mpsc::channel(config.exec.concurrency.get() * 4 + 64);
@@ -188,7 +268,7 @@ async fn execute_run(
         .close(backlog, state.control.abort.cancelled())
         .await;
     running.stop_watching();
-    recorder.finish(config, &state, closed, started, plan)
+    recorder.finish(config, &state, closed, started, plan, planned_rows)
 }
 
 /// The one owner of the counters and the progress display, and of the handle on the results
@@ -280,11 +360,22 @@ impl Recorder {
         closed: Closed,
         started: Instant,
         plan: Option<serde_json::Value>,
+        planned_rows: Option<u64>,
     ) -> u8 {
         self.progress.finish();
         let mut stop = state.control.reason();
         if let (Some(Err(err)), None) = (&closed.synced, &stop) {
             stop = Some(StopReason::ResultsUnwritable(err.to_string()));
+        }
+        // A run that answered fewer rows than the plan counted is not complete, whatever ended
+        // its input early.
+        if let (Some(planned), None) = (planned_rows, &stop) {
+            if self.tally.rows < planned {
+                stop = Some(StopReason::InputUnreadable(format!(
+                    "the plan counted {planned} rows, and the run answered only {}",
+                    self.tally.rows
+                )));
+            }
         }
         let mut summary = Summary::new(
             &self.tally,

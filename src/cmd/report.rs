@@ -13,8 +13,9 @@ use crate::xlsx::{write_workbook, ResultsTable};
 /// Flags of `chime-pin-reset report`.
 #[derive(Clone, Debug, clap::Args)]
 #[command(after_help = "Exit codes:
-  0    every user's final status is reset (or would-reset, for a dry run)
-  1    some users are still to do (listed)
+  0    every user's final status is reset (or would-reset, for a dry run alone), and every
+       user the plan beside the results counted was attempted
+  1    some users are still to do (listed), or planned users were never attempted
   2    a results file cannot be read (named, with its line), or the report or the
        workbook cannot be written (an existing workbook needs --force)")]
 pub struct ReportArgs {
@@ -63,7 +64,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
                 path.display()
             );
         }
-        let table = ResultsTable::final_states(&finals)?;
+        let mut table = ResultsTable::final_states(&finals)?;
+        table.coverage = audit.coverage_sheet();
         write_workbook(path, &table, args.pins, args.force)?;
         crate::say!(
             "chime-pin-reset: wrote {} ({} users)",

@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub use crate::dedup::Fingerprints;
 use crate::dedup::{Dedup, UserKey};
@@ -17,12 +17,14 @@ use crate::outcome::{codes, Outcome, RowStatus};
 pub use crate::rules::is_guid;
 
 mod decode;
+mod fingerprint;
 mod header;
 mod judge;
 mod text;
 mod workbook;
 
 pub use decode::TextEncoding;
+pub use fingerprint::InputFingerprint;
 pub use judge::{canonical_id, id_problem, MAX_CELL_BYTES};
 use text::{CsvRows, Next};
 use workbook::SheetRows;
@@ -184,6 +186,10 @@ pub struct InputReader {
     header_width: usize,
     expected_rows: Option<u64>,
     notice: Option<String>,
+    /// The fingerprint of the bytes read, once the file was read to its end (`None` for stdin).
+    read: Arc<OnceLock<InputFingerprint>>,
+    /// The fingerprint of what the plan read: bytes that differ end the input as unreadable.
+    expected: Option<InputFingerprint>,
 }
 
 /// Where the records come from.
@@ -228,10 +234,16 @@ impl InputReader {
                 ));
             }
             let sheet = workbook::open(path, options.sheet.as_deref(), &file_name)?;
+            // The library reads the workbook itself: its bytes are fingerprinted apart.
+            let fingerprint = File::open(path)
+                .and_then(InputFingerprint::of_file)
+                .map_err(unreadable)?;
             let name = format!("{file_name}:{}", sheet.name);
             let rows = Rows::Sheet(sheet.rows);
             let expected = Some(sheet.data_rows);
-            return Self::over(rows, sheet.headers, name, options, expected, already_reset);
+            let reader = Self::over(rows, sheet.headers, name, options, expected, already_reset)?;
+            let _ = reader.read.set(fingerprint);
+            return Ok(reader);
         }
         if options.sheet.is_some() {
             return Err(usage(&format!(
@@ -239,8 +251,12 @@ impl InputReader {
                 WORKBOOK_EXTENSIONS.join(", ")
             )));
         }
+        let read = Arc::new(OnceLock::new());
         let raw: Box<dyn Read + Send> = match &path {
-            Some(path) => Box::new(File::open(path).map_err(unreadable)?),
+            Some(path) => Box::new(fingerprint::Hashing::new(
+                File::open(path).map_err(unreadable)?,
+                read.clone(),
+            )),
             None => Box::new(io::stdin()),
         };
         let decoded = decode::decode(raw, path.as_deref(), options.encoding).map_err(unreadable)?;
@@ -249,6 +265,7 @@ impl InputReader {
         let rows = Rows::Csv(rows);
         let mut reader = Self::over(rows, headers, file_name, options, expected, already_reset)?;
         reader.notice = decoded.notice;
+        reader.read = read;
         Ok(reader)
     }
 
@@ -278,6 +295,8 @@ impl InputReader {
             record: csv::StringRecord::new(),
             header_width: headers.len(),
             notice: None,
+            read: Arc::default(),
+            expected: None,
         })
     }
 
@@ -306,6 +325,34 @@ impl InputReader {
     /// The names of the columns carried through to the results, in input order.
     pub fn carried_headers(&self) -> &[String] {
         &self.carried_headers
+    }
+
+    /// The fingerprint of the bytes this reader read, set once it has read its file to the
+    /// end: what the plan keeps.
+    pub fn fingerprint(&self) -> Arc<OnceLock<InputFingerprint>> {
+        self.read.clone()
+    }
+
+    /// The bytes must be the ones the plan read: when they are not, the input ends with an
+    /// [`InputItem::Unreadable`] that says so, which stops a run.
+    pub fn expect_fingerprint(&mut self, planned: InputFingerprint) {
+        self.expected = Some(planned);
+    }
+
+    /// At the end of the input: the bytes read, when they are not the ones the plan read.
+    fn changed_since_the_plan(&mut self) -> Option<InputItem> {
+        let planned = self.expected.take()?;
+        let read = self.read.get()?;
+        (!read.same_bytes(&planned)).then(|| {
+            InputItem::Unreadable(format!(
+                "{} changed after the plan read it: the plan read {} bytes (sha256 {}), this                  run read {} bytes (sha256 {}); rows the plan never counted may have been sent",
+                self.file_name,
+                planned.size,
+                short_hash(&planned.sha256),
+                read.size,
+                short_hash(&read.sha256)
+            ))
+        })
     }
 
     /// How a row's place is named in messages: a line of a CSV, a row of a sheet.
@@ -341,12 +388,17 @@ impl Iterator for InputReader {
                 .map_or(Next::End, Next::Record),
         };
         match next {
-            Next::End => None,
+            Next::End => self.changed_since_the_plan(),
             Next::Record(line) => Some(self.judge(line)),
             Next::Invalid { line, message } => Some(self.unreadable_row(line, &message)),
             Next::Unreadable(message) => Some(InputItem::Unreadable(message)),
         }
     }
+}
+
+/// The first 12 hex digits of a hash, enough to tell two apart in a message.
+fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
 }
 
 /// A reader over `contents`, written to a file in a temporary directory that lives as long as
