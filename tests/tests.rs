@@ -2,8 +2,10 @@
 //! directory against the simulator over real HTTP on 127.0.0.1.
 
 mod answers;
+mod coverage;
 mod guards;
 mod input;
+mod ledger_trust;
 mod preflight;
 mod prepare;
 mod reliability;
