@@ -104,6 +104,10 @@ impl PlanFile {
         let output::Destination::File(results) = &config.output else {
             return Ok(PlanFile::Keep);
         };
+        // A device or a pipe (`-o /dev/stdout`) has no place beside it for a plan.
+        if std::fs::metadata(results).is_ok_and(|metadata| !metadata.is_file()) {
+            return Ok(PlanFile::Keep);
+        }
         let path = ledger::plan::plan_path(results);
         let force = config.existing == Existing::Overwrite;
         if results_exist && !force {
