@@ -185,3 +185,45 @@ fn a_would_reset_row_never_replaces_a_real_row_as_the_final_one() {
         ]
     );
 }
+
+#[test]
+fn coverage_counts_each_planned_line_once_and_would_reset_only_for_a_dry_run() {
+    let text = header()
+        + &row(2, "u1", "failed", "")
+        + &row(2, "u1", "reset", PIN)
+        + &row(3, "u2", "reset", PIN)
+        + &row(5, "u4", "would-reset", "");
+    let (_dir, path) = file_of(text.as_bytes());
+    let mut record = plan::PlanRecord {
+        format: plan::PlanRecord::FORMAT,
+        mode: "reset".to_string(),
+        input: "input.csv".to_string(),
+        fingerprint: None,
+        accounts: Some(vec![plan::PlannedAccount {
+            account_id: "acct".to_string(),
+            planned: 5,
+            lines: vec![(2, 5), (70, 70)],
+        }]),
+    };
+    let write = |record: &plan::PlanRecord| {
+        plan::create_plan_file(&plan::plan_path(&path), record, true).unwrap();
+        plan::coverage(std::slice::from_ref(&path)).unwrap()
+    };
+    let coverage = write(&record);
+    assert!(coverage.known());
+    let counted = plan::AccountCoverage {
+        planned: 5,
+        attempted: 2,
+        not_attempted: 3,
+    };
+    assert_eq!(coverage.total(), counted);
+    record.mode = "dry-run".to_string();
+    assert_eq!(write(&record).total().not_attempted, 2);
+    record.accounts = None;
+    assert_eq!(
+        write(&record).unknown,
+        vec![(path.display().to_string(), plan::STDIN_PLAN)]
+    );
+    std::fs::remove_file(plan::plan_path(&path)).unwrap();
+    assert!(!plan::coverage(std::slice::from_ref(&path)).unwrap().known());
+}
