@@ -78,11 +78,33 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
     )?;
     // Before the first reset, under the results file's lock.
     plan_file.write(&config, prepared.survey.as_ref())?;
-    let code = execute_run(&config, prepared, reader, writer).await;
+    let code = match changed_since_the_plan(&config, prepared.survey.as_ref()) {
+        Some(why) => {
+            crate::say!("chime-pin-reset: the run stopped before the first reset: {why}");
+            exit::STOPPED_EARLY
+        }
+        None => execute_run(&config, prepared, reader, writer).await,
+    };
     if let Some(simulator) = simulator {
         simulator.shutdown().await;
     }
     Ok(code)
+}
+
+/// Whether the input changed while the preflight waited (a question, a slow account check):
+/// checked once more just before the first reset, so that a change found now sends nothing.
+/// The run's reader checks the bytes it reads again at their end.
+fn changed_since_the_plan(config: &RunConfig, survey: Option<&Survey>) -> Option<String> {
+    let input::Source::File(path) = &config.input.source else {
+        return None;
+    };
+    let planned = survey?.fingerprint.as_ref()?;
+    let name = config.input.source.name();
+    match planned.check_file(path) {
+        Ok(None) => None,
+        Ok(Some(now)) => Some(planned.describe_change(&name, &now)),
+        Err(err) => Some(format!("{name} cannot be read again: {err}")),
+    }
 }
 
 /// What becomes of the plan beside the results file ([`ledger::plan`]).

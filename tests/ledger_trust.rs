@@ -9,9 +9,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::support::{
-    bin, code, directory_users, finish, output_of, read_rows, run_command, simulator_users,
-    simulator_with_input, spawn_run, stderr, stdout, verify_command, wait_for_rows,
-    SimulatorProcess, Workdir,
+    bin, code, directory_users, finish, output_of, read_rows, run_command, run_on_terminal_acting,
+    simulator_users, simulator_with_input, spawn_run, stderr, stdout, verify_command,
+    wait_for_rows, SimulatorProcess, Workdir,
 };
 
 /// ResetPersonalPIN requests the simulator answered 200.
@@ -188,4 +188,33 @@ fn an_input_that_changes_while_the_run_reads_it_stops_the_run() {
     assert!(text.contains("changed after the plan read it"), "{text}");
     assert!(!text.contains("Run complete"), "{text}");
     assert!(read_rows(&work, "results.csv").len() < 2500);
+}
+
+/// 23.8: an input edited while the question before the first reset waits stops the run before
+/// anything is sent, with exit 3.
+#[test]
+fn an_input_edited_while_the_question_waits_sends_nothing() {
+    let work = Workdir::new();
+    // More rows than the run reads ahead: its reader reaches the end only after most of them
+    // were sent, so only a check before the first reset can send nothing.
+    let sim = simulator_with_input(&work, 3000, &[]);
+    let users = directory_users(&work);
+    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    cmd.args(["--rate", "0"]);
+    let run = run_on_terminal_acting(cmd, &[("[y/N]", "y\n")], |_| {
+        // One row more, appended in an editor while the plan was on the screen.
+        let mut input = work.read("input.csv");
+        input.push_str(&format!(
+            "{},{},late\n",
+            &users[0][0], "bbbbbbbb-0000-0000-0000-000000000000"
+        ));
+        work.write("input.csv", input);
+    });
+    assert_eq!(run.code, 3, "{}", run.screen);
+    assert!(
+        run.screen.contains("changed after the plan read it"),
+        "{}",
+        run.screen
+    );
+    assert_eq!(resets_sent(&sim), 0, "nothing was sent");
 }

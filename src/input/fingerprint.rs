@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,35 @@ impl InputFingerprint {
     /// The same bytes.
     pub fn same_bytes(&self, other: &InputFingerprint) -> bool {
         self.size == other.size && self.sha256 == other.sha256
+    }
+
+    /// Whether the file at `path` still holds the bytes of `self`: `None` when it does, what
+    /// it holds now when it does not. Same size and modification time pass at once; anything
+    /// else is hashed again (a file merely touched still matches).
+    pub fn check_file(&self, path: &Path) -> io::Result<Option<InputFingerprint>> {
+        let file = File::open(path)?;
+        let modified = file
+            .metadata()?
+            .modified()
+            .ok()
+            .map(crate::rules::rfc3339_millis);
+        if file.metadata()?.len() == self.size && modified == self.modified {
+            return Ok(None);
+        }
+        let now = InputFingerprint::of_file(file)?;
+        Ok((!now.same_bytes(self)).then_some(now))
+    }
+
+    /// The change from `self` (what the plan read) to `read`, in words, naming the input.
+    pub fn describe_change(&self, input: &str, read: &InputFingerprint) -> String {
+        format!(
+            "{input} changed after the plan read it: the plan read {} bytes (sha256 {}), this \
+             run read {} bytes (sha256 {})",
+            self.size,
+            short_hash(&self.sha256),
+            read.size,
+            short_hash(&read.sha256)
+        )
     }
 
     /// The fingerprint of a whole file, read now (a workbook, which its own library reads).
@@ -81,4 +111,9 @@ impl Read for Hashing {
         self.size += read as u64;
         Ok(read)
     }
+}
+
+/// The first 12 hex digits of a hash, enough to tell two apart in a message.
+fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
 }

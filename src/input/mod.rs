@@ -345,12 +345,8 @@ impl InputReader {
         let read = self.read.get()?;
         (!read.same_bytes(&planned)).then(|| {
             InputItem::Unreadable(format!(
-                "{} changed after the plan read it: the plan read {} bytes (sha256 {}), this                  run read {} bytes (sha256 {}); rows the plan never counted may have been sent",
-                self.file_name,
-                planned.size,
-                short_hash(&planned.sha256),
-                read.size,
-                short_hash(&read.sha256)
+                "{}; rows the plan never counted may have been sent",
+                planned.describe_change(&self.file_name, read)
             ))
         })
     }
@@ -394,11 +390,6 @@ impl Iterator for InputReader {
             Next::Unreadable(message) => Some(InputItem::Unreadable(message)),
         }
     }
-}
-
-/// The first 12 hex digits of a hash, enough to tell two apart in a message.
-fn short_hash(hash: &str) -> &str {
-    hash.get(..12).unwrap_or(hash)
 }
 
 /// A reader over `contents`, written to a file in a temporary directory that lives as long as
