@@ -247,3 +247,38 @@ fn results_without_a_plan_report_as_before_and_say_coverage_is_unknown() {
         stdout(&output)
     );
 }
+
+#[test]
+fn a_plan_left_without_its_results_is_refused_unless_forced() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 3, &[]);
+    work.write("results.csv.plan.json", "{}\n");
+    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    cmd.args(["--rate", "0"]);
+    let output = output_of(cmd);
+    let text = stderr(&output);
+    assert_eq!(code(&output), 2, "{text}");
+    assert!(
+        text.contains("results.csv.plan.json exists already"),
+        "{text}"
+    );
+    assert!(!work.path("results.csv").exists(), "nothing written");
+
+    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    cmd.args(["--rate", "0", "--force"]);
+    assert_eq!(code(&output_of(cmd)), 0);
+    let plan: serde_json::Value =
+        serde_json::from_str(&work.read("results.csv.plan.json")).expect("a plan");
+    assert_eq!(plan["accounts"][0]["planned"], 3, "{plan}");
+    assert_eq!(
+        plan["fingerprint"]["size"],
+        std::fs::metadata(work.path("input.csv")).unwrap().len(),
+        "{plan}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(work.path("results.csv.plan.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
