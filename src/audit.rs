@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::ledger::plan::{coverage, AccountCoverage, Coverage};
+use crate::ledger::plan::{coverage, runs_text, AccountCoverage, Coverage};
 use crate::ledger::{is_done, FinalRow, FinalRows, LedgerError};
 use crate::outcome::{codes, RowStatus};
 
@@ -268,6 +268,15 @@ impl Audit {
                     c.planned, c.attempted, c.not_attempted
                 );
             }
+            for missing in &self.coverage.missing {
+                let _ = writeln!(
+                    text,
+                    "  never attempted: {}, account {}: input lines {}",
+                    missing.file,
+                    missing.account_id,
+                    runs_text(&missing.runs)
+                );
+            }
         }
         if !self.errors.is_empty() {
             let _ = writeln!(text, "\nError code");
@@ -339,6 +348,15 @@ impl Audit {
                 &columns,
                 self.coverage_rows().into_iter(),
             );
+            for missing in &self.coverage.missing {
+                let _ = writeln!(
+                    text,
+                    "\nNever attempted: {}, account {}: input lines {}",
+                    code(&missing.file),
+                    code(&missing.account_id),
+                    runs_text(&missing.runs)
+                );
+            }
         }
         if !self.errors.is_empty() {
             let errors = self.errors.iter().map(|(error_code, count)| {

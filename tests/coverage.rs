@@ -132,6 +132,11 @@ fn a_canary_that_stops_the_run_leaves_the_others_never_attempted() {
     assert_eq!(code(&output), 3, "{}", stderr(&output));
     assert_eq!(lines_attempted(&work), 12);
     both_say_never_attempted(&work, &sim, 28, "verified-1.csv");
+    let table = stdout(&report(&work, &["results.csv"]));
+    assert!(
+        table.contains("input lines 14-41"),
+        "the lines are named: {table}"
+    );
 
     // The resume reaches everyone; the user who is gone stays to do.
     assert_eq!(resume_to_the_end(&work, &sim), 1);

@@ -113,7 +113,21 @@ pub struct Coverage {
     pub accounts: BTreeMap<String, AccountCoverage>,
     /// Results files whose coverage is unknown, and why.
     pub unknown: Vec<(String, &'static str)>,
+    /// The input lines never attempted, as runs `(first, last)`: per results file and account,
+    /// at most [`MISSING_RUNS`] runs in all (the counts are always whole).
+    pub missing: Vec<MissingLines>,
 }
+
+/// Input lines a results file's plan counted and its rows never reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingLines {
+    pub file: String,
+    pub account_id: String,
+    pub runs: Vec<(u64, u64)>,
+}
+
+/// The most runs of missing lines kept for the report to name.
+pub const MISSING_RUNS: usize = 1000;
 
 /// One account's coverage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -166,12 +180,23 @@ pub fn coverage(paths: &[PathBuf]) -> Result<Coverage, LedgerError> {
         };
         let reached = lines_reached(path, accounts, plan.mode == "dry-run")?;
         for account in accounts {
-            let not_attempted = account
-                .lines
-                .iter()
-                .flat_map(|&(first, last)| first..=last)
-                .filter(|&line| !reached.has(line))
-                .count() as u64;
+            let mut runs = Vec::new();
+            let mut not_attempted = 0;
+            for line in account.lines.iter().flat_map(|&(first, last)| first..=last) {
+                if !reached.has(line) {
+                    not_attempted += 1;
+                    add_to_runs(&mut runs, line);
+                }
+            }
+            let kept: usize = coverage.missing.iter().map(|m| m.runs.len()).sum();
+            runs.truncate(MISSING_RUNS.saturating_sub(kept));
+            if !runs.is_empty() {
+                coverage.missing.push(MissingLines {
+                    file: name.clone(),
+                    account_id: account.account_id.clone(),
+                    runs,
+                });
+            }
             let planned = account.planned;
             coverage
                 .accounts
@@ -185,6 +210,25 @@ pub fn coverage(paths: &[PathBuf]) -> Result<Coverage, LedgerError> {
         }
     }
     Ok(coverage)
+}
+
+/// Adds `line` to runs of consecutive lines, taken in ascending order.
+fn add_to_runs(runs: &mut Vec<(u64, u64)>, line: u64) {
+    match runs.last_mut() {
+        Some((_, last)) if *last + 1 == line => *last = line,
+        _ => runs.push((line, line)),
+    }
+}
+
+/// Runs of lines in words: `14-41, 50`.
+pub fn runs_text(runs: &[(u64, u64)]) -> String {
+    runs.iter()
+        .map(|&(first, last)| match first == last {
+            true => first.to_string(),
+            false => format!("{first}-{last}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The input lines the results at `path` hold a row of: a bit per line up to the last planned.
