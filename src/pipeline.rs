@@ -114,8 +114,14 @@ enum PlanFile {
         path: std::path::PathBuf,
         force: bool,
     },
-    /// Kept as it is: a resume adds nothing to the plan, and a results file without one (an
-    /// older version's) stays without one.
+    /// A resume: the plan is kept when the input is the one it read (a resume adds nothing to
+    /// it), replaced when the input changed, and a results file without one (an older
+    /// version's) stays without one.
+    Resume {
+        results: std::path::PathBuf,
+        path: std::path::PathBuf,
+    },
+    /// No plan: the results go to stdout or a device.
     Keep,
 }
 
@@ -133,7 +139,10 @@ impl PlanFile {
         let path = ledger::plan::plan_path(results);
         let force = config.existing == Existing::Overwrite;
         if results_exist && !force {
-            return Ok(PlanFile::Keep);
+            return Ok(PlanFile::Resume {
+                results: results.clone(),
+                path,
+            });
         }
         if !force && path.symlink_metadata().is_ok() {
             anyhow::bail!(
@@ -147,8 +156,28 @@ impl PlanFile {
 
     /// Writes the plan of the survey (or says there is none, for stdin).
     fn write(&self, config: &RunConfig, survey: Option<&Survey>) -> anyhow::Result<()> {
-        let PlanFile::Write { path, force } = self else {
-            return Ok(());
+        let (path, force, after_line) = match self {
+            PlanFile::Keep => return Ok(()),
+            PlanFile::Write { path, force } => (path, *force, 1),
+            PlanFile::Resume { results, path } => {
+                let Some(kept) = ledger::plan::read_plan(results)? else {
+                    return Ok(());
+                };
+                let read = survey.and_then(|survey| survey.fingerprint.as_ref());
+                let same = match (&kept.fingerprint, read) {
+                    (Some(kept), Some(read)) => kept.same_bytes(read),
+                    (kept, read) => kept.is_none() && read.is_none(),
+                };
+                if same {
+                    return Ok(());
+                }
+                crate::say!(
+                    "chime-pin-reset: notice: the input is not the one {} was planned from: \
+                     its plan now covers what this run sets out to do",
+                    results.display()
+                );
+                (path, true, ledger::plan::count_lines(results)?)
+            }
         };
         let accounts = survey.map(|survey| {
             survey
@@ -172,8 +201,9 @@ impl PlanFile {
             input: config.input.source.name(),
             fingerprint: survey.and_then(|survey| survey.fingerprint.clone()),
             accounts,
+            after_line,
         };
-        ledger::plan::create_plan_file(path, &record, *force)
+        ledger::plan::create_plan_file(path, &record, force)
             .with_context(|| format!("cannot write the plan {}", path.display()))
     }
 }

@@ -287,3 +287,34 @@ fn a_plan_left_without_its_results_is_refused_unless_forced() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[test]
+fn a_resume_over_an_edited_input_plans_what_it_sets_out_to_do() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, USERS, &[]);
+    let gone = directory_users(&work)[4].clone();
+    remove_user(sim.endpoint(), &gone[0], &gone[1]);
+    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    cmd.args(["--rate", "0", "--canary", "12"]);
+    assert_eq!(code(&output_of(cmd)), 3);
+    // The user who is gone taken out of the input, as the report advises: every line after
+    // theirs moves up one.
+    let input: String = work
+        .read("input.csv")
+        .lines()
+        .filter(|line| !line.contains(&gone[1]))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    work.write("input.csv", input);
+    let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    cmd.args(["--rate", "0", "--resume"]);
+    let output = output_of(cmd);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(stderr(&output).contains("its plan now covers what this run sets out to do"));
+    let (json, _) = report_json(&work);
+    assert_eq!(
+        json["planned"], 28,
+        "the 28 users this resume set out to reset: {json}"
+    );
+    assert_eq!(json["not_attempted"], 0, "{json}");
+}

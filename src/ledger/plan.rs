@@ -6,13 +6,16 @@
 //! `run` writes `RESULTS.csv.plan.json` beside the results, before the first reset, while it
 //! holds the results file's lock: the input lines of the rows it will send, per account, and
 //! the fingerprint of the input it read. A resume over the same input adds nothing to the plan
-//! (the file is kept as the first run wrote it); a results file an older version wrote has no
-//! plan, and stays without one. Stdin is not read ahead: its plan says it has none.
+//! (the file is kept as the first run wrote it). A resume over an input that changed (a row
+//! fixed, as the advice for `invalid` rows says) replaces it with what that resume sets out to
+//! do, from the end of the rows already there: the lines of the old input mean nothing in the
+//! new one. A results file an older version wrote has no plan, and stays without one. Stdin is
+//! not read ahead: its plan says it has none.
 //!
 //! [`coverage`] reads the plans back for `report` and `verify`: a planned line is attempted
-//! when the results hold a row of that line (of a real run, unless the plan was a dry run's).
-//! Lines rather than users: the plan is made before any email is resolved, and an input line
-//! names one row however many times the file was resumed.
+//! when the rows written after the plan hold a row of that line (of a real run, unless the plan
+//! was a dry run's). Lines rather than users: the plan is made before any email is resolved,
+//! and an input line names one row however many times the file was resumed.
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -43,6 +46,9 @@ pub struct PlanRecord {
     pub fingerprint: Option<InputFingerprint>,
     /// The rows to send, per account; `None` when the input was not read ahead (stdin).
     pub accounts: Option<Vec<PlannedAccount>>,
+    /// The lines the results file held when the plan was made (1: the header): only the rows
+    /// after them answer this plan.
+    pub after_line: u64,
 }
 
 /// One account's rows to send.
@@ -83,6 +89,19 @@ pub fn create_plan_file(path: &Path, record: &PlanRecord, force: bool) -> io::Re
     let text = serde_json::to_string_pretty(record).expect("plain strings and numbers") + "\n";
     file.write_all(text.as_bytes())?;
     file.sync_all()
+}
+
+/// The lines of the file at `path`, for [`PlanRecord::after_line`].
+pub fn count_lines(path: &Path) -> io::Result<u64> {
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = vec![0u8; 256 * 1024];
+    let mut lines = 0;
+    loop {
+        match io::Read::read(&mut file, &mut buffer)? {
+            0 => return Ok(lines),
+            read => lines += buffer[..read].iter().filter(|&&b| b == b'\n').count() as u64,
+        }
+    }
 }
 
 /// The plan beside the results file at `results`; `None` when it has none.
@@ -178,7 +197,7 @@ pub fn coverage(paths: &[PathBuf]) -> Result<Coverage, LedgerError> {
             coverage.unknown.push((name, STDIN_PLAN));
             continue;
         };
-        let reached = lines_reached(path, accounts, plan.mode == "dry-run")?;
+        let reached = lines_reached(path, &plan, accounts)?;
         for account in accounts {
             let mut runs = Vec::new();
             let mut not_attempted = 0;
@@ -232,12 +251,14 @@ pub fn runs_text(runs: &[(u64, u64)]) -> String {
 }
 
 /// The input lines the results at `path` hold a row of: a bit per line up to the last planned.
-/// A `would-reset` row reaches its line only when the plan was a dry run's.
+/// Only rows written after the plan count, and a `would-reset` row reaches its line only when
+/// the plan was a dry run's.
 fn lines_reached(
     path: &Path,
+    plan: &PlanRecord,
     accounts: &[PlannedAccount],
-    dry_run: bool,
 ) -> Result<LineSet, LedgerError> {
+    let dry_run = plan.mode == "dry-run";
     let last = accounts
         .iter()
         .filter_map(|account| account.lines.last().map(|&(_, last)| last))
@@ -246,7 +267,7 @@ fn lines_reached(
     let mut reached = LineSet::up_to(last);
     for row in RowReader::open(path)? {
         let row = row?;
-        if row.status == RowStatus::WouldReset && !dry_run {
+        if row.file_line <= plan.after_line || (row.status == RowStatus::WouldReset && !dry_run) {
             continue;
         }
         if let Ok(line) = row.input_line.parse() {

@@ -204,6 +204,7 @@ fn coverage_counts_each_planned_line_once_and_would_reset_only_for_a_dry_run() {
             planned: 5,
             lines: vec![(2, 5), (70, 70)],
         }]),
+        after_line: 1,
     };
     let write = |record: &plan::PlanRecord| {
         plan::create_plan_file(&plan::plan_path(&path), record, true).unwrap();
