@@ -1,7 +1,8 @@
 //! What runs did, read from their results files: each user's final row
 //! ([`crate::ledger::final_rows`]) counted per status, per account and per error code (with
-//! what the code means and what to do next), the first and last `finished_at`, and the users
-//! still to do. `report` prints it as a table, JSON or Markdown.
+//! what the code means and what to do next), the first and last `finished_at`, the users
+//! still to do, and the coverage: the users each file's plan counted, attempted and never
+//! attempted ([`crate::ledger::plan`]). `report` prints it as a table, JSON or Markdown.
 //!
 //! Nothing here reads a PIN: the rows' PIN cells are never looked at.
 
@@ -10,7 +11,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::ledger::{FinalRow, FinalRows, LedgerError};
+use crate::ledger::plan::{coverage, runs_text, AccountCoverage, Coverage};
+use crate::ledger::{is_done, FinalRow, FinalRows, LedgerError};
 use crate::outcome::{codes, RowStatus};
 use crate::words::counted;
 
@@ -25,8 +27,12 @@ pub struct Audit {
     pub accounts: BTreeMap<String, BTreeMap<&'static str, u64>>,
     pub first_finished_at: Option<String>,
     pub last_finished_at: Option<String>,
-    /// Users whose final status is neither `reset` nor `would-reset`, in file order.
+    /// Users whose final row is not done ([`is_done`]), in file order.
     pub to_do: Vec<ToDo>,
+    /// Whether any row was really sent: then only `reset` is done.
+    pub real_rows: bool,
+    /// Planned, attempted and never attempted users, from the plans beside the files.
+    pub coverage: Coverage,
     /// Lines left unfinished by runs killed mid-write: (file, line). They are not rows.
     pub cut_off: Vec<(String, u64)>,
 }
@@ -59,11 +65,17 @@ struct AuditJson<'a> {
     accounts: BTreeMap<&'a str, AccountJson<'a>>,
     first_finished_at: &'a Option<String>,
     last_finished_at: &'a Option<String>,
+    /// Users the plans counted; `null` when a file has no plan.
+    planned: Option<u64>,
+    /// Planned users without a row; `null` when a file has no plan.
+    not_attempted: Option<u64>,
 }
 
 #[derive(Serialize)]
 struct AccountJson<'a> {
     statuses: &'a BTreeMap<&'static str, u64>,
+    planned: Option<u64>,
+    not_attempted: Option<u64>,
 }
 
 impl Audit {
@@ -77,6 +89,8 @@ impl Audit {
         let mut audit = Audit {
             rows: finals.rows(),
             cut_off: finals.cut_off().to_vec(),
+            real_rows: finals.has_real_rows(),
+            coverage: coverage(finals.paths())?,
             ..Audit::default()
         };
         for found in finals.iter() {
@@ -113,7 +127,7 @@ impl Audit {
                 self.last_finished_at = Some(at.clone());
             }
         }
-        if !is_done(row.status) {
+        if !is_done(row.status, self.real_rows) {
             let user = [&row.user_id, &row.primary_email]
                 .into_iter()
                 .find(|name| !name.is_empty())
@@ -130,9 +144,61 @@ impl Audit {
         }
     }
 
-    /// Every user's final status is `reset` (or `would-reset`, for a dry run).
+    /// Every user's final status is `reset` (or `would-reset`, for a dry run alone), and every
+    /// user the plans counted was attempted.
     pub fn complete(&self) -> bool {
-        self.to_do.is_empty()
+        self.to_do.is_empty() && self.coverage.total().not_attempted == 0
+    }
+
+    /// An account's coverage, when every file's is known.
+    fn account_coverage(&self, account: &str) -> Option<AccountCoverage> {
+        self.coverage.known().then(|| {
+            self.coverage
+                .accounts
+                .get(account)
+                .copied()
+                .unwrap_or_default()
+        })
+    }
+
+    /// The coverage of every account together, when every file's is known.
+    fn total_coverage(&self) -> Option<AccountCoverage> {
+        self.coverage.known().then(|| self.coverage.total())
+    }
+
+    /// Every account with rows or a plan, in order.
+    fn account_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self
+            .accounts
+            .keys()
+            .chain(self.coverage.accounts.keys())
+            .map(String::as_str)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The coverage in words: one line per file whose plan is unknown, or the totals.
+    fn coverage_lines(&self) -> Vec<String> {
+        if let Some(total) = self.total_coverage() {
+            return vec![format!(
+                "Planned {} users: {} attempted, {} never attempted{}",
+                total.planned,
+                total.attempted,
+                total.not_attempted,
+                if total.not_attempted > 0 {
+                    " (`run --resume` with the same input reaches them)"
+                } else {
+                    ""
+                }
+            )];
+        }
+        self.coverage
+            .unknown
+            .iter()
+            .map(|(file, why)| format!("Coverage unknown for {file}: {why}"))
+            .collect()
     }
 
     /// The `--json` document.
@@ -144,10 +210,20 @@ impl Audit {
             accounts: self
                 .accounts
                 .iter()
-                .map(|(id, statuses)| (id.as_str(), AccountJson { statuses }))
+                .map(|(id, statuses)| {
+                    let coverage = self.account_coverage(id);
+                    let account = AccountJson {
+                        statuses,
+                        planned: coverage.map(|c| c.planned),
+                        not_attempted: coverage.map(|c| c.not_attempted),
+                    };
+                    (id.as_str(), account)
+                })
                 .collect(),
             first_finished_at: &self.first_finished_at,
             last_finished_at: &self.last_finished_at,
+            planned: self.total_coverage().map(|c| c.planned),
+            not_attempted: self.total_coverage().map(|c| c.not_attempted),
         };
         serde_json::to_string_pretty(&document).expect("plain maps and strings serialise") + "\n"
     }
@@ -172,8 +248,36 @@ impl Audit {
             "users", "not done"
         );
         for (account, statuses) in &self.accounts {
-            let (users, open) = users_and_open(statuses);
+            let (users, open) = users_and_open(statuses, self.real_rows);
             let _ = writeln!(text, "  {account:<36} {users:>9} {open:>9}");
+        }
+        let _ = writeln!(text, "\nCoverage (the plan beside each results file)");
+        for line in self.coverage_lines() {
+            let _ = writeln!(text, "  {line}");
+        }
+        if self.coverage.known() {
+            let _ = writeln!(
+                text,
+                "  {:<36} {:>9} {:>9} {:>15}",
+                "account", "planned", "attempted", "never attempted"
+            );
+            for account in self.account_ids() {
+                let c = self.account_coverage(account).unwrap_or_default();
+                let _ = writeln!(
+                    text,
+                    "  {account:<36} {:>9} {:>9} {:>15}",
+                    c.planned, c.attempted, c.not_attempted
+                );
+            }
+            for missing in &self.coverage.missing {
+                let _ = writeln!(
+                    text,
+                    "  never attempted: {}, account {}: input lines {}",
+                    missing.file,
+                    missing.account_id,
+                    runs_text(&missing.runs)
+                );
+            }
         }
         if !self.errors.is_empty() {
             let _ = writeln!(text, "\nError code");
@@ -212,6 +316,9 @@ impl Audit {
         let _ = writeln!(text, "- Users: {}", self.users);
         let _ = writeln!(text, "- {}", self.finished_between());
         let _ = writeln!(text, "- Still to do: {}", self.to_do.len());
+        for line in self.coverage_lines() {
+            let _ = writeln!(text, "- {line}");
+        }
         use Column::{Count, Text};
         let statuses = self
             .statuses
@@ -224,11 +331,34 @@ impl Audit {
             statuses,
         );
         let accounts = self.accounts.iter().map(|(account, statuses)| {
-            let (users, open) = users_and_open(statuses);
+            let (users, open) = users_and_open(statuses, self.real_rows);
             vec![code(account), users.to_string(), open.to_string()]
         });
         let columns = [Text("account"), Count("users"), Count("not done")];
         markdown_table(&mut text, "Accounts", &columns, accounts);
+        if self.coverage.known() {
+            let columns = [
+                Text("account"),
+                Count("planned"),
+                Count("attempted"),
+                Count("never attempted"),
+            ];
+            markdown_table(
+                &mut text,
+                "Coverage",
+                &columns,
+                self.coverage_rows().into_iter(),
+            );
+            for missing in &self.coverage.missing {
+                let _ = writeln!(
+                    text,
+                    "\nNever attempted: {}, account {}: input lines {}",
+                    code(&missing.file),
+                    code(&missing.account_id),
+                    runs_text(&missing.runs)
+                );
+            }
+        }
         if !self.errors.is_empty() {
             let errors = self.errors.iter().map(|(error_code, count)| {
                 let (meaning, action) = advice(error_code);
@@ -263,6 +393,48 @@ impl Audit {
             markdown_table(&mut text, "Still to do", &columns, to_do);
         }
         text
+    }
+
+    /// The coverage per account and in total, as table rows (account, planned, attempted,
+    /// never attempted); none when a file's coverage is unknown.
+    pub fn coverage_rows(&self) -> Vec<Vec<String>> {
+        let row = |name: String, c: AccountCoverage| {
+            vec![
+                name,
+                c.planned.to_string(),
+                c.attempted.to_string(),
+                c.not_attempted.to_string(),
+            ]
+        };
+        let Some(total) = self.total_coverage() else {
+            return Vec::new();
+        };
+        let mut rows: Vec<Vec<String>> = self
+            .account_ids()
+            .into_iter()
+            .map(|id| row(code(id), self.account_coverage(id).unwrap_or_default()))
+            .collect();
+        rows.push(row("total".to_string(), total));
+        rows
+    }
+
+    /// The coverage for a workbook: a header row, then a row per account and the total; or
+    /// the lines saying why it is unknown.
+    pub fn coverage_sheet(&self) -> Vec<Vec<String>> {
+        if !self.coverage.known() {
+            return self
+                .coverage_lines()
+                .into_iter()
+                .map(|line| vec![line])
+                .collect();
+        }
+        let header = ["account", "planned", "attempted", "never attempted"];
+        std::iter::once(header.map(String::from).to_vec())
+            .chain(self.coverage_rows().into_iter().map(|mut row| {
+                row[0] = row[0].trim_matches('`').to_string();
+                row
+            }))
+            .collect()
     }
 
     /// When the first and the last row was written, in words ("-" where no row says).
@@ -310,14 +482,11 @@ fn code(text: &str) -> String {
     format!("`{text}`")
 }
 
-fn is_done(status: RowStatus) -> bool {
-    matches!(status, RowStatus::Reset | RowStatus::WouldReset)
-}
-
 /// An account's users, and how many of them are not done.
-fn users_and_open(statuses: &BTreeMap<&'static str, u64>) -> (u64, u64) {
-    let done = [RowStatus::Reset, RowStatus::WouldReset]
+fn users_and_open(statuses: &BTreeMap<&'static str, u64>, real_rows: bool) -> (u64, u64) {
+    let done = RowStatus::ALL
         .iter()
+        .filter(|status| is_done(**status, real_rows))
         .map(|status| statuses.get(status.as_str()).copied().unwrap_or(0))
         .sum::<u64>();
     let users = statuses.values().sum::<u64>();
@@ -413,6 +582,10 @@ mod tests {
     #[test]
     fn an_account_counts_its_users_not_done() {
         let statuses = BTreeMap::from([("reset", 3), ("failed", 2), ("duplicate", 1)]);
-        assert_eq!(users_and_open(&statuses), (6, 3));
+        assert_eq!(users_and_open(&statuses, true), (6, 3));
+        let dry_run = BTreeMap::from([("would-reset", 3), ("failed", 2)]);
+        assert_eq!(users_and_open(&dry_run, false), (5, 2));
+        let mixed = BTreeMap::from([("reset", 3), ("would-reset", 2)]);
+        assert_eq!(users_and_open(&mixed, true), (5, 2));
     }
 }

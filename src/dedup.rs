@@ -58,10 +58,11 @@ impl Dedup {
     }
 
     /// Claims the user an email resolved to; false when another row names the same user
-    /// already (by id, or by another email). Rows read later that name it are duplicates.
+    /// already (by id, or by another email), or when the results being resumed hold their
+    /// reset (what is done is keyed by user id). Rows read later that name it are duplicates.
     pub fn claim_resolved(&self, account_id: &str, user_id: &str) -> bool {
-        self.lock()
-            .insert(Fingerprints::key(account_id, &UserKey::Id(user_id)))
+        let key = Fingerprints::key(account_id, &UserKey::Id(user_id));
+        !self.already_reset.contains(key) && self.lock().insert(key)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Fingerprints> {

@@ -15,9 +15,11 @@ use crate::config::{Rehearsal, RunConfig};
 use crate::execution::{Control, RunState, Running, StopReason};
 use crate::exit;
 use crate::input::{self, InputItem, InputReader};
+use crate::ledger::plan::{PlanRecord, PlannedAccount};
 use crate::ledger::{self, resume::Resumed};
 use crate::outcome::{Outcome, RowStatus};
 use crate::output::{Destination, Existing, Files, ResultsWriter, WholeOutput};
+use crate::preflight::survey::Survey;
 use crate::preflight::{self, Prepared};
 use crate::report::{Progress, Summary, Tally, UnrecordedRow};
 use crate::simulator::{Directory, Simulator, SimulatorConfig, SimulatorHandle};
@@ -51,12 +53,14 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
         None => None,
     };
     let mut resumed = match results.existing_file() {
-        Some(path) if existing == Existing::Append => ledger::resume::read(path, config.pins)?,
+        Some(path) if existing == Existing::Append => ledger::resume::read(path)?,
         _ => Resumed::default(),
     };
+    let plan_file = PlanFile::choose(&config, &mut files, results.existing_file().is_some())?;
     let already_reset = Arc::new(std::mem::take(&mut resumed.already_reset));
-    let reader = InputReader::open(config.input.clone(), already_reset.clone())?;
+    let mut reader = InputReader::open(config.input.clone(), already_reset.clone())?;
     resumed.check_carried(reader.carried_headers())?;
+    resumed.check_dry_run(config.exec.mode == crate::execution::Mode::DryRun)?;
     if let Some(notice) = reader.notice() {
         // A closed stderr must not stop the run.
         let _ = writeln!(std::io::stderr(), "chime-pin-reset: notice: {notice}");
@@ -70,6 +74,9 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
         config.client.static_credentials = Some(crate::config::simulator_credentials());
     }
     let prepared = preflight::prepare_run(&config, &config.client, already_reset).await?;
+    if let Some(read) = prepared.survey.as_ref().and_then(|s| s.fingerprint.clone()) {
+        reader.expect_fingerprint(read);
+    }
     // Created last, just before the first reset: a run refused or interrupted before then
     // (the identity, the accounts, the question) leaves no results file behind.
     let writer = ResultsWriter::create(
@@ -78,11 +85,131 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
         config.pins,
         config.raw_cells,
     )?;
-    let code = execute_run(&config, prepared, reader, writer, summary).await;
+    // Before the first reset, under the results file's lock.
+    plan_file.write(&config, prepared.survey.as_ref())?;
+    let code = match changed_since_the_plan(&config, prepared.survey.as_ref()) {
+        Some(why) => {
+            crate::say!("chime-pin-reset: the run stopped before the first reset: {why}");
+            exit::STOPPED_EARLY
+        }
+        None => execute_run(&config, prepared, reader, writer, summary).await,
+    };
     if let Some(simulator) = simulator {
         simulator.shutdown().await;
     }
     Ok(code)
+}
+
+/// Whether the input changed while the preflight waited (a question, a slow account check):
+/// checked once more just before the first reset, so that a change found now sends nothing.
+/// The run's reader checks the bytes it reads again at their end.
+fn changed_since_the_plan(config: &RunConfig, survey: Option<&Survey>) -> Option<String> {
+    let input::Source::File(path) = &config.input.source else {
+        return None;
+    };
+    let planned = survey?.fingerprint.as_ref()?;
+    let name = config.input.source.name();
+    match planned.check_file(path) {
+        Ok(None) => None,
+        Ok(Some(now)) => Some(planned.describe_change(&name, &now)),
+        Err(err) => Some(format!("{name} cannot be read again: {err}")),
+    }
+}
+
+/// What becomes of the plan beside the results file ([`ledger::plan`]).
+enum PlanFile {
+    /// Written: a new run's plan (over an existing one with `--force`).
+    Write(WholeOutput),
+    /// A resume: the plan is kept when the input is the one it read (a resume adds nothing to
+    /// it), replaced when the input changed, and a results file without one (an older
+    /// version's) stays without one.
+    Resume {
+        results: std::path::PathBuf,
+        plan: WholeOutput,
+    },
+    /// No plan: the results go to stdout or a device.
+    Keep,
+}
+
+impl PlanFile {
+    /// Decided before anything is read or sent, and named to `files` like every file the run
+    /// writes: a plan left without its results file is refused without `--force`, as the
+    /// results file would be.
+    fn choose(config: &RunConfig, files: &mut Files, results_exist: bool) -> anyhow::Result<Self> {
+        let Destination::File(results) = &config.output else {
+            return Ok(PlanFile::Keep);
+        };
+        // A device or a pipe (`-o /dev/stdout`) has no place beside it for a plan.
+        if std::fs::metadata(results).is_ok_and(|metadata| !metadata.is_file()) {
+            return Ok(PlanFile::Keep);
+        }
+        let path = Destination::File(ledger::plan::plan_path(results));
+        let force = config.existing == Existing::Overwrite;
+        if results_exist && !force {
+            return Ok(PlanFile::Resume {
+                results: results.clone(),
+                plan: files.whole(&path, Existing::Overwrite, "the plan")?,
+            });
+        }
+        let existing = if force {
+            Existing::Overwrite
+        } else {
+            Existing::Refuse
+        };
+        Ok(PlanFile::Write(files.whole(&path, existing, "the plan")?))
+    }
+
+    /// Writes the plan of the survey (or says there is none, for stdin).
+    fn write(&self, config: &RunConfig, survey: Option<&Survey>) -> anyhow::Result<()> {
+        let (plan, after_line) = match self {
+            PlanFile::Keep => return Ok(()),
+            PlanFile::Write(plan) => (plan, 1),
+            PlanFile::Resume { results, plan } => {
+                let Some(kept) = ledger::plan::read_plan(results)? else {
+                    return Ok(());
+                };
+                let read = survey.and_then(|survey| survey.fingerprint.as_ref());
+                let same = match (&kept.fingerprint, read) {
+                    (Some(kept), Some(read)) => kept.same_bytes(read),
+                    (kept, read) => kept.is_none() && read.is_none(),
+                };
+                if same {
+                    return Ok(());
+                }
+                crate::say!(
+                    "chime-pin-reset: notice: the input is not the one {} was planned from: \
+                     its plan now covers what this run sets out to do",
+                    results.display()
+                );
+                (plan, ledger::plan::count_lines(results)?)
+            }
+        };
+        let accounts = survey.map(|survey| {
+            survey
+                .accounts
+                .iter()
+                .zip(&survey.lines)
+                .map(|((account_id, planned), lines)| PlannedAccount {
+                    account_id: account_id.clone(),
+                    planned: *planned,
+                    lines: lines.clone(),
+                })
+                .collect()
+        });
+        let record = PlanRecord {
+            format: PlanRecord::FORMAT,
+            mode: match config.exec.mode {
+                crate::execution::Mode::DryRun => "dry-run",
+                _ => "reset",
+            }
+            .to_string(),
+            input: config.input.source.name(),
+            fingerprint: survey.and_then(|survey| survey.fingerprint.clone()),
+            accounts,
+            after_line,
+        };
+        Ok(plan.write_all(record.json().as_bytes())?)
+    }
 }
 
 /// Starts the in-process simulator of `run --simulate`.
@@ -134,6 +261,12 @@ async fn execute_run(
     *state.canary.lock().expect("never poisoned") =
         preflight::canary_gate(config, &prepared, progress_bar.clone());
     let plan = serde_json::to_value(&prepared.plan).ok();
+    // The rows the plan read that this run must answer (those already reset are skipped).
+    let planned_rows = prepared
+        .plan
+        .rows
+        .as_ref()
+        .map(|rows| rows.valid + rows.invalid + rows.duplicate);
     let api = prepared.chime;
     let (item_tx, item_rx) = mpsc::channel(READ_AHEAD / READ_CHUNK);
     let (outcome_tx, outcome_rx) = mpsc::channel(config.exec.concurrency.get() * 4 + 64);
@@ -196,7 +329,7 @@ async fn execute_run(
         .close(backlog, state.control.abort.cancelled())
         .await;
     running.stop_watching();
-    recorder.finish(config, &state, closed, started, plan, summary)
+    recorder.finish(config, &state, closed, started, plan, planned_rows, summary)
 }
 
 /// The one owner of the counters and the progress display, and of the handle on the results
@@ -288,12 +421,23 @@ impl Recorder {
         closed: Closed,
         started: Instant,
         plan: Option<serde_json::Value>,
+        planned_rows: Option<u64>,
         summary_file: Option<WholeOutput>,
     ) -> u8 {
         self.progress.finish();
         let mut stop = state.control.reason();
         if let (Some(Err(err)), None) = (&closed.synced, &stop) {
             stop = Some(StopReason::ResultsUnwritable(err.to_string()));
+        }
+        // A run that answered fewer rows than the plan counted is not complete, whatever ended
+        // its input early.
+        if let (Some(planned), None) = (planned_rows, &stop) {
+            if self.tally.rows < planned {
+                stop = Some(StopReason::InputUnreadable(format!(
+                    "the plan counted {planned} rows, and the run answered only {}",
+                    self.tally.rows
+                )));
+            }
         }
         let mut summary = Summary::new(
             &self.tally,

@@ -31,6 +31,9 @@ pub enum XlsxWriteError {
 pub struct ResultsTable {
     pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,
+    /// Rows of a second sheet, Coverage: planned, attempted and never attempted users (or why
+    /// that is unknown); no sheet when empty.
+    pub coverage: Vec<Vec<String>>,
 }
 
 impl ResultsTable {
@@ -52,7 +55,11 @@ impl ResultsTable {
             cells.resize(headers.len(), String::new());
             rows.push(cells);
         }
-        Ok(ResultsTable { headers, rows })
+        Ok(ResultsTable {
+            headers,
+            rows,
+            coverage: Vec::new(),
+        })
     }
 }
 
@@ -129,7 +136,29 @@ fn build(table: &ResultsTable, pins: PinPolicy) -> Result<Workbook, XlsxError> {
     sheet.set_freeze_panes(1, 0)?;
     sheet.autofilter(0, 0, last_row, last_column)?;
     sheet.autofit();
+    if !table.coverage.is_empty() {
+        add_coverage_sheet(&mut workbook, &table.coverage)?;
+    }
     Ok(workbook)
+}
+
+/// The Coverage sheet: its counts as numbers, everything else as text.
+fn add_coverage_sheet(workbook: &mut Workbook, rows: &[Vec<String>]) -> Result<(), XlsxError> {
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("Coverage")?;
+    let text = Format::new().set_num_format("@");
+    for (index, cells) in rows.iter().enumerate() {
+        let row = u32::try_from(index).map_err(|_| XlsxError::RowColumnLimitError)?;
+        for (column, value) in cells.iter().enumerate() {
+            let column = u16::try_from(column).map_err(|_| XlsxError::RowColumnLimitError)?;
+            match value.parse::<u64>() {
+                Ok(number) if column > 0 => sheet.write_number(row, column, number as f64)?,
+                _ => sheet.write_string_with_format(row, column, value, &text)?,
+            };
+        }
+    }
+    sheet.autofit();
+    Ok(())
 }
 
 #[cfg(test)]
@@ -172,6 +201,7 @@ mod tests {
                 row("2", "U1", "reset", "0950488236"),
                 row("3", "U2", "failed", ""),
             ],
+            coverage: Vec::new(),
         }
     }
 

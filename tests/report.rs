@@ -67,7 +67,9 @@ fn report_gives_each_users_final_state_over_a_run_and_its_resume() {
             "errors",
             "accounts",
             "first_finished_at",
-            "last_finished_at"
+            "last_finished_at",
+            "planned",
+            "not_attempted"
         ])
     );
     let statuses = serde_json::json!({"reset": 30, "failed": 1, "invalid": 1});

@@ -2,11 +2,13 @@
 //! directory against the simulator over real HTTP on 127.0.0.1.
 
 mod answers;
+mod coverage;
 mod endpoints;
 mod first_hour;
 mod guards;
 mod help;
 mod input;
+mod ledger_trust;
 mod line_ends;
 mod outputs;
 mod preflight;

@@ -16,8 +16,9 @@ use crate::xlsx::{write_workbook, ResultsTable};
 #[command(after_help = examples::after_help(
     "report",
     "Exit codes:
-  0    every user's final status is reset (or would-reset, for a dry run)
-  1    some users are still to do (listed)
+  0    every user's final status is reset (or would-reset, for a dry run alone), and every
+       user the plan beside the results counted was attempted
+  1    some users are still to do (listed), or planned users were never attempted
   2    a results file cannot be read (named, with its line), or the report or the
        workbook cannot be written (an existing workbook needs --force)",
 ))]
@@ -71,7 +72,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     let finals = ledger::final_rows(&args.results)?;
     let audit = Audit::of(&finals)?;
     if let Some(workbook) = &workbook {
-        let table = ResultsTable::final_states(&finals)?;
+        let mut table = ResultsTable::final_states(&finals)?;
+        table.coverage = audit.coverage_sheet();
         write_workbook(workbook, &table, args.pins)?;
         crate::say!(
             "chime-pin-reset: wrote {} ({})",

@@ -17,8 +17,10 @@ use crate::verify::VerifyConfig;
 #[command(after_help = examples::after_help(
     "verify",
     "Exit codes:
-  0    every user checked is current: the PIN recorded is the live one
-  1    some are changed, not-found, unverifiable or failed (the summary says what to do)
+  0    every user checked is current: the PIN recorded is the live one, and the results
+       hold every user their plan counted, each with a final reset row
+  1    some are changed, not-found, unverifiable or failed, or some planned users were
+       never attempted or not reset (the summary says what to do)
   2    usage error, unreadable results, a file another run holds: nothing was sent
   3    stopped early (credentials refused, --max-failures, a file unwritable); resume it
   130  interrupted by Ctrl-C or SIGTERM",

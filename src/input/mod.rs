@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub use crate::dedup::Fingerprints;
 use crate::dedup::{Dedup, UserKey};
@@ -17,12 +17,14 @@ use crate::outcome::{codes, Outcome, RowStatus};
 pub use crate::rules::is_guid;
 
 mod decode;
+mod fingerprint;
 mod header;
 mod judge;
 mod text;
 mod workbook;
 
 pub use decode::TextEncoding;
+pub use fingerprint::InputFingerprint;
 pub use judge::{canonical_id, id_problem, MAX_CELL_BYTES};
 use text::{CsvRows, Next};
 use workbook::SheetRows;
@@ -192,6 +194,10 @@ pub struct InputReader {
     notice: Option<String>,
     /// The first row, read when the input was opened to prove that there is one.
     first: Option<InputItem>,
+    /// The fingerprint of the bytes read, once the file was read to its end (`None` for stdin).
+    read: Arc<OnceLock<InputFingerprint>>,
+    /// The fingerprint of what the plan read: bytes that differ end the input as unreadable.
+    expected: Option<InputFingerprint>,
 }
 
 /// The header of an input: its cells, and the line (or sheet row) it is on.
@@ -242,6 +248,10 @@ impl InputReader {
                 ));
             }
             let sheet = workbook::open(path, options.sheet.as_deref(), &file_name)?;
+            // The library reads the workbook itself: its bytes are fingerprinted apart.
+            let fingerprint = File::open(path)
+                .and_then(InputFingerprint::of_file)
+                .map_err(unreadable)?;
             let name = format!("{file_name}:{}", sheet.name);
             let rows = Rows::Sheet(sheet.rows);
             let expected = Some(sheet.data_rows);
@@ -249,8 +259,9 @@ impl InputReader {
                 cells: sheet.headers,
                 line: sheet.header_row,
             };
-            return Self::over(rows, header, name, options, expected, already_reset)?
-                .with_a_first_row();
+            let reader = Self::over(rows, header, name, options, expected, already_reset)?;
+            let _ = reader.read.set(fingerprint);
+            return reader.with_a_first_row();
         }
         if options.sheet.is_some() {
             return Err(usage(&format!(
@@ -258,8 +269,12 @@ impl InputReader {
                 WORKBOOK_EXTENSIONS.join(", ")
             )));
         }
+        let read = Arc::new(OnceLock::new());
         let raw: Box<dyn Read + Send> = match &path {
-            Some(path) => Box::new(File::open(path).map_err(unreadable)?),
+            Some(path) => Box::new(fingerprint::Hashing::new(
+                File::open(path).map_err(unreadable)?,
+                read.clone(),
+            )),
             None => Box::new(io::stdin()),
         };
         let decoded = decode::decode(raw, path.as_deref(), options.encoding).map_err(unreadable)?;
@@ -275,6 +290,7 @@ impl InputReader {
         let rows = Rows::Csv(rows);
         let mut reader = Self::over(rows, header, file_name, options, expected, already_reset)?;
         reader.notice = decoded.notice;
+        reader.read = read;
         reader.with_a_first_row()
     }
 
@@ -321,6 +337,8 @@ impl InputReader {
             header_width: headers.len(),
             notice: None,
             first: None,
+            read: Arc::default(),
+            expected: None,
         })
     }
 
@@ -349,6 +367,30 @@ impl InputReader {
     /// The names of the columns carried through to the results, in input order.
     pub fn carried_headers(&self) -> &[String] {
         &self.carried_headers
+    }
+
+    /// The fingerprint of the bytes this reader read, set once it has read its file to the
+    /// end: what the plan keeps.
+    pub fn fingerprint(&self) -> Arc<OnceLock<InputFingerprint>> {
+        self.read.clone()
+    }
+
+    /// The bytes must be the ones the plan read: when they are not, the input ends with an
+    /// [`InputItem::Unreadable`] that says so, which stops a run.
+    pub fn expect_fingerprint(&mut self, planned: InputFingerprint) {
+        self.expected = Some(planned);
+    }
+
+    /// At the end of the input: the bytes read, when they are not the ones the plan read.
+    fn changed_since_the_plan(&mut self) -> Option<InputItem> {
+        let planned = self.expected.take()?;
+        let read = self.read.get()?;
+        (!read.same_bytes(&planned)).then(|| {
+            InputItem::Unreadable(format!(
+                "{}; rows the plan never counted may have been sent",
+                planned.describe_change(&self.file_name, read)
+            ))
+        })
     }
 
     /// How a row's place is named in messages: a line of a CSV, a row of a sheet.
@@ -391,7 +433,7 @@ impl InputReader {
                 .map_or(Next::End, Next::Record),
         };
         match next {
-            Next::End => None,
+            Next::End => self.changed_since_the_plan(),
             Next::Record(line) => Some(self.judge(line)),
             Next::Invalid { line, message } => Some(self.unreadable_row(line, &message)),
             Next::Unreadable(message) => Some(InputItem::Unreadable(message)),

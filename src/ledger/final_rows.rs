@@ -7,8 +7,9 @@
 //! files again and yields those rows in file order.
 //!
 //! Rows that were never sent (`invalid`, `duplicate`) say nothing of a user's PIN, and a
-//! duplicate may be written after the reset it repeats: a user's final row is their last sent
-//! row (`reset`, `failed`, `would-reset`), or their last row when none was sent. A row that
+//! duplicate may be written after the reset it repeats; a `would-reset` row of a dry run
+//! changed nothing, so it never stands in for a real one. A user's final row is their last real
+//! row (`reset`, `failed`), else their last `would-reset` row, else their last row. A row that
 //! names no user (an email whose lookup failed leaves both the user id and the email empty) is
 //! a user of its own.
 
@@ -37,6 +38,9 @@ pub struct FinalRows {
     rows: u64,
     /// Lines that runs killed mid-write left unfinished, by file: they are not rows.
     cut_off: Vec<(String, u64)>,
+    /// Whether any row was really sent (`reset`, `failed`): the files record a rotation, not
+    /// only a dry run.
+    real_rows: bool,
 }
 
 /// A row's user and place, as the first pass keeps them: 20 bytes.
@@ -44,40 +48,40 @@ pub struct FinalRows {
 struct Sighting {
     /// The 128-bit fingerprint of (account, user), in 4-byte words so the struct packs tight.
     user: [u32; 4],
-    /// The row's ordinal, with [`SENT`] set for a row that was sent.
+    /// The row's ordinal below [`RANK_SHIFT`], the row's [`rank`] above it.
     place: u32,
 }
 
-/// The top bit of [`Sighting::place`]: the row was sent, so it outranks rows that were not.
-const SENT: u32 = 1 << 31;
+/// Where a row's rank starts in [`Sighting::place`]: the rank outranks the order of the rows.
+const RANK_SHIFT: u32 = 30;
+/// The most rows the files may hold together.
+const MAX_ROWS: u32 = 1 << RANK_SHIFT;
 
 /// Reads `paths` once and works out each user's final row.
 pub fn final_rows(paths: &[PathBuf]) -> Result<FinalRows, LedgerError> {
     let mut sightings = Vec::with_capacity(count_lines(paths));
     let mut finals = Vec::new();
     let mut cut_off = Vec::new();
+    let mut real_rows = false;
     let mut ordinal: u32 = 0;
     for path in paths {
         let mut reader = RowReader::open(path)?;
         for row in reader.by_ref() {
             let row = row?;
+            real_rows |= rank(row.status) == REAL;
             match user_fingerprint(&row) {
                 Some(user) => sightings.push(Sighting {
                     user,
-                    place: if was_sent(row.status) {
-                        SENT | ordinal
-                    } else {
-                        ordinal
-                    },
+                    place: rank(row.status) << RANK_SHIFT | ordinal,
                 }),
                 None => finals.push(ordinal),
             }
             ordinal += 1;
-            if ordinal == SENT {
+            if ordinal == MAX_ROWS {
                 return Err(LedgerError::BadRow {
                     file: path.display().to_string(),
                     line: row.file_line,
-                    problem: "more than 2 billion rows".to_string(),
+                    problem: "more than a billion rows".to_string(),
                 });
             }
         }
@@ -85,14 +89,14 @@ pub fn final_rows(paths: &[PathBuf]) -> Result<FinalRows, LedgerError> {
             cut_off.push((reader.file_name().to_string(), line));
         }
     }
-    // Each user's sightings together, the sent ones last, the latest last of all.
+    // Each user's sightings together, the highest rank last, the latest of it last of all.
     sightings.sort_unstable_by_key(|s| (s.user, s.place));
     // Sized exactly, like the sightings: growing would hold two copies at the peak.
     finals.reserve_exact(sightings.chunk_by(|a, b| a.user == b.user).count());
     finals.extend(
         sightings
             .chunk_by(|a, b| a.user == b.user)
-            .map(|same_user| same_user[same_user.len() - 1].place & !SENT),
+            .map(|same_user| same_user[same_user.len() - 1].place % MAX_ROWS),
     );
     drop(sightings);
     finals.sort_unstable();
@@ -101,14 +105,31 @@ pub fn final_rows(paths: &[PathBuf]) -> Result<FinalRows, LedgerError> {
         finals,
         rows: u64::from(ordinal),
         cut_off,
+        real_rows,
     })
 }
 
-fn was_sent(status: RowStatus) -> bool {
-    matches!(
-        status,
-        RowStatus::Reset | RowStatus::Failed | RowStatus::WouldReset
-    )
+/// A row that changed or tried to change a PIN.
+const REAL: u32 = 2;
+
+/// How much a row says of its user's PIN: a real row most, a dry run's look-up less, a row
+/// never sent nothing.
+fn rank(status: RowStatus) -> u32 {
+    match status {
+        RowStatus::Reset | RowStatus::Failed => REAL,
+        RowStatus::WouldReset => 1,
+        RowStatus::Invalid | RowStatus::Duplicate => 0,
+    }
+}
+
+/// Whether a user whose final row has `status` is done. A rotation is finished only when every
+/// user's final real row is `reset`; `would-reset` is done only in files of dry runs alone.
+pub fn is_done(status: RowStatus, real_rows: bool) -> bool {
+    match status {
+        RowStatus::Reset => true,
+        RowStatus::WouldReset => !real_rows,
+        RowStatus::Failed | RowStatus::Invalid | RowStatus::Duplicate => false,
+    }
 }
 
 /// The row's (account, user) fingerprint: by user id, or by email when it has none; `None`
@@ -159,6 +180,16 @@ impl FinalRows {
 
     pub fn paths(&self) -> &[PathBuf] {
         &self.paths
+    }
+
+    /// Whether any row was really sent: the files record a rotation, not only a dry run.
+    pub fn has_real_rows(&self) -> bool {
+        self.real_rows
+    }
+
+    /// Whether a user whose final row has `status` is done, in these files.
+    pub fn is_done(&self, status: RowStatus) -> bool {
+        is_done(status, self.real_rows)
     }
 
     /// Lines left unfinished by runs killed mid-write: (file, line).

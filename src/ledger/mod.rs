@@ -12,6 +12,7 @@
 //! several files) in two streaming passes; [`resume`] is what a resumed run skips.
 
 mod final_rows;
+pub mod plan;
 pub mod resume;
 
 use std::fs::File;
@@ -19,10 +20,10 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::outcome::{Pin, RowStatus};
-use crate::output::{unneutralize, whole_length, RESULTS_HEADER};
+use crate::output::{unneutralize, whole_length, PinPolicy, RESULTS_HEADER};
 use crate::rules::header_cell_for_message;
 
-pub use final_rows::{final_rows, FinalRow, FinalRows};
+pub use final_rows::{final_rows, is_done, FinalRow, FinalRows};
 
 /// Why a results file cannot be trusted. Each names the file, and the line where it can.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,13 @@ pub enum LedgerError {
         found: String,
         input: String,
     },
+    #[error(
+        "{file} holds {rows} rows of real resets: a dry run writes a file of its own (give \
+         another -o), so that its would-reset rows never stand for users not yet reset"
+    )]
+    DryRunOnRealResults { file: String, rows: u64 },
+    #[error("{file} is not a plan of this tool ({problem}): move it aside, then run again")]
+    BadPlan { file: String, problem: String },
     #[error("{file}, line {line}: {problem}; fix or remove that row by hand, then run again")]
     BadRow {
         file: String,
@@ -79,6 +87,25 @@ pub struct ResultRow {
     pub finished_at: String,
     /// The carried input columns, as written.
     pub carried: Vec<String>,
+}
+
+impl ResultRow {
+    /// The form the row's PIN cell was written in: each row is judged by its own cell, never
+    /// by the `--pins` of the command reading it.
+    pub fn pin_form(&self) -> PinPolicy {
+        pin_form(self.personal_pin.expose())
+    }
+}
+
+/// The `--pins` form a PIN cell was written in: empty is omitted, a leading `*` masked.
+pub fn pin_form(cell: &str) -> PinPolicy {
+    if cell.is_empty() {
+        PinPolicy::Omit
+    } else if cell.starts_with('*') {
+        PinPolicy::Masked
+    } else {
+        PinPolicy::Full
+    }
 }
 
 /// The file underneath the CSV reader, counting the quote characters that pass: at the end an

@@ -1,6 +1,12 @@
-//! What a resumed run must not do again: the users whose last sent row in the results is a
-//! whole `reset` row, read strictly (an unreadable row stops the run before anything is sent,
-//! rather than ending the reading early and resetting every user after it a second time).
+//! What a resumed run must not do again: the users whose results hold a whole `reset` row,
+//! read strictly (an unreadable row stops the run before anything is sent, rather than ending
+//! the reading early and resetting every user after it a second time).
+//!
+//! Each row is judged by what it records, never by the flags of the run reading it: a `reset`
+//! row counts by its own PIN cell (in full, masked or omitted, as `verify` judges it), and what
+//! is done is keyed by user id, which every `reset` row names, whether its input row named the
+//! user by id or by email. A reset cannot be undone by a later failure: a `failed` row never
+//! takes a user off the list (resetting them again would void the PIN recorded first).
 
 use std::path::Path;
 
@@ -14,17 +20,18 @@ use super::{LedgerError, ResultRow, RowReader};
 /// What the results being resumed hold.
 #[derive(Debug, Default)]
 pub struct Resumed {
-    /// The users not to reset again, by user id and by email.
+    /// The users not to reset again: by user id, and by the email their reset row shows (so
+    /// that a row naming them by email is skipped without a look-up).
     pub already_reset: Fingerprints,
+    /// Rows that were really sent (`reset` or `failed`): a dry run must not append to these.
+    real_rows: u64,
     /// The carried columns of the file's header; `None` when the file has no header yet.
     carried_headers: Option<Vec<String>>,
     file_name: String,
 }
 
-/// Reads the results file at `path` (already locked by the run). Under `--pins full` a `reset`
-/// row counts only when its PIN has the form Chime returns; under `masked` or `omit` the PIN
-/// cannot tell.
-pub fn read(path: &Path, pins: PinPolicy) -> Result<Resumed, LedgerError> {
+/// Reads the results file at `path` (already locked by the run).
+pub fn read(path: &Path) -> Result<Resumed, LedgerError> {
     let file_name = path.display().to_string();
     let mut reader = match RowReader::open(path) {
         Ok(reader) => reader,
@@ -38,31 +45,49 @@ pub fn read(path: &Path, pins: PinPolicy) -> Result<Resumed, LedgerError> {
         Err(err) => return Err(err),
     };
     let mut done = Fingerprints::default();
+    let mut real_rows = 0;
     for row in reader.by_ref() {
         let row = row?;
-        // Duplicate and invalid rows say nothing of the user's PIN (they were never sent, and
-        // a duplicate may be written after the reset it repeats): only sent rows count.
-        let reset = match row.status {
-            RowStatus::Reset => pins != PinPolicy::Full || is_chime_pin(row.personal_pin.expose()),
-            RowStatus::Failed => false,
-            _ => continue,
-        };
-        for key in keys(&row) {
-            if reset {
+        if matches!(row.status, RowStatus::Reset | RowStatus::Failed) {
+            real_rows += 1;
+        }
+        if row.status == RowStatus::Reset && records_a_pin(&row) {
+            for key in keys(&row) {
                 done.insert(key);
-            } else {
-                done.remove(key);
             }
         }
     }
     Ok(Resumed {
         already_reset: done,
+        real_rows,
         carried_headers: Some(reader.carried_headers().to_vec()),
         file_name,
     })
 }
 
-/// The row's user by id and by email (a row that named its user by email is found by either).
+/// A `reset` row counts when its PIN cell is whole in the form it was written in: a PIN of the
+/// form Chime returns, its last digits behind `*`, or nothing (`--pins omit`).
+fn records_a_pin(row: &ResultRow) -> bool {
+    let cell = row.personal_pin.expose();
+    match row.pin_form() {
+        PinPolicy::Full => is_chime_pin(cell),
+        PinPolicy::Masked => is_masked_pin(cell),
+        PinPolicy::Omit => true,
+    }
+}
+
+/// `********90`: stars, then the last two digits.
+fn is_masked_pin(cell: &str) -> bool {
+    let Some(digits) = cell.len().checked_sub(2).map(|stars| cell.split_at(stars)) else {
+        return false;
+    };
+    !digits.0.is_empty()
+        && digits.0.bytes().all(|byte| byte == b'*')
+        && digits.1.bytes().all(|byte| byte.is_ascii_digit())
+}
+
+/// The row's user by id and by email. A `reset` row always names the user id; the email is a
+/// second name for the same user, for input rows that name them by email.
 fn keys(row: &ResultRow) -> impl Iterator<Item = u128> + '_ {
     [
         UserKey::Id(&row.user_id),
@@ -92,5 +117,17 @@ impl Resumed {
             found: found.join(","),
             input: expected.join(","),
         })
+    }
+
+    /// A dry run writes a file of its own: its `would-reset` rows appended to real resets
+    /// would make an unfinished rotation look finished.
+    pub fn check_dry_run(&self, dry_run: bool) -> Result<(), LedgerError> {
+        if dry_run && self.real_rows > 0 {
+            return Err(LedgerError::DryRunOnRealResults {
+                file: self.file_name.clone(),
+                rows: self.real_rows,
+            });
+        }
+        Ok(())
     }
 }

@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::*;
-use crate::output::PinPolicy;
 
 const PIN: &str = "1234567890";
 
@@ -84,7 +83,7 @@ fn a_foreign_file_is_refused() {
 }
 
 #[test]
-fn resume_trusts_only_whole_reset_rows_with_a_pin_of_chime_form() {
+fn resume_trusts_only_whole_reset_rows_with_a_pin_cell_whole_in_its_form() {
     let text = header()
         + &row(2, "u1", "reset", PIN)
         + &row(3, "u2", "reset", "0588")
@@ -93,7 +92,7 @@ fn resume_trusts_only_whole_reset_rows_with_a_pin_of_chime_form() {
         + &row(6, "u4", "reset", PIN)
         + &row(7, "u4", "failed", "");
     let (_dir, path) = file_of(text.as_bytes());
-    let resumed = resume::read(&path, PinPolicy::Full).unwrap();
+    let resumed = resume::read(&path).unwrap();
     let done = |user: &str| {
         resumed
             .already_reset
@@ -102,14 +101,8 @@ fn resume_trusts_only_whole_reset_rows_with_a_pin_of_chime_form() {
                 &crate::dedup::UserKey::Id(user),
             ))
     };
-    assert!(done("u1") && !done("u2") && done("u3") && !done("u4"));
-    let masked = resume::read(&path, PinPolicy::Omit).unwrap();
-    assert!(masked
-        .already_reset
-        .contains(crate::dedup::Fingerprints::key(
-            "acct",
-            &crate::dedup::UserKey::Id("u2")
-        )));
+    // u2's cell is in full form but no PIN of Chime's; a later failure never undoes u4's reset.
+    assert!(done("u1") && !done("u2") && done("u3") && done("u4"));
     assert!(resumed.check_carried(&["team".to_string()]).is_ok());
     assert!(resumed.check_carried(&["office".to_string()]).is_err());
 }
@@ -141,4 +134,97 @@ fn the_last_sent_row_of_each_user_is_final_across_files() {
             (1, "u1".into(), RowStatus::Reset),
         ]
     );
+}
+
+#[test]
+fn a_reset_row_is_judged_by_its_own_pin_cell_whatever_the_flags() {
+    let text = header()
+        + &row(2, "u1", "reset", "********90")
+        + &row(3, "u2", "reset", "")
+        + &row(4, "u3", "reset", "**9x")
+        + &row(5, "u4", "would-reset", "");
+    let (_dir, path) = file_of(text.as_bytes());
+    let resumed = resume::read(&path).unwrap();
+    let done = |user: &str| {
+        resumed
+            .already_reset
+            .contains(crate::dedup::Fingerprints::key(
+                "acct",
+                &crate::dedup::UserKey::Id(user),
+            ))
+    };
+    assert!(done("u1") && done("u2") && !done("u3") && !done("u4"));
+    assert!(resumed.check_dry_run(true).is_err());
+    assert!(resumed.check_dry_run(false).is_ok());
+}
+
+#[test]
+fn a_would_reset_row_never_replaces_a_real_row_as_the_final_one() {
+    let text = header()
+        + &row(2, "u1", "reset", PIN)
+        + &row(3, "u2", "failed", "")
+        + &row(2, "u1", "would-reset", "")
+        + &row(3, "u2", "would-reset", "")
+        + &row(4, "u3", "would-reset", "");
+    let (_dir, path) = file_of(text.as_bytes());
+    let finals = final_rows(&[path]).unwrap();
+    assert!(finals.has_real_rows());
+    let statuses: Vec<(String, RowStatus)> = finals
+        .iter()
+        .map(|found| {
+            let found = found.unwrap();
+            (found.row.user_id, found.row.status)
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            ("u1".into(), RowStatus::Reset),
+            ("u2".into(), RowStatus::Failed),
+            ("u3".into(), RowStatus::WouldReset),
+        ]
+    );
+}
+
+#[test]
+fn coverage_counts_each_planned_line_once_and_would_reset_only_for_a_dry_run() {
+    let text = header()
+        + &row(2, "u1", "failed", "")
+        + &row(2, "u1", "reset", PIN)
+        + &row(3, "u2", "reset", PIN)
+        + &row(5, "u4", "would-reset", "");
+    let (_dir, path) = file_of(text.as_bytes());
+    let mut record = plan::PlanRecord {
+        format: plan::PlanRecord::FORMAT,
+        mode: "reset".to_string(),
+        input: "input.csv".to_string(),
+        fingerprint: None,
+        accounts: Some(vec![plan::PlannedAccount {
+            account_id: "acct".to_string(),
+            planned: 5,
+            lines: vec![(2, 5), (70, 70)],
+        }]),
+        after_line: 1,
+    };
+    let write = |record: &plan::PlanRecord| {
+        std::fs::write(plan::plan_path(&path), record.json()).unwrap();
+        plan::coverage(std::slice::from_ref(&path)).unwrap()
+    };
+    let coverage = write(&record);
+    assert!(coverage.known());
+    let counted = plan::AccountCoverage {
+        planned: 5,
+        attempted: 2,
+        not_attempted: 3,
+    };
+    assert_eq!(coverage.total(), counted);
+    record.mode = "dry-run".to_string();
+    assert_eq!(write(&record).total().not_attempted, 2);
+    record.accounts = None;
+    assert_eq!(
+        write(&record).unknown,
+        vec![(path.display().to_string(), plan::STDIN_PLAN)]
+    );
+    std::fs::remove_file(plan::plan_path(&path)).unwrap();
+    assert!(!plan::coverage(std::slice::from_ref(&path)).unwrap().known());
 }

@@ -24,6 +24,8 @@ use crate::input::{Fingerprints, Source};
 pub struct Prepared {
     pub chime: ChimeClient,
     pub plan: Plan,
+    /// What the read-ahead pass read (`None` for stdin): the plan a results file records.
+    pub survey: Option<Survey>,
     /// Who can answer the canary's question; `None` when nothing is asked.
     answerer: Option<Answerer>,
 }
@@ -39,7 +41,7 @@ pub async fn prepare_run(
     let connection = connect(settings).await?;
     let accounts = accounts_of(config, survey.as_ref());
     let accounts = check_accounts(&connection.chime, &accounts).await?;
-    let plan = plan(config, connection.caller, accounts, survey);
+    let plan = plan(config, connection.caller, accounts, survey.clone());
     // Only real PINs are worth a question: a dry run changes none, and a rehearsal
     // (`--simulate`) only the simulator's.
     let real_resets = config.exec.mode == Mode::Reset && config.rehearsal.is_none();
@@ -59,6 +61,7 @@ pub async fn prepare_run(
     Ok(Prepared {
         chime: connection.chime,
         plan,
+        survey,
         answerer,
     })
 }

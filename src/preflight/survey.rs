@@ -2,13 +2,19 @@
 //! reader and the same rules as the run, so that the plan can count its rows per account and
 //! an input that cannot be read whole stops the run before anything is sent. Stdin can be read
 //! only once: it has no read-ahead, and its rows are counted as they arrive.
+//!
+//! The survey is also what a results file's plan records ([`crate::ledger::plan`]): the lines
+//! of the rows to send, per account, and the fingerprint of the bytes read, which the run's
+//! own reader must read again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::input::{Fingerprints, InputError, InputItem, InputOptions, InputReader, Rejection};
+use crate::input::{
+    Fingerprints, InputError, InputFingerprint, InputItem, InputOptions, InputReader, Rejection,
+};
 use crate::input::{Source, Target};
 
 /// The rows of an input, as the run will judge them.
@@ -30,6 +36,11 @@ pub struct Survey {
     pub rows: RowCounts,
     /// Valid rows per account, in the order the accounts first appear.
     pub accounts: Vec<(String, u64)>,
+    /// The input lines of the valid rows, per account (in the order of `accounts`), as runs
+    /// of consecutive lines `(first, last)`.
+    pub lines: Vec<Vec<(u64, u64)>>,
+    /// What was read: the run's reader must read the same bytes.
+    pub fingerprint: Option<InputFingerprint>,
 }
 
 /// Why the input cannot be used: nothing is sent.
@@ -50,7 +61,10 @@ pub fn survey(
         return Ok(None);
     }
     let reader = InputReader::open(options.clone(), already_reset)?;
-    tally(reader).map(Some)
+    let read = reader.fingerprint();
+    let mut survey = tally(reader)?;
+    survey.fingerprint = read.get().cloned();
+    Ok(Some(survey))
 }
 
 /// Counts judged rows, stopping at the first that says the input cannot be read further.
@@ -69,9 +83,11 @@ fn tally(items: impl IntoIterator<Item = InputItem>) -> Result<Survey, SurveyErr
                     .entry(task.account_id.clone())
                     .or_insert_with(|| {
                         survey.accounts.push((task.account_id.clone(), 0));
+                        survey.lines.push(Vec::new());
                         survey.accounts.len() - 1
                     });
                 survey.accounts[index].1 += 1;
+                add_line(&mut survey.lines[index], task.line);
             }
             InputItem::Rejected(rejected) => match rejected.rejection {
                 Rejection::Invalid => rows.invalid += 1,
@@ -82,6 +98,14 @@ fn tally(items: impl IntoIterator<Item = InputItem>) -> Result<Survey, SurveyErr
         }
     }
     Ok(survey)
+}
+
+/// Adds `line` to runs of consecutive lines, read in ascending order.
+fn add_line(runs: &mut Vec<(u64, u64)>, line: u64) {
+    match runs.last_mut() {
+        Some((_, last)) if *last + 1 == line => *last = line,
+        _ => runs.push((line, line)),
+    }
 }
 
 #[cfg(test)]
@@ -135,6 +159,15 @@ mod tests {
             survey.accounts,
             vec![("b".to_string(), 2), ("a".to_string(), 1)]
         );
+    }
+
+    #[test]
+    fn planned_lines_are_kept_as_runs_of_consecutive_lines() {
+        let mut runs = Vec::new();
+        for line in [2, 3, 4, 7, 9, 10] {
+            add_line(&mut runs, line);
+        }
+        assert_eq!(runs, vec![(2, 4), (7, 7), (9, 10)]);
     }
 
     #[test]

@@ -39,16 +39,9 @@ impl Verified {
     }
 }
 
-/// A recorded PIN cell, and the `--pins` form it was written in.
-pub fn recorded_form(cell: &str) -> PinPolicy {
-    if cell.is_empty() {
-        PinPolicy::Omit
-    } else if cell.starts_with('*') {
-        PinPolicy::Masked
-    } else {
-        PinPolicy::Full
-    }
-}
+/// A recorded PIN cell, and the `--pins` form it was written in (the ledger's rule, which
+/// `run --resume` follows too).
+pub use crate::ledger::pin_form as recorded_form;
 
 /// The verdict on one user: the status, and the error code and message to write beside it.
 pub struct Verdict {

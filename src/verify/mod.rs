@@ -126,6 +126,7 @@ pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
         _ => Settled::default(),
     };
     let finals = ledger::final_rows(std::slice::from_ref(&config.results))?;
+    let coverage = ledger::plan::coverage(std::slice::from_ref(&config.results))?;
     // Who is asking, before the first GetUser, as for every command that calls AWS.
     let connection = crate::preflight::connect(&config.client).await?;
     if !config.quiet {
@@ -142,7 +143,11 @@ pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
     } else {
         (None, Some(results))
     };
-    Ok(execute_verify(&config, client, finals, settled, writer, updates).await)
+    let unfinished = record::Unfinished::new(&coverage, finals.has_real_rows());
+    Ok(execute_verify(
+        &config, client, finals, settled, writer, updates, unfinished,
+    )
+    .await)
 }
 
 /// Checks every user and records every verdict; returns the exit code.
@@ -153,6 +158,7 @@ async fn execute_verify(
     settled: Settled,
     writer: VerifiedWriter,
     updates: Option<ResultsWriter>,
+    unfinished: record::Unfinished,
 ) -> u8 {
     let started = Instant::now();
     let state = Arc::new(RunState::new(
@@ -202,7 +208,7 @@ async fn execute_verify(
         }
     };
     recorder.settled = settled;
-    recorder.finish(config, &state, started, &not_checked)
+    recorder.finish(config, &state, started, &not_checked, &unfinished)
 }
 
 /// The reader's thread: each user's final row, handed over when it is `reset` and not settled

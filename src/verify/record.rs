@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 
 use crate::execution::{Control, RunState, StopReason};
 use crate::exit;
+use crate::ledger::is_done;
+use crate::ledger::plan::Coverage;
 use crate::outcome::{Outcome, Pin, RowStatus, UserRecord};
 use crate::output::{PinPolicy, ResultsWriter};
 use crate::report::{Progress, Tally};
@@ -24,6 +26,27 @@ use super::{Expected, VerifyConfig};
 const BATCH_ROWS: usize = 256;
 /// What an appended results row says of itself.
 pub const RECORDED_BY_VERIFY: &str = "recorded by verify";
+
+/// What the results say the rotation never finished, which no GetUser can check: planned
+/// users never attempted, and whether `would-reset` rows stand for users never reset.
+pub struct Unfinished {
+    /// Planned users without a row; `None` when the results have no plan.
+    pub not_attempted: Option<u64>,
+    /// Why the coverage is unknown, when it is.
+    pub unknown: Option<&'static str>,
+    /// The results hold real rows: only `reset` is done.
+    pub real_rows: bool,
+}
+
+impl Unfinished {
+    pub fn new(coverage: &Coverage, real_rows: bool) -> Unfinished {
+        Unfinished {
+            not_attempted: coverage.known().then(|| coverage.total().not_attempted),
+            unknown: coverage.unknown.first().map(|(_, why)| *why),
+            real_rows,
+        }
+    }
+}
 
 pub struct Recorder {
     pub writer: VerifiedWriter,
@@ -104,6 +127,7 @@ impl Recorder {
         state: &RunState,
         started: Instant,
         not_checked: &BTreeMap<RowStatus, u64>,
+        unfinished: &Unfinished,
     ) -> u8 {
         self.progress.finish();
         let synced = self.writer.sync().and_then(|()| match &mut self.updates {
@@ -114,7 +138,8 @@ impl Recorder {
         if let (Err(err), None) = (&synced, &stop) {
             stop = Some(StopReason::ResultsUnwritable(err.to_string()));
         }
-        let text = self.summary(config, stop.as_ref(), started, not_checked);
+        let mut text = self.summary(config, stop.as_ref(), started, not_checked);
+        text += &unfinished_lines(unfinished);
         if !config.quiet || stop.is_some() {
             let _ = std::io::stderr().write_all(text.as_bytes());
         }
@@ -124,10 +149,16 @@ impl Recorder {
             .keys()
             .chain(self.settled.keys())
             .all(|status| *status == Verified::Current);
+        // A rotation is finished only when every planned user was attempted and every user's
+        // final row is `reset`: what verify could not check is not proven.
+        let finished = unfinished.not_attempted.unwrap_or(0) == 0
+            && not_checked
+                .keys()
+                .all(|status| is_done(*status, unfinished.real_rows));
         match stop {
             Some(StopReason::Interrupted) => exit::INTERRUPTED,
             Some(_) => exit::STOPPED_EARLY,
-            None if all_current => exit::SUCCESS,
+            None if all_current && finished => exit::SUCCESS,
             None => exit::ROWS_FAILED,
         }
     }
@@ -222,6 +253,19 @@ impl Recorder {
             }
         }
         text
+    }
+}
+
+/// The summary's lines on what the results never reached.
+fn unfinished_lines(unfinished: &Unfinished) -> String {
+    match (unfinished.not_attempted, unfinished.unknown) {
+        (Some(0), _) => String::new(),
+        (Some(never), _) => format!(
+            "  not attempted: {never} planned users have no row in the results, so they could \
+             not be checked: `run --resume` with the same input reaches them\n"
+        ),
+        (None, Some(why)) => format!("  coverage: unknown: {why}\n"),
+        (None, None) => String::new(),
     }
 }
 

@@ -19,7 +19,17 @@ pub struct TerminalRun {
 
 /// Runs `cmd` on a new pseudo-terminal. Each time the screen shows the next text of
 /// `answers`' pairs (`(wait_for, type)`), types the answer. Panics after 60 s.
-pub fn run_on_terminal(mut cmd: Command, answers: &[(&str, &str)]) -> TerminalRun {
+pub fn run_on_terminal(cmd: Command, answers: &[(&str, &str)]) -> TerminalRun {
+    run_on_terminal_acting(cmd, answers, |_| {})
+}
+
+/// [`run_on_terminal`], calling `act(i)` once the screen shows the `i`th text, before its
+/// answer is typed: for a change made while the tool waits on a question.
+pub fn run_on_terminal_acting(
+    mut cmd: Command,
+    answers: &[(&str, &str)],
+    mut act: impl FnMut(usize),
+) -> TerminalRun {
     let pty = nix::pty::openpty(None, None).expect("open a pseudo-terminal");
     let (master, slave) = (pty.master, pty.slave);
     let slave_fd = slave.as_raw_fd();
@@ -62,7 +72,7 @@ pub fn run_on_terminal(mut cmd: Command, answers: &[(&str, &str)]) -> TerminalRu
     let mut keyboard = File::from(master);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = 0;
-    for (wait_for, answer) in answers {
+    for (index, (wait_for, answer)) in answers.iter().enumerate() {
         loop {
             let shown = screen.lock().unwrap().clone();
             if let Some(at) = shown[seen..].find(wait_for) {
@@ -75,6 +85,7 @@ pub fn run_on_terminal(mut cmd: Command, answers: &[(&str, &str)]) -> TerminalRu
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        act(index);
         keyboard
             .write_all(answer.as_bytes())
             .expect("type on the terminal");
