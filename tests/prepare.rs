@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::process::{Command, Output};
 
 use crate::support::{
-    assert_no_pin_in, aws_cli, aws_env, bin, code, read_rows, run_command, simulator_users, stderr,
-    stdout, write_directory, SimulatorProcess, Workdir,
+    assert_no_pin_in, aws_cli, aws_env, bin, code, exits_with, read_rows, run_command,
+    simulator_users, stderr, stdout, write_directory, SimulatorProcess, Workdir,
 };
 
 const EXPORT_HEADER: &str =
@@ -19,12 +19,7 @@ const OTHER_USER: &str = "aaaaaaaa-bbbb-4ccc-8ddd-ffffffffffff";
 
 /// A `chime-pin-reset` subcommand with dummy credentials against `endpoint`, in `work`.
 fn command(work: &Workdir, subcommand: &str, endpoint: &str) -> Command {
-    let mut cmd = bin();
-    aws_env(&mut cmd);
-    cmd.current_dir(work.root())
-        .arg(subcommand)
-        .args(["--endpoint-url", endpoint]);
-    cmd
+    work.command(&[subcommand, "--endpoint-url", endpoint])
 }
 
 /// `validate` with no credentials, no configuration and an endpoint nobody listens on: it must
@@ -98,7 +93,7 @@ fn validate_accepts_a_clean_file_and_shares_runs_input_flags() {
         format!("User Id;Email\n{USER};\n;jane@example.com\n"),
     );
     let output = validate(&work, &["clean.csv", "--account-id", ACCOUNT]);
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&output, 0);
     assert!(stderr(&output).contains("2 rows, 2 valid, 0 invalid, 0 duplicates"));
 
     work.write("loose.csv", "account_id,user_id\nacct-1,user-1\n");
@@ -108,7 +103,7 @@ fn validate_accepts_a_clean_file_and_shares_runs_input_flags() {
         "IDs are GUIDs by default"
     );
     let output = validate(&work, &["loose.csv", "--no-strict-ids", "--delimiter", ","]);
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&output, 0);
 }
 
 #[test]
@@ -229,7 +224,7 @@ fn export_reads_every_page_filters_and_feeds_run_which_resets_each_user_once() {
         .args(["--account-id", a, "-o", "all.csv"])
         .output()
         .expect("export");
-    assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+    exits_with(&refused, 2);
     assert!(stderr(&refused).contains("--force"), "{}", stderr(&refused));
 
     // Filters: one by Chime (type), two here (status, domain).
@@ -243,7 +238,7 @@ fn export_reads_every_page_filters_and_feeds_run_which_resets_each_user_once() {
     ]);
     cmd.args(["--email-domain", "corp.example.com"]);
     let output = cmd.output().expect("export");
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&output, 0);
     let wanted: HashSet<(String, String)> = rows
         .iter()
         .filter(|r| r[0] == *a && r[5] == "PrivateUser" && r[6] == "Registered")
@@ -269,7 +264,7 @@ fn export_reads_every_page_filters_and_feeds_run_which_resets_each_user_once() {
     let output = run.output().expect("run");
     let state = sim.state();
     assert_no_pin_in(&stderr(&output), &state, "run's stderr");
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&output, 0);
     let results = read_rows(&work, "results.csv");
     assert_eq!(results.len(), wanted.len());
     assert!(results.iter().all(|row| row["status"] == "reset"));
@@ -300,7 +295,7 @@ fn export_retries_throttles_and_failures_and_writes_nothing_when_an_account_fail
         .args(["--account-id", &rows[0][0], "-o", "users.csv"])
         .output()
         .expect("export");
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&output, 0);
     assert_eq!(
         exported_users(&work, "users.csv").len(),
         450,
@@ -384,7 +379,7 @@ fn reset_prints_what_the_aws_cli_prints() {
             .expect("reset");
         let state = sim.state();
         assert_no_pin_in(&stderr(&ours), &state, "reset's stderr");
-        assert_eq!(code(&ours), 0, "{}", stderr(&ours));
+        exits_with(&ours, 0);
         let (theirs, _) = without_pin(&stdout(&theirs));
         let (ours, pin) = without_pin(&stdout(&ours));
         assert_eq!(ours, theirs, "the same document, member for member");
@@ -392,13 +387,20 @@ fn reset_prints_what_the_aws_cli_prints() {
         assert!(pin == *current, "the PIN printed is the user's current PIN");
         assert_eq!(*resets, 2, "one reset by aws, one by us");
     }
-    for policy in ["masked", "omit"] {
+    let (account, user) = &users[1];
+    for (policy, resets_before) in [("masked", 2), ("omit", 3)] {
         let output = command(&work, "reset", sim.endpoint())
-            .args(["--account-id", &users[1].0, "--user-id", &users[1].1])
+            .args(["--account-id", account, "--user-id", user])
             .args(["--pins", policy])
             .output()
             .expect("reset");
-        assert_eq!(code(&output), 0, "{policy}: {}", stderr(&output));
+        exits_with(&output, 0);
+        let (current, resets) = &simulator_users(&sim.state())[&(account.clone(), user.clone())];
+        assert_eq!(
+            *resets,
+            resets_before + 1,
+            "{policy}: the PIN was reset on the server"
+        );
         if policy == "omit" {
             assert!(
                 !stdout(&output).contains("PersonalPIN"),
@@ -409,6 +411,10 @@ fn reset_prints_what_the_aws_cli_prints() {
             assert!(
                 shown.starts_with("********") && shown.len() == 10,
                 "eight stars, two digits"
+            );
+            assert!(
+                shown[8..] == current[8..],
+                "the two digits shown are the new PIN's last two"
             );
         }
     }
@@ -438,7 +444,7 @@ fn reset_errors_are_one_line_with_the_exception_name() {
         .args(["--account-id", ACCOUNT, "--user-id", "not-a-user"])
         .output()
         .expect("reset");
-    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    exits_with(&output, 2);
     let counts = &sim.state()["requests"]["ResetPersonalPIN"];
     assert_eq!(counts["404"], 1, "a usage error sends nothing: {counts}");
 }
@@ -451,7 +457,7 @@ fn a_filled_in_template_is_accepted_by_validate() {
         .arg("template")
         .output()
         .expect("template");
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&output, 0);
     let comments = stderr(&output);
     for column in ["account_id", "user_id", "email", "note"] {
         assert!(
@@ -475,7 +481,7 @@ fn a_filled_in_template_is_accepted_by_validate() {
         .collect();
     work.write("input.csv", filled);
     let output = validate(&work, &["input.csv"]);
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&output, 0);
 }
 
 #[test]
@@ -494,6 +500,6 @@ fn reset_sends_a_guid_typed_in_upper_case_as_chime_issued_it() {
         .args(["--pins", "omit"])
         .output()
         .expect("reset");
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&output, 0);
     assert_eq!(sim.state()["users"][0]["reset_count"], 1);
 }

@@ -5,7 +5,7 @@
 use std::fs::File;
 
 use crate::support::{
-    code, directory_users, finish, output_of, read_rows, run_command, simulator_users,
+    code, directory_users, exits_with, finish, output_of, read_rows, run_command, simulator_users,
     simulator_with_input, spawn_run, stderr, wait_for_rows, SimulatorProcess, Workdir,
 };
 
@@ -17,7 +17,7 @@ fn run_to_the_end(work: &Workdir, sim: &SimulatorProcess, resume: bool) -> Strin
         cmd.arg("--resume");
     }
     let output = output_of(cmd);
-    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    exits_with(&output, 0);
     stderr(&output)
 }
 

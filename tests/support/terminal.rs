@@ -17,11 +17,37 @@ pub struct TerminalRun {
     pub code: i32,
 }
 
-/// Runs `cmd` on a new pseudo-terminal. Each time the screen shows the next text of
-/// `answers`' pairs (`(wait_for, type)`), types the answer. Panics after 60 s.
-pub fn run_on_terminal(mut cmd: Command, answers: &[(&str, &str)]) -> TerminalRun {
-    let pty = nix::pty::openpty(None, None).expect("open a pseudo-terminal");
-    let (master, slave) = (pty.master, pty.slave);
+/// How long a run on a terminal may take, answers included, before the test fails saying what
+/// the screen showed.
+const TERMINAL_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A new pseudo-terminal `columns` wide and 24 rows high: (the side the test reads and types
+/// on, the side the tool is given). The one place the tests open a terminal.
+pub fn open_terminal(columns: u16) -> (OwnedFd, OwnedFd) {
+    let size = nix::pty::Winsize {
+        ws_row: 24,
+        ws_col: columns,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).expect("open a pseudo-terminal");
+    (pty.master, pty.slave)
+}
+
+/// Runs `cmd` on a new 80-column pseudo-terminal. Each time the screen shows the next text of
+/// `answers`' pairs (`(wait_for, type)`), types the answer (`"\x03"` is Ctrl-C, `"\x04"`
+/// Ctrl-D). Panics after 30 s.
+pub fn run_on_terminal(cmd: Command, answers: &[(&str, &str)]) -> TerminalRun {
+    run_on_terminal_sized(cmd, 80, answers)
+}
+
+/// [`run_on_terminal`] on a terminal `columns` wide.
+pub fn run_on_terminal_sized(
+    mut cmd: Command,
+    columns: u16,
+    answers: &[(&str, &str)],
+) -> TerminalRun {
+    let (master, slave) = open_terminal(columns);
     let slave_fd = slave.as_raw_fd();
     cmd.stdin(Stdio::from(clone(&slave)))
         .stderr(Stdio::from(clone(&slave)))
@@ -60,7 +86,7 @@ pub fn run_on_terminal(mut cmd: Command, answers: &[(&str, &str)]) -> TerminalRu
         })
     };
     let mut keyboard = File::from(master);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + TERMINAL_DEADLINE;
     let mut seen = 0;
     for (wait_for, answer) in answers {
         loop {
@@ -85,7 +111,10 @@ pub fn run_on_terminal(mut cmd: Command, answers: &[(&str, &str)]) -> TerminalRu
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the tool did not end within 60 s");
+            panic!(
+                "the tool did not end within {TERMINAL_DEADLINE:?}; the terminal showed:\n{}",
+                screen.lock().unwrap()
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     };
