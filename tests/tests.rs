@@ -6,6 +6,7 @@ mod guards;
 mod input;
 mod preflight;
 mod prepare;
+mod promises;
 mod reliability;
 mod report;
 mod resume;

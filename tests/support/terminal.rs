@@ -42,14 +42,33 @@ pub fn run_on_terminal(cmd: Command, answers: &[(&str, &str)]) -> TerminalRun {
 }
 
 /// [`run_on_terminal`] on a terminal `columns` wide.
-pub fn run_on_terminal_sized(
+pub fn run_on_terminal_sized(cmd: Command, columns: u16, answers: &[(&str, &str)]) -> TerminalRun {
+    run_on(cmd, columns, None, answers)
+}
+
+/// [`run_on_terminal`] with `input` on stdin instead of the terminal, which stays the
+/// process's controlling terminal and its stderr (`run - < input.csv` at a shell).
+pub fn run_on_terminal_with_stdin(
+    cmd: Command,
+    input: File,
+    answers: &[(&str, &str)],
+) -> TerminalRun {
+    run_on(cmd, 80, Some(input), answers)
+}
+
+fn run_on(
     mut cmd: Command,
     columns: u16,
+    input: Option<File>,
     answers: &[(&str, &str)],
 ) -> TerminalRun {
     let (master, slave) = open_terminal(columns);
     let slave_fd = slave.as_raw_fd();
-    cmd.stdin(Stdio::from(clone(&slave)))
+    let stdin = match input {
+        Some(file) => Stdio::from(file),
+        None => Stdio::from(clone(&slave)),
+    };
+    cmd.stdin(stdin)
         .stderr(Stdio::from(clone(&slave)))
         .stdout(Stdio::null());
     // SAFETY: only async-signal-safe calls between fork and exec: a new session whose
