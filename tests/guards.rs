@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 
 use crate::support::{
     assert_no_pin_in, assert_no_reset_sent, aws_env, bin_path, exits_with, finished_with,
-    output_of, read_rows, refused_run, run_command, simulator_users, simulator_with_input, stderr,
-    SimulatorProcess, Workdir,
+    normalised, output_of, read_rows, refused_run, run_command, simulator_users,
+    simulator_with_input, stderr, SimulatorProcess, Workdir,
 };
 
 #[test]
@@ -18,10 +18,7 @@ fn an_existing_results_file_is_never_overwritten_by_accident() {
     let sim = simulator_with_input(&work, 3, &[]);
     work.write("results.csv", "precious\n");
     let text = refused_run(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
-    assert!(
-        text.contains("--resume") && text.contains("--force"),
-        "{text}"
-    );
+    insta::assert_snapshot!(normalised(&text, &work));
     assert_eq!(work.read("results.csv"), "precious\n");
     assert_no_reset_sent(&sim.state());
 }

@@ -162,3 +162,21 @@ pub fn finished_with(child: Child, expected: i32) -> String {
 pub fn refused_run(work: &Workdir, endpoint: &str, args: &[&str]) -> String {
     exits_with(&output_of(run_command(work, endpoint, args)), 2)
 }
+
+/// What the tool printed, made the same from one run to the next for a snapshot: the test's
+/// directory becomes `[WORKDIR]` and a port on 127.0.0.1 `[PORT]`. (Only messages without
+/// times are snapshotted.)
+pub fn normalised(text: &str, work: &Workdir) -> String {
+    let text = text.replace(&work.root().display().to_string(), "[WORKDIR]");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("127.0.0.1:") {
+        let (before, after) = rest.split_at(at + "127.0.0.1:".len());
+        out.push_str(before);
+        let digits = after.chars().take_while(char::is_ascii_digit).count();
+        out.push_str(if digits > 0 { "[PORT]" } else { "" });
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
+}
