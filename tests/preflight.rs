@@ -5,9 +5,8 @@
 use std::process::Command;
 
 use crate::support::{
-    arrivals, assert_no_reset_sent, aws_env, bin, code, exits_with, output_of, read_rows,
-    request_log, run_command, run_on_terminal, simulator_with_input, stderr, LogLine,
-    SimulatorProcess, Workdir,
+    arrivals, assert_no_reset_sent, exits_with, output_of, read_rows, request_log, run_command,
+    run_on_terminal, simulator_with_input, LogLine, SimulatorProcess, Workdir,
 };
 
 const ACME: &str = "aaaaaaaa-0000-4000-8000-000000000001";
@@ -137,8 +136,7 @@ fn the_plan_names_who_where_and_what_and_comes_before_the_first_reset() {
         &["--rate", "50", "--summary-json", "summary.json"],
     );
     let output = output_of(cmd);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 1, "the invalid row fails the run: {text}");
+    let text = exits_with(&output, 1);
     for expected in [
         format!("as {ALICE} (account 210987654321, keys from the environment, us-east-1)"),
         format!("endpoint: {}", sim.endpoint()),
@@ -273,10 +271,7 @@ fn an_endpoint_without_sts_leaves_the_identity_unknown_and_the_run_goes_on() {
 fn run_simulate_shows_the_simulators_identity() {
     let work = Workdir::new();
     input(&work, &[ACME], 2, &[]);
-    let mut cmd = bin();
-    aws_env(&mut cmd);
-    cmd.current_dir(work.root())
-        .args(["run", "input.csv", "-o", "results.csv", "--simulate"]);
+    let cmd = work.command(&["run", "input.csv", "-o", "results.csv", "--simulate"]);
     let text = exits_with(&output_of(cmd), 0);
     assert!(
         text.contains("as arn:aws:iam::123456789012:user/simulator (account 123456789012"),
@@ -287,11 +282,15 @@ fn run_simulate_shows_the_simulators_identity() {
 /// `run` with the endpoint only in the profile file at `config`, as profile `x`.
 fn run_with_profile_file(work: &Workdir, config: &str) -> std::process::Output {
     let path = work.write("aws-config", config);
-    let mut cmd = bin();
-    aws_env(&mut cmd);
-    cmd.current_dir(work.root())
-        .env("AWS_CONFIG_FILE", path)
-        .args(["run", "input.csv", "-o", "results.csv", "--profile", "x"]);
+    let mut cmd = work.command(&[]);
+    cmd.env("AWS_CONFIG_FILE", path).args([
+        "run",
+        "input.csv",
+        "-o",
+        "results.csv",
+        "--profile",
+        "x",
+    ]);
     output_of(cmd)
 }
 

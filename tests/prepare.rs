@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::process::{Command, Output};
 
 use crate::support::{
-    assert_no_pin_in, aws_cli, aws_env, bin, code, exits_with, read_rows, run_command,
+    assert_no_pin_in, aws_cli, aws_env, exits_with, output_of, read_rows, run_command,
     simulator_users, stderr, stdout, write_directory, SimulatorProcess, Workdir,
 };
 
@@ -25,17 +25,14 @@ fn command(work: &Workdir, subcommand: &str, endpoint: &str) -> Command {
 /// `validate` with no credentials, no configuration and an endpoint nobody listens on: it must
 /// not need any of them.
 fn validate(work: &Workdir, args: &[&str]) -> Output {
-    bin()
+    let mut cmd = work.command(&["validate"]);
+    cmd.args(args)
         .env_clear()
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .env("AWS_CONFIG_FILE", "/nonexistent")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .current_dir(work.root())
-        .arg("validate")
-        .args(args)
-        .output()
-        .expect("run chime-pin-reset validate")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    output_of(cmd)
 }
 
 #[test]
@@ -57,8 +54,7 @@ fn validate_finds_every_planted_problem_with_its_line_offline() {
         ),
     );
     let output = validate(&work, &["bad.csv"]);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 1, "{text}");
+    let text = exits_with(&output, 1);
     assert!(stdout(&output).is_empty(), "problems go to stderr");
     for (line, words) in [
         (3, "account id \"not-an-account\" is not a GUID"),
@@ -97,11 +93,8 @@ fn validate_accepts_a_clean_file_and_shares_runs_input_flags() {
     assert!(stderr(&output).contains("2 rows, 2 valid, 0 invalid, 0 duplicates"));
 
     work.write("loose.csv", "account_id,user_id\nacct-1,user-1\n");
-    assert_eq!(
-        code(&validate(&work, &["loose.csv"])),
-        1,
-        "IDs are GUIDs by default"
-    );
+    // IDs are GUIDs by default.
+    exits_with(&validate(&work, &["loose.csv"]), 1);
     let output = validate(&work, &["loose.csv", "--no-strict-ids", "--delimiter", ","]);
     exits_with(&output, 0);
 }
@@ -111,18 +104,14 @@ fn validate_names_the_header_found_and_the_names_accepted() {
     let work = Workdir::new();
     work.write("header.csv", format!("account_id,person\n{ACCOUNT},x\n"));
     let output = validate(&work, &["header.csv"]);
-    let text = stderr(&output);
-    assert_eq!(
-        code(&output),
-        1,
-        "a header without a user column is a problem found: {text}"
-    );
+    // A header without a user column is a problem found.
+    let text = exits_with(&output, 1);
     assert!(text.contains("header.csv:1:"), "{text}");
     assert!(text.contains("found: account_id, person"), "{text}");
     assert!(text.contains("user_id") && text.contains("email"), "{text}");
 
     let output = validate(&work, &["missing.csv"]);
-    assert_eq!(code(&output), 2, "an unreadable file: {}", stderr(&output));
+    exits_with(&output, 2);
     assert!(stderr(&output).contains("missing.csv"));
 }
 
@@ -186,8 +175,7 @@ fn export_reads_every_page_filters_and_feeds_run_which_resets_each_user_once() {
         .args(["--account-id", a, "--account-id", b, "-o", "all.csv"])
         .output()
         .expect("export");
-    let text = stderr(&output);
-    assert_eq!(code(&output), 0, "{text}");
+    let text = exits_with(&output, 0);
     assert!(text.contains("exported 280 users to all.csv"), "{text}");
     assert!(
         text.contains(&format!("{a}: 250")) && text.contains(&format!("{b}: 30")),
@@ -324,8 +312,7 @@ fn export_retries_throttles_and_failures_and_writes_nothing_when_an_account_fail
         ])
         .output()
         .expect("export");
-    let text = stderr(&output);
-    assert_eq!(code(&output), 1, "{text}");
+    let text = exits_with(&output, 1);
     assert!(text.contains("NotFoundException"), "{text}");
     let leftovers: Vec<_> = std::fs::read_dir(work.root())
         .expect("the work directory")
@@ -372,7 +359,7 @@ fn reset_prints_what_the_aws_cli_prints() {
             .args(["--account-id", account, "--user-id", user])
             .output()
             .expect("run aws");
-        assert_eq!(code(&theirs), 0, "aws failed: {}", stderr(&theirs));
+        exits_with(&theirs, 0);
         let ours = command(&work, "reset", sim.endpoint())
             .args(["--account-id", account, "--user-id", user])
             .output()
@@ -428,8 +415,7 @@ fn reset_errors_are_one_line_with_the_exception_name() {
         .args(["--account-id", ACCOUNT, "--user-id", USER])
         .output()
         .expect("reset");
-    let text = stderr(&output);
-    assert_eq!(code(&output), 1, "{text}");
+    let text = exits_with(&output, 1);
     assert!(stdout(&output).is_empty());
     let mut lines = text.lines();
     let identity = lines.next().unwrap_or_default();
@@ -452,11 +438,7 @@ fn reset_errors_are_one_line_with_the_exception_name() {
 #[test]
 fn a_filled_in_template_is_accepted_by_validate() {
     let work = Workdir::new();
-    let output = bin()
-        .current_dir(work.root())
-        .arg("template")
-        .output()
-        .expect("template");
+    let output = output_of(work.command(&["template"]));
     exits_with(&output, 0);
     let comments = stderr(&output);
     for column in ["account_id", "user_id", "email", "note"] {
@@ -466,11 +448,8 @@ fn a_filled_in_template_is_accepted_by_validate() {
         );
     }
     work.write("template.csv", &output.stdout);
-    assert_eq!(
-        code(&validate(&work, &["template.csv"])),
-        1,
-        "the placeholders are refused until replaced"
-    );
+    // The placeholders are refused until replaced.
+    exits_with(&validate(&work, &["template.csv"]), 1);
     // What a user does by hand: the account column gets the account, the user column the user.
     let filled: String = stdout(&output)
         .lines()

@@ -9,7 +9,7 @@ use nix::unistd::Pid;
 
 use crate::support::{
     assert_every_user_reset_with_current_pin, assert_no_pin_in, assert_no_reset_sent,
-    assert_nothing_like_a_pin, code, directory_users, exits_with, finish, output_of, read_rows,
+    assert_nothing_like_a_pin, directory_users, exits_with, finish, output_of, read_rows,
     request_log, run_command, set_credentials_expired, simulator_users, simulator_with_input,
     spawn_run, stderr, wait_for_rows, LogLine, SimulatorProcess, Workdir,
 };
@@ -221,8 +221,7 @@ fn assert_refused_before_any_reset(
     work: &Workdir,
     sim: &SimulatorProcess,
 ) {
-    let text = stderr(output);
-    assert_eq!(code(output), 2, "stderr: {text}");
+    let text = exits_with(output, 2);
     assert!(text.contains("credentials were rejected"), "{text}");
     assert!(text.contains("InvalidClientTokenId"), "{text}");
     assert!(text.contains("aws configure"), "says what to do: {text}");
@@ -243,8 +242,7 @@ fn assert_stopped_when_the_credentials_expired(
     sim: &SimulatorProcess,
     allowed: u64,
 ) {
-    let text = stderr(output);
-    assert_eq!(code(output), 3, "stderr: {text}");
+    let text = exits_with(output, 3);
     assert!(text.contains("credentials were refused"), "{text}");
     assert!(text.contains("ExpiredTokenException"), "{text}");
     assert!(text.contains("--resume"), "says how to go on: {text}");
@@ -450,8 +448,7 @@ fn max_failures_stops_the_run() {
     let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
     cmd.args(["--rate", "0", "--concurrency", "1", "--max-failures", "3"]);
     let output = output_of(cmd);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 3, "{text}");
+    let text = exits_with(&output, 3);
     assert!(text.contains("3 rows failed (--max-failures 3)"), "{text}");
     let rows = read_rows(&work, "results.csv").len();
     assert!(

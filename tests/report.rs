@@ -7,19 +7,16 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::support::{
-    assert_no_pin_in, bin, code, directory_users, exits_with, finish, output_of, read_rows,
-    run_command, simulator_with_input, spawn_run, stderr, stdout, wait_for_rows, Workdir,
+    assert_no_pin_in, directory_users, exits_with, finish, output_of, read_rows, run_command,
+    simulator_with_input, spawn_run, stderr, stdout, wait_for_rows, Workdir,
 };
 
 const UNKNOWN_USER: &str = "0badbeef-0000-4000-8000-000000000001";
 
 /// `report ARGS` in `work`, with no AWS environment at all.
 fn report(work: &Workdir, args: &[&str]) -> std::process::Output {
-    let mut cmd = bin();
-    cmd.current_dir(work.root())
-        .env_clear()
-        .arg("report")
-        .args(args);
+    let mut cmd = work.command(&["report"]);
+    cmd.args(args).env_clear();
     output_of(cmd)
 }
 
@@ -51,7 +48,7 @@ fn report_gives_each_users_final_state_over_a_run_and_its_resume() {
     let state = sim.state();
 
     let json = report(&work, &["results.csv", "--json"]);
-    assert_eq!(code(&json), 1, "users still to do: {}", stderr(&json));
+    exits_with(&json, 1);
     let document: serde_json::Value = serde_json::from_str(&stdout(&json)).expect("JSON");
     let keys: BTreeSet<&str> = document
         .as_object()

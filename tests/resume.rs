@@ -5,9 +5,9 @@
 use std::fs::File;
 
 use crate::support::{
-    code, directory_users, exits_with, finished_with, normalised, output_of, read_rows,
-    run_command, simulator_users, simulator_with_input, spawn_run, stderr, wait_for_rows,
-    SimulatorProcess, Workdir,
+    directory_users, exits_with, finished_with, normalised, output_of, read_rows, run_command,
+    simulator_users, simulator_with_input, spawn_run, stderr, wait_for_rows, SimulatorProcess,
+    Workdir,
 };
 
 /// Runs `input.csv` into `results.csv` to the end (`--resume` when `resume`), exit 0.
@@ -36,8 +36,7 @@ fn refused_resume(work: &Workdir, sim: &SimulatorProcess) -> String {
     let mut cmd = run_command(work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
     cmd.arg("--resume");
     let output = output_of(cmd);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 2, "stderr: {text}");
+    let text = exits_with(&output, 2);
     assert_eq!(resets_sent(sim), sent, "nothing sent");
     assert!(
         std::fs::read(work.path("results.csv")).unwrap() == before,

@@ -250,9 +250,9 @@ fn the_rate_and_the_concurrency_are_enforced() {
 #[test]
 fn concurrency_is_used_up_to_its_bound() {
     let work = Workdir::new();
-    // Each answer takes 800 ms: all six slots are taken long before the first is freed, on
+    // Each answer takes 600 ms: all six slots are taken long before the first is freed, on
     // however busy a machine.
-    let sim = simulator_with_input(&work, 7, &["--latency-ms", "800"]);
+    let sim = simulator_with_input(&work, 6, &["--latency-ms", "600"]);
     let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
     cmd.args(["--rate", "0", "--concurrency", "6"]);
     exits_with(&output_of(cmd), 0);

@@ -12,10 +12,10 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::support::{
-    assert_every_user_reset_with_current_pin, assert_no_pin_in, code, exit_within, exits_with,
-    finish, output_of, read_rows, run_command, run_on_terminal_sized, screen_lines,
-    simulator_users, simulator_with_input, spawn_run, stderr, wait_for_rows,
-    wait_until_blocked_on_the_pipe, Workdir,
+    assert_every_user_reset_with_current_pin, assert_no_pin_in, exit_within, exits_with, finish,
+    output_of, read_rows, run_command, run_on_terminal_sized, screen_lines, simulator_users,
+    simulator_with_input, spawn_run, stderr, wait_for_rows, wait_until_blocked_on_the_pipe,
+    Workdir,
 };
 
 fn interrupt(child: &std::process::Child, signal: Signal) {
@@ -189,8 +189,7 @@ fn results_redirected_to_a_file_others_can_read_are_warned_about() {
     let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "-"]);
     cmd.stdout(redirected);
     let output = output_of(cmd);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 0, "{text}");
+    let text = exits_with(&output, 0);
     assert!(
         text.contains("warning: stdout is a file with mode 0644"),
         "{text}"
