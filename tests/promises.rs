@@ -1,8 +1,8 @@
 //! README promises that no other test proved through the binary: SIGTERM, the question at a
 //! terminal answered by the end of input or Ctrl-C, the input on stdin with the answer from the
 //! terminal, the canary with `--yes`, `--summary-json` against what the run did, `report` on a
-//! dry run, a cut-off line and several files, `verify --force` and an interrupted verify, and
-//! `run`'s `--account-id`, `--encoding` and `--delimiter`.
+//! dry run, a cut-off line and several files, `verify --force`, an interrupted verify and one
+//! whose credentials are refused, and `run`'s `--account-id`, `--encoding` and `--delimiter`.
 
 use std::time::{Duration, Instant};
 
@@ -12,8 +12,8 @@ use nix::unistd::Pid;
 use crate::support::{
     assert_every_user_reset_with_current_pin, assert_no_reset_sent, directory_users, exits_with,
     finished_with, output_of, read_rows, run_command, run_on_terminal, run_on_terminal_with_stdin,
-    simulator_users, simulator_with_directory, simulator_with_input, spawn_run, stdout,
-    verify_command, wait_for_rows, SimulatorProcess, Workdir,
+    set_credentials_expired, simulator_users, simulator_with_directory, simulator_with_input,
+    spawn_run, stdout, verify_command, wait_for_rows, SimulatorProcess, Workdir,
 };
 
 /// The question `run input.csv` asks on a terminal for 3 users of the simulator's account.
@@ -399,4 +399,56 @@ fn utf16be_with_a_semicolon_delimiter_is_read_when_named_on_the_command_line() {
     assert!(rows
         .iter()
         .all(|row| row["status"] == "reset" && row["team"] == "Équipe, Québec"));
+}
+
+#[test]
+fn credentials_refused_during_a_verify_stop_it_with_3_and_the_resume_finishes_it() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 60, &[]);
+    exits_with(&output_of(run_input(&work, &sim, &["--rate", "0"])), 0);
+    let mut child = spawn_run(work.command(&[
+        "verify",
+        "results.csv",
+        "-o",
+        "verified.csv",
+        "--endpoint-url",
+        sim.endpoint(),
+        "--rate",
+        "20",
+        "--concurrency",
+        "2",
+    ]));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(work.path("verified.csv")).map_or(0, |t| t.lines().count()) <= 5 {
+        if child.try_wait().expect("wait for verify").is_some() {
+            panic!("verify ended early: {}", finished_with(child, 3));
+        }
+        assert!(Instant::now() < deadline, "verify wrote no rows in 20 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    set_credentials_expired(sim.endpoint(), true);
+    let text = finished_with(child, 3);
+    assert!(text.contains("--resume"), "{text}");
+    let checked = read_rows(&work, "verified.csv");
+    assert!(checked.len() < 60, "verify stopped early");
+
+    set_credentials_expired(sim.endpoint(), false);
+    let mut resume = verify_command(
+        &work,
+        sim.endpoint(),
+        &["results.csv", "-o", "verified.csv"],
+    );
+    resume.arg("--resume");
+    exits_with(&output_of(resume), 0);
+    let rows = read_rows(&work, "verified.csv");
+    let current: std::collections::HashSet<&str> = rows
+        .iter()
+        .filter(|row| row["status"] == "current")
+        .map(|row| row["user_id"].as_str())
+        .collect();
+    assert_eq!(
+        current.len(),
+        60,
+        "every user checked and current in the end"
+    );
 }
