@@ -1,8 +1,9 @@
 //! README promises that no other test proved through the binary: SIGTERM, the question at a
 //! terminal answered by the end of input or Ctrl-C, the input on stdin with the answer from the
 //! terminal, the canary with `--yes`, `--summary-json` against what the run did, `report` on a
-//! dry run, a cut-off line and several files, `verify --force`, an interrupted verify and one
-//! whose credentials are refused, and `run`'s `--account-id`, `--encoding` and `--delimiter`.
+//! dry run, a cut-off line and several files, `verify --force`, an interrupted verify, one whose
+//! credentials are refused and a check the service throttled, and `run`'s `--account-id`,
+//! `--encoding` and `--delimiter`.
 
 use std::time::{Duration, Instant};
 
@@ -12,8 +13,9 @@ use nix::unistd::Pid;
 use crate::support::{
     assert_every_user_reset_with_current_pin, assert_no_reset_sent, directory_users, exits_with,
     finished_with, output_of, read_rows, run_command, run_on_terminal, run_on_terminal_with_stdin,
-    set_credentials_expired, simulator_users, simulator_with_directory, simulator_with_input,
-    spawn_run, stdout, verify_command, wait_for_rows, SimulatorProcess, Workdir,
+    set_credentials_expired, set_throttle, simulator_users, simulator_with_directory,
+    simulator_with_input, spawn_run, stdout, verify_command, wait_for_rows, SimulatorProcess,
+    Workdir,
 };
 
 /// The question `run input.csv` asks on a terminal for 3 users of the simulator's account.
@@ -451,4 +453,60 @@ fn credentials_refused_during_a_verify_stop_it_with_3_and_the_resume_finishes_it
         60,
         "every user checked and current in the end"
     );
+}
+
+/// A check the service refused (throttled, on the only attempt allowed) is `failed`, exit 1;
+/// once the service answers again, `--resume` checks only those users and settles them.
+#[test]
+fn a_check_the_service_refused_is_failed_and_the_resume_checks_it_again() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 6, &[]);
+    exits_with(&output_of(run_input(&work, &sim, &["--rate", "0"])), 0);
+    // One request in ten seconds and a bucket of one: the first check goes through, the others
+    // sent at once are throttled.
+    set_throttle(sim.endpoint(), 0.1, 1);
+    let verify = |extra: &[&str]| {
+        let mut cmd = verify_command(
+            &work,
+            sim.endpoint(),
+            &["results.csv", "-o", "verified.csv"],
+        );
+        cmd.args(["--max-attempts", "1", "--concurrency", "6"])
+            .args(extra);
+        output_of(cmd)
+    };
+    let text = exits_with(&verify(&[]), 1);
+    let rows = read_rows(&work, "verified.csv");
+    let failed: Vec<&str> = rows
+        .iter()
+        .filter(|row| row["status"] == "failed")
+        .map(|row| row["user_id"].as_str())
+        .collect();
+    assert!(!failed.is_empty(), "some checks were throttled: {text}");
+    assert!(
+        rows.iter()
+            .filter(|row| row["status"] == "failed")
+            .all(|row| row["error_code"] == "ThrottledClientException"),
+        "{text}"
+    );
+    let gets = |sim: &SimulatorProcess| {
+        let answered = &sim.state()["requests"]["GetUser"];
+        answered["200"].as_u64().unwrap_or(0) + answered["429"].as_u64().unwrap_or(0)
+    };
+    let before = gets(&sim);
+
+    set_throttle(sim.endpoint(), 0.0, 0);
+    exits_with(&verify(&["--resume"]), 0);
+    assert_eq!(
+        gets(&sim),
+        before + failed.len() as u64,
+        "only the users whose check failed are checked again"
+    );
+    let rows = read_rows(&work, "verified.csv");
+    let current: std::collections::HashSet<&str> = rows
+        .iter()
+        .filter(|row| row["status"] == "current")
+        .map(|row| row["user_id"].as_str())
+        .collect();
+    assert_eq!(current.len(), 6, "every user current in the end");
 }

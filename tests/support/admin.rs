@@ -69,3 +69,16 @@ pub fn verify_command(work: &Workdir, endpoint: &str, args: &[&str]) -> Command 
     ]);
     cmd
 }
+
+/// Gives the simulator a new token bucket of `rps` requests a second with `burst` (0 turns
+/// throttling off); returns the answer, `{"rps": R, "burst": B}`.
+pub fn set_throttle(endpoint: &str, rps: f64, burst: u32) -> serde_json::Value {
+    let url = format!("{endpoint}/__simulator/throttle");
+    let body = ureq::post(&url)
+        .send(format!("{{\"rps\":{rps},\"burst\":{burst}}}"))
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+        .into_body()
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("read body of {url}: {e}"));
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("the answer is not JSON: {e}"))
+}
