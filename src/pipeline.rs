@@ -260,13 +260,16 @@ async fn execute_run(
     let progress_bar = Arc::new(OnceLock::new());
     *state.canary.lock().expect("never poisoned") =
         preflight::canary_gate(config, &prepared, progress_bar.clone());
-    let plan = serde_json::to_value(&prepared.plan).ok();
-    // The rows the plan read that this run must answer (those already reset are skipped).
-    let planned_rows = prepared
-        .plan
-        .rows
-        .as_ref()
-        .map(|rows| rows.valid + rows.invalid + rows.duplicate);
+    let ending = Ending {
+        plan: serde_json::to_value(&prepared.plan).ok(),
+        // The rows the plan read that this run must answer (those already reset are skipped).
+        planned_rows: prepared
+            .plan
+            .rows
+            .as_ref()
+            .map(|rows| rows.valid + rows.invalid + rows.duplicate),
+        summary_file: summary,
+    };
     let api = prepared.chime;
     let (item_tx, item_rx) = mpsc::channel(READ_AHEAD / READ_CHUNK);
     let (outcome_tx, outcome_rx) = mpsc::channel(config.exec.concurrency.get() * 4 + 64);
@@ -329,7 +332,15 @@ async fn execute_run(
         .close(backlog, state.control.abort.cancelled())
         .await;
     running.stop_watching();
-    recorder.finish(config, &state, closed, started, plan, planned_rows, summary)
+    recorder.finish(config, &state, closed, started, ending)
+}
+
+/// What the end of a run needs from before its first reset: the plan it shows in the summary,
+/// the rows it must have answered to be complete, and where `--summary-json` goes.
+struct Ending {
+    plan: Option<serde_json::Value>,
+    planned_rows: Option<u64>,
+    summary_file: Option<WholeOutput>,
 }
 
 /// The one owner of the counters and the progress display, and of the handle on the results
@@ -420,10 +431,13 @@ impl Recorder {
         state: &RunState,
         closed: Closed,
         started: Instant,
-        plan: Option<serde_json::Value>,
-        planned_rows: Option<u64>,
-        summary_file: Option<WholeOutput>,
+        ending: Ending,
     ) -> u8 {
+        let Ending {
+            plan,
+            planned_rows,
+            summary_file,
+        } = ending;
         self.progress.finish();
         let mut stop = state.control.reason();
         if let (Some(Err(err)), None) = (&closed.synced, &stop) {

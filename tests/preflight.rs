@@ -5,9 +5,8 @@
 use std::process::Command;
 
 use crate::support::{
-    arrivals, assert_no_reset_sent, aws_env, bin, code, exits_with, output_of, read_rows,
-    request_log, run_command, run_on_terminal, simulator_with_input, stderr, LogLine,
-    SimulatorProcess, Workdir,
+    arrivals, assert_no_reset_sent, exits_with, output_of, read_rows, request_log, run_command,
+    run_on_terminal, simulator_with_input, LogLine, SimulatorProcess, Workdir,
 };
 
 const ACME: &str = "aaaaaaaa-0000-4000-8000-000000000001";
@@ -59,6 +58,28 @@ fn input(work: &Workdir, accounts: &[&str], users: usize, extra_lines: &[String]
 fn requests(work: &Workdir, sim: SimulatorProcess) -> Vec<LogLine> {
     sim.stop();
     request_log(&work.path("requests.log"))
+}
+
+/// The users of input lines `lines` (2 is the first row) of `input.csv`, sorted.
+fn users_on_lines(work: &Workdir, lines: std::ops::Range<usize>) -> Vec<String> {
+    let input = work.read("input.csv");
+    let rows: Vec<&str> = input.lines().collect();
+    let mut users: Vec<String> = rows[lines.start - 1..lines.end - 1]
+        .iter()
+        .map(|row| row.split(',').nth(1).expect("a user column").to_string())
+        .collect();
+    users.sort();
+    users
+}
+
+/// The users the resets in `lines` were sent for, sorted.
+fn users_reset(lines: &[LogLine]) -> Vec<String> {
+    let mut users: Vec<String> = resets(lines)
+        .iter()
+        .map(|line| line.user_id.clone().expect("a reset names its user"))
+        .collect();
+    users.sort();
+    users
 }
 
 fn resets(lines: &[LogLine]) -> Vec<&LogLine> {
@@ -115,8 +136,7 @@ fn the_plan_names_who_where_and_what_and_comes_before_the_first_reset() {
         &["--rate", "50", "--summary-json", "summary.json"],
     );
     let output = output_of(cmd);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 1, "the invalid row fails the run: {text}");
+    let text = exits_with(&output, 1);
     for expected in [
         format!("as {ALICE} (account 210987654321, keys from the environment, us-east-1)"),
         format!("endpoint: {}", sim.endpoint()),
@@ -128,7 +148,11 @@ fn the_plan_names_who_where_and_what_and_comes_before_the_first_reset() {
     ] {
         assert!(text.contains(&expected), "{expected:?} missing:\n{text}");
     }
-    assert!(text.find("Plan (nothing has changed yet)") < text.find("Run complete"));
+    let plan = text
+        .find("Plan (nothing has changed yet)")
+        .expect("a plan is shown");
+    let summary = text.find("Run complete").expect("a summary is shown");
+    assert!(plan < summary, "the plan comes before the summary:\n{text}");
     let summary: serde_json::Value =
         serde_json::from_str(&work.read("summary.json")).expect("the summary is JSON");
     let plan = &summary["plan"];
@@ -247,10 +271,7 @@ fn an_endpoint_without_sts_leaves_the_identity_unknown_and_the_run_goes_on() {
 fn run_simulate_shows_the_simulators_identity() {
     let work = Workdir::new();
     input(&work, &[ACME], 2, &[]);
-    let mut cmd = bin();
-    aws_env(&mut cmd);
-    cmd.current_dir(work.root())
-        .args(["run", "input.csv", "-o", "results.csv", "--simulate"]);
+    let cmd = work.command(&["run", "input.csv", "-o", "results.csv", "--simulate"]);
     let text = exits_with(&output_of(cmd), 0);
     assert!(
         text.contains("as arn:aws:iam::123456789012:user/simulator (account 123456789012"),
@@ -261,11 +282,15 @@ fn run_simulate_shows_the_simulators_identity() {
 /// `run` with the endpoint only in the profile file at `config`, as profile `x`.
 fn run_with_profile_file(work: &Workdir, config: &str) -> std::process::Output {
     let path = work.write("aws-config", config);
-    let mut cmd = bin();
-    aws_env(&mut cmd);
-    cmd.current_dir(work.root())
-        .env("AWS_CONFIG_FILE", path)
-        .args(["run", "input.csv", "-o", "results.csv", "--profile", "x"]);
+    let mut cmd = work.command(&[]);
+    cmd.env("AWS_CONFIG_FILE", path).args([
+        "run",
+        "input.csv",
+        "-o",
+        "results.csv",
+        "--profile",
+        "x",
+    ]);
     output_of(cmd)
 }
 
@@ -317,7 +342,11 @@ fn a_failing_canary_sends_exactly_its_rows_and_says_how_to_resume() {
     assert!(text.contains("1 of the 5 canary rows failed"), "{text}");
     assert!(text.contains("--resume"), "{text}");
     assert_eq!(read_rows(&work, "results.csv").len(), 5);
-    assert_eq!(resets(&requests(&work, sim)).len(), 5, "exactly the canary");
+    assert_eq!(
+        users_reset(&requests(&work, sim)),
+        users_on_lines(&work, 2..7),
+        "exactly the canary's rows, the first five, were sent"
+    );
 }
 
 #[test]
@@ -341,7 +370,16 @@ fn a_passing_canary_goes_on_off_a_terminal_once_its_rows_are_done() {
     );
     let lines = requests(&work, sim);
     let resets: Vec<LogLine> = resets(&lines).into_iter().cloned().collect();
-    assert_eq!(resets.len(), 20);
+    assert_eq!(
+        users_reset(&resets),
+        users_on_lines(&work, 2..22),
+        "everyone once"
+    );
+    assert_eq!(
+        users_reset(&resets[..5]),
+        users_on_lines(&work, 2..7),
+        "the first five sent are the canary's rows"
+    );
     let times = arrivals(&resets);
     // The sixth reset waited for the answers to the five before it (150 ms each).
     assert!(
@@ -361,7 +399,7 @@ fn on_resume_the_canary_counts_only_rows_not_reset_yet() {
     work.write("first.csv", first_four.join("\n") + "\n");
     let mut first = run_command(&work, sim.endpoint(), &["first.csv", "-o", "results.csv"]);
     first.args(["--rate", "0"]);
-    assert_eq!(code(&output_of(first)), 0);
+    exits_with(&output_of(first), 0);
     let resume = run_input(&work, &sim, &["--resume", "--canary", "3", "--rate", "0"]);
     let text = exits_with(&output_of(resume), 0);
     assert!(text.contains("4 already reset (skipped)"), "{text}");
@@ -369,7 +407,23 @@ fn on_resume_the_canary_counts_only_rows_not_reset_yet() {
         text.contains("canary: 3 of 3 reset; going on with the other 3"),
         "{text}"
     );
-    assert_eq!(resets(&requests(&work, sim)).len(), 10, "nobody twice");
+    let sent = requests(&work, sim);
+    assert_eq!(
+        users_reset(&sent),
+        users_on_lines(&work, 2..12),
+        "everyone once, nobody twice"
+    );
+    // The resume's first three resets were the canary: the three users after the four done.
+    let mut canary: Vec<String> = resets(&sent)[4..7]
+        .iter()
+        .map(|line| line.user_id.clone().expect("a reset names its user"))
+        .collect();
+    canary.sort();
+    assert_eq!(
+        canary,
+        users_on_lines(&work, 6..9),
+        "the canary is the next three rows"
+    );
 }
 
 const QUESTION: &str = "Reset the PINs of 3 users in 1 account as \
@@ -415,4 +469,10 @@ fn on_a_terminal_a_passing_canary_asks_before_the_rest() {
     );
     assert_eq!(run.code, 3, "{}", run.screen);
     assert_eq!(read_rows(&work, "results.csv").len(), 1);
+    let resets_sent = sim.state()["requests"]["ResetPersonalPIN"].clone();
+    assert_eq!(
+        resets_sent,
+        serde_json::json!({"200": 1}),
+        "the canary's one row and nothing after the no"
+    );
 }

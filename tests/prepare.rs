@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use std::process::{Command, Output};
 
 use crate::support::{
-    assert_no_pin_in, aws_cli, aws_env, bin, code, read_rows, run_command, simulator_users, stderr,
-    stdout, write_directory, SimulatorProcess, Workdir,
+    assert_no_pin_in, aws_cli, aws_env, exits_with, output_of, read_rows, run_command,
+    simulator_users, stderr, stdout, write_directory, SimulatorProcess, Workdir,
 };
 
 const EXPORT_HEADER: &str =
@@ -19,28 +19,20 @@ const OTHER_USER: &str = "aaaaaaaa-bbbb-4ccc-8ddd-ffffffffffff";
 
 /// A `chime-pin-reset` subcommand with dummy credentials against `endpoint`, in `work`.
 fn command(work: &Workdir, subcommand: &str, endpoint: &str) -> Command {
-    let mut cmd = bin();
-    aws_env(&mut cmd);
-    cmd.current_dir(work.root())
-        .arg(subcommand)
-        .args(["--endpoint-url", endpoint]);
-    cmd
+    work.command(&[subcommand, "--endpoint-url", endpoint])
 }
 
 /// `validate` with no credentials, no configuration and an endpoint nobody listens on: it must
 /// not need any of them.
 fn validate(work: &Workdir, args: &[&str]) -> Output {
-    bin()
+    let mut cmd = work.command(&["validate"]);
+    cmd.args(args)
         .env_clear()
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .env("AWS_CONFIG_FILE", "/nonexistent")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .current_dir(work.root())
-        .arg("validate")
-        .args(args)
-        .output()
-        .expect("run chime-pin-reset validate")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    output_of(cmd)
 }
 
 #[test]
@@ -62,8 +54,7 @@ fn validate_finds_every_planted_problem_with_its_line_offline() {
         ),
     );
     let output = validate(&work, &["bad.csv"]);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 1, "{text}");
+    let text = exits_with(&output, 1);
     assert!(stdout(&output).is_empty(), "problems go to stderr");
     for (line, words) in [
         (3, "account id \"not-an-account\" is not a GUID"),
@@ -98,17 +89,14 @@ fn validate_accepts_a_clean_file_and_shares_runs_input_flags() {
         format!("User Id;Email\n{USER};\n;jane@example.com\n"),
     );
     let output = validate(&work, &["clean.csv", "--account-id", ACCOUNT]);
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&output, 0);
     assert!(stderr(&output).contains("2 rows, 2 valid, 0 invalid, 0 duplicates"));
 
     work.write("loose.csv", "account_id,user_id\nacct-1,user-1\n");
-    assert_eq!(
-        code(&validate(&work, &["loose.csv"])),
-        1,
-        "IDs are GUIDs by default"
-    );
+    // IDs are GUIDs by default.
+    exits_with(&validate(&work, &["loose.csv"]), 1);
     let output = validate(&work, &["loose.csv", "--no-strict-ids", "--delimiter", ","]);
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&output, 0);
 }
 
 #[test]
@@ -116,18 +104,14 @@ fn validate_names_the_header_found_and_the_names_accepted() {
     let work = Workdir::new();
     work.write("header.csv", format!("account_id,person\n{ACCOUNT},x\n"));
     let output = validate(&work, &["header.csv"]);
-    let text = stderr(&output);
-    assert_eq!(
-        code(&output),
-        1,
-        "a header without a user column is a problem found: {text}"
-    );
+    // A header without a user column is a problem found.
+    let text = exits_with(&output, 1);
     assert!(text.contains("header.csv:1:"), "{text}");
     assert!(text.contains("found: account_id, person"), "{text}");
     assert!(text.contains("user_id") && text.contains("email"), "{text}");
 
     let output = validate(&work, &["missing.csv"]);
-    assert_eq!(code(&output), 2, "an unreadable file: {}", stderr(&output));
+    exits_with(&output, 2);
     assert!(stderr(&output).contains("missing.csv"));
 }
 
@@ -191,8 +175,7 @@ fn export_reads_every_page_filters_and_feeds_run_which_resets_each_user_once() {
         .args(["--account-id", a, "--account-id", b, "-o", "all.csv"])
         .output()
         .expect("export");
-    let text = stderr(&output);
-    assert_eq!(code(&output), 0, "{text}");
+    let text = exits_with(&output, 0);
     assert!(text.contains("exported 280 users to all.csv"), "{text}");
     assert!(
         text.contains(&format!("{a}: 250")) && text.contains(&format!("{b}: 30")),
@@ -229,7 +212,7 @@ fn export_reads_every_page_filters_and_feeds_run_which_resets_each_user_once() {
         .args(["--account-id", a, "-o", "all.csv"])
         .output()
         .expect("export");
-    assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+    exits_with(&refused, 2);
     assert!(stderr(&refused).contains("--force"), "{}", stderr(&refused));
 
     // Filters: one by Chime (type), two here (status, domain).
@@ -243,7 +226,7 @@ fn export_reads_every_page_filters_and_feeds_run_which_resets_each_user_once() {
     ]);
     cmd.args(["--email-domain", "corp.example.com"]);
     let output = cmd.output().expect("export");
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&output, 0);
     let wanted: HashSet<(String, String)> = rows
         .iter()
         .filter(|r| r[0] == *a && r[5] == "PrivateUser" && r[6] == "Registered")
@@ -269,7 +252,7 @@ fn export_reads_every_page_filters_and_feeds_run_which_resets_each_user_once() {
     let output = run.output().expect("run");
     let state = sim.state();
     assert_no_pin_in(&stderr(&output), &state, "run's stderr");
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&output, 0);
     let results = read_rows(&work, "results.csv");
     assert_eq!(results.len(), wanted.len());
     assert!(results.iter().all(|row| row["status"] == "reset"));
@@ -300,7 +283,7 @@ fn export_retries_throttles_and_failures_and_writes_nothing_when_an_account_fail
         .args(["--account-id", &rows[0][0], "-o", "users.csv"])
         .output()
         .expect("export");
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&output, 0);
     assert_eq!(
         exported_users(&work, "users.csv").len(),
         450,
@@ -329,8 +312,7 @@ fn export_retries_throttles_and_failures_and_writes_nothing_when_an_account_fail
         ])
         .output()
         .expect("export");
-    let text = stderr(&output);
-    assert_eq!(code(&output), 1, "{text}");
+    let text = exits_with(&output, 1);
     assert!(text.contains("NotFoundException"), "{text}");
     let leftovers: Vec<_> = std::fs::read_dir(work.root())
         .expect("the work directory")
@@ -377,14 +359,14 @@ fn reset_prints_what_the_aws_cli_prints() {
             .args(["--account-id", account, "--user-id", user])
             .output()
             .expect("run aws");
-        assert_eq!(code(&theirs), 0, "aws failed: {}", stderr(&theirs));
+        exits_with(&theirs, 0);
         let ours = command(&work, "reset", sim.endpoint())
             .args(["--account-id", account, "--user-id", user])
             .output()
             .expect("reset");
         let state = sim.state();
         assert_no_pin_in(&stderr(&ours), &state, "reset's stderr");
-        assert_eq!(code(&ours), 0, "{}", stderr(&ours));
+        exits_with(&ours, 0);
         let (theirs, _) = without_pin(&stdout(&theirs));
         let (ours, pin) = without_pin(&stdout(&ours));
         assert_eq!(ours, theirs, "the same document, member for member");
@@ -392,13 +374,20 @@ fn reset_prints_what_the_aws_cli_prints() {
         assert!(pin == *current, "the PIN printed is the user's current PIN");
         assert_eq!(*resets, 2, "one reset by aws, one by us");
     }
-    for policy in ["masked", "omit"] {
+    let (account, user) = &users[1];
+    for (policy, resets_before) in [("masked", 2), ("omit", 3)] {
         let output = command(&work, "reset", sim.endpoint())
-            .args(["--account-id", &users[1].0, "--user-id", &users[1].1])
+            .args(["--account-id", account, "--user-id", user])
             .args(["--pins", policy])
             .output()
             .expect("reset");
-        assert_eq!(code(&output), 0, "{policy}: {}", stderr(&output));
+        exits_with(&output, 0);
+        let (current, resets) = &simulator_users(&sim.state())[&(account.clone(), user.clone())];
+        assert_eq!(
+            *resets,
+            resets_before + 1,
+            "{policy}: the PIN was reset on the server"
+        );
         if policy == "omit" {
             assert!(
                 !stdout(&output).contains("PersonalPIN"),
@@ -409,6 +398,10 @@ fn reset_prints_what_the_aws_cli_prints() {
             assert!(
                 shown.starts_with("********") && shown.len() == 10,
                 "eight stars, two digits"
+            );
+            assert!(
+                shown[8..] == current[8..],
+                "the two digits shown are the new PIN's last two"
             );
         }
     }
@@ -422,8 +415,7 @@ fn reset_errors_are_one_line_with_the_exception_name() {
         .args(["--account-id", ACCOUNT, "--user-id", USER])
         .output()
         .expect("reset");
-    let text = stderr(&output);
-    assert_eq!(code(&output), 1, "{text}");
+    let text = exits_with(&output, 1);
     assert!(stdout(&output).is_empty());
     let mut lines = text.lines();
     let identity = lines.next().unwrap_or_default();
@@ -438,7 +430,7 @@ fn reset_errors_are_one_line_with_the_exception_name() {
         .args(["--account-id", ACCOUNT, "--user-id", "not-a-user"])
         .output()
         .expect("reset");
-    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    exits_with(&output, 2);
     let counts = &sim.state()["requests"]["ResetPersonalPIN"];
     assert_eq!(counts["404"], 1, "a usage error sends nothing: {counts}");
 }
@@ -446,12 +438,8 @@ fn reset_errors_are_one_line_with_the_exception_name() {
 #[test]
 fn a_filled_in_template_is_accepted_by_validate() {
     let work = Workdir::new();
-    let output = bin()
-        .current_dir(work.root())
-        .arg("template")
-        .output()
-        .expect("template");
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let output = output_of(work.command(&["template"]));
+    exits_with(&output, 0);
     let comments = stderr(&output);
     for column in ["account_id", "user_id", "email", "note"] {
         assert!(
@@ -460,11 +448,8 @@ fn a_filled_in_template_is_accepted_by_validate() {
         );
     }
     work.write("template.csv", &output.stdout);
-    assert_eq!(
-        code(&validate(&work, &["template.csv"])),
-        1,
-        "the placeholders are refused until replaced"
-    );
+    // The placeholders are refused until replaced.
+    exits_with(&validate(&work, &["template.csv"]), 1);
     // What a user does by hand: the account column gets the account, the user column the user.
     let filled: String = stdout(&output)
         .lines()
@@ -475,7 +460,7 @@ fn a_filled_in_template_is_accepted_by_validate() {
         .collect();
     work.write("input.csv", filled);
     let output = validate(&work, &["input.csv"]);
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&output, 0);
 }
 
 #[test]
@@ -494,6 +479,6 @@ fn reset_sends_a_guid_typed_in_upper_case_as_chime_issued_it() {
         .args(["--pins", "omit"])
         .output()
         .expect("reset");
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    exits_with(&output, 0);
     assert_eq!(sim.state()["users"][0]["reset_count"], 1);
 }

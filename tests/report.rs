@@ -7,7 +7,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::support::{
-    assert_no_pin_in, bin, code, directory_users, finish, output_of, read_rows, run_command,
+    assert_no_pin_in, directory_users, exits_with, finish, output_of, read_rows, run_command,
     simulator_with_input, spawn_run, stderr, stdout, wait_for_rows, Workdir,
 };
 
@@ -15,11 +15,8 @@ const UNKNOWN_USER: &str = "0badbeef-0000-4000-8000-000000000001";
 
 /// `report ARGS` in `work`, with no AWS environment at all.
 fn report(work: &Workdir, args: &[&str]) -> std::process::Output {
-    let mut cmd = bin();
-    cmd.current_dir(work.root())
-        .env_clear()
-        .arg("report")
-        .args(args);
+    let mut cmd = work.command(&["report"]);
+    cmd.args(args).env_clear();
     output_of(cmd)
 }
 
@@ -46,12 +43,12 @@ fn report_gives_each_users_final_state_over_a_run_and_its_resume() {
     let mut resume = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
     resume.args(["--rate", "0", "--resume"]);
     let resumed = output_of(resume);
-    assert_eq!(code(&resumed), 1, "{}", stderr(&resumed));
+    exits_with(&resumed, 1);
     let rows = read_rows(&work, "results.csv");
     let state = sim.state();
 
     let json = report(&work, &["results.csv", "--json"]);
-    assert_eq!(code(&json), 1, "users still to do: {}", stderr(&json));
+    exits_with(&json, 1);
     let document: serde_json::Value = serde_json::from_str(&stdout(&json)).expect("JSON");
     let keys: BTreeSet<&str> = document
         .as_object()
@@ -91,7 +88,7 @@ fn report_gives_each_users_final_state_over_a_run_and_its_resume() {
     assert_eq!(document["last_finished_at"], last_row.as_str());
 
     let table = report(&work, &["results.csv"]);
-    assert_eq!(code(&table), 1);
+    exits_with(&table, 1);
     let table = stdout(&table);
     assert!(table.contains("Final state of 32 users"), "{table}");
     assert!(table.contains("Still to do: 2"), "{table}");
@@ -102,7 +99,7 @@ fn report_gives_each_users_final_state_over_a_run_and_its_resume() {
     assert!(table.contains("remove the row from the input"), "{table}");
 
     let markdown = report(&work, &["results.csv", "--markdown"]);
-    assert_eq!(code(&markdown), 1);
+    exits_with(&markdown, 1);
     let markdown = stdout(&markdown);
     assert!(markdown.contains("| reset | 30 |"), "{markdown}");
     assert!(
@@ -128,16 +125,16 @@ fn report_exits_0_when_every_user_is_reset_and_2_on_a_file_it_cannot_read() {
         sim.endpoint(),
         &["input.csv", "-o", "results.csv", "--rate", "0"],
     ));
-    assert_eq!(code(&run), 0, "{}", stderr(&run));
+    exits_with(&run, 0);
     let done = report(&work, &["results.csv"]);
-    assert_eq!(code(&done), 0, "{}", stderr(&done));
+    exits_with(&done, 0);
     assert!(stdout(&done).contains("Still to do: 0"));
 
     let mut broken = work.read("results.csv");
     broken.push_str("9,x,y,reset\n");
     work.write("broken.csv", broken);
     let refused = report(&work, &["results.csv", "broken.csv"]);
-    assert_eq!(code(&refused), 2);
+    exits_with(&refused, 2);
     assert!(
         stderr(&refused).contains("broken.csv, line 7"),
         "{}",

@@ -5,8 +5,9 @@
 use std::fs::File;
 
 use crate::support::{
-    code, directory_users, finish, output_of, read_rows, run_command, simulator_users,
-    simulator_with_input, spawn_run, stderr, wait_for_rows, SimulatorProcess, Workdir,
+    directory_users, exits_with, finished_with, normalised, output_of, read_rows, run_command,
+    simulator_users, simulator_with_input, spawn_run, stderr, wait_for_rows, SimulatorProcess,
+    Workdir,
 };
 
 /// Runs `input.csv` into `results.csv` to the end (`--resume` when `resume`), exit 0.
@@ -17,7 +18,7 @@ fn run_to_the_end(work: &Workdir, sim: &SimulatorProcess, resume: bool) -> Strin
         cmd.arg("--resume");
     }
     let output = output_of(cmd);
-    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    exits_with(&output, 0);
     stderr(&output)
 }
 
@@ -35,8 +36,7 @@ fn refused_resume(work: &Workdir, sim: &SimulatorProcess) -> String {
     let mut cmd = run_command(work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
     cmd.arg("--resume");
     let output = output_of(cmd);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 2, "stderr: {text}");
+    let text = exits_with(&output, 2);
     assert_eq!(resets_sent(sim), sent, "nothing sent");
     assert!(
         std::fs::read(work.path("results.csv")).unwrap() == before,
@@ -165,10 +165,11 @@ fn a_second_run_on_a_results_file_in_use_is_refused_at_once() {
         let started = std::time::Instant::now();
         let mut second = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
         second.arg(flag);
-        let output = output_of(second);
-        let text = stderr(&output);
-        assert_eq!(code(&output), 2, "{flag}: {text}");
-        assert!(text.contains("another run holds"), "{flag}: {text}");
+        let text = exits_with(&output_of(second), 2);
+        insta::assert_snapshot!(
+            format!("a_second_run_with{}_is_refused", flag.replace('-', "_")),
+            normalised(&text, &work)
+        );
         assert!(started.elapsed().as_secs() < 10, "{flag}: refused at once");
     }
     nix::sys::signal::kill(
@@ -176,8 +177,7 @@ fn a_second_run_on_a_results_file_in_use_is_refused_at_once() {
         nix::sys::signal::Signal::SIGINT,
     )
     .expect("interrupt the first run");
-    let (status, text) = finish(first);
-    assert_eq!(status, 130, "{text}");
+    finished_with(first, 130);
     let written = read_rows(&work, "results.csv");
     assert!(!written.is_empty(), "the first run's rows are all there");
     assert!(

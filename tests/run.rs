@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    assert_no_pin_in, assert_no_reset_sent, assert_pins_current, aws_env, bin, busiest_second,
-    code, directory_users, input_from_directory, output_of, read_rows, refused_run, request_log,
-    run_command, run_on_terminal, simulator_users, simulator_with_directory, simulator_with_input,
-    stderr, SimulatorProcess, Workdir, RESULTS_HEADER,
+    assert_no_pin_in, assert_no_reset_sent, assert_pins_current, bin, directory_users, exits_with,
+    input_from_directory, output_of, read_rows, refused_run, request_log, run_command,
+    run_on_terminal, simulator_users, simulator_with_directory, simulator_with_input, stderr,
+    stdout, SimulatorProcess, Workdir, RESULTS_HEADER,
 };
 
 #[test]
@@ -32,7 +32,7 @@ fn a_rotation_over_two_accounts_resets_every_user_exactly_once() {
     let state = sim.state();
     assert_no_pin_in(&stderr(&output), &state, "stderr");
     assert_no_pin_in(&String::from_utf8_lossy(&output.stdout), &state, "stdout");
-    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    exits_with(&output, 0);
 
     let results = work.read("results.csv");
     assert_eq!(
@@ -91,7 +91,7 @@ fn not_found_forbidden_and_bad_request_fail_their_rows_and_the_run_goes_on() {
     let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
     cmd.args(["--rate", "0", "--no-strict-ids"]);
     let output = output_of(cmd);
-    assert_eq!(code(&output), 1, "stderr: {}", stderr(&output));
+    exits_with(&output, 1);
     let rows = read_rows(&work, "results.csv");
     let by_line = |line: &str| rows.iter().find(|r| r["line"] == line).expect("each line");
     assert_eq!(by_line("2")["error_code"], "NotFoundException");
@@ -141,12 +141,8 @@ fn spreadsheet_input_is_tolerated_and_extra_columns_are_carried_in_order() {
         &["input.csv", "-o", "results.csv", "--rate", "0"],
     );
     let output = output_of(cmd);
-    assert_eq!(
-        code(&output),
-        1,
-        "an invalid row makes the exit code 1: {}",
-        stderr(&output)
-    );
+    // An invalid row makes the exit code 1.
+    exits_with(&output, 1);
     let results = work.read("results.csv");
     assert_eq!(
         results.lines().next(),
@@ -215,11 +211,6 @@ fn a_header_without_a_user_column_is_refused_before_anything_is_sent() {
     assert_no_reset_sent(&sim.state());
 }
 
-/// Requests a one-second window may hold beyond `--rate` + `--burst`: arrivals are counted at
-/// the simulator, and on a busy machine a request delayed on its way lands next to the
-/// following one. Without a rate limit the same run sends about 75 a second.
-const RATE_SLACK: f64 = 5.0;
-
 #[test]
 fn the_rate_and_the_concurrency_are_enforced() {
     let work = Workdir::new();
@@ -235,7 +226,7 @@ fn the_rate_and_the_concurrency_are_enforced() {
     cmd.args(["--rate", "25", "--burst", "5", "--concurrency", "3"]);
     let output = output_of(cmd);
     let elapsed = started.elapsed();
-    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    exits_with(&output, 0);
     let state = sim.state();
     let max_in_flight = state["max_in_flight"].as_u64().expect("max_in_flight");
     assert!(
@@ -248,12 +239,10 @@ fn the_rate_and_the_concurrency_are_enforced() {
         .into_iter()
         .filter(|line| line.operation == "ResetPersonalPIN")
         .collect();
-    assert_eq!(requests.len(), 70);
-    let busiest = busiest_second(&requests);
-    assert!(
-        busiest as f64 <= rate + burst + RATE_SLACK,
-        "{busiest} requests in one second at --rate 25 --burst 5"
-    );
+    assert_eq!(requests.len(), 70, "every row sent once");
+    // A busy machine only slows a run down, so this bound cannot flake: 70 sends at 25/s after
+    // a burst of 5 take 2.6 s at least. How close the run keeps to the rate, second by second,
+    // is the benchmark's to measure (tests/bench, section 3).
     let minimum = Duration::from_secs_f64((rows - burst) / rate);
     assert!(elapsed >= minimum, "70 rows at 25/s took only {elapsed:?}");
 }
@@ -261,17 +250,16 @@ fn the_rate_and_the_concurrency_are_enforced() {
 #[test]
 fn concurrency_is_used_up_to_its_bound() {
     let work = Workdir::new();
-    let sim = simulator_with_input(&work, 40, &["--latency-ms", "100"]);
+    // Each answer takes 600 ms: all six slots are taken long before the first is freed, on
+    // however busy a machine.
+    let sim = simulator_with_input(&work, 6, &["--latency-ms", "600"]);
     let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
     cmd.args(["--rate", "0", "--concurrency", "6"]);
-    let output = output_of(cmd);
-    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    exits_with(&output_of(cmd), 0);
     let max_in_flight = sim.state()["max_in_flight"].as_u64().unwrap();
-    // Never above the bound; at least half of it, since six slots are each held for 100 ms
-    // over 40 rows (a busy machine may not fill the last ones at the same instant).
-    assert!(
-        (3..=6).contains(&max_in_flight),
-        "{max_in_flight} requests in flight with --concurrency 6"
+    assert_eq!(
+        max_in_flight, 6,
+        "requests in flight at most with --concurrency 6"
     );
 }
 
@@ -284,7 +272,7 @@ fn pins_can_be_masked_or_omitted() {
         let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", &results]);
         cmd.args(["--rate", "0", "--pins", policy]);
         let output = output_of(cmd);
-        assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+        exits_with(&output, 0);
         let users = simulator_users(&sim.state());
         for row in read_rows(&work, &results) {
             let (pin, _) = &users[&(row["account_id"].clone(), row["user_id"].clone())];
@@ -312,12 +300,8 @@ fn pins_can_be_masked_or_omitted() {
 fn the_readme_first_command_asks_nothing_on_a_terminal() {
     let work = Workdir::new();
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/rotation.csv");
-    let mut cmd = bin();
-    aws_env(&mut cmd);
-    cmd.current_dir(work.root())
-        .args(["run", "--simulate"])
-        .arg(&sample)
-        .args(["-o", "rotation-results.csv"]);
+    let mut cmd = work.command(&["run", "--simulate"]);
+    cmd.arg(&sample).args(["-o", "rotation-results.csv"]);
     let run = run_on_terminal(cmd, &[]);
     assert_eq!(run.code, 0, "{}", run.screen);
     assert!(!run.screen.contains("[y/N]"), "{}", run.screen);
@@ -328,20 +312,13 @@ fn the_readme_first_command_asks_nothing_on_a_terminal() {
 fn the_readme_first_command_works_and_ignores_configured_endpoints() {
     let work = Workdir::new();
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/rotation.csv");
-    let mut cmd = bin();
-    aws_env(&mut cmd);
-    cmd.current_dir(work.root())
-        .env("AWS_ENDPOINT_URL", "http://192.0.2.10:8080")
-        .args(["run", "--simulate"])
+    let mut cmd = work.command(&["run", "--simulate"]);
+    cmd.env("AWS_ENDPOINT_URL", "http://192.0.2.10:8080")
         .arg(&sample)
         .args(["-o", "rotation-results.csv"]);
     let output = output_of(cmd);
-    assert_eq!(
-        code(&output),
-        0,
-        "the simulator's endpoint wins: {}",
-        stderr(&output)
-    );
+    // The simulator's endpoint wins.
+    exits_with(&output, 0);
     let rows = read_rows(&work, "rotation-results.csv");
     let input_rows = std::fs::read_to_string(&sample).unwrap().lines().count() - 1;
     assert_eq!(rows.len(), input_rows);
@@ -380,12 +357,8 @@ fn a_dry_run_changes_nothing_writes_no_pin_and_fails_missing_users() {
     let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "preview.csv"]);
     cmd.args(["--dry-run", "--rate", "0"]);
     let output = output_of(cmd);
-    assert_eq!(
-        code(&output),
-        1,
-        "a missing user and a bad id: {}",
-        stderr(&output)
-    );
+    // A missing user and a bad id.
+    exits_with(&output, 1);
     let state = sim.state();
     assert_no_pin_in(&work.read("preview.csv"), &state, "the dry run's results");
     assert!(simulator_users(&state)
@@ -432,7 +405,7 @@ fn rows_by_email_are_resolved_and_an_unknown_email_fails_cleanly() {
         sim.endpoint(),
         &["input.csv", "-o", "results.csv"],
     ));
-    assert_eq!(code(&output), 1, "stderr: {}", stderr(&output));
+    exits_with(&output, 1);
     let state = sim.state();
     let rows = read_rows(&work, "results.csv");
     let by_line = |line: &str| rows.iter().find(|r| r["line"] == line).expect("each line");
@@ -469,25 +442,20 @@ fn rows_by_email_are_resolved_and_an_unknown_email_fails_cleanly() {
 fn the_offboarding_sample_rehearses_with_its_planted_problems() {
     let work = Workdir::new();
     let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
-    let mut cmd = bin();
-    aws_env(&mut cmd);
-    let output = cmd
-        .current_dir(work.root())
-        .args([
-            "run",
-            "--simulate",
-            "--pins",
-            "omit",
-            "--rate",
-            "0",
-            "--simulate-directory",
-        ])
-        .arg(samples.join("directory.csv"))
+    let mut cmd = work.command(&[
+        "run",
+        "--simulate",
+        "--pins",
+        "omit",
+        "--rate",
+        "0",
+        "--simulate-directory",
+    ]);
+    cmd.arg(samples.join("directory.csv"))
         .arg(samples.join("offboarding.csv"))
-        .args(["-o", "offboarding-results.csv"])
-        .output()
-        .expect("run");
-    assert_eq!(code(&output), 1, "stderr: {}", stderr(&output));
+        .args(["-o", "offboarding-results.csv"]);
+    let output = output_of(cmd);
+    exits_with(&output, 1);
     let rows = read_rows(&work, "offboarding-results.csv");
     let count = |status: &str| rows.iter().filter(|row| row["status"] == status).count();
     assert_eq!(
@@ -513,15 +481,10 @@ fn a_refused_simulation_leaves_no_results_file_behind() {
         "account_id,user_id\n\
          11111111-2222-3333-4444-555555555555,aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\n",
     );
-    let mut cmd = bin();
-    aws_env(&mut cmd);
-    let output = cmd
-        .current_dir(work.root())
-        .args(["run", "--simulate", "-", "-o", "results.csv"])
-        .stdin(std::fs::File::open(input).unwrap())
-        .output()
-        .expect("run");
-    assert_eq!(code(&output), 2, "stderr: {}", stderr(&output));
+    let mut cmd = work.command(&["run", "--simulate", "-", "-o", "results.csv"]);
+    cmd.stdin(std::fs::File::open(input).unwrap());
+    let output = output_of(cmd);
+    exits_with(&output, 2);
     assert!(
         stderr(&output).contains("--simulate-directory"),
         "{}",
@@ -533,25 +496,81 @@ fn a_refused_simulation_leaves_no_results_file_behind() {
     );
 }
 
+/// The README's exit-code table (`## Exit codes`): each code with the first words of its
+/// meaning. The README is the contract; the tests compare the tool with it.
+fn readme_exit_codes() -> Vec<(i32, String)> {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .expect("the README");
+    let section = readme
+        .split("\n## Exit codes\n")
+        .nth(1)
+        .expect("the README has an exit-code section");
+    let codes: Vec<(i32, String)> = section
+        .lines()
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .filter_map(|line| {
+            let mut cells = line.split('|').map(str::trim).skip(1);
+            let code = cells.next()?.parse().ok()?;
+            Some((code, cells.next()?.to_string()))
+        })
+        .collect();
+    assert!(codes.len() >= 5, "the README's exit-code table: {codes:?}");
+    codes
+}
+
 #[test]
-fn help_documents_every_exit_code_and_usage_errors_exit_2() {
-    let help = bin().args(["run", "--help"]).output().expect("run --help");
-    assert_eq!(code(&help), 0);
-    let text = String::from_utf8_lossy(&help.stdout);
-    for exit_code in [
-        chime_pin_reset::exit::SUCCESS,
-        chime_pin_reset::exit::ROWS_FAILED,
-        chime_pin_reset::exit::USAGE,
-        chime_pin_reset::exit::STOPPED_EARLY,
-        chime_pin_reset::exit::INTERRUPTED,
-    ] {
-        assert!(
-            text.contains(&format!("\n  {exit_code} ")),
-            "exit code {exit_code} in:\n{text}"
-        );
-    }
-    let misuse = bin().args(["run", "--no-such-flag"]).output().expect("run");
-    assert_eq!(code(&misuse), chime_pin_reset::exit::USAGE as i32);
+fn help_and_the_exit_constants_match_the_readmes_exit_codes() {
+    let documented = readme_exit_codes();
+    let help = output_of(bin_command(&["run", "--help"]));
+    exits_with(&help, 0);
+    let text = stdout(&help);
+    let listed: Vec<i32> = text
+        .split("\nExit codes:\n")
+        .nth(1)
+        .expect("run --help lists the exit codes")
+        .lines()
+        .filter_map(|line| line.strip_prefix("  ")?.split(' ').next()?.parse().ok())
+        .collect();
+    let in_readme: Vec<i32> = documented.iter().map(|(code, _)| *code).collect();
+    assert_eq!(
+        listed, in_readme,
+        "run --help lists the README's codes:\n{text}"
+    );
+    let usage = documented
+        .iter()
+        .find(|(_, meaning)| meaning.starts_with("usage error"))
+        .expect("the README names the usage-error code")
+        .0;
+    assert_eq!(usage, 2);
+    use chime_pin_reset::exit;
+    let constants = [
+        exit::SUCCESS,
+        exit::ROWS_FAILED,
+        exit::USAGE,
+        exit::STOPPED_EARLY,
+        exit::INTERRUPTED,
+    ]
+    .map(|code| code as i32);
+    assert_eq!(
+        constants.to_vec(),
+        in_readme,
+        "src/exit.rs keeps the README's codes"
+    );
+
+    let misuse = exits_with(&output_of(bin_command(&["run", "--no-such-flag"])), usage);
+    assert!(
+        misuse.contains("unexpected argument '--no-such-flag'"),
+        "{misuse}"
+    );
+}
+
+/// The built binary with `args` and nothing else: no directory, no AWS environment.
+fn bin_command(args: &[&str]) -> std::process::Command {
+    let mut cmd = bin();
+    cmd.args(args);
+    cmd
 }
 
 #[test]
@@ -571,12 +590,8 @@ fn a_user_named_by_id_and_by_email_is_reset_once() {
     let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
     cmd.args(["--concurrency", "1", "--rate", "0"]);
     let output = output_of(cmd);
-    assert_eq!(
-        code(&output),
-        0,
-        "duplicates are not failures: {}",
-        stderr(&output)
-    );
+    // Duplicates are not failures.
+    exits_with(&output, 0);
     let state = sim.state();
     let resets = simulator_users(&state);
     for user in [first, second] {

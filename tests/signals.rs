@@ -12,9 +12,10 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::support::{
-    assert_every_user_reset_with_current_pin, assert_no_pin_in, code, exit_within, finish,
-    output_of, read_rows, run_command, screen_lines, simulator_users, simulator_with_input,
-    spawn_run, stderr, terminal, wait_for_rows, wait_until_blocked_on_the_pipe, Workdir,
+    assert_every_user_reset_with_current_pin, assert_no_pin_in, exit_within, exits_with, finish,
+    output_of, read_rows, run_command, run_on_terminal_sized, screen_lines, simulator_users,
+    simulator_with_input, spawn_run, stderr, wait_for_rows, wait_until_blocked_on_the_pipe,
+    Workdir,
 };
 
 fn interrupt(child: &std::process::Child, signal: Signal) {
@@ -164,7 +165,7 @@ fn a_hang_up_stops_the_run_like_ctrl_c_and_it_resumes() {
     let mut resume = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
     resume.args(["--rate", "0", "--resume"]);
     let output = output_of(resume);
-    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    exits_with(&output, 0);
     let state = sim.state();
     let rows = read_rows(&work, "results.csv");
     assert_eq!(rows.len(), 200, "one row per user");
@@ -188,8 +189,7 @@ fn results_redirected_to_a_file_others_can_read_are_warned_about() {
     let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "-"]);
     cmd.stdout(redirected);
     let output = output_of(cmd);
-    let text = stderr(&output);
-    assert_eq!(code(&output), 0, "{text}");
+    let text = exits_with(&output, 0);
     assert!(
         text.contains("warning: stdout is a file with mode 0644"),
         "{text}"
@@ -214,23 +214,11 @@ fn results_redirected_to_a_file_others_can_read_are_warned_about() {
 fn the_progress_line_fits_an_80_column_terminal() {
     let work = Workdir::new();
     let sim = simulator_with_input(&work, 60, &["--latency-ms", "20"]);
-    let (mut screen, child_side) = terminal(80);
     let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
-    cmd.args(["--rate", "20", "--concurrency", "2"])
-        .stdout(Stdio::null())
-        .stderr(child_side);
-    let mut child = cmd.spawn().expect("start the run");
-    // The child holds its own copy now: at its exit the terminal reads as ended.
-    drop(cmd);
-    let reading = thread::spawn(move || {
-        let mut shown = Vec::new();
-        // Ends with EIO once the run, the last holder of the other side, has exited.
-        let _ = screen.read_to_end(&mut shown);
-        String::from_utf8_lossy(&shown).into_owned()
-    });
-    let status = exit_within(&mut child, Duration::from_secs(60), "a 3 s run");
-    let shown = reading.join().expect("the terminal is read");
-    assert_eq!(status.code(), Some(0), "{shown}");
+    cmd.args(["--rate", "20", "--concurrency", "2", "--yes"]);
+    let run = run_on_terminal_sized(cmd, 80, &[]);
+    let shown = run.screen;
+    assert_eq!(run.code, 0, "{shown}");
     let progress: Vec<String> = screen_lines(&shown)
         .into_iter()
         .filter(|line| line.contains("/60"))

@@ -6,8 +6,9 @@
 use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook};
 
 use crate::support::{
-    assert_every_user_reset_with_current_pin, directory_users, exits_with, lines_with_status,
-    read_rows, run_offline, run_unthrottled, simulator_with_input, Workdir,
+    assert_every_user_reset_with_current_pin, assert_no_reset_sent, directory_users, exits_with,
+    lines_with_status, output_of, read_rows, run_command, run_offline, run_unthrottled,
+    simulator_with_input, Workdir,
 };
 
 const TEAM: &str = "Ventes Montréal";
@@ -214,4 +215,67 @@ fn report_xlsx_writes_pins_as_text_with_their_leading_zeros() {
         compared += 1;
     }
     assert_eq!(compared, 60);
+}
+
+/// A macro-enabled workbook whose users are on its second sheet, `Leavers`, with a TRUE/FALSE
+/// column and a lookup that failed (`#N/A`): `--sheet Leavers` reads them, a dry run changes
+/// nothing, and the run resets every user, the cells carried as Excel shows them.
+#[test]
+fn an_xlsm_workbook_on_a_named_sheet_rehearses_then_resets_with_its_cells_as_shown() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 3, &[]);
+    let mut workbook = Workbook::new();
+    let notes = workbook.add_worksheet();
+    notes.set_name("Notes").unwrap();
+    notes.write_string(0, 0, "not the users").unwrap();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("Leavers").unwrap();
+    for (column, name) in ["account_id", "user_id", "badge_returned", "manager"]
+        .into_iter()
+        .enumerate()
+    {
+        sheet.write_string(0, column as u16, name).unwrap();
+    }
+    for (index, user) in directory_users(&work).iter().enumerate() {
+        let row = 1 + index as u32;
+        sheet.write_string(row, 0, &user[0]).unwrap();
+        sheet.write_string(row, 1, &user[1]).unwrap();
+        sheet.write_boolean(row, 2, index % 2 == 0).unwrap();
+        sheet
+            .write_formula(row, 3, Formula::new("=NA()").set_result("#N/A"))
+            .unwrap();
+    }
+    workbook.save(work.path("leavers.xlsm")).unwrap();
+
+    let mut rehearsal = run_command(
+        &work,
+        sim.endpoint(),
+        &["leavers.xlsm", "-o", "preview.csv", "--sheet", "Leavers"],
+    );
+    rehearsal.args(["--dry-run", "--rate", "0"]);
+    exits_with(&output_of(rehearsal), 0);
+    assert_eq!(
+        lines_with_status(&read_rows(&work, "preview.csv"), "would-reset"),
+        ["2", "3", "4"]
+    );
+    assert_no_reset_sent(&sim.state());
+
+    let mut run = run_command(
+        &work,
+        sim.endpoint(),
+        &["leavers.xlsm", "-o", "results.csv", "--sheet", "Leavers"],
+    );
+    run.args(["--rate", "0"]);
+    exits_with(&output_of(run), 0);
+    let rows = read_rows(&work, "results.csv");
+    assert_every_user_reset_with_current_pin(&rows, &sim.state(), 3);
+    let mut carried: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|row| (row["badge_returned"].as_str(), row["manager"].as_str()))
+        .collect();
+    carried.sort();
+    assert_eq!(
+        carried,
+        [("FALSE", "#N/A"), ("TRUE", "#N/A"), ("TRUE", "#N/A")]
+    );
 }

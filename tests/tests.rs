@@ -14,6 +14,7 @@ mod outputs;
 mod preflight;
 mod prepare;
 mod progress;
+mod promises;
 mod rehearsal;
 mod reliability;
 mod report;

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::fs::File;
 
 use crate::support::{
-    assert_nothing_like_a_pin, code, directory_users, output_of, read_rows, remove_user,
-    run_command, set_pin, simulator_users, simulator_with_input, stderr, stdout, verify_command,
-    wait_for_late_resets, Row, SimulatorProcess, Workdir,
+    assert_nothing_like_a_pin, code, directory_users, exits_with, output_of, read_rows,
+    remove_user, run_command, set_pin, simulator_users, simulator_with_input, stderr, stdout,
+    verify_command, wait_for_late_resets, Row, SimulatorProcess, Workdir,
 };
 
 /// Runs `input.csv` into `results.csv` (with `extra` flags) to the end, exit 0.
@@ -16,7 +16,7 @@ fn run_all(work: &Workdir, sim: &SimulatorProcess, extra: &[&str]) -> Vec<Row> {
     let mut cmd = run_command(work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
     cmd.args(["--rate", "0"]).args(extra);
     let output = output_of(cmd);
-    assert_eq!(code(&output), 0, "stderr: {}", stderr(&output));
+    exits_with(&output, 0);
     read_rows(work, "results.csv")
 }
 
@@ -342,11 +342,15 @@ fn a_resume_with_update_results_records_the_users_a_first_verify_found_changed()
     let (work, sim) = run_then_change_two_pins(5);
     let (status, text) = verify(&work, &sim, "verified.csv", &[]);
     assert_eq!(status, 1, "{text}");
-    let (_, text) = verify(
+    let (status, text) = verify(
         &work,
         &sim,
         "verified.csv",
         &["--resume", "--update-results"],
+    );
+    assert_eq!(
+        status, 1,
+        "the changed users settled before still count: {text}"
     );
     let recorded = read_rows(&work, "results.csv")
         .iter()

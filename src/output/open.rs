@@ -90,7 +90,7 @@ impl Files {
         existing: Existing,
         role: &'static str,
     ) -> Result<RowsOutput, OutputError> {
-        let exists_hint = "pass --resume to continue from it, or --force to overwrite it";
+        let exists_hint = "pass --resume to continue that run, or --force to overwrite it";
         let target = self.writes(destination, existing, role, exists_hint)?;
         let held = match &target {
             Some(Target { path, metadata }) if metadata.as_ref().is_some_and(Metadata::is_file) => {
@@ -309,7 +309,7 @@ fn open_unheld(path: &Path, existing: Existing, name: &str) -> Result<Opened, Ou
         return Err(match existing {
             Existing::Refuse => OutputError::Exists {
                 file: name.to_string(),
-                hint: "pass --resume to continue from it, or --force to overwrite it",
+                hint: "pass --resume to continue that run, or --force to overwrite it",
             },
             Existing::Append | Existing::Overwrite => OutputError::Appeared(name.to_string()),
         });

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{aws_env, bin, fetch_state, Workdir};
+use super::{fetch_state, Workdir};
 
 /// Sets a user's PIN behind the tool's back: to `pin`, or to a fresh one when `None`.
 pub fn set_pin(endpoint: &str, account: &str, user: &str, pin: Option<&str>) {
@@ -59,13 +59,21 @@ pub fn wait_for_late_resets(endpoint: &str) -> serde_json::Value {
 
 /// A `verify` command against `endpoint`, with dummy credentials, in `work`.
 pub fn verify_command(work: &Workdir, endpoint: &str, args: &[&str]) -> Command {
-    let mut cmd = bin();
-    aws_env(&mut cmd);
-    cmd.current_dir(work.root()).arg("verify").args(args).args([
-        "--endpoint-url",
-        endpoint,
-        "--rate",
-        "0",
-    ]);
+    let mut cmd = work.command(&["verify"]);
+    cmd.args(args)
+        .args(["--endpoint-url", endpoint, "--rate", "0"]);
     cmd
+}
+
+/// Gives the simulator a new token bucket of `rps` requests a second with `burst` (0 turns
+/// throttling off); returns the answer, `{"rps": R, "burst": B}`.
+pub fn set_throttle(endpoint: &str, rps: f64, burst: u32) -> serde_json::Value {
+    let url = format!("{endpoint}/__simulator/throttle");
+    let body = ureq::post(&url)
+        .send(format!("{{\"rps\":{rps},\"burst\":{burst}}}"))
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+        .into_body()
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("read body of {url}: {e}"));
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("the answer is not JSON: {e}"))
 }

@@ -56,14 +56,25 @@ pub fn directory_users(work: &Workdir) -> Vec<csv::StringRecord> {
         .collect()
 }
 
-/// Writes `directory.csv` in `work` for `simulate --directory`: the simulator's own header,
-/// then `rows` (account_id, user_id, email, display_name, license_type, user_type,
+/// The header of the directory `simulate --write-directory` writes and `--directory` reads,
+/// as the README gives it (without the optional account columns).
+pub const DIRECTORY_HEADER: [&str; 7] = [
+    "account_id",
+    "user_id",
+    "email",
+    "display_name",
+    "license_type",
+    "user_type",
+    "registration_status",
+];
+
+/// Writes `directory.csv` in `work` for `simulate --directory`: the README's header, then
+/// `rows` (account_id, user_id, email, display_name, license_type, user_type,
 /// registration_status).
 pub fn write_directory(work: &Workdir, rows: &[[String; 7]]) -> PathBuf {
     let path = work.path("directory.csv");
     let mut out = csv::Writer::from_path(&path).expect("a directory file");
-    out.write_record(chime_pin_reset::simulator::directory::CSV_COLUMNS)
-        .expect("write");
+    out.write_record(DIRECTORY_HEADER).expect("write");
     for row in rows {
         out.write_record(row).expect("write");
     }

@@ -66,6 +66,15 @@ impl Workdir {
         path
     }
 
+    /// The built binary with `args`, run in this directory with dummy credentials and the
+    /// host's AWS configuration shut out ([`aws_env`]): the one way a test starts the tool.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = bin();
+        aws_env(&mut cmd);
+        cmd.current_dir(self.root()).args(args);
+        cmd
+    }
+
     /// Reads `name` as UTF-8.
     pub fn read(&self, name: &str) -> String {
         let path = self.path(name);

@@ -57,33 +57,10 @@ pub fn exit_within(child: &mut Child, limit: Duration, what: &str) -> ExitStatus
 }
 
 /// A pseudo-terminal `columns` wide: (the side the test reads, the side a child writes to).
+/// [`super::run_on_terminal_sized`] runs a command on one, as its controlling terminal.
 pub fn terminal(columns: u16) -> (std::fs::File, std::fs::File) {
-    use std::os::fd::FromRawFd;
-    let (mut reader, mut child_side) = (0, 0);
-    let size = libc::winsize {
-        ws_row: 24,
-        ws_col: columns,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: openpty writes two descriptors through valid pointers and reads `size`.
-    let opened = unsafe {
-        libc::openpty(
-            &mut reader,
-            &mut child_side,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            &size,
-        )
-    };
-    assert_eq!(opened, 0, "openpty");
-    // SAFETY: both descriptors were just opened and are owned by nobody else.
-    unsafe {
-        (
-            std::fs::File::from_raw_fd(reader),
-            std::fs::File::from_raw_fd(child_side),
-        )
-    }
+    let (reader, child_side) = super::open_terminal(columns);
+    (reader.into(), child_side.into())
 }
 
 /// What a terminal shows of `output`, line by line: escape sequences dropped, every carriage

@@ -17,23 +17,69 @@ pub struct TerminalRun {
     pub code: i32,
 }
 
-/// Runs `cmd` on a new pseudo-terminal. Each time the screen shows the next text of
-/// `answers`' pairs (`(wait_for, type)`), types the answer. Panics after 60 s.
+/// How long a run on a terminal may take, answers included, before the test fails saying what
+/// the screen showed.
+const TERMINAL_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A new pseudo-terminal `columns` wide and 24 rows high: (the side the test reads and types
+/// on, the side the tool is given). The one place the tests open a terminal.
+pub fn open_terminal(columns: u16) -> (OwnedFd, OwnedFd) {
+    let size = nix::pty::Winsize {
+        ws_row: 24,
+        ws_col: columns,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(Some(&size), None).expect("open a pseudo-terminal");
+    (pty.master, pty.slave)
+}
+
+/// Runs `cmd` on a new 80-column pseudo-terminal. Each time the screen shows the next text of
+/// `answers`' pairs (`(wait_for, type)`), types the answer (`"\x03"` is Ctrl-C, `"\x04"`
+/// Ctrl-D). Panics after 30 s.
 pub fn run_on_terminal(cmd: Command, answers: &[(&str, &str)]) -> TerminalRun {
-    run_on_terminal_acting(cmd, answers, |_| {})
+    run_on_terminal_sized(cmd, 80, answers)
+}
+
+/// [`run_on_terminal`] on a terminal `columns` wide.
+pub fn run_on_terminal_sized(cmd: Command, columns: u16, answers: &[(&str, &str)]) -> TerminalRun {
+    run_on(cmd, columns, None, answers, |_| {})
 }
 
 /// [`run_on_terminal`], calling `act(i)` once the screen shows the `i`th text, before its
 /// answer is typed: for a change made while the tool waits on a question.
 pub fn run_on_terminal_acting(
+    cmd: Command,
+    answers: &[(&str, &str)],
+    act: impl FnMut(usize),
+) -> TerminalRun {
+    run_on(cmd, 80, None, answers, act)
+}
+
+/// [`run_on_terminal`] with `input` on stdin instead of the terminal, which stays the
+/// process's controlling terminal and its stderr (`run - < input.csv` at a shell).
+pub fn run_on_terminal_with_stdin(
+    cmd: Command,
+    input: File,
+    answers: &[(&str, &str)],
+) -> TerminalRun {
+    run_on(cmd, 80, Some(input), answers, |_| {})
+}
+
+fn run_on(
     mut cmd: Command,
+    columns: u16,
+    input: Option<File>,
     answers: &[(&str, &str)],
     mut act: impl FnMut(usize),
 ) -> TerminalRun {
-    let pty = nix::pty::openpty(None, None).expect("open a pseudo-terminal");
-    let (master, slave) = (pty.master, pty.slave);
+    let (master, slave) = open_terminal(columns);
     let slave_fd = slave.as_raw_fd();
-    cmd.stdin(Stdio::from(clone(&slave)))
+    let stdin = match input {
+        Some(file) => Stdio::from(file),
+        None => Stdio::from(clone(&slave)),
+    };
+    cmd.stdin(stdin)
         .stderr(Stdio::from(clone(&slave)))
         .stdout(Stdio::null());
     // SAFETY: only async-signal-safe calls between fork and exec: a new session whose
@@ -70,7 +116,7 @@ pub fn run_on_terminal_acting(
         })
     };
     let mut keyboard = File::from(master);
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + TERMINAL_DEADLINE;
     let mut seen = 0;
     for (index, (wait_for, answer)) in answers.iter().enumerate() {
         loop {
@@ -96,7 +142,10 @@ pub fn run_on_terminal_acting(
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the tool did not end within 60 s");
+            panic!(
+                "the tool did not end within {TERMINAL_DEADLINE:?}; the terminal showed:\n{}",
+                screen.lock().unwrap()
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     };
