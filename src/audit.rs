@@ -310,12 +310,15 @@ fn code(text: &str) -> String {
 }
 
 fn is_done(status: RowStatus) -> bool {
-    matches!(status, RowStatus::Reset | RowStatus::WouldReset)
+    matches!(
+        status,
+        RowStatus::Reset | RowStatus::WouldReset | RowStatus::Gone
+    )
 }
 
 /// An account's users, and how many of them are not done.
 fn users_and_open(statuses: &BTreeMap<&'static str, u64>) -> (u64, u64) {
-    let done = [RowStatus::Reset, RowStatus::WouldReset]
+    let done = [RowStatus::Reset, RowStatus::WouldReset, RowStatus::Gone]
         .iter()
         .map(|status| statuses.get(status.as_str()).copied().unwrap_or(0))
         .sum::<u64>();

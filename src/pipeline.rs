@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use crate::config::{Rehearsal, RunConfig};
 use crate::execution::{Control, RunState, Running, StopReason};
 use crate::exit;
-use crate::input::{self, InputItem, InputReader};
+use crate::input::{self, Fingerprints, InputItem, InputReader};
 use crate::ledger::{self, resume::Resumed};
 use crate::outcome::{Outcome, RowStatus};
 use crate::output::{self, Existing, ResultsWriter};
@@ -40,11 +40,12 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
     let held = output::hold(&config.output, existing)?;
     let mut resumed = match &held {
         Some(file) if existing == Existing::Append => {
-            ledger::resume::read(file.path(), config.pins)?
+            ledger::resume::read(file.path(), config.pins, config.exec.offboarding.logout)?
         }
         _ => Resumed::default(),
     };
     let already_reset = Arc::new(std::mem::take(&mut resumed.already_reset));
+    let awaiting_logout = std::mem::take(&mut resumed.awaiting_logout);
     let reader = InputReader::open(config.input.clone(), already_reset.clone())?;
     resumed.check_carried(reader.carried_headers())?;
     if let Some(notice) = reader.notice() {
@@ -71,7 +72,14 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
         config.pins,
         config.raw_cells,
     )?;
-    let code = execute_run(&config, prepared, reader, writer).await;
+    if config.exec.offboarding.logout && !writer.has_offboarding_columns() {
+        anyhow::bail!(
+            "{} was written by an earlier version, without the logout column: run --logout \
+             into a new results file",
+            config.output.name()
+        );
+    }
+    let code = execute_run(&config, prepared, reader, writer, awaiting_logout).await;
     if let Some(simulator) = simulator {
         simulator.shutdown().await;
     }
@@ -119,9 +127,11 @@ async fn execute_run(
     prepared: Prepared,
     reader: InputReader,
     writer: ResultsWriter,
+    awaiting_logout: Fingerprints,
 ) -> u8 {
     let started = Instant::now();
-    let state = Arc::new(RunState::new(config.exec.rate_governor(), reader.dedup()));
+    let state = RunState::new(config.exec.rate_governor(), reader.dedup());
+    let state = Arc::new(state.with_awaiting_logout(awaiting_logout));
     let progress_bar = Arc::new(OnceLock::new());
     *state.canary.lock().expect("never poisoned") =
         preflight::canary_gate(config, &prepared, progress_bar.clone());

@@ -19,6 +19,8 @@ pub struct Tally {
     pub by_status: BTreeMap<RowStatus, u64>,
     pub by_error: BTreeMap<String, u64>,
     pub rows: u64,
+    /// `reset` rows whose `--logout` failed: the reset stands, the row is not done.
+    pub logouts_failed: u64,
 }
 
 impl Tally {
@@ -28,15 +30,19 @@ impl Tally {
         if let Some(code) = &outcome.error_code {
             *self.by_error.entry(code.clone()).or_default() += 1;
         }
+        if outcome.logout == crate::outcome::Logout::Failed {
+            self.logouts_failed += 1;
+        }
     }
 
     pub fn count(&self, status: RowStatus) -> u64 {
         self.by_status.get(&status).copied().unwrap_or(0)
     }
 
-    /// Rows that did not reach their goal (duplicates are not failures).
+    /// Rows that did not reach their goal (duplicates are not failures, nor users already
+    /// gone under `--missing-ok`).
     pub fn unsuccessful(&self) -> u64 {
-        self.count(RowStatus::Failed) + self.count(RowStatus::Invalid)
+        self.count(RowStatus::Failed) + self.count(RowStatus::Invalid) + self.logouts_failed
     }
 }
 

@@ -251,6 +251,7 @@ impl ExecArgs {
             mode,
             endpoint: describe_endpoint(client),
             settle: client.attempt_timeout * SETTLE_TIMEOUTS,
+            offboarding: Default::default(),
         }
     }
 

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::chime::ChimeApi;
-use crate::dedup::Dedup;
+use crate::dedup::{Dedup, Fingerprints};
 use crate::input::InputItem;
 pub use crate::outcome::LiveStats;
 use crate::outcome::Outcome;
@@ -57,6 +57,17 @@ pub struct ExecConfig {
     /// How long after it was sent an attempt of unknown outcome may still be applied: a reset
     /// after one is read back only once this has passed.
     pub settle: Duration,
+    pub offboarding: Offboarding,
+}
+
+/// What `run` does beyond the reset when offboarding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Offboarding {
+    /// `--logout`: log each user out (LogoutUser) once their PIN is reset.
+    pub logout: bool,
+    /// `--missing-ok`: a user Chime no longer has, in an account it has, is `gone`, not
+    /// `failed`.
+    pub missing_ok: bool,
 }
 
 impl ExecConfig {
@@ -81,6 +92,8 @@ pub struct RunState {
     rows_in_flight: Mutex<BTreeMap<u64, (String, String)>>,
     /// `--canary N`, taken by the executor when it starts.
     pub canary: Mutex<Option<canary::Canary>>,
+    /// `--resume --logout`: the users reset already whose logout is not recorded as done.
+    pub awaiting_logout: Fingerprints,
 }
 
 impl RunState {
@@ -93,6 +106,15 @@ impl RunState {
             unreachable_streak: AtomicU32::new(0),
             rows_in_flight: Mutex::default(),
             canary: Mutex::default(),
+            awaiting_logout: Fingerprints::default(),
+        }
+    }
+
+    /// The users that `--resume --logout` logs out without resetting them again.
+    pub fn with_awaiting_logout(self, awaiting_logout: Fingerprints) -> Self {
+        RunState {
+            awaiting_logout,
+            ..self
         }
     }
 
@@ -287,6 +309,9 @@ mod tests {
         async fn find_user_by_email(&self, _: &str, email: &str) -> Result<Answer, CallError> {
             self.answer(email)
         }
+        async fn logout_user(&self, _: &str, user_id: &str) -> Result<Option<String>, CallError> {
+            self.answer(user_id).map(|answer| answer.request_id)
+        }
     }
 
     fn config(mode: Mode) -> ExecConfig {
@@ -302,6 +327,7 @@ mod tests {
             mode,
             endpoint: "the fake".to_string(),
             settle: Duration::from_millis(5),
+            offboarding: Offboarding::default(),
         }
     }
 
@@ -310,6 +336,7 @@ mod tests {
             line: 2,
             account_id: "acct".to_string(),
             target: Target::UserId(user.to_string()),
+            email: None,
             carried: vec![],
         })
     }
@@ -403,6 +430,7 @@ mod tests {
                 line: 3,
                 account_id: "acct".to_string(),
                 target: Target::Email(email.to_string()),
+                email: None,
                 carried: vec![],
             })
         };

@@ -107,7 +107,7 @@ pub fn final_rows(paths: &[PathBuf]) -> Result<FinalRows, LedgerError> {
 fn was_sent(status: RowStatus) -> bool {
     matches!(
         status,
-        RowStatus::Reset | RowStatus::Failed | RowStatus::WouldReset
+        RowStatus::Reset | RowStatus::Failed | RowStatus::WouldReset | RowStatus::Gone
     )
 }
 

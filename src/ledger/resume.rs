@@ -1,11 +1,13 @@
 //! What a resumed run must not do again: the users whose last sent row in the results is a
 //! whole `reset` row, read strictly (an unreadable row stops the run before anything is sent,
 //! rather than ending the reading early and resetting every user after it a second time).
+//! Under `--logout`, a user reset but not logged out is not skipped: the run logs them out
+//! without resetting them again. A user `gone` (`--missing-ok`) is done.
 
 use std::path::Path;
 
 use crate::dedup::{Fingerprints, UserKey};
-use crate::outcome::RowStatus;
+use crate::outcome::{Logout, RowStatus};
 use crate::output::{carried_column_name, PinPolicy};
 use crate::rules::is_chime_pin;
 
@@ -16,6 +18,9 @@ use super::{LedgerError, ResultRow, RowReader};
 pub struct Resumed {
     /// The users not to reset again, by user id and by email.
     pub already_reset: Fingerprints,
+    /// Under `--logout`: the users reset whose logout is not recorded as done, to log out
+    /// without a second reset.
+    pub awaiting_logout: Fingerprints,
     /// The carried columns of the file's header; `None` when the file has no header yet.
     carried_headers: Option<Vec<String>>,
     file_name: String,
@@ -23,8 +28,8 @@ pub struct Resumed {
 
 /// Reads the results file at `path` (already locked by the run). Under `--pins full` a `reset`
 /// row counts only when its PIN has the form Chime returns; under `masked` or `omit` the PIN
-/// cannot tell.
-pub fn read(path: &Path, pins: PinPolicy) -> Result<Resumed, LedgerError> {
+/// cannot tell. With `logout`, a reset user counts as done only once logged out.
+pub fn read(path: &Path, pins: PinPolicy, logout: bool) -> Result<Resumed, LedgerError> {
     let file_name = path.display().to_string();
     let mut reader = match RowReader::open(path) {
         Ok(reader) => reader,
@@ -38,25 +43,35 @@ pub fn read(path: &Path, pins: PinPolicy) -> Result<Resumed, LedgerError> {
         Err(err) => return Err(err),
     };
     let mut done = Fingerprints::default();
+    let mut awaiting_logout = Fingerprints::default();
     for row in reader.by_ref() {
         let row = row?;
         // Duplicate and invalid rows say nothing of the user's PIN (they were never sent, and
         // a duplicate may be written after the reset it repeats): only sent rows count.
         let reset = match row.status {
             RowStatus::Reset => pins != PinPolicy::Full || is_chime_pin(row.personal_pin.expose()),
+            RowStatus::Gone => true,
             RowStatus::Failed => false,
             _ => continue,
         };
+        let awaits_logout =
+            logout && reset && row.status == RowStatus::Reset && row.logout != Logout::Done;
         for key in keys(&row) {
-            if reset {
+            if reset && !awaits_logout {
                 done.insert(key);
             } else {
                 done.remove(key);
+            }
+            if awaits_logout {
+                awaiting_logout.insert(key);
+            } else {
+                awaiting_logout.remove(key);
             }
         }
     }
     Ok(Resumed {
         already_reset: done,
+        awaiting_logout,
         carried_headers: Some(reader.carried_headers().to_vec()),
         file_name,
     })

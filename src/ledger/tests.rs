@@ -93,7 +93,7 @@ fn resume_trusts_only_whole_reset_rows_with_a_pin_of_chime_form() {
         + &row(6, "u4", "reset", PIN)
         + &row(7, "u4", "failed", "");
     let (_dir, path) = file_of(text.as_bytes());
-    let resumed = resume::read(&path, PinPolicy::Full).unwrap();
+    let resumed = resume::read(&path, PinPolicy::Full, false).unwrap();
     let done = |user: &str| {
         resumed
             .already_reset
@@ -103,7 +103,7 @@ fn resume_trusts_only_whole_reset_rows_with_a_pin_of_chime_form() {
             ))
     };
     assert!(done("u1") && !done("u2") && done("u3") && !done("u4"));
-    let masked = resume::read(&path, PinPolicy::Omit).unwrap();
+    let masked = resume::read(&path, PinPolicy::Omit, false).unwrap();
     assert!(masked
         .already_reset
         .contains(crate::dedup::Fingerprints::key(

@@ -165,8 +165,8 @@ impl ServerState {
         (StatusCode::OK, json)
     }
 
-    /// The document of `GET /__simulator/state`: every user not removed, with PIN and reset
-    /// count, and the counters.
+    /// The document of `GET /__simulator/state`: every user not removed, with PIN, reset and
+    /// logout counts, and the counters.
     pub(super) fn state_json(&self) -> Vec<u8> {
         #[derive(Serialize)]
         struct StateUser<'a> {
@@ -176,6 +176,7 @@ impl ServerState {
             display_name: &'a str,
             personal_pin: &'a str,
             reset_count: u64,
+            logout_count: u64,
         }
         #[derive(Serialize)]
         struct StateDocument<'a> {
@@ -184,13 +185,13 @@ impl ServerState {
             counters: Counters,
         }
         // Copied under each user's lock first, so no lock is held while the document is built.
-        let records: Vec<Option<([u8; 10], u64)>> = self
+        let records: Vec<Option<([u8; 10], u64, u64)>> = self
             .store
             .users()
             .iter()
             .map(|u| {
                 let record = u.pin();
-                (!record.removed).then_some((record.pin, record.reset_count))
+                (!record.removed).then_some((record.pin, record.reset_count, record.logout_count))
             })
             .collect();
         let users = self
@@ -199,7 +200,7 @@ impl ServerState {
             .iter()
             .zip(&records)
             .filter_map(|(u, record)| {
-                let (pin, reset_count) = record.as_ref()?;
+                let (pin, reset_count, logout_count) = record.as_ref()?;
                 Some(StateUser {
                     account_id: &u.info.account_id,
                     user_id: &u.info.user_id,
@@ -207,6 +208,7 @@ impl ServerState {
                     display_name: &u.info.display_name,
                     personal_pin: std::str::from_utf8(pin).expect("PINs are ASCII digits"),
                     reset_count: *reset_count,
+                    logout_count: *logout_count,
                 })
             })
             .collect();
