@@ -114,7 +114,7 @@ fn simulated_directory(config: &RunConfig, rehearsal: &Rehearsal) -> anyhow::Res
     for item in InputReader::open(config.input.clone(), Arc::default())? {
         if let InputItem::Task(task) = item {
             if let input::Target::UserId(user_id) = &task.target {
-                directory.ensure_user(&task.account_id, user_id);
+                directory.ensure_user_with_email(&task.account_id, user_id, task.email.as_deref());
             }
         }
     }

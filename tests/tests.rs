@@ -4,6 +4,7 @@
 mod answers;
 mod guards;
 mod input;
+mod offboarding;
 mod preflight;
 mod prepare;
 mod reliability;

@@ -1,6 +1,6 @@
 //! The admin endpoints under `/__simulator/`, which change or show the simulated world behind
-//! the tool's back: the state document, a user's PIN, a user's removal, the throttle, and
-//! whether the credentials have expired. They
+//! the tool's back: the state document, a user's PIN, a user's removal, the throttle, the
+//! share of logouts that fail, and whether the credentials have expired. They
 //! need no signature, meet no fault, and are neither counted nor logged.
 
 use bytes::Bytes;
@@ -32,6 +32,14 @@ struct ThrottleRequest {
     /// Bucket size; absent or 0 means max(1, rps).
     #[serde(default)]
     burst: u32,
+}
+
+/// Body of `POST /__simulator/logout-faults`, and its answer.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct LogoutFaults {
+    /// The fraction of LogoutUser requests answered 500, from 0 to 1.
+    fail_rate: f64,
 }
 
 /// The answer of `POST /__simulator/throttle`: what is in force now (0 and 0: no throttling).
@@ -72,6 +80,7 @@ impl ServerState {
             (&Method::GET, ["state"]) => (StatusCode::OK, self.state_json()),
             (&Method::POST, ["throttle"]) => self.set_throttle(body),
             (&Method::POST, ["credentials"]) => self.set_credentials(body),
+            (&Method::POST, ["logout-faults"]) => self.set_logout_faults(body),
             (&Method::POST, ["users", account, user, "pin"]) => {
                 self.set_pin(&decoded(account), &decoded(user), body)
             }
@@ -147,6 +156,21 @@ impl ServerState {
         let json =
             serde_json::to_vec(&ThrottleAnswer { rps, burst }).expect("numbers always serialize");
         (StatusCode::OK, json)
+    }
+
+    /// Replaces the share of LogoutUser requests that fail (`--logout-fail-rate`).
+    fn set_logout_faults(&self, body: &[u8]) -> (StatusCode, Vec<u8>) {
+        match serde_json::from_slice::<LogoutFaults>(body) {
+            Ok(request) if (0.0..=1.0).contains(&request.fail_rate) => {
+                self.faults.set_logout_fail_rate(request.fail_rate);
+                let json = serde_json::to_vec(&request).expect("a number always serializes");
+                (StatusCode::OK, json)
+            }
+            _ => admin_error(
+                StatusCode::BAD_REQUEST,
+                "expected {\"fail_rate\": P} with P from 0 to 1",
+            ),
+        }
     }
 
     /// Expires the keys at once, or renews them (after which they never expire).

@@ -52,6 +52,9 @@ impl ServerState {
             Fate::Drop => return Reply::Dropped,
             Fate::Normal | Fate::ResetThenDrop | Fate::Garbage | Fate::NoPin | Fate::LateApply => {}
         }
+        if route.op == ApiOperation::LogoutUser && self.faults.fails_logout() {
+            return Reply::service_failure();
+        }
         let account_id = route.account_id.as_deref().unwrap_or_default();
         let user_id = route.user_id.as_deref().unwrap_or_default();
         match route.op {
