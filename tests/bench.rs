@@ -13,7 +13,8 @@
 //! it and is taken again.
 //!
 //! Sections 1 to 6 are in `bench/sections.rs`; the pacing sections, 7 (the rate matrix against
-//! a token-bucket simulator) and 8 (its rate changed mid-run), in `bench/pacing.rs`; their
+//! a token-bucket simulator) and 8 (its rate changed mid-run), in `bench/pacing.rs`; section 9
+//! (the cost of `run --logout`) in `bench/logout.rs`; their
 //! inputs and simulators in `bench/fixture.rs`; how a process is measured in
 //! `bench/measure.rs`; the printing in `bench/report.rs`. The helpers shared with the
 //! integration tests (the simulator process, the request log) come from `support/`.
@@ -23,6 +24,8 @@ mod support;
 
 #[path = "bench/fixture.rs"]
 mod fixture;
+#[path = "bench/logout.rs"]
+mod logout;
 #[path = "bench/measure.rs"]
 mod measure;
 #[path = "bench/pacing.rs"]
@@ -81,6 +84,9 @@ fn benchmark() {
     }
     if wanted(8) {
         rate_changes(&fixture, &mut verdicts);
+    }
+    if wanted(9) {
+        logout::logout_cost(&fixture, &mut verdicts);
     }
     drop(fixture);
 
