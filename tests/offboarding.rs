@@ -163,6 +163,30 @@ async fn the_simulator_throttles_and_drops_logouts_like_the_other_calls() {
 fn logout_resets_each_user_once_and_logs_each_out_once() {
     let work = Workdir::new();
     let sim = simulator_with_input(&work, 6, &[]);
+    let dry = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &[
+            "input.csv",
+            "-o",
+            "dry.csv",
+            "--rate",
+            "0",
+            "--logout",
+            "--dry-run",
+        ],
+    ));
+    let text = exits_with(&dry, 0);
+    assert!(text.contains("a run would reset and log out"), "{text}");
+    let dry_rows = read_rows(&work, "dry.csv");
+    assert!(dry_rows.iter().all(|row| row["status"] == "would-reset"
+        && row["error_message"] == "would reset and log out"
+        && row["logout"].is_empty()));
+    assert!(
+        logouts(&sim.state()).values().all(|&n| n == 0),
+        "a dry run logs nobody out"
+    );
+
     let mut run = run_command(
         &work,
         sim.endpoint(),

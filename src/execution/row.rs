@@ -138,12 +138,12 @@ impl<A: ChimeApi> RowRunner<A> {
             Ok(answer) => answer,
             Err(error) => return Some(Err(failed(task.clone(), user_id.into(), error, *calls))),
         };
-        // GetUser returns the PIN in force; a check never records it.
-        answer.user.personal_pin = None;
         let chime_email = answer.user.primary_email.clone().unwrap_or_default();
         if chime_email.eq_ignore_ascii_case(email) {
             return Some(Ok(answer));
         }
+        // GetUser returns the PIN in force; a row that fails never records it.
+        answer.user.personal_pin = None;
         let message = format!(
             "line {}: the row gives the email {email}, but Chime's user {user_id} has the email              {}; nothing was done for this row: correct the id or the email",
             task.line,
@@ -169,7 +169,7 @@ impl<A: ChimeApi> RowRunner<A> {
 
     /// `--resume --logout` for a user reset already: never a second reset. The row is
     /// written again as `reset` (the last row is the one `report` shows), with the PIN in force
-    /// read with GetUser, then the user is logged out.
+    /// read with GetUser (the email check's, when the row had one), then the user is logged out.
     async fn logout_only(
         &self,
         task: RowTask,
@@ -178,17 +178,20 @@ impl<A: ChimeApi> RowRunner<A> {
         calls: &mut u32,
     ) -> Option<Outcome> {
         let account = task.account_id.as_str();
-        let read = self
-            .config
-            .retry
-            .leaving_one()
-            .call(self, calls, || self.api.get_user(account, &user_id))
-            .await?;
+        let read = match checked {
+            Some(answer) => Ok(answer),
+            None => {
+                self.config
+                    .retry
+                    .leaving_one()
+                    .call(self, calls, || self.api.get_user(account, &user_id))
+                    .await?
+            }
+        };
         let answer = match read {
             Ok(answer) => answer,
             Err(error) => return Some(failed(task, user_id, error, *calls)),
         };
-        drop(checked);
         let note = "reset by an earlier run; its PIN in force read back with GetUser";
         let reset = succeeded(task, user_id, answer, *calls, Mode::Reset).with_note(note);
         Some(self.log_out(reset, calls).await)
