@@ -303,6 +303,8 @@ pub struct Summary {
     pub errors: BTreeMap<String, u64>,
     /// Users skipped because the results being resumed already hold their reset.
     pub skipped_already_reset: u64,
+    /// `--logout`: users reset whose logout failed (counted under `reset`).
+    pub logouts_failed: u64,
     pub throttled_answers: u64,
     pub retries: u64,
     pub elapsed_seconds: f64,
@@ -365,6 +367,7 @@ impl Summary {
                 .collect(),
             errors: tally.by_error.clone(),
             skipped_already_reset: live.skipped.load(Ordering::Relaxed),
+            logouts_failed: tally.logouts_failed,
             throttled_answers: live.throttles.load(Ordering::Relaxed),
             retries: live.retries.load(Ordering::Relaxed),
             elapsed_seconds,
@@ -406,6 +409,13 @@ impl Summary {
             text.push_str(&format!(
                 "  skipped:  {} already reset in the results being resumed\n",
                 self.skipped_already_reset
+            ));
+        }
+        if self.logouts_failed > 0 {
+            text.push_str(&format!(
+                "  logouts:  {} failed: those PINs are reset; resume with --logout to log the \
+                 users out\n",
+                self.logouts_failed
             ));
         }
         if !self.errors.is_empty() {

@@ -242,7 +242,11 @@ fn a_failed_logout_leaves_the_row_reset_and_a_resume_logs_out_only_those_users()
         "2",
     ];
     let first = output_of(run_command(&work, sim.endpoint(), &args));
-    exits_with(&first, 1);
+    let text = exits_with(&first, 1);
+    assert!(
+        text.contains("resume with --logout"),
+        "the summary says so: {text}"
+    );
     let state = sim.state();
     let rows = read_rows(&work, "results.csv");
     assert!(
