@@ -44,6 +44,15 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
         }
         _ => Resumed::default(),
     };
+    if let (Some(file), true) = (&held, config.exec.offboarding.logout) {
+        if existing == Existing::Append && output::lacks_offboarding_columns(file.path())? {
+            anyhow::bail!(
+                "{} was written by an earlier version, without the logout column: run --logout \
+                 into a new results file",
+                config.output.name()
+            );
+        }
+    }
     let already_reset = Arc::new(std::mem::take(&mut resumed.already_reset));
     let awaiting_logout = std::mem::take(&mut resumed.awaiting_logout);
     let reader = InputReader::open(config.input.clone(), already_reset.clone())?;
@@ -72,13 +81,6 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
         config.pins,
         config.raw_cells,
     )?;
-    if config.exec.offboarding.logout && !writer.has_offboarding_columns() {
-        anyhow::bail!(
-            "{} was written by an earlier version, without the logout column: run --logout \
-             into a new results file",
-            config.output.name()
-        );
-    }
     let code = execute_run(&config, prepared, reader, writer, awaiting_logout).await;
     if let Some(simulator) = simulator {
         simulator.shutdown().await;

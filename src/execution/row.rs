@@ -144,8 +144,10 @@ impl<A: ChimeApi> RowRunner<A> {
         }
         // GetUser returns the PIN in force; a row that fails never records it.
         answer.user.personal_pin = None;
-        let message = format!(
-            "line {}: the row gives the email {email}, but Chime's user {user_id} has the email              {}; nothing was done for this row: correct the id or the email",
+        let message =
+            format!(
+            "line {}: the row gives the email {email}, but Chime's user {user_id} has the email \
+             {}; nothing was done for this row: correct the id or the email",
             task.line,
             if chime_email.is_empty() { "(none)" } else { &chime_email }
         );

@@ -243,7 +243,7 @@ impl ResultsWriter {
         };
         let offboarding_columns = match (needs_header, destination) {
             (false, Destination::File(path)) => {
-                existing_header(path).map_err(|source| OutputError::Unwritable {
+                !lacks_offboarding_columns(path).map_err(|source| OutputError::Unwritable {
                     file: name.clone(),
                     source,
                 })?
@@ -271,12 +271,6 @@ impl ResultsWriter {
             raw_cells,
             offboarding_columns: true,
         }
-    }
-
-    /// Whether the rows written have the [`OFFBOARDING_HEADER`] columns: false only when
-    /// appending to results written before them.
-    pub fn has_offboarding_columns(&self) -> bool {
-        self.offboarding_columns
     }
 
     fn write_header(&mut self, carried_headers: &[String]) -> io::Result<()> {
@@ -347,18 +341,19 @@ fn warn_if_stdout_is_a_shared_file() {
     }
 }
 
-/// Whether the header of the results file at `path`, which has one, has the
-/// [`OFFBOARDING_HEADER`] columns. Read through a handle of its own, so that the writer's
-/// position is untouched.
-fn existing_header(path: &Path) -> io::Result<bool> {
+/// Whether the results file at `path` was written before the [`OFFBOARDING_HEADER`] columns
+/// (false for an empty file: its header is still to be written). Read through a handle of its
+/// own, so that a writer's position is untouched.
+pub fn lacks_offboarding_columns(path: &Path) -> io::Result<bool> {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(File::open(path)?);
     let mut header = csv::StringRecord::new();
-    csv.read_record(&mut header)
+    let has_header = csv
+        .read_record(&mut header)
         .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
-    Ok(has_offboarding_columns(&header.iter().collect::<Vec<_>>()))
+    Ok(has_header && !has_offboarding_columns(&header.iter().collect::<Vec<_>>()))
 }
 
 /// The cells of one results row; without the [`OFFBOARDING_HEADER`] columns when appending
