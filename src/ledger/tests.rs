@@ -142,3 +142,27 @@ fn the_last_sent_row_of_each_user_is_final_across_files() {
         ]
     );
 }
+
+#[test]
+fn the_offboarding_columns_are_read_when_the_header_has_them() {
+    let header = format!(
+        "{},{},team\n",
+        RESULTS_HEADER.join(","),
+        OFFBOARDING_HEADER.join(",")
+    );
+    let row = |line: u64, logout: &str| {
+        format!("{line},acct,u{line},reset,{PIN},a@x.com,,,,2,,2026-01-01T00:00:00.000Z,A@x.com,{logout},x\n")
+    };
+    let text = header.clone() + &row(2, "done") + &row(3, "failed") + &row(4, "");
+    let (_dir, path) = file_of(text.as_bytes());
+    let rows = read_all(&path).unwrap();
+    let logouts: Vec<Logout> = rows.iter().map(|row| row.logout).collect();
+    assert_eq!(logouts, [Logout::Done, Logout::Failed, Logout::NotAsked]);
+    assert_eq!(rows[0].given_email, "A@x.com");
+    assert_eq!(rows[0].carried, vec!["x".to_string()]);
+
+    let text = header + &row(2, "maybe");
+    let (_dir, path) = file_of(text.as_bytes());
+    let err = read_all(&path).unwrap_err().to_string();
+    assert!(err.contains("line 2") && err.contains("\"maybe\""), "{err}");
+}
