@@ -112,7 +112,8 @@ impl Audit {
                 self.last_finished_at = Some(at.clone());
             }
         }
-        if !is_done(row.status) {
+        // A leaver whose logout failed still has sessions open: not done yet.
+        if !is_done(row.status) || row.logout == crate::outcome::Logout::Failed {
             let user = [&row.user_id, &row.primary_email]
                 .into_iter()
                 .find(|name| !name.is_empty())
@@ -129,7 +130,8 @@ impl Audit {
         }
     }
 
-    /// Every user's final status is `reset` (or `would-reset`, for a dry run).
+    /// Every user's final status is `reset` (or `would-reset`, for a dry run, or `gone`), and
+    /// no logout failed.
     pub fn complete(&self) -> bool {
         self.to_do.is_empty()
     }

@@ -269,6 +269,9 @@ fn a_failed_logout_leaves_the_row_reset_and_a_resume_logs_out_only_those_users()
         assert_eq!(row["error_code"], "ServiceFailureException");
         assert!(row["error_message"].contains("the logout failed"));
     }
+    let report = run_offline(&work, &["report", "results.csv"]);
+    let text = crate::support::stdout(&report) + &stderr(&report);
+    assert_eq!(code(&report), 1, "a failed logout is still to do: {text}");
     let counts = logouts(&state);
     for row in &rows {
         let logged_out = counts[&(row["account_id"].clone(), row["user_id"].clone())];
@@ -302,6 +305,7 @@ fn a_failed_logout_leaves_the_row_reset_and_a_resume_logs_out_only_those_users()
         .values()
         .all(|row| row["status"] == "reset" && row["logout"] == "done"));
     assert_pins_current(&last.into_values().collect::<Vec<_>>(), &state);
+    exits_with(&run_offline(&work, &["report", "results.csv"]), 0);
 
     // A resume of a finished run sends nothing.
     let before = row_requests(&sim.state());
