@@ -261,7 +261,7 @@ mod tests {
     use crate::chime::{Answer, CallError, Disposition};
     use crate::dedup::UserKey;
     use crate::input::{RowTask, Target};
-    use crate::outcome::{codes, RowStatus};
+    use crate::outcome::{codes, Logout, RowStatus};
     use crate::outcome::{Pin, UserRecord};
     use std::collections::HashMap;
     use std::sync::atomic::AtomicU32;
@@ -381,6 +381,34 @@ mod tests {
 
     fn error(disposition: Disposition, code: &str) -> CallError {
         CallError::new(disposition, code, "scripted")
+    }
+
+    #[tokio::test]
+    async fn the_reset_leaves_the_logout_one_call_of_the_rows_budget() {
+        let retry = error(Disposition::Retry, "ServiceFailureException");
+        // One failure: the reset's second attempt succeeds, the logout takes the third call.
+        // Two: the reset has used all it may, and no logout follows a reset that failed.
+        for (failures, status, logout, attempts) in [
+            (1, RowStatus::Reset, Logout::Done, 3),
+            (2, RowStatus::Failed, Logout::NotAsked, 2),
+        ] {
+            let fake = Arc::new(FakeChime::default());
+            let script = vec![retry.clone(); failures];
+            fake.scripts.lock().unwrap().insert("u1".into(), script);
+            let (item_tx, item_rx) = mpsc::channel(1);
+            let (out_tx, mut out_rx) = mpsc::channel(1);
+            let mut config = config(Mode::Reset);
+            config.offboarding.logout = true;
+            let state = Arc::new(RunState::new(config.rate_governor(), Arc::default()));
+            let executor = tokio::spawn(execute(fake.clone(), item_rx, config, state, out_tx));
+            item_tx.send(vec![task("u1")]).await.unwrap();
+            drop(item_tx);
+            let outcome = out_rx.recv().await.expect("one outcome");
+            executor.await.unwrap();
+            assert_eq!((outcome.status, outcome.logout), (status, logout));
+            assert_eq!(outcome.attempts, attempts);
+            assert_eq!(fake.resets.load(Ordering::SeqCst), 2);
+        }
     }
 
     #[tokio::test]
