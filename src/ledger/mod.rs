@@ -286,18 +286,17 @@ fn check_header(header: &csv::ByteRecord, file: &str) -> Result<(bool, Vec<Strin
             expected: RESULTS_HEADER.join(","),
         });
     }
-    let offboarding = has_offboarding_columns(&names);
-    let ours = RESULTS_HEADER.len()
-        + if offboarding {
-            OFFBOARDING_HEADER.len()
-        } else {
-            0
-        };
-    let carried = names[ours..]
+    let offboarding_columns = has_offboarding_columns(&names);
+    let ours = Layout {
+        offboarding_columns,
+        carried: 0,
+    }
+    .ours();
+    let carried = names[ours.count()..]
         .iter()
         .map(|name| unneutralize(name).to_string())
         .collect();
-    Ok((offboarding, carried))
+    Ok((offboarding_columns, carried))
 }
 
 /// The columns a file's rows have.
@@ -308,27 +307,23 @@ struct Layout {
 }
 
 impl Layout {
-    fn column_name(self, index: usize) -> &'static str {
+    /// Our columns in the file, in order.
+    fn ours(self) -> impl Iterator<Item = &'static str> {
         let offboarding: &[&'static str] = match self.offboarding_columns {
             true => &OFFBOARDING_HEADER,
             false => &[],
         };
-        RESULTS_HEADER
-            .iter()
-            .chain(offboarding)
-            .nth(index)
-            .copied()
-            .unwrap_or("carried")
+        RESULTS_HEADER.iter().chain(offboarding).copied()
+    }
+
+    fn column_name(self, index: usize) -> &'static str {
+        self.ours().nth(index).unwrap_or("carried")
     }
 }
 
 /// A row's cells, checked; the problem in words otherwise.
 fn parse_row(record: &csv::ByteRecord, line: u64, layout: Layout) -> Result<ResultRow, String> {
-    let offboarding = match layout.offboarding_columns {
-        true => OFFBOARDING_HEADER.len(),
-        false => 0,
-    };
-    let width = RESULTS_HEADER.len() + offboarding + layout.carried;
+    let width = layout.ours().count() + layout.carried;
     if record.len() != width {
         return Err(format!(
             "the row has {} fields but the header has {width} (a row cut short, or an edit \
