@@ -127,7 +127,8 @@ impl Audit {
                 self.last_finished_at = Some(at.clone());
             }
         }
-        if !is_done(row.status, self.real_rows) {
+        // A leaver whose logout failed still has sessions open: not done yet.
+        if !is_done(row.status, self.real_rows) || row.logout == crate::outcome::Logout::Failed {
             let user = [&row.user_id, &row.primary_email]
                 .into_iter()
                 .find(|name| !name.is_empty())
@@ -144,8 +145,8 @@ impl Audit {
         }
     }
 
-    /// Every user's final status is `reset` (or `would-reset`, for a dry run alone), and every
-    /// user the plans counted was attempted.
+    /// Every user's final status is `reset` (or `would-reset`, for a dry run alone, or `gone`),
+    /// no logout failed, and every user the plans counted was attempted.
     pub fn complete(&self) -> bool {
         self.to_do.is_empty() && self.coverage.total().not_attempted == 0
     }

@@ -1,5 +1,5 @@
-//! The Chime client: building the one shared `aws-sdk-chime` client, the three calls the tool
-//! makes, and the classification of every failure into what the executor should do next.
+//! The Chime client: building the one shared `aws-sdk-chime` client, the four calls the tool
+//! makes for rows (ResetPersonalPIN, GetUser, ListUsers, LogoutUser), and the classification of every failure into what the executor should do next.
 //!
 //! The SDK's own retries are switched off: the executor owns the only retry loop, because the
 //! SDK's classifiers do not retry Chime's `ThrottledClientException` (HTTP 429) and two stacked
@@ -132,6 +132,13 @@ pub trait ChimeApi: Send + Sync + 'static {
         account_id: &str,
         email: &str,
     ) -> impl Future<Output = Result<Answer, CallError>> + Send;
+
+    /// LogoutUser: ends the user's sessions; the answer holds only the request id.
+    fn logout_user(
+        &self,
+        account_id: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, CallError>> + Send;
 }
 
 /// How to reach Chime: the AWS conventions plus the tool's timeouts.
@@ -281,6 +288,22 @@ impl ChimeApi for ChimeClient {
             .await
             .map_err(classify)?;
         answer_from(output.user(), output.request_id())
+    }
+
+    async fn logout_user(
+        &self,
+        account_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, CallError> {
+        let output = self
+            .client
+            .logout_user()
+            .account_id(account_id)
+            .user_id(user_id)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(output.request_id().map(str::to_string))
     }
 
     async fn find_user_by_email(&self, account_id: &str, email: &str) -> Result<Answer, CallError> {

@@ -19,15 +19,19 @@ pub enum RowStatus {
     Failed,
     Invalid,
     Duplicate,
+    /// `--missing-ok`: Chime no longer has the user (its account exists): no PIN is left to
+    /// void, so the row is done.
+    Gone,
 }
 
 impl RowStatus {
-    pub const ALL: [RowStatus; 5] = [
+    pub const ALL: [RowStatus; 6] = [
         RowStatus::Reset,
         RowStatus::WouldReset,
         RowStatus::Failed,
         RowStatus::Invalid,
         RowStatus::Duplicate,
+        RowStatus::Gone,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +41,31 @@ impl RowStatus {
             RowStatus::Failed => "failed",
             RowStatus::Invalid => "invalid",
             RowStatus::Duplicate => "duplicate",
+            RowStatus::Gone => "gone",
+        }
+    }
+}
+
+/// The logout column of the results: what became of `run --logout`'s LogoutUser for a row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Logout {
+    /// No logout was asked for the row (no `--logout`, or the row was not reset): an empty
+    /// cell, as in results written before the column existed.
+    #[default]
+    NotAsked,
+    Done,
+    /// The reset stands; the logout's error is in the row's error columns.
+    Failed,
+}
+
+impl Logout {
+    pub const ALL: [Logout; 3] = [Logout::NotAsked, Logout::Done, Logout::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Logout::NotAsked => "",
+            Logout::Done => "done",
+            Logout::Failed => "failed",
         }
     }
 }
@@ -51,6 +80,8 @@ pub mod codes {
     pub const TIMEOUT: &str = "Timeout";
     /// The request did not complete: refused, reset or dropped connection, DNS failure.
     pub const CONNECTION_ERROR: &str = "ConnectionError";
+    /// The row gave a user id and an email, and Chime's user of that id has another email.
+    pub const EMAIL_MISMATCH: &str = "EmailMismatch";
     /// An answer that could not be read, or that lacked what it must hold.
     pub const INVALID_RESPONSE: &str = "InvalidResponse";
     /// No usable AWS credentials were found.
@@ -109,6 +140,9 @@ pub struct Outcome {
     pub request_id: Option<String>,
     pub finished_at: SystemTime,
     pub carried: Vec<String>,
+    /// The email the row gave beside its user id (Chime's is in `user`).
+    pub given_email: Option<String>,
+    pub logout: Logout,
 }
 
 impl Outcome {
@@ -126,7 +160,20 @@ impl Outcome {
             request_id: None,
             finished_at: SystemTime::now(),
             carried: Vec::new(),
+            given_email: None,
+            logout: Logout::NotAsked,
         }
+    }
+
+    pub fn with_given_email(self, given_email: Option<String>) -> Self {
+        Outcome {
+            given_email,
+            ..self
+        }
+    }
+
+    pub fn with_logout(self, logout: Logout) -> Self {
+        Outcome { logout, ..self }
     }
 
     pub fn with_user(self, user: UserRecord) -> Self {

@@ -14,11 +14,11 @@ use tokio::sync::mpsc;
 use crate::config::{Rehearsal, RunConfig};
 use crate::execution::{Control, RunState, Running, StopReason};
 use crate::exit;
-use crate::input::{self, InputItem, InputReader};
+use crate::input::{self, Fingerprints, InputItem, InputReader};
 use crate::ledger::plan::{PlanRecord, PlannedAccount};
 use crate::ledger::{self, resume::Resumed};
 use crate::outcome::{Outcome, RowStatus};
-use crate::output::{Destination, Existing, Files, ResultsWriter, WholeOutput};
+use crate::output::{self, Destination, Existing, Files, ResultsWriter, WholeOutput};
 use crate::preflight::survey::Survey;
 use crate::preflight::{self, Prepared};
 use crate::report::{Progress, Summary, Tally, UnrecordedRow};
@@ -52,12 +52,26 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
         Some(path) => Some(files.whole(&Destination::from_arg(path), existing, "the summary")?),
         None => None,
     };
-    let mut resumed = match results.existing_file() {
-        Some(path) if existing == Existing::Append => ledger::resume::read(path)?,
-        _ => Resumed::default(),
+    let logout = config.exec.offboarding.logout;
+    let resumed_file = results
+        .existing_file()
+        .filter(|_| existing == Existing::Append);
+    let mut resumed = match resumed_file {
+        Some(path) => ledger::resume::read(path, logout)?,
+        None => Resumed::default(),
     };
+    if let (Some(path), true) = (resumed_file, logout) {
+        if output::lacks_offboarding_columns(path)? {
+            anyhow::bail!(
+                "{} was written by an earlier version, without the logout column: run --logout \
+                 into a new results file",
+                config.output.name()
+            );
+        }
+    }
     let plan_file = PlanFile::choose(&config, &mut files, results.existing_file().is_some())?;
     let already_reset = Arc::new(std::mem::take(&mut resumed.already_reset));
+    let awaiting_logout = std::mem::take(&mut resumed.awaiting_logout);
     let mut reader = InputReader::open(config.input.clone(), already_reset.clone())?;
     resumed.check_carried(reader.carried_headers())?;
     resumed.check_dry_run(config.exec.mode == crate::execution::Mode::DryRun)?;
@@ -92,7 +106,7 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
             crate::say!("chime-pin-reset: the run stopped before the first reset: {why}");
             exit::STOPPED_EARLY
         }
-        None => execute_run(&config, prepared, reader, writer, summary).await,
+        None => execute_run(&config, prepared, reader, writer, summary, awaiting_logout).await,
     };
     if let Some(simulator) = simulator {
         simulator.shutdown().await;
@@ -240,7 +254,7 @@ fn simulated_directory(config: &RunConfig, rehearsal: &Rehearsal) -> anyhow::Res
     for item in InputReader::open(config.input.clone(), Arc::default())? {
         if let InputItem::Task(task) = item {
             if let input::Target::UserId(user_id) = &task.target {
-                directory.ensure_user(&task.account_id, user_id);
+                directory.ensure_user_with_email(&task.account_id, user_id, task.email.as_deref());
             }
         }
     }
@@ -254,9 +268,11 @@ async fn execute_run(
     reader: InputReader,
     writer: ResultsWriter,
     summary: Option<WholeOutput>,
+    awaiting_logout: Fingerprints,
 ) -> u8 {
     let started = Instant::now();
-    let state = Arc::new(RunState::new(config.exec.rate_governor(), reader.dedup()));
+    let state = RunState::new(config.exec.rate_governor(), reader.dedup());
+    let state = Arc::new(state.with_awaiting_logout(awaiting_logout));
     let progress_bar = Arc::new(OnceLock::new());
     *state.canary.lock().expect("never poisoned") =
         preflight::canary_gate(config, &prepared, progress_bar.clone());

@@ -21,6 +21,8 @@ pub struct Tally {
     pub by_status: BTreeMap<RowStatus, u64>,
     pub by_error: BTreeMap<String, u64>,
     pub rows: u64,
+    /// `reset` rows whose `--logout` failed: the reset stands, the row is not done.
+    pub logouts_failed: u64,
 }
 
 impl Tally {
@@ -30,15 +32,19 @@ impl Tally {
         if let Some(code) = &outcome.error_code {
             *self.by_error.entry(code.clone()).or_default() += 1;
         }
+        if outcome.logout == crate::outcome::Logout::Failed {
+            self.logouts_failed += 1;
+        }
     }
 
     pub fn count(&self, status: RowStatus) -> u64 {
         self.by_status.get(&status).copied().unwrap_or(0)
     }
 
-    /// Rows that did not reach their goal (duplicates are not failures).
+    /// Rows that did not reach their goal (duplicates are not failures, nor users already
+    /// gone under `--missing-ok`).
     pub fn unsuccessful(&self) -> u64 {
-        self.count(RowStatus::Failed) + self.count(RowStatus::Invalid)
+        self.count(RowStatus::Failed) + self.count(RowStatus::Invalid) + self.logouts_failed
     }
 }
 
@@ -53,6 +59,8 @@ pub struct Summary {
     pub errors: BTreeMap<String, u64>,
     /// Users skipped because the results being resumed already hold their reset.
     pub skipped_already_reset: u64,
+    /// `--logout`: users reset whose logout failed (counted under `reset`).
+    pub logouts_failed: u64,
     pub throttled_answers: u64,
     pub retries: u64,
     pub elapsed_seconds: f64,
@@ -115,6 +123,7 @@ impl Summary {
                 .collect(),
             errors: tally.by_error.clone(),
             skipped_already_reset: live.skipped.load(Ordering::Relaxed),
+            logouts_failed: tally.logouts_failed,
             throttled_answers: live.throttles.load(Ordering::Relaxed),
             retries: live.retries.load(Ordering::Relaxed),
             elapsed_seconds,
@@ -163,6 +172,13 @@ impl Summary {
             text.push_str(&format!(
                 "  skipped:  {} already reset in the results being resumed\n",
                 thousands(self.skipped_already_reset)
+            ));
+        }
+        if self.logouts_failed > 0 {
+            text.push_str(&format!(
+                "  logouts:  {} failed: those PINs are reset; resume with --logout to log the \
+                 users out\n",
+                self.logouts_failed
             ));
         }
         if !self.errors.is_empty() {

@@ -8,7 +8,7 @@
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
 use crate::ledger::{FinalRows, LedgerError, ResultRow, RowReader};
-use crate::output::{OutputError, PinPolicy, WholeOutput, RESULTS_HEADER};
+use crate::output::{OutputError, PinPolicy, WholeOutput, OFFBOARDING_HEADER, RESULTS_HEADER};
 
 /// Columns written as numbers: Excel shows them as they are, and sorts them as numbers.
 const NUMERIC_COLUMNS: &[&str] = &["line", "attempts"];
@@ -46,6 +46,7 @@ impl ResultsTable {
         };
         let headers: Vec<String> = RESULTS_HEADER
             .iter()
+            .chain(&OFFBOARDING_HEADER)
             .map(|name| name.to_string())
             .chain(carried)
             .collect();
@@ -78,6 +79,8 @@ fn cells_of(row: ResultRow) -> Vec<String> {
         row.attempts,
         row.request_id,
         row.finished_at,
+        row.given_email,
+        row.logout.as_str().to_string(),
     ]
     .into_iter()
     .chain(row.carried)

@@ -16,16 +16,18 @@
 //! Sections 1, 2, 3, 5 and 6 are in `bench/sections.rs`; 4 (memory) and 9 (the cost of the
 //! periodic fsync) in `bench/memory.rs`, with their lab notes in `bench/memory-notes.md`; the
 //! pacing sections, 7 (the rate matrix against a token-bucket simulator) and 8 (its rate
-//! changed mid-run), in `bench/pacing.rs`; their inputs and simulators in `bench/fixture.rs`;
-//! how a process is measured in `bench/measure.rs`; the printing in `bench/report.rs`. The
-//! helpers shared with the integration tests (the simulator process, the request log) come from
-//! `support/`.
+//! changed mid-run), in `bench/pacing.rs`; section 10 (the cost of `run --logout`) in
+//! `bench/logout.rs`; their inputs and simulators in `bench/fixture.rs`; how a process is
+//! measured in `bench/measure.rs`; the printing in `bench/report.rs`. The helpers shared with
+//! the integration tests (the simulator process, the request log) come from `support/`.
 
 #[path = "support/mod.rs"]
 mod support;
 
 #[path = "bench/fixture.rs"]
 mod fixture;
+#[path = "bench/logout.rs"]
+mod logout;
 #[path = "bench/measure.rs"]
 mod measure;
 #[path = "bench/memory.rs"]
@@ -89,6 +91,9 @@ fn benchmark() {
     }
     if wanted(9) {
         durability(&fixture, &mut verdicts);
+    }
+    if wanted(10) {
+        logout::logout_cost(&fixture, &mut verdicts);
     }
     drop(fixture);
 

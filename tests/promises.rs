@@ -250,7 +250,7 @@ fn report_takes_each_users_last_row_across_files_in_the_order_given() {
         "later.csv",
         format!(
             "{header}\n2,{account},{first},failed,,,,ForbiddenException,no,1,r,\
-             2020-01-01T00:00:00Z,x\n"
+             2020-01-01T00:00:00Z,,,x\n"
         ),
     );
     let statuses = |files: &[&str]| {

@@ -472,7 +472,7 @@ fn a_duplicate_written_after_its_reset_does_not_undo_it_on_resume() {
     exits_with(&first, 0);
     let mut results = work.read("results.csv");
     results.push_str(&format!(
-        "9,{account},{user},duplicate,,,,DuplicateRow,line 9: repeated,0,,2026-01-01T00:00:00Z,x\n"
+        "9,{account},{user},duplicate,,,,DuplicateRow,line 9: repeated,0,,2026-01-01T00:00:00Z,,,x\n"
     ));
     work.write("results.csv", results);
     resume_to_the_end(&work, &sim);

@@ -1,6 +1,7 @@
 //! The spreadsheet samples in `samples/`, made by this module and never by hand: a rotation in
-//! Windows-1252 (what Excel's "CSV (Comma delimited)" writes on Windows) and an offboarding
-//! workbook, each holding accented carried values. The test fails when a committed sample is
+//! Windows-1252 (what Excel's "CSV (Comma delimited)" writes on Windows), an offboarding
+//! workbook, each holding accented carried values, and an HR list of leavers by email for the
+//! README's offboarding sweep. The test fails when a committed sample is
 //! not what this module makes; `CHIME_PIN_RESET_WRITE_SAMPLES=1 cargo test samples::` writes
 //! them anew. A second test rehearses each as the README says.
 
@@ -91,11 +92,51 @@ fn offboarding_xlsx() -> Vec<u8> {
     workbook.save_to_buffer().expect("a workbook")
 }
 
+/// The email of a leaver HR lists whom Chime no longer has (removed before the sweep).
+const ALREADY_GONE: &str = "pat.quinn@support.example.com";
+
+/// HR's list of leavers, by email only, as the README's offboarding sweep starts from it:
+/// five users of the support account after those of offboarding.xlsx (one email typed in
+/// capitals), and one leaver already removed from Chime.
+fn hr_leavers_xlsx() -> Vec<u8> {
+    let directory = sample_rows("directory.csv");
+    let support: Vec<&csv::StringRecord> = directory
+        .iter()
+        .filter(|row| row[2].ends_with("@support.example.com"))
+        .collect();
+    let mut emails: Vec<String> = support
+        .iter()
+        .skip(6)
+        .take(5)
+        .map(|row| row[2].to_string())
+        .collect();
+    emails[1] = emails[1].to_uppercase();
+    emails.push(ALREADY_GONE.to_string());
+    let mut workbook = Workbook::new();
+    let created = ExcelDateTime::from_ymd(2026, 4, 1).expect("a date");
+    workbook.set_properties(&DocProperties::new().set_creation_datetime(&created));
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("Leavers").expect("a sheet name");
+    for (column, name) in ["Account ID", "Email", "Ticket"].into_iter().enumerate() {
+        sheet.write_string(0, column as u16, name).expect("write");
+    }
+    let account = &support[0][0];
+    for (index, email) in emails.iter().enumerate() {
+        let row = 1 + index as u32;
+        sheet.write_string(row, 0, account).expect("write");
+        sheet.write_string(row, 1, email).expect("write");
+        let ticket = format!("HR-{}", 3100 + index);
+        sheet.write_string(row, 2, &ticket).expect("write");
+    }
+    workbook.save_to_buffer().expect("a workbook")
+}
+
 #[test]
 fn the_spreadsheet_samples_are_what_this_module_makes() {
     let made = [
         ("rotation-windows-1252.csv", rotation_windows_1252()),
         ("offboarding.xlsx", offboarding_xlsx()),
+        ("hr-leavers.xlsx", hr_leavers_xlsx()),
     ];
     let rewrite = std::env::var(WRITE_SAMPLES).as_deref() == Ok("1");
     let mut stale = Vec::new();
@@ -159,4 +200,37 @@ fn the_spreadsheet_samples_rehearse_with_every_user_reset() {
         assert_eq!(row["Team"], "Service après-vente");
         assert_eq!(row["Left on"], "2026-03-31");
     }
+}
+
+#[test]
+fn the_hr_list_sweeps_as_the_readme_says_with_a_leaver_already_gone() {
+    let samples = samples();
+    let work = Workdir::new();
+    let directory = samples.join("directory.csv");
+    let leavers = samples.join("hr-leavers.xlsx");
+    let rows = rehearse(
+        &work,
+        &[
+            "--pins",
+            "omit",
+            "--logout",
+            "--missing-ok",
+            "--simulate-directory",
+            directory.to_str().expect("a UTF-8 path"),
+            leavers.to_str().expect("a UTF-8 path"),
+        ],
+    );
+    assert_eq!(rows.len(), 6);
+    for row in &rows {
+        match row["Ticket"].as_str() {
+            // The leaver already removed from Chime.
+            "HR-3105" => assert_eq!(row["status"], "gone"),
+            _ => {
+                assert_eq!(row["status"], "reset", "{:?}", row["error_message"]);
+                assert_eq!(row["logout"], "done");
+            }
+        }
+    }
+    let report = work.command(&["report", "--markdown", "results.csv"]);
+    exits_with(&output_of(report), 0);
 }

@@ -10,6 +10,7 @@ mod help;
 mod input;
 mod ledger_trust;
 mod line_ends;
+mod offboarding;
 mod outputs;
 mod preflight;
 mod prepare;

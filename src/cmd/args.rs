@@ -205,6 +205,7 @@ impl ExecArgs {
             retry: self.retry(),
             mode,
             settle: client.attempt_timeout * SETTLE_TIMEOUTS,
+            offboarding: Default::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use anyhow::bail;
 use crate::cmd::args::{AwsArgs, ExecArgs, InputArgs, OutputArgs, OutputFile};
 use crate::cmd::examples;
 use crate::config::{Rehearsal, RunConfig};
-use crate::execution::Mode;
+use crate::execution::{ExecConfig, Mode, Offboarding};
 use crate::exit;
 use crate::input::{InputItem, InputOptions, InputReader, Source, Target};
 use crate::output::PinPolicy;
@@ -28,6 +28,17 @@ pub struct RunArgs {
     /// Only look the users up (GetUser): status `would-reset` or `failed`; no PIN is changed.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Offboarding: once a user's PIN is reset, log the user out of every device (LogoutUser),
+    /// recorded in the `logout` column. With --resume, users reset already but not logged out
+    /// are logged out, never reset again.
+    #[arg(long)]
+    pub logout: bool,
+
+    /// A user Chime no longer has (NotFoundException, in an account that exists) gets the
+    /// status `gone`, which counts as done, instead of `failed`.
+    #[arg(long)]
+    pub missing_ok: bool,
 
     #[command(flatten)]
     pub exec: ExecArgs,
@@ -153,18 +164,23 @@ pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
     }
     let aws = args.aws.client_settings()?;
     let client = args.exec.with_timeouts(aws)?;
+    let mode = if args.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Reset
+    };
+    let exec = ExecConfig {
+        offboarding: Offboarding {
+            logout: args.logout,
+            missing_ok: args.missing_ok,
+        },
+        ..args.exec.exec_config(mode, &client)
+    };
     Ok(RunConfig {
         input: args.input.options(),
         output,
         existing,
-        exec: args.exec.exec_config(
-            if args.dry_run {
-                Mode::DryRun
-            } else {
-                Mode::Reset
-            },
-            &client,
-        ),
+        exec,
         client,
         max_failures: args.exec.max_failures.map(std::num::NonZeroU64::get),
         grace_period: args.exec.grace_period()?,

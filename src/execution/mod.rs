@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::chime::ChimeApi;
-use crate::dedup::Dedup;
+use crate::dedup::{Dedup, Fingerprints};
 use crate::input::InputItem;
 pub use crate::outcome::LiveStats;
 use crate::outcome::Outcome;
@@ -55,6 +55,17 @@ pub struct ExecConfig {
     /// How long after it was sent an attempt of unknown outcome may still be applied: a reset
     /// after one is read back only once this has passed.
     pub settle: Duration,
+    pub offboarding: Offboarding,
+}
+
+/// What `run` does beyond the reset when offboarding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Offboarding {
+    /// `--logout`: log each user out (LogoutUser) once their PIN is reset.
+    pub logout: bool,
+    /// `--missing-ok`: a user Chime no longer has, in an account it has, is `gone`, not
+    /// `failed`.
+    pub missing_ok: bool,
 }
 
 impl ExecConfig {
@@ -79,6 +90,8 @@ pub struct RunState {
     rows_in_flight: Mutex<BTreeMap<u64, (String, String)>>,
     /// `--canary N`, taken by the executor when it starts.
     pub canary: Mutex<Option<canary::Canary>>,
+    /// `--resume --logout`: the users reset already whose logout is not recorded as done.
+    pub awaiting_logout: Fingerprints,
 }
 
 impl RunState {
@@ -91,6 +104,15 @@ impl RunState {
             unreachable_streak: AtomicU32::new(0),
             rows_in_flight: Mutex::default(),
             canary: Mutex::default(),
+            awaiting_logout: Fingerprints::default(),
+        }
+    }
+
+    /// The users that `--resume --logout` logs out without resetting them again.
+    pub fn with_awaiting_logout(self, awaiting_logout: Fingerprints) -> Self {
+        RunState {
+            awaiting_logout,
+            ..self
         }
     }
 
@@ -237,7 +259,7 @@ mod tests {
     use crate::chime::{Answer, CallError, Disposition};
     use crate::dedup::UserKey;
     use crate::input::{RowTask, Target};
-    use crate::outcome::{codes, RowStatus};
+    use crate::outcome::{codes, Logout, RowStatus};
     use crate::outcome::{Pin, UserRecord};
     use std::collections::HashMap;
     use std::sync::atomic::AtomicU32;
@@ -285,6 +307,9 @@ mod tests {
         async fn find_user_by_email(&self, _: &str, email: &str) -> Result<Answer, CallError> {
             self.answer(email)
         }
+        async fn logout_user(&self, _: &str, user_id: &str) -> Result<Option<String>, CallError> {
+            self.answer(user_id).map(|answer| answer.request_id)
+        }
     }
 
     fn config(mode: Mode) -> ExecConfig {
@@ -299,6 +324,7 @@ mod tests {
             },
             mode,
             settle: Duration::from_millis(5),
+            offboarding: Offboarding::default(),
         }
     }
 
@@ -307,6 +333,7 @@ mod tests {
             line: 2,
             account_id: "acct".to_string(),
             target: Target::UserId(user.to_string()),
+            email: None,
             carried: vec![],
         })
     }
@@ -351,6 +378,34 @@ mod tests {
 
     fn error(disposition: Disposition, code: &str) -> CallError {
         CallError::new(disposition, code, "scripted")
+    }
+
+    #[tokio::test]
+    async fn the_reset_leaves_the_logout_one_call_of_the_rows_budget() {
+        let retry = error(Disposition::Retry, "ServiceFailureException");
+        // One failure: the reset's second attempt succeeds, the logout takes the third call.
+        // Two: the reset has used all it may, and no logout follows a reset that failed.
+        for (failures, status, logout, attempts) in [
+            (1, RowStatus::Reset, Logout::Done, 3),
+            (2, RowStatus::Failed, Logout::NotAsked, 2),
+        ] {
+            let fake = Arc::new(FakeChime::default());
+            let script = vec![retry.clone(); failures];
+            fake.scripts.lock().unwrap().insert("u1".into(), script);
+            let (item_tx, item_rx) = mpsc::channel(1);
+            let (out_tx, mut out_rx) = mpsc::channel(1);
+            let mut config = config(Mode::Reset);
+            config.offboarding.logout = true;
+            let state = Arc::new(RunState::new(config.rate_governor(), Arc::default()));
+            let executor = tokio::spawn(execute(fake.clone(), item_rx, config, state, out_tx));
+            item_tx.send(vec![task("u1")]).await.unwrap();
+            drop(item_tx);
+            let outcome = out_rx.recv().await.expect("one outcome");
+            executor.await.unwrap();
+            assert_eq!((outcome.status, outcome.logout), (status, logout));
+            assert_eq!(outcome.attempts, attempts);
+            assert_eq!(fake.resets.load(Ordering::SeqCst), 2);
+        }
     }
 
     #[tokio::test]
@@ -400,6 +455,7 @@ mod tests {
                 line: 3,
                 account_id: "acct".to_string(),
                 target: Target::Email(email.to_string()),
+                email: None,
                 carried: vec![],
             })
         };

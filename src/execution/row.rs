@@ -1,7 +1,8 @@
-//! One row's journey: its calls (a lookup by email, the reset or the dry run's GetUser, a
-//! read-back when an attempt's outcome was unknown) through the one retry loop, paced by the
-//! run's rate; what each answer teaches the run (slow down, stop, nothing answers); and the
-//! row's [`Outcome`].
+//! One row's journey: its calls (a lookup by email, the check that a row's id and email name
+//! one person, the reset or the dry run's GetUser, a read-back when an attempt's outcome was
+//! unknown, the logout of `--logout`) through the one retry loop, paced by the run's rate, all
+//! within the row's one budget of calls; what each answer teaches the run (slow down, stop,
+//! nothing answers); and the row's [`Outcome`].
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -12,10 +13,11 @@ use tokio::time::Instant;
 
 use super::{ExecConfig, Mode, RunState};
 use crate::chime::{Answer, CallError, ChimeApi, Disposition};
+use crate::dedup::{Fingerprints, UserKey};
 use crate::execution::rate::SendTicket;
 use crate::execution::retry::Pacing;
 use crate::input::{RowTask, Target};
-use crate::outcome::{codes, Outcome, RowStatus, StopReason, UserRecord};
+use crate::outcome::{codes, Logout, Outcome, RowStatus, StopReason, UserRecord};
 use crate::rules::is_chime_pin;
 
 /// What every row's task shares: the client, the settings and the run's state.
@@ -49,6 +51,12 @@ impl<A: ChimeApi> RowRunner<A> {
     /// One row from first call to outcome; `None` when the run stopped before it was sent.
     /// Every call the row makes counts against one budget of `--max-attempts`.
     async fn process_row(&self, task: RowTask, slot: &mut Slot) -> Option<Outcome> {
+        let given_email = task.email.clone();
+        let outcome = self.row_calls(task, slot).await?;
+        Some(self.missing_ok(outcome).with_given_email(given_email))
+    }
+
+    async fn row_calls(&self, task: RowTask, slot: &mut Slot) -> Option<Outcome> {
         let mut calls = 0;
         let user_id = match &task.target {
             Target::UserId(user_id) => user_id.clone(),
@@ -57,22 +65,184 @@ impl<A: ChimeApi> RowRunner<A> {
                 Err(outcome) => return Some(outcome),
             },
         };
-        let outcome = match self.config.mode {
-            Mode::Reset => self.reset(task, user_id, &mut calls, slot).await?,
-            Mode::DryRun | Mode::Verify => {
-                let account = task.account_id.as_str();
-                match self
-                    .config
-                    .retry
-                    .call(self, &mut calls, || self.api.get_user(account, &user_id))
-                    .await?
-                {
-                    Ok(answer) => succeeded(task, user_id, answer, calls, self.config.mode),
-                    Err(error) => failed(task, user_id, error, calls),
+        // GetUser, when the row gave an email beside its id: the user as Chime has them.
+        let checked = match (&task.email, self.config.mode) {
+            (Some(email), Mode::Reset | Mode::DryRun) => {
+                match self.check_email(&task, &user_id, email, &mut calls).await? {
+                    Ok(answer) => Some(answer),
+                    Err(outcome) => return Some(outcome),
                 }
             }
+            _ => None,
+        };
+        let logout = self.config.offboarding.logout;
+        let outcome = match self.config.mode {
+            Mode::Reset if logout && self.awaits_logout(&task.account_id, &user_id) => {
+                self.logout_only(task, user_id, checked, &mut calls).await?
+            }
+            Mode::Reset => {
+                let reset = self.reset(task, user_id, &mut calls, slot).await?;
+                match logout && reset.status == RowStatus::Reset {
+                    true => self.log_out(reset, &mut calls).await,
+                    false => reset,
+                }
+            }
+            Mode::DryRun | Mode::Verify => match checked {
+                Some(answer) => succeeded(task, user_id, answer, calls, self.config.mode),
+                None => self.look_up(task, user_id, &mut calls).await?,
+            },
+        };
+        let outcome = match (self.config.mode, outcome.status) {
+            (Mode::DryRun, RowStatus::WouldReset) if logout => {
+                outcome.with_note("would reset and log out")
+            }
+            _ => outcome,
         };
         Some(outcome)
+    }
+
+    /// The dry run's and `verify`'s GetUser.
+    async fn look_up(&self, task: RowTask, user_id: String, calls: &mut u32) -> Option<Outcome> {
+        let account = task.account_id.as_str();
+        let found = self
+            .config
+            .retry
+            .call(self, calls, || self.api.get_user(account, &user_id))
+            .await?;
+        Some(match found {
+            Ok(answer) => succeeded(task, user_id, answer, *calls, self.config.mode),
+            Err(error) => failed(task, user_id, error, *calls),
+        })
+    }
+
+    /// GetUser for a row that gave a user id and an email: Chime's user of that id must have
+    /// that email (ignoring case), or nothing is done for the row. A row that names one person
+    /// twice is fine; one that names two is the worst outcome of an offboarding (the leaver
+    /// keeps a PIN, a colleague loses theirs). Returns the user as Chime has them, or the
+    /// row's outcome.
+    async fn check_email(
+        &self,
+        task: &RowTask,
+        user_id: &str,
+        email: &str,
+        calls: &mut u32,
+    ) -> Option<Result<Answer, Outcome>> {
+        let account = task.account_id.as_str();
+        let found = self
+            .config
+            .retry
+            .leaving_one()
+            .call(self, calls, || self.api.get_user(account, user_id))
+            .await?;
+        let mut answer = match found {
+            Ok(answer) => answer,
+            Err(error) => return Some(Err(failed(task.clone(), user_id.into(), error, *calls))),
+        };
+        let chime_email = answer.user.primary_email.clone().unwrap_or_default();
+        if chime_email.eq_ignore_ascii_case(email) {
+            return Some(Ok(answer));
+        }
+        // GetUser returns the PIN in force; a row that fails never records it.
+        answer.user.personal_pin = None;
+        let message =
+            format!(
+            "line {}: the row gives the email {email}, but Chime's user {user_id} has the email \
+             {}; nothing was done for this row: correct the id or the email",
+            task.line,
+            if chime_email.is_empty() { "(none)" } else { &chime_email }
+        );
+        Some(Err(Outcome::new(
+            task.line,
+            task.account_id.clone(),
+            user_id.to_string(),
+            RowStatus::Failed,
+        )
+        .with_user(answer.user)
+        .with_error(codes::EMAIL_MISMATCH, message)
+        .with_calls(*calls, answer.request_id)
+        .with_carried(task.carried.clone())))
+    }
+
+    /// Whether `--resume --logout` found this user reset already but not logged out.
+    fn awaits_logout(&self, account_id: &str, user_id: &str) -> bool {
+        let key = Fingerprints::key(account_id, &UserKey::Id(user_id));
+        self.state.awaiting_logout.contains(key)
+    }
+
+    /// `--resume --logout` for a user reset already: never a second reset. The row is
+    /// written again as `reset` (the last row is the one `report` shows), with the PIN in force
+    /// read with GetUser (the email check's, when the row had one), then the user is logged out.
+    async fn logout_only(
+        &self,
+        task: RowTask,
+        user_id: String,
+        checked: Option<Answer>,
+        calls: &mut u32,
+    ) -> Option<Outcome> {
+        let account = task.account_id.as_str();
+        let read = match checked {
+            Some(answer) => Ok(answer),
+            None => {
+                self.config
+                    .retry
+                    .leaving_one()
+                    .call(self, calls, || self.api.get_user(account, &user_id))
+                    .await?
+            }
+        };
+        let answer = match read {
+            Ok(answer) => answer,
+            Err(error) => return Some(failed(task, user_id, error, *calls)),
+        };
+        let note = "reset by an earlier run; its PIN in force read back with GetUser";
+        let reset = succeeded(task, user_id, answer, *calls, Mode::Reset).with_note(note);
+        Some(self.log_out(reset, calls).await)
+    }
+
+    /// LogoutUser after a reset, within the row's budget. A failed logout never hides the
+    /// reset: the row stays `reset` with its PIN, and the logout's error is in its error
+    /// columns.
+    async fn log_out(&self, reset: Outcome, calls: &mut u32) -> Outcome {
+        let (account, user_id) = (reset.account_id.as_str(), reset.user_id.as_str());
+        let logged_out = self
+            .config
+            .retry
+            .call(self, calls, || self.api.logout_user(account, user_id))
+            .await;
+        let request_id = reset.request_id.clone();
+        match logged_out {
+            Some(Ok(request_id)) => reset
+                .with_logout(Logout::Done)
+                .with_calls(*calls, request_id),
+            Some(Err(error)) => {
+                let message = format!(
+                    "the PIN was reset, but the logout failed: {}",
+                    error.message
+                );
+                reset
+                    .with_logout(Logout::Failed)
+                    .with_error(error.code, message)
+                    .with_calls(*calls, error.request_id.or(request_id))
+            }
+            // Not sent: the run stopped. The logout is not recorded, so a resume with
+            // --logout sends it.
+            None => reset.with_calls(*calls, request_id),
+        }
+    }
+
+    /// `--missing-ok`: a user Chime does not find, in an account it has (the run's accounts
+    /// are checked before it starts), is `gone`: no PIN is left to void.
+    fn missing_ok(&self, outcome: Outcome) -> Outcome {
+        let gone = self.config.offboarding.missing_ok
+            && outcome.status == RowStatus::Failed
+            && outcome.error_code.as_deref() == Some(NOT_FOUND);
+        match gone {
+            true => Outcome {
+                status: RowStatus::Gone,
+                ..outcome
+            },
+            false => outcome,
+        }
     }
 
     /// The user a row named by email, claimed for this row; or the row's outcome when the
@@ -122,9 +292,12 @@ impl<A: ChimeApi> RowRunner<A> {
         let account = task.account_id.as_str();
         // When the last attempt of unknown outcome was sent.
         let doubt: Mutex<Option<Instant>> = Mutex::new(None);
-        let reset = self
-            .config
-            .retry
+        // A logout follows the reset within the row's budget.
+        let retry = match self.config.offboarding.logout {
+            true => self.config.retry.leaving_one(),
+            false => self.config.retry,
+        };
+        let reset = retry
             .call(self, calls, || async {
                 let sent = Instant::now();
                 let answer = self.api.reset_personal_pin(account, &user_id).await;
@@ -303,6 +476,9 @@ impl<A: ChimeApi> RowRunner<A> {
         window.saturating_mul(2).max(MIN_BREAKER_STREAK)
     }
 }
+
+/// Chime's answer for a user (or an account) it does not have.
+const NOT_FOUND: &str = "NotFoundException";
 
 /// The fewest failures in a row that trip the breaker, so that a small window does not stop a
 /// run on a brief network hiccup.

@@ -47,15 +47,21 @@ impl InputReader {
         if let Some(problem) = self.oversized_cell() {
             return reject(Rejection::Invalid, problem, carried());
         }
-        let target = match self.target(&account_id, &user_id, cell(self.columns.email)) {
+        let email = cell(self.columns.email);
+        let target = match self.target(&account_id, &user_id, email) {
             Ok(target) => target,
             Err(problem) => return reject(Rejection::Invalid, problem, carried()),
+        };
+        let email = match target {
+            Target::UserId(_) if !email.is_empty() => Some(email.to_string()),
+            _ => None,
         };
         match self.dedup.admit(&account_id.text, target.key()) {
             Admission::First => InputItem::Task(RowTask {
                 line,
                 account_id: account_id.text,
                 target,
+                email,
                 carried: carried(),
             }),
             Admission::AlreadyReset => InputItem::Skipped,

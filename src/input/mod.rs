@@ -132,6 +132,9 @@ pub struct RowTask {
     pub line: u64,
     pub account_id: String,
     pub target: Target,
+    /// The email a row gave beside its user id, which the run checks against Chime's before
+    /// anything changes.
+    pub email: Option<String>,
     /// The row's other columns, in input order.
     pub carried: Vec<String>,
 }
@@ -485,6 +488,7 @@ mod tests {
                 line: 3,
                 account_id: ACCOUNT.to_string(),
                 target: Target::UserId(USER.to_string()),
+                email: None,
                 carried: vec!["a;b".to_string()],
             })]
         );

@@ -109,24 +109,25 @@ pub fn final_rows(paths: &[PathBuf]) -> Result<FinalRows, LedgerError> {
     })
 }
 
-/// A row that changed or tried to change a PIN.
+/// A row that changed or tried to change a PIN, or found its user gone.
 const REAL: u32 = 2;
 
 /// How much a row says of its user's PIN: a real row most, a dry run's look-up less, a row
 /// never sent nothing.
 fn rank(status: RowStatus) -> u32 {
     match status {
-        RowStatus::Reset | RowStatus::Failed => REAL,
+        RowStatus::Reset | RowStatus::Failed | RowStatus::Gone => REAL,
         RowStatus::WouldReset => 1,
         RowStatus::Invalid | RowStatus::Duplicate => 0,
     }
 }
 
 /// Whether a user whose final row has `status` is done. A rotation is finished only when every
-/// user's final real row is `reset`; `would-reset` is done only in files of dry runs alone.
+/// user's final real row is `reset` (or `gone`, a user already removed, under `--missing-ok`);
+/// `would-reset` is done only in files of dry runs alone.
 pub fn is_done(status: RowStatus, real_rows: bool) -> bool {
     match status {
-        RowStatus::Reset => true,
+        RowStatus::Reset | RowStatus::Gone => true,
         RowStatus::WouldReset => !real_rows,
         RowStatus::Failed | RowStatus::Invalid | RowStatus::Duplicate => false,
     }

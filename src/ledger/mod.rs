@@ -19,8 +19,11 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use crate::outcome::{Pin, RowStatus};
-use crate::output::{unneutralize, whole_length, PinPolicy, RESULTS_HEADER};
+use crate::outcome::{Logout, Pin, RowStatus};
+use crate::output::{
+    has_offboarding_columns, unneutralize, whole_length, PinPolicy, OFFBOARDING_HEADER,
+    RESULTS_HEADER,
+};
 use crate::rules::header_cell_for_message;
 
 pub use final_rows::{final_rows, is_done, FinalRow, FinalRows};
@@ -85,6 +88,11 @@ pub struct ResultRow {
     pub attempts: String,
     pub request_id: String,
     pub finished_at: String,
+    /// The email the row gave beside its user id; empty in results written before the
+    /// column existed.
+    pub given_email: String,
+    /// `NotAsked` in results written before the column existed.
+    pub logout: Logout,
     /// The carried input columns, as written.
     pub carried: Vec<String>,
 }
@@ -130,6 +138,9 @@ pub struct RowReader {
     csv: csv::Reader<QuoteCounter<io::Take<BufReader<File>>>>,
     record: csv::ByteRecord,
     carried_headers: Vec<String>,
+    /// Whether the file has the [`OFFBOARDING_HEADER`] columns (results written before them
+    /// do not).
+    offboarding_columns: bool,
     /// The line of the last row read, for the message about a quote never closed.
     last_line: u64,
     /// Bytes after the last newline: a row cut off mid-write.
@@ -196,12 +207,13 @@ impl RowReader {
         if !has_header {
             return Err(LedgerError::NoHeader { file: file_name });
         }
-        let carried_headers = check_header(&header, &file_name)?;
+        let (offboarding_columns, carried_headers) = check_header(&header, &file_name)?;
         Ok(RowReader {
             file_name,
             csv,
             record: csv::ByteRecord::new(),
             carried_headers,
+            offboarding_columns,
             last_line: 1,
             cut_off_bytes: length - whole,
             done: false,
@@ -254,7 +266,11 @@ impl RowReader {
             .position()
             .map_or(line, |position| position.line());
         self.last_line = line;
-        parse_row(&self.record, line, self.carried_headers.len())
+        let layout = Layout {
+            offboarding_columns: self.offboarding_columns,
+            carried: self.carried_headers.len(),
+        };
+        parse_row(&self.record, line, layout)
             .map(Some)
             .map_err(|problem| self.bad_row(line, problem))
     }
@@ -275,8 +291,9 @@ impl Iterator for RowReader {
     }
 }
 
-/// Checks that the header is ours; returns the carried column names.
-fn check_header(header: &csv::ByteRecord, file: &str) -> Result<Vec<String>, LedgerError> {
+/// Checks that the header is ours; returns whether it has the [`OFFBOARDING_HEADER`] columns,
+/// and the carried column names.
+fn check_header(header: &csv::ByteRecord, file: &str) -> Result<(bool, Vec<String>), LedgerError> {
     let names: Vec<String> = header
         .iter()
         .map(|name| String::from_utf8_lossy(name).into_owned())
@@ -298,15 +315,44 @@ fn check_header(header: &csv::ByteRecord, file: &str) -> Result<Vec<String>, Led
             expected: RESULTS_HEADER.join(","),
         });
     }
-    Ok(names[RESULTS_HEADER.len()..]
+    let offboarding_columns = has_offboarding_columns(&names);
+    let ours = Layout {
+        offboarding_columns,
+        carried: 0,
+    }
+    .ours();
+    let carried = names[ours.count()..]
         .iter()
         .map(|name| unneutralize(name).to_string())
-        .collect())
+        .collect();
+    Ok((offboarding_columns, carried))
+}
+
+/// The columns a file's rows have.
+#[derive(Clone, Copy)]
+struct Layout {
+    offboarding_columns: bool,
+    carried: usize,
+}
+
+impl Layout {
+    /// Our columns in the file, in order.
+    fn ours(self) -> impl Iterator<Item = &'static str> {
+        let offboarding: &[&'static str] = match self.offboarding_columns {
+            true => &OFFBOARDING_HEADER,
+            false => &[],
+        };
+        RESULTS_HEADER.iter().chain(offboarding).copied()
+    }
+
+    fn column_name(self, index: usize) -> &'static str {
+        self.ours().nth(index).unwrap_or("carried")
+    }
 }
 
 /// A row's cells, checked; the problem in words otherwise.
-fn parse_row(record: &csv::ByteRecord, line: u64, carried: usize) -> Result<ResultRow, String> {
-    let width = RESULTS_HEADER.len() + carried;
+fn parse_row(record: &csv::ByteRecord, line: u64, layout: Layout) -> Result<ResultRow, String> {
+    let width = layout.ours().count() + layout.carried;
     if record.len() != width {
         return Err(format!(
             "the row has {} fields but the header has {width} (a row cut short, or an edit \
@@ -317,7 +363,7 @@ fn parse_row(record: &csv::ByteRecord, line: u64, carried: usize) -> Result<Resu
     let mut cells = Vec::with_capacity(width);
     for (index, cell) in record.iter().enumerate() {
         let text = std::str::from_utf8(cell).map_err(|_| {
-            let column = RESULTS_HEADER.get(index).copied().unwrap_or("carried");
+            let column = layout.column_name(index);
             format!("the {column} cell is not UTF-8")
         })?;
         cells.push(text.to_string());
@@ -332,20 +378,38 @@ fn parse_row(record: &csv::ByteRecord, line: u64, carried: usize) -> Result<Resu
         .into_iter()
         .find(|status| status.as_str() == status_text)
         .ok_or_else(|| format!("{status_text:?} is not a status of the results"))?;
+    let personal_pin = Pin::new(next());
+    let primary_email = unneutralize(&next()).to_string();
+    let [display_name, error_code, error_message, attempts, request_id, finished_at] =
+        [(); 6].map(|()| next());
+    let (given_email, logout) = match layout.offboarding_columns {
+        true => {
+            let given_email = unneutralize(&next()).to_string();
+            let logout_text = next();
+            let logout = Logout::ALL
+                .into_iter()
+                .find(|logout| logout.as_str() == logout_text)
+                .ok_or_else(|| format!("{logout_text:?} is not a logout of the results"))?;
+            (given_email, logout)
+        }
+        false => (String::new(), Logout::NotAsked),
+    };
     Ok(ResultRow {
         file_line: line,
         input_line,
         account_id,
         user_id,
         status,
-        personal_pin: Pin::new(next()),
-        primary_email: unneutralize(&next()).to_string(),
-        display_name: next(),
-        error_code: next(),
-        error_message: next(),
-        attempts: next(),
-        request_id: next(),
-        finished_at: next(),
+        personal_pin,
+        primary_email,
+        display_name,
+        error_code,
+        error_message,
+        attempts,
+        request_id,
+        finished_at,
+        given_email,
+        logout,
         carried: cells.collect(),
     })
 }

@@ -7,11 +7,14 @@
 //! is done is keyed by user id, which every `reset` row names, whether its input row named the
 //! user by id or by email. A reset cannot be undone by a later failure: a `failed` row never
 //! takes a user off the list (resetting them again would void the PIN recorded first).
+//!
+//! Under `--logout`, a user reset but not logged out is not skipped: the run logs them out
+//! without resetting them again. A user `gone` (`--missing-ok`) is done.
 
 use std::path::Path;
 
 use crate::dedup::{Fingerprints, UserKey};
-use crate::outcome::RowStatus;
+use crate::outcome::{Logout, RowStatus};
 use crate::output::{carried_column_name, PinPolicy};
 use crate::rules::is_chime_pin;
 
@@ -25,13 +28,17 @@ pub struct Resumed {
     pub already_reset: Fingerprints,
     /// Rows that were really sent (`reset` or `failed`): a dry run must not append to these.
     real_rows: u64,
+    /// Under `--logout`: the users reset whose logout is not recorded as done, to log out
+    /// without a second reset.
+    pub awaiting_logout: Fingerprints,
     /// The carried columns of the file's header; `None` when the file has no header yet.
     carried_headers: Option<Vec<String>>,
     file_name: String,
 }
 
-/// Reads the results file at `path` (already locked by the run).
-pub fn read(path: &Path) -> Result<Resumed, LedgerError> {
+/// Reads the results file at `path` (already locked by the run). With `logout`, a reset user
+/// counts as done only once logged out.
+pub fn read(path: &Path, logout: bool) -> Result<Resumed, LedgerError> {
     let file_name = path.display().to_string();
     let mut reader = match RowReader::open(path) {
         Ok(reader) => reader,
@@ -46,20 +53,40 @@ pub fn read(path: &Path) -> Result<Resumed, LedgerError> {
     };
     let mut done = Fingerprints::default();
     let mut real_rows = 0;
+    let mut awaiting_logout = Fingerprints::default();
     for row in reader.by_ref() {
         let row = row?;
-        if matches!(row.status, RowStatus::Reset | RowStatus::Failed) {
+        if matches!(
+            row.status,
+            RowStatus::Reset | RowStatus::Failed | RowStatus::Gone
+        ) {
             real_rows += 1;
         }
-        if row.status == RowStatus::Reset && records_a_pin(&row) {
-            for key in keys(&row) {
+        // Only a whole `reset` row, or a user found gone, settles a user; a `failed` row never
+        // unsettles one, and rows never sent say nothing of the PIN.
+        let settled = match row.status {
+            RowStatus::Reset => records_a_pin(&row),
+            RowStatus::Gone => true,
+            _ => false,
+        };
+        if !settled {
+            continue;
+        }
+        let awaits_logout = logout && row.status == RowStatus::Reset && row.logout != Logout::Done;
+        for key in keys(&row) {
+            if awaits_logout {
+                done.remove(key);
+                awaiting_logout.insert(key);
+            } else {
                 done.insert(key);
+                awaiting_logout.remove(key);
             }
         }
     }
     Ok(Resumed {
         already_reset: done,
         real_rows,
+        awaiting_logout,
         carried_headers: Some(reader.carried_headers().to_vec()),
         file_name,
     })

@@ -92,7 +92,7 @@ fn resume_trusts_only_whole_reset_rows_with_a_pin_cell_whole_in_its_form() {
         + &row(6, "u4", "reset", PIN)
         + &row(7, "u4", "failed", "");
     let (_dir, path) = file_of(text.as_bytes());
-    let resumed = resume::read(&path).unwrap();
+    let resumed = resume::read(&path, false).unwrap();
     let done = |user: &str| {
         resumed
             .already_reset
@@ -144,7 +144,7 @@ fn a_reset_row_is_judged_by_its_own_pin_cell_whatever_the_flags() {
         + &row(4, "u3", "reset", "**9x")
         + &row(5, "u4", "would-reset", "");
     let (_dir, path) = file_of(text.as_bytes());
-    let resumed = resume::read(&path).unwrap();
+    let resumed = resume::read(&path, false).unwrap();
     let done = |user: &str| {
         resumed
             .already_reset
@@ -227,4 +227,28 @@ fn coverage_counts_each_planned_line_once_and_would_reset_only_for_a_dry_run() {
     );
     std::fs::remove_file(plan::plan_path(&path)).unwrap();
     assert!(!plan::coverage(std::slice::from_ref(&path)).unwrap().known());
+}
+
+#[test]
+fn the_offboarding_columns_are_read_when_the_header_has_them() {
+    let header = format!(
+        "{},{},team\n",
+        RESULTS_HEADER.join(","),
+        OFFBOARDING_HEADER.join(",")
+    );
+    let row = |line: u64, logout: &str| {
+        format!("{line},acct,u{line},reset,{PIN},a@x.com,,,,2,,2026-01-01T00:00:00.000Z,A@x.com,{logout},x\n")
+    };
+    let text = header.clone() + &row(2, "done") + &row(3, "failed") + &row(4, "");
+    let (_dir, path) = file_of(text.as_bytes());
+    let rows = read_all(&path).unwrap();
+    let logouts: Vec<Logout> = rows.iter().map(|row| row.logout).collect();
+    assert_eq!(logouts, [Logout::Done, Logout::Failed, Logout::NotAsked]);
+    assert_eq!(rows[0].given_email, "A@x.com");
+    assert_eq!(rows[0].carried, vec!["x".to_string()]);
+
+    let text = header + &row(2, "maybe");
+    let (_dir, path) = file_of(text.as_bytes());
+    let err = read_all(&path).unwrap_err().to_string();
+    assert!(err.contains("line 2") && err.contains("\"maybe\""), "{err}");
 }

@@ -21,7 +21,8 @@ use crate::rules::rfc3339_millis;
 
 pub use open::{whole_length, Files, Opened, RowsOutput, WholeFile, WholeOutput};
 
-/// Our columns, in order; the carried input columns follow.
+/// Our columns, in order; the [`OFFBOARDING_HEADER`] columns and the carried input columns
+/// follow.
 pub const RESULTS_HEADER: [&str; 12] = [
     "line",
     "account_id",
@@ -36,6 +37,21 @@ pub const RESULTS_HEADER: [&str; 12] = [
     "request_id",
     "finished_at",
 ];
+
+/// The columns that came with offboarding, right after [`RESULTS_HEADER`]: the email the row
+/// gave beside its user id, and what became of `--logout`. Results written before them lack
+/// them; those are still read, and appended to in their own layout.
+pub const OFFBOARDING_HEADER: [&str; 2] = ["given_email", "logout"];
+
+/// Whether a results header (ours first) has the [`OFFBOARDING_HEADER`] columns.
+pub fn has_offboarding_columns(header: &[impl AsRef<str>]) -> bool {
+    let start = RESULTS_HEADER.len();
+    header.len() >= start + OFFBOARDING_HEADER.len()
+        && header[start..start + OFFBOARDING_HEADER.len()]
+            .iter()
+            .zip(OFFBOARDING_HEADER)
+            .all(|(name, ours)| name.as_ref() == ours)
+}
 
 /// How PINs appear in the results.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -140,6 +156,8 @@ pub struct ResultsWriter {
     rows: RowSink,
     pins: PinPolicy,
     raw_cells: bool,
+    /// False when appending to results written before the [`OFFBOARDING_HEADER`] columns.
+    offboarding_columns: bool,
 }
 
 /// Somewhere rows can be written and made durable.
@@ -248,14 +266,25 @@ impl ResultsWriter {
         raw_cells: bool,
     ) -> Result<Self, OutputError> {
         let name = output.destination().name();
-        if output.destination() == &Destination::Stdout {
+        let destination = output.destination().clone();
+        if destination == Destination::Stdout {
             warn_if_stdout_is_a_shared_file();
         }
         let (rows, needs_header) = RowSink::open(output)?;
+        let offboarding_columns = match (needs_header, &destination) {
+            (false, Destination::File(path)) => {
+                !lacks_offboarding_columns(path).map_err(|source| OutputError::Unwritable {
+                    file: name.clone(),
+                    source,
+                })?
+            }
+            _ => true,
+        };
         let mut writer = ResultsWriter {
             rows,
             pins,
             raw_cells,
+            offboarding_columns,
         };
         if needs_header {
             writer
@@ -270,12 +299,14 @@ impl ResultsWriter {
             rows: RowSink::new(sink, 0),
             pins,
             raw_cells,
+            offboarding_columns: true,
         }
     }
 
     fn write_header(&mut self, carried_headers: &[String]) -> io::Result<()> {
         let header = RESULTS_HEADER
             .iter()
+            .chain(&OFFBOARDING_HEADER)
             .map(|name| name.to_string())
             .chain(
                 carried_headers
@@ -288,11 +319,11 @@ impl ResultsWriter {
 
     /// Writes a batch of outcomes in one `write` and flushes it.
     pub fn write_batch(&mut self, outcomes: &[Outcome]) -> io::Result<()> {
-        let (pins, raw_cells) = (self.pins, self.raw_cells);
+        let (pins, raw_cells, offboarding) = (self.pins, self.raw_cells, self.offboarding_columns);
         self.rows.write_rows(
             outcomes
                 .iter()
-                .map(|outcome| record(outcome, pins, raw_cells)),
+                .map(|outcome| record(outcome, pins, raw_cells, offboarding)),
         )
     }
 
@@ -306,7 +337,7 @@ impl ResultsWriter {
 /// The name of a carried column in the results: a column named like one of ours would be
 /// ambiguous to a mail merge, so it gets an `input_` prefix.
 pub fn carried_column_name(name: &str) -> String {
-    if RESULTS_HEADER.contains(&name) {
+    if RESULTS_HEADER.contains(&name) || OFFBOARDING_HEADER.contains(&name) {
         format!("input_{name}")
     } else {
         name.to_string()
@@ -341,8 +372,24 @@ fn warn_if_stdout_is_a_shared_file() {
     }
 }
 
-/// The cells of one results row.
-fn record(outcome: &Outcome, pins: PinPolicy, raw_cells: bool) -> Vec<String> {
+/// Whether the results file at `path` was written before the [`OFFBOARDING_HEADER`] columns
+/// (false for an empty file: its header is still to be written). Read through a handle of its
+/// own, so that a writer's position is untouched.
+pub fn lacks_offboarding_columns(path: &Path) -> io::Result<bool> {
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(File::open(path)?);
+    let mut header = csv::StringRecord::new();
+    let has_header = csv
+        .read_record(&mut header)
+        .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+    Ok(has_header && !has_offboarding_columns(&header.iter().collect::<Vec<_>>()))
+}
+
+/// The cells of one results row; without the [`OFFBOARDING_HEADER`] columns when appending
+/// to results written before them.
+fn record(outcome: &Outcome, pins: PinPolicy, raw_cells: bool, offboarding: bool) -> Vec<String> {
     let cell = |text: &str| cell(text, raw_cells);
     let user = outcome.user.as_ref();
     let pin = user
@@ -365,6 +412,10 @@ fn record(outcome: &Outcome, pins: PinPolicy, raw_cells: bool) -> Vec<String> {
         optional(outcome.request_id.as_ref()),
         rfc3339_millis(outcome.finished_at),
     ];
+    if offboarding {
+        cells.push(optional(outcome.given_email.as_ref()));
+        cells.push(outcome.logout.as_str().to_string());
+    }
     cells.extend(outcome.carried.iter().map(|value| cell(value)));
     cells
 }
@@ -478,10 +529,12 @@ mod tests {
         assert_eq!(neutralize("plain"), "plain");
         assert_eq!(unneutralize("'=1+1"), "=1+1");
         assert_eq!(unneutralize("'plain"), "'plain");
-        let cells = record(&outcome("=HYPERLINK(\"x\")"), PinPolicy::Full, false);
+        let cells = record(&outcome("=HYPERLINK(\"x\")"), PinPolicy::Full, false, true);
         assert_eq!(cells[6], "'=HYPERLINK(\"x\")");
-        assert_eq!(cells[12], "'@SUM(A1)");
-        let raw = record(&outcome("=x"), PinPolicy::Full, true);
+        assert_eq!(cells[14], "'@SUM(A1)");
+        let old_layout = record(&outcome("x"), PinPolicy::Full, false, false);
+        assert_eq!(old_layout[12], "'@SUM(A1)");
+        let raw = record(&outcome("=x"), PinPolicy::Full, true, true);
         assert_eq!(raw[6], "=x");
     }
 

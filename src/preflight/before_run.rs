@@ -102,13 +102,14 @@ fn plan(
         endpoint: identity.endpoint.clone(),
         identity,
         accounts,
-        estimated_seconds: Plan::estimate(rows.as_ref(), rate),
+        estimated_seconds: Plan::estimate(rows.as_ref(), rate, config.exec.offboarding.logout),
         rows,
         pins: format!("{:?}", config.pins).to_ascii_lowercase(),
         results: config.output.name(),
         rate,
         concurrency: config.exec.concurrency.get(),
         canary: config.canary.map(std::num::NonZeroU64::get),
+        logout: config.exec.offboarding.logout,
     }
 }
 

@@ -35,13 +35,17 @@ pub struct Plan {
     pub estimated_seconds: Option<f64>,
     /// `--canary N`.
     pub canary: Option<u64>,
+    /// `--logout`: each user reset is logged out too.
+    pub logout: bool,
 }
 
 impl Plan {
-    /// The calls the valid rows need (a row by email looks its user up first) over the rate.
-    pub fn estimate(rows: Option<&RowCounts>, rate: Option<u32>) -> Option<f64> {
+    /// The calls the valid rows need (a row by email looks its user up first, a row with an id
+    /// and an email is checked with GetUser first, a `--logout` adds one a row) over the rate.
+    pub fn estimate(rows: Option<&RowCounts>, rate: Option<u32>, logout: bool) -> Option<f64> {
         let rows = rows?;
-        let calls = rows.valid + rows.by_email;
+        let logouts = if logout { rows.valid } else { 0 };
+        let calls = rows.valid + rows.by_email + rows.email_checked + logouts;
         Some(calls as f64 / f64::from(rate?))
     }
 
@@ -60,6 +64,15 @@ impl Plan {
         );
         line("accounts:", self.accounts_text());
         line("rows:", self.rows_text());
+        if let Some(checks) = self.checks_text() {
+            line("checks:", checks);
+        }
+        if self.logout {
+            line(
+                "logout:",
+                "each user reset is then logged out (LogoutUser): one more call a row".into(),
+            );
+        }
         line("pins:", self.pins_text());
         line("pace:", self.pace_text());
         if let Some(canary) = self.canary {
@@ -99,9 +112,11 @@ impl Plan {
         let Some(rows) = &self.rows else {
             return "counted as they are read (stdin is not read ahead)".to_string();
         };
-        let verb = match self.mode {
-            "dry-run" => "to look up",
-            _ => "to reset",
+        let verb = match (self.mode, self.logout) {
+            ("dry-run", false) => "to look up",
+            ("dry-run", true) => "to look up (a run would reset and log out)",
+            (_, false) => "to reset",
+            (_, true) => "to reset and log out",
         };
         let mut text = format!(
             "{} {verb}, {} invalid, {}",
@@ -128,6 +143,20 @@ impl Plan {
             ),
             _ => format!("{}, written to {}", self.pins, self.results),
         }
+    }
+
+    /// The rows that give an id and an email, checked before anything changes.
+    fn checks_text(&self) -> Option<String> {
+        let checked = self.rows.as_ref()?.email_checked;
+        (checked > 0).then(|| {
+            format!(
+                "{} give a user id and an email: GetUser checks first that they name one \
+                 person ({} more {}); a row that names two fails, and nothing is done for it",
+                rows_word(checked),
+                thousands(checked),
+                if checked == 1 { "call" } else { "calls" }
+            )
+        })
     }
 
     fn pace_text(&self) -> String {
@@ -225,6 +254,7 @@ mod tests {
                 invalid: 2,
                 duplicate: 1,
                 already_reset: 0,
+                email_checked: 0,
             }),
             pins: "full".into(),
             results: "results.csv".into(),
@@ -237,8 +267,10 @@ mod tests {
                     ..RowCounts::default()
                 }),
                 Some(10),
+                false,
             ),
             canary: Some(10),
+            logout: false,
         }
     }
 

@@ -24,6 +24,9 @@ pub struct RowCounts {
     pub valid: u64,
     /// Of the valid rows, those that name their user by email (one more call each).
     pub by_email: u64,
+    /// Of the valid rows, those that give a user id and an email: GetUser checks that they
+    /// name one person (one more call each).
+    pub email_checked: u64,
     pub invalid: u64,
     pub duplicate: u64,
     /// Users the results being resumed hold as reset already.
@@ -79,6 +82,9 @@ fn tally(items: impl IntoIterator<Item = InputItem>) -> Result<Survey, SurveyErr
                 if matches!(task.target, Target::Email(_)) {
                     rows.by_email += 1;
                 }
+                if task.email.is_some() {
+                    rows.email_checked += 1;
+                }
                 let index = *account_index
                     .entry(task.account_id.clone())
                     .or_insert_with(|| {
@@ -118,6 +124,7 @@ mod tests {
             line: 2,
             account_id: account.to_string(),
             target,
+            email: None,
             carried: Vec::new(),
         })
     }
@@ -152,7 +159,8 @@ mod tests {
                 by_email: 1,
                 invalid: 1,
                 duplicate: 2,
-                already_reset: 1
+                already_reset: 1,
+                email_checked: 0,
             }
         );
         assert_eq!(

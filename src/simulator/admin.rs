@@ -1,6 +1,6 @@
 //! The admin endpoints under `/__simulator/`, which change or show the simulated world behind
-//! the tool's back: the state document, a user's PIN, a user's removal, the throttle, and
-//! whether the credentials have expired. They
+//! the tool's back: the state document, a user's PIN, a user's removal, the throttle, the
+//! share of logouts that fail, and whether the credentials have expired. They
 //! need no signature, meet no fault, and are neither counted nor logged.
 
 use bytes::Bytes;
@@ -32,6 +32,14 @@ struct ThrottleRequest {
     /// Bucket size; absent or 0 means max(1, rps).
     #[serde(default)]
     burst: u32,
+}
+
+/// Body of `POST /__simulator/logout-faults`, and its answer.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct LogoutFaults {
+    /// The fraction of LogoutUser requests answered 500, from 0 to 1.
+    fail_rate: f64,
 }
 
 /// The answer of `POST /__simulator/throttle`: what is in force now (0 and 0: no throttling).
@@ -72,6 +80,7 @@ impl ServerState {
             (&Method::GET, ["state"]) => (StatusCode::OK, self.state_json()),
             (&Method::POST, ["throttle"]) => self.set_throttle(body),
             (&Method::POST, ["credentials"]) => self.set_credentials(body),
+            (&Method::POST, ["logout-faults"]) => self.set_logout_faults(body),
             (&Method::POST, ["users", account, user, "pin"]) => {
                 self.set_pin(&decoded(account), &decoded(user), body)
             }
@@ -149,6 +158,21 @@ impl ServerState {
         (StatusCode::OK, json)
     }
 
+    /// Replaces the share of LogoutUser requests that fail (`--logout-fail-rate`).
+    fn set_logout_faults(&self, body: &[u8]) -> (StatusCode, Vec<u8>) {
+        match serde_json::from_slice::<LogoutFaults>(body) {
+            Ok(request) if (0.0..=1.0).contains(&request.fail_rate) => {
+                self.faults.set_logout_fail_rate(request.fail_rate);
+                let json = serde_json::to_vec(&request).expect("a number always serializes");
+                (StatusCode::OK, json)
+            }
+            _ => admin_error(
+                StatusCode::BAD_REQUEST,
+                "expected {\"fail_rate\": P} with P from 0 to 1",
+            ),
+        }
+    }
+
     /// Expires the keys at once, or renews them (after which they never expire).
     fn set_credentials(&self, body: &[u8]) -> (StatusCode, Vec<u8>) {
         let Ok(request) = serde_json::from_slice::<CredentialsState>(body) else {
@@ -165,8 +189,8 @@ impl ServerState {
         (StatusCode::OK, json)
     }
 
-    /// The document of `GET /__simulator/state`: every user not removed, with PIN and reset
-    /// count, and the counters.
+    /// The document of `GET /__simulator/state`: every user not removed, with PIN, reset and
+    /// logout counts, and the counters.
     pub(super) fn state_json(&self) -> Vec<u8> {
         #[derive(Serialize)]
         struct StateUser<'a> {
@@ -176,6 +200,7 @@ impl ServerState {
             display_name: &'a str,
             personal_pin: &'a str,
             reset_count: u64,
+            logout_count: u64,
         }
         #[derive(Serialize)]
         struct StateDocument<'a> {
@@ -184,13 +209,13 @@ impl ServerState {
             counters: Counters,
         }
         // Copied under each user's lock first, so no lock is held while the document is built.
-        let records: Vec<Option<([u8; 10], u64)>> = self
+        let records: Vec<Option<([u8; 10], u64, u64)>> = self
             .store
             .users()
             .iter()
             .map(|u| {
                 let record = u.pin();
-                (!record.removed).then_some((record.pin, record.reset_count))
+                (!record.removed).then_some((record.pin, record.reset_count, record.logout_count))
             })
             .collect();
         let users = self
@@ -199,7 +224,7 @@ impl ServerState {
             .iter()
             .zip(&records)
             .filter_map(|(u, record)| {
-                let (pin, reset_count) = record.as_ref()?;
+                let (pin, reset_count, logout_count) = record.as_ref()?;
                 Some(StateUser {
                     account_id: &u.info.account_id,
                     user_id: &u.info.user_id,
@@ -207,6 +232,7 @@ impl ServerState {
                     display_name: &u.info.display_name,
                     personal_pin: std::str::from_utf8(pin).expect("PINs are ASCII digits"),
                     reset_count: *reset_count,
+                    logout_count: *logout_count,
                 })
             })
             .collect();

@@ -303,6 +303,12 @@ impl Directory {
 
     /// Adds `user_id` to `account_id` with a made-up email and name, unless it is there already.
     pub fn ensure_user(&mut self, account_id: &str, user_id: &str) {
+        self.ensure_user_with_email(account_id, user_id, None);
+    }
+
+    /// [`ensure_user`](Self::ensure_user), with the email the input gave for the user (a
+    /// rehearsal's rows that give an id and an email must name one person).
+    pub fn ensure_user_with_email(&mut self, account_id: &str, user_id: &str, email: Option<&str>) {
         if self.contains(account_id, user_id) {
             return;
         }
@@ -314,7 +320,10 @@ impl Directory {
         self.push(DirectoryUser {
             account_id: account_id.to_string(),
             user_id: user_id.to_string(),
-            email: format!("{}@example.com", user_id.to_ascii_lowercase()),
+            email: email.map_or_else(
+                || format!("{}@example.com", user_id.to_ascii_lowercase()),
+                str::to_string,
+            ),
             display_name: format!("User {short}"),
             license_type: "Pro".into(),
             user_type: "PrivateUser".into(),

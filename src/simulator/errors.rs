@@ -60,6 +60,16 @@ impl Reply {
         }
     }
 
+    /// A success with nothing to say (LogoutUser).
+    pub fn no_content() -> Self {
+        Reply::Answer {
+            status: StatusCode::NO_CONTENT,
+            content_type: JSON,
+            error: None,
+            body: Bytes::new(),
+        }
+    }
+
     /// A Chime request signed with an expired key, answered as AWS's authentication layer does
     /// before any Chime code runs: 403, `ExpiredTokenException` in `x-amzn-ErrorType` and a body
     /// of only `{"message"}` (no Chime `Code`; the exception is not in Chime's model, so SDKs see

@@ -1,4 +1,4 @@
-//! Faults the simulator injects into the three API operations: latency, a server-side token
+//! Faults the simulator injects into the API operations a run makes for its rows: latency, a server-side token
 //! bucket, service failures, lost answers and garbled answers, and the credential faults that
 //! `auth` applies. Every random choice comes from
 //! one seeded generator, so a run with the same seed and the same request order repeats.
@@ -71,6 +71,10 @@ pub struct Faults {
     /// operations work.
     #[arg(long)]
     pub get_account_forbidden: bool,
+    /// Answer this fraction of LogoutUser requests 500 ServiceFailureException, on top of
+    /// --fail-rate (changed at run time by `POST /__simulator/logout-faults`).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
+    pub logout_fail_rate: f64,
 }
 
 impl Default for Faults {
@@ -93,6 +97,7 @@ impl Default for Faults {
             expire_keys_after: None,
             forbidden_accounts: Vec::new(),
             get_account_forbidden: false,
+            logout_fail_rate: 0.0,
         }
     }
 }
@@ -152,6 +157,8 @@ pub(crate) struct FaultEngine {
     rng: Mutex<rand::rngs::SmallRng>,
     /// `None` while throttling is off.
     bucket: Mutex<Option<Bucket>>,
+    /// `--logout-fail-rate`, which the admin endpoint changes.
+    logout_fail_rate: Mutex<f64>,
 }
 
 struct Bucket {
@@ -167,6 +174,7 @@ impl FaultEngine {
             .throttle_rps
             .map(|rate| Bucket::new(rate, faults.throttle_burst));
         FaultEngine {
+            logout_fail_rate: Mutex::new(faults.logout_fail_rate),
             faults,
             rng: Mutex::new(rand::rngs::SmallRng::seed_from_u64(seed ^ 0x6661_756c_7473)),
             bucket: Mutex::new(bucket),
@@ -233,6 +241,30 @@ impl FaultEngine {
         };
         let pin = random_pin(&mut *rng);
         Draw { delay, fate, pin }
+    }
+
+    /// Whether this LogoutUser fails (`--logout-fail-rate`). The generator is drawn only while
+    /// the rate is above 0, so other runs keep their draws for the same seed.
+    pub fn fails_logout(&self) -> bool {
+        let rate = *self
+            .logout_fail_rate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        rate > 0.0
+            && self
+                .rng
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .random::<f64>()
+                < rate
+    }
+
+    /// Replaces `--logout-fail-rate`.
+    pub fn set_logout_fail_rate(&self, rate: f64) {
+        *self
+            .logout_fail_rate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = rate;
     }
 
     /// Takes a token from the bucket; false means throttle this request.

@@ -1,6 +1,8 @@
 //! The API operations: the checks every request meets in order (authentication, throttling,
 //! service faults, validation, permission, existence), then one function per operation —
-//! ResetPersonalPIN, GetUser, ListUsers, GetAccount, and STS GetCallerIdentity.
+//! ResetPersonalPIN, GetUser, ListUsers, GetAccount, LogoutUser, and STS GetCallerIdentity.
+
+use std::sync::MutexGuard;
 
 use hyper::http::request::Parts;
 
@@ -9,6 +11,7 @@ use super::errors::Reply;
 use super::faults::{Draw, Fate};
 use super::routing::{ApiOperation, RoutedRequest};
 use super::server::ServerState;
+use super::store::{PinRecord, StoredUser};
 use super::wire::{WireAccount, WireAccountAnswer, WireUser, WireUserAnswer, WireUserPage};
 use crate::rules::is_guid;
 
@@ -49,6 +52,9 @@ impl ServerState {
             Fate::Drop => return Reply::Dropped,
             Fate::Normal | Fate::ResetThenDrop | Fate::Garbage | Fate::NoPin | Fate::LateApply => {}
         }
+        if route.op == ApiOperation::LogoutUser && self.faults.fails_logout() {
+            return Reply::service_failure();
+        }
         let account_id = route.account_id.as_deref().unwrap_or_default();
         let user_id = route.user_id.as_deref().unwrap_or_default();
         match route.op {
@@ -56,6 +62,7 @@ impl ServerState {
             ApiOperation::GetUser => self.get_user(account_id, user_id, draw),
             ApiOperation::ListUsers => self.list_users(parts, account_id, draw),
             ApiOperation::GetAccount => self.get_account(account_id, draw),
+            ApiOperation::LogoutUser => self.logout_user(account_id, user_id, draw),
             ApiOperation::GetCallerIdentity | ApiOperation::Unknown => {
                 unreachable!("answered above")
             }
@@ -72,22 +79,53 @@ impl ServerState {
         self.one_user(account_id, user_id, draw, false)
     }
 
-    /// GetUser, or ResetPersonalPIN when `reset`: both answer `{"User": User}`.
-    fn one_user(&self, account_id: &str, user_id: &str, draw: &Draw, reset: bool) -> Reply {
+    /// `POST /accounts/{accountId}/users/{userId}?operation=logout`: 204 with no body, the
+    /// user's logouts counted. A fate that cuts the body short has nothing to cut.
+    fn logout_user(&self, account_id: &str, user_id: &str, draw: &Draw) -> Reply {
+        let mut record = match self.checked_user(account_id, user_id) {
+            Ok((_, record)) => record,
+            Err(refusal) => return refusal,
+        };
+        record.logout_count += 1;
+        drop(record);
+        match draw.fate {
+            Fate::ResetThenDrop => Reply::ResetThenDropped,
+            _ => Reply::no_content(),
+        }
+    }
+
+    /// The user an operation on one user names, locked; or the error Chime answers, checked
+    /// in Chime's order: the IDs' shape, permission, the account, the user.
+    fn checked_user(
+        &self,
+        account_id: &str,
+        user_id: &str,
+    ) -> Result<(&StoredUser, MutexGuard<'_, PinRecord>), Reply> {
         if !is_guid(account_id) {
-            return Reply::bad_request("The accountId is not a valid GUID.");
+            return Err(Reply::bad_request("The accountId is not a valid GUID."));
         }
         if !is_guid(user_id) {
-            return Reply::bad_request("The userId is not a valid GUID.");
+            return Err(Reply::bad_request("The userId is not a valid GUID."));
         }
         if self.faults.is_forbidden(account_id) {
-            return Reply::forbidden("Forbidden", "Access to this account is forbidden.");
+            return Err(Reply::forbidden(
+                "Forbidden",
+                "Access to this account is forbidden.",
+            ));
         }
         if self.store.account(account_id).is_none() {
-            return Reply::not_found("The account was not found.");
+            return Err(Reply::not_found("The account was not found."));
         }
-        let Some((user, mut record)) = self.store.live_user(account_id, user_id) else {
-            return Reply::not_found("The user was not found.");
+        self.store
+            .live_user(account_id, user_id)
+            .ok_or_else(|| Reply::not_found("The user was not found."))
+    }
+
+    /// GetUser, or ResetPersonalPIN when `reset`: both answer `{"User": User}`.
+    fn one_user(&self, account_id: &str, user_id: &str, draw: &Draw, reset: bool) -> Reply {
+        let (user, mut record) = match self.checked_user(account_id, user_id) {
+            Ok(found) => found,
+            Err(refusal) => return refusal,
         };
         if reset {
             let mut fresh = draw.pin;

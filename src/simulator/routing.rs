@@ -15,24 +15,29 @@ pub(crate) enum ApiOperation {
     GetAccount = 3,
     /// STS, on the same endpoint.
     GetCallerIdentity = 4,
-    Unknown = 5,
+    LogoutUser = 5,
+    Unknown = 6,
 }
 
 impl ApiOperation {
-    /// ResetPersonalPIN, GetUser and ListUsers: the calls a run makes for its rows.
+    /// ResetPersonalPIN, GetUser, ListUsers and LogoutUser: the calls a run makes for its rows.
     pub fn is_user_operation(self) -> bool {
         matches!(
             self,
-            ApiOperation::ResetPersonalPin | ApiOperation::GetUser | ApiOperation::ListUsers
+            ApiOperation::ResetPersonalPin
+                | ApiOperation::GetUser
+                | ApiOperation::ListUsers
+                | ApiOperation::LogoutUser
         )
     }
 
-    pub const ALL: [ApiOperation; 6] = [
+    pub const ALL: [ApiOperation; 7] = [
         ApiOperation::ResetPersonalPin,
         ApiOperation::GetUser,
         ApiOperation::ListUsers,
         ApiOperation::GetAccount,
         ApiOperation::GetCallerIdentity,
+        ApiOperation::LogoutUser,
         ApiOperation::Unknown,
     ];
 
@@ -44,6 +49,7 @@ impl ApiOperation {
             ApiOperation::ListUsers => "ListUsers",
             ApiOperation::GetAccount => "GetAccount",
             ApiOperation::GetCallerIdentity => "GetCallerIdentity",
+            ApiOperation::LogoutUser => "LogoutUser",
             ApiOperation::Unknown => "Unknown",
         }
     }
@@ -127,6 +133,7 @@ pub(crate) fn route<'a>(parts: &'a Parts, body: &[u8], serve_sts: bool) -> Route
         .map(|(_, v)| v);
     let op = match (&parts.method, user.is_some(), operation.as_deref()) {
         (&Method::POST, true, Some("reset-personal-pin")) => ApiOperation::ResetPersonalPin,
+        (&Method::POST, true, Some("logout")) => ApiOperation::LogoutUser,
         (&Method::GET, true, None) => ApiOperation::GetUser,
         (&Method::GET, false, None) => ApiOperation::ListUsers,
         _ => return RoutedRequest::unknown(),

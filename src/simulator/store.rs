@@ -1,5 +1,5 @@
 //! The live store: every account and user of the directory, with each user's current PIN and
-//! reset count and whether the admin endpoint removed it, indexed by account and user ID. Each
+//! reset and logout counts and whether the admin endpoint removed it, indexed by account and user ID. Each
 //! user's mutable part sits behind its own short lock, so requests for different users never
 //! wait for each other.
 
@@ -8,11 +8,13 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::directory::{Directory, DirectoryAccount, DirectoryUser};
 
-/// A user's PIN, how often it was reset, and whether the user was removed. Its `Debug` never
-/// shows the PIN.
+/// A user's PIN, how often it was reset, how often the user was logged out, and whether the
+/// user was removed. Its `Debug` never shows the PIN.
 pub(crate) struct PinRecord {
     pub pin: [u8; 10],
     pub reset_count: u64,
+    /// LogoutUser calls carried out for the user.
+    pub logout_count: u64,
     /// Removed by `DELETE /__simulator/users/…`: the API no longer finds the user.
     pub removed: bool,
 }
@@ -22,6 +24,7 @@ impl std::fmt::Debug for PinRecord {
         f.debug_struct("PinRecord")
             .field("pin", &"<redacted>")
             .field("reset_count", &self.reset_count)
+            .field("logout_count", &self.logout_count)
             .field("removed", &self.removed)
             .finish()
     }
@@ -86,6 +89,7 @@ impl UserStore {
                 pin: Mutex::new(PinRecord {
                     pin: initial_pin(),
                     reset_count: 0,
+                    logout_count: 0,
                     removed: false,
                 }),
             });

@@ -249,6 +249,7 @@ fn read_users(
             line: row.file_line,
             account_id: row.account_id,
             target: Target::UserId(row.user_id),
+            email: None,
             carried: row.carried,
         }));
         if chunk.len() == READ_CHUNK {

@@ -184,6 +184,7 @@ async fn state_and_log_record_every_request_without_pins() {
             [
                 "account_id",
                 "display_name",
+                "logout_count",
                 "personal_pin",
                 "primary_email",
                 "reset_count",

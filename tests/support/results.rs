@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use super::Workdir;
 
 pub const RESULTS_HEADER: &str = "line,account_id,user_id,status,personal_pin,primary_email,\
-display_name,error_code,error_message,attempts,request_id,finished_at";
+display_name,error_code,error_message,attempts,request_id,finished_at,given_email,logout";
 
 /// One row of a results file, by column name.
 pub type Row = HashMap<String, String>;
