@@ -193,6 +193,8 @@ pub struct ChimeClient {
 }
 
 impl ChimeClient {
+    /// A client on its own, for tests that need no other client beside it.
+    #[cfg(test)]
     pub async fn new(settings: &ClientSettings) -> Self {
         Self::from_shared(&shared_config(settings).await, settings)
     }

@@ -16,25 +16,27 @@
 //! local stand-in for the Chime API that tests and rehearsals use, sharing only [`rules`]
 //! and [`timer`] (waking a task to within a fraction of a millisecond) with the tool.
 
-pub mod audit;
-pub mod chime;
+// The binary needs the command line and the exit codes; the tests also drive the simulator in
+// process. Everything else is the library's own, so the compiler reports what nobody uses.
+mod audit;
+mod chime;
 pub mod cmd;
-pub mod config;
-pub mod dedup;
-pub mod execution;
+mod config;
+mod dedup;
+mod execution;
 pub mod exit;
-pub mod input;
-pub mod ledger;
-pub mod outcome;
-pub mod output;
-pub mod pipeline;
-pub mod preflight;
-pub mod report;
-pub mod rules;
+mod input;
+mod ledger;
+mod outcome;
+mod output;
+mod pipeline;
+mod preflight;
+mod report;
+mod rules;
 pub mod simulator;
-pub mod stderr;
-pub mod timer;
-pub mod verify;
-pub mod words;
-pub mod writer_thread;
-pub mod xlsx;
+mod stderr;
+mod timer;
+mod verify;
+mod words;
+mod writer_thread;
+mod xlsx;

@@ -289,6 +289,27 @@ pub struct LiveStats {
 
 /// A `reset` row for user `user-LINE` of `account`: for the unit tests of the modules that
 /// take outcomes.
+/// A row whose outcome is not in the results.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct UnrecordedRow {
+    pub line: u64,
+    pub account_id: String,
+    /// The user id, or the email the row named its user by.
+    pub user: String,
+    pub status: &'static str,
+}
+
+impl From<&Outcome> for UnrecordedRow {
+    fn from(outcome: &Outcome) -> Self {
+        UnrecordedRow {
+            line: outcome.line,
+            account_id: outcome.account_id.clone(),
+            user: outcome.user_id.clone(),
+            status: outcome.status.as_str(),
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn reset_row(line: u64) -> Outcome {
     Outcome::new(

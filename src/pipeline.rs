@@ -12,16 +12,16 @@ use anyhow::Context as _;
 use tokio::sync::mpsc;
 
 use crate::config::{Rehearsal, RunConfig};
-use crate::execution::{Control, RunState, Running, StopReason};
+use crate::execution::{Control, RunState, Running};
 use crate::exit;
 use crate::input::{self, Fingerprints, InputItem, InputReader};
 use crate::ledger::plan::{PlanRecord, PlannedAccount};
 use crate::ledger::{self, resume::Resumed};
-use crate::outcome::{Outcome, RowStatus};
+use crate::outcome::{Outcome, RowStatus, StopReason, UnrecordedRow};
 use crate::output::{self, Destination, Existing, Files, ResultsWriter, WholeOutput};
 use crate::preflight::survey::Survey;
 use crate::preflight::{self, Prepared};
-use crate::report::{Progress, Summary, Tally, UnrecordedRow};
+use crate::report::{Progress, Summary, Tally};
 use crate::simulator::{Directory, Simulator, SimulatorConfig, SimulatorHandle};
 use crate::writer_thread::{Closed, WriterGone, WriterThread};
 

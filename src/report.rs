@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::outcome::{LiveStats, Outcome, RowStatus, StopReason};
+use crate::outcome::{LiveStats, Outcome, RowStatus, StopReason, UnrecordedRow};
 use crate::words::{counted, thousands};
 
 pub use progress::{Progress, ProgressMode};
@@ -75,27 +75,6 @@ pub struct Summary {
     /// What the run set out to do, as shown before the first change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<serde_json::Value>,
-}
-
-/// A row whose outcome is not in the results.
-#[derive(Clone, Debug, Serialize)]
-pub struct UnrecordedRow {
-    pub line: u64,
-    pub account_id: String,
-    /// The user id, or the email the row named its user by.
-    pub user: String,
-    pub status: &'static str,
-}
-
-impl From<&Outcome> for UnrecordedRow {
-    fn from(outcome: &Outcome) -> Self {
-        UnrecordedRow {
-            line: outcome.line,
-            account_id: outcome.account_id.clone(),
-            user: outcome.user_id.clone(),
-            status: outcome.status.as_str(),
-        }
-    }
 }
 
 impl Summary {

@@ -26,9 +26,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, UnrecordedRow};
 use crate::output::ResultsWriter;
-use crate::report::UnrecordedRow;
 
 /// Batches waiting for the writer. Two: one being written, one ready to follow it.
 const QUEUED_BATCHES: usize = 2;

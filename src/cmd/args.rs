@@ -13,7 +13,7 @@ use anyhow::{bail, Context as _};
 use crate::chime::ClientSettings;
 use crate::execution::{ExecConfig, Mode, RetryPolicy};
 use crate::input::{canonical_id, id_problem, InputOptions, Source, TextEncoding};
-use crate::output::{Destination, Existing};
+use crate::output::{Destination, Existing, PinPolicy};
 
 /// How to reach Chime.
 #[derive(Clone, Debug, clap::Args)]
@@ -275,6 +275,27 @@ fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {
         .ok()
         .filter(|duration| !duration.is_zero())
         .with_context(|| format!("{flag} must be a positive number of seconds, not {value}"))
+}
+
+/// How PINs appear, as `--pins` takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PinsArg {
+    /// The new PIN in clear.
+    Full,
+    /// Only the last two digits, the rest as `*`.
+    Masked,
+    /// An empty cell.
+    Omit,
+}
+
+impl From<PinsArg> for PinPolicy {
+    fn from(pins: PinsArg) -> Self {
+        match pins {
+            PinsArg::Full => PinPolicy::Full,
+            PinsArg::Masked => PinPolicy::Masked,
+            PinsArg::Omit => PinPolicy::Omit,
+        }
+    }
 }
 
 #[cfg(test)]

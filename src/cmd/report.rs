@@ -5,10 +5,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::audit::Audit;
+use crate::cmd::args::PinsArg;
 use crate::cmd::examples;
 use crate::exit;
 use crate::ledger;
-use crate::output::{Destination, Existing, Files, PinPolicy};
+use crate::output::{Destination, Existing, Files};
 use crate::xlsx::{write_workbook, ResultsTable};
 
 /// Flags of `chime-pin-reset report`.
@@ -43,8 +44,8 @@ pub struct ReportArgs {
     pub xlsx: Option<PathBuf>,
 
     /// How PINs appear in the workbook of --xlsx.
-    #[arg(long, value_enum, default_value_t = PinPolicy::Full, requires = "xlsx")]
-    pub pins: PinPolicy,
+    #[arg(long, value_enum, default_value_t = PinsArg::Full, requires = "xlsx")]
+    pub pins: PinsArg,
 
     /// Replace an existing workbook of --xlsx.
     #[arg(long, requires = "xlsx")]
@@ -74,7 +75,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
     if let Some(workbook) = &workbook {
         let mut table = ResultsTable::final_states(&finals)?;
         table.coverage = audit.coverage_sheet();
-        write_workbook(workbook, &table, args.pins)?;
+        write_workbook(workbook, &table, args.pins.into())?;
         crate::say!(
             "chime-pin-reset: wrote {} ({})",
             workbook.name(),

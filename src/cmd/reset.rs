@@ -14,7 +14,7 @@ use serde::Serialize;
 use aws_sdk_chime::operation::RequestId as _;
 
 use crate::chime::{check_reset_answer, classify};
-use crate::cmd::args::{AwsArgs, IdArgs};
+use crate::cmd::args::{AwsArgs, IdArgs, PinsArg};
 use crate::cmd::examples;
 use crate::cmd::{describe, exit_code};
 use crate::execution::RetryPolicy;
@@ -48,8 +48,8 @@ pub struct ResetArgs {
     pub user_id: String,
 
     /// How the new PIN appears in the output (`omit` leaves the PersonalPIN member out).
-    #[arg(long, value_enum, default_value_t = PinPolicy::Full)]
-    pub pins: PinPolicy,
+    #[arg(long, value_enum, default_value_t = PinsArg::Full)]
+    pub pins: PinsArg,
 
     #[command(flatten)]
     pub ids: IdArgs,
@@ -92,7 +92,7 @@ pub async fn run(args: ResetArgs) -> anyhow::Result<u8> {
         .user()
         .expect("the retry loop only lets answers with a User through");
     let document = Document {
-        user: CliUser::new(user, args.pins),
+        user: CliUser::new(user, args.pins.into()),
     };
     let mut text = Vec::with_capacity(1024);
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");

@@ -6,13 +6,12 @@ use std::sync::Arc;
 
 use anyhow::bail;
 
-use crate::cmd::args::{AwsArgs, ExecArgs, InputArgs, OutputArgs, OutputFile};
+use crate::cmd::args::{AwsArgs, ExecArgs, InputArgs, OutputArgs, OutputFile, PinsArg};
 use crate::cmd::examples;
 use crate::config::{Rehearsal, RunConfig};
 use crate::execution::{ExecConfig, Mode, Offboarding};
 use crate::exit;
 use crate::input::{InputItem, InputOptions, InputReader, Source, Target};
-use crate::output::PinPolicy;
 use crate::report::ProgressMode;
 
 /// Flags of `chime-pin-reset run`.
@@ -44,8 +43,8 @@ pub struct RunArgs {
     pub exec: ExecArgs,
 
     /// How PINs appear in the results.
-    #[arg(long, value_enum, default_value_t = PinPolicy::Full)]
-    pub pins: PinPolicy,
+    #[arg(long, value_enum, default_value_t = PinsArg::Full)]
+    pub pins: PinsArg,
 
     /// Write cells as received, without neutralising spreadsheet formulas.
     #[arg(long)]
@@ -184,7 +183,7 @@ pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
         client,
         max_failures: args.exec.max_failures.map(std::num::NonZeroU64::get),
         grace_period: args.exec.grace_period()?,
-        pins: args.pins,
+        pins: args.pins.into(),
         raw_cells: args.raw_cells,
         rehearsal: args.simulate.then(|| Rehearsal {
             directory: args.simulate_directory.clone(),

@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use tokio::task::JoinSet;
 
-use super::{note_lost_row, Control, StopReason};
+use super::{note_lost_row, Control};
 use crate::outcome::RowStatus;
+use crate::outcome::StopReason;
 
 /// How the canary rows went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

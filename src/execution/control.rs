@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
-pub use crate::outcome::StopReason;
+use crate::outcome::StopReason;
 
 /// How the run is stopped: `dispatch` ends the sending of new rows (in-flight rows finish),
 /// `abort` drops the in-flight rows too. The first reason given is the one reported.

@@ -25,11 +25,11 @@ use crate::chime::ChimeApi;
 use crate::dedup::{Dedup, Fingerprints};
 use crate::input::InputItem;
 pub use crate::outcome::LiveStats;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, StopReason};
 
-pub use control::{Control, StopReason};
+pub use control::Control;
 pub use rate::RateGovernor;
-pub use retry::{Pacing, RetryPolicy};
+pub use retry::RetryPolicy;
 use row::{RowRunner, Slot};
 
 /// Reset PINs, or only look the users up (`--dry-run`), or look them up to compare their PINs

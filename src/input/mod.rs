@@ -14,7 +14,6 @@ use std::sync::{Arc, OnceLock};
 pub use crate::dedup::Fingerprints;
 use crate::dedup::{Dedup, UserKey};
 use crate::outcome::{codes, Outcome, RowStatus};
-pub use crate::rules::is_guid;
 
 mod decode;
 mod fingerprint;
@@ -25,15 +24,13 @@ mod workbook;
 
 pub use decode::TextEncoding;
 pub use fingerprint::InputFingerprint;
-pub use judge::{canonical_id, id_problem, MAX_CELL_BYTES};
+pub use judge::{canonical_id, id_problem};
 use text::{CsvRows, Next};
 use workbook::SheetRows;
 pub use workbook::{is_workbook, WORKBOOK_EXTENSIONS};
 
-pub use header::{
-    detect_delimiter, normalize_header, ACCOUNT_HEADERS, EMAIL_HEADERS, USER_HEADERS,
-};
 use header::{find_columns, Columns};
+pub use header::{ACCOUNT_HEADERS, EMAIL_HEADERS, USER_HEADERS};
 
 /// Where the rows come from.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -188,11 +188,6 @@ impl FinalRows {
         self.real_rows
     }
 
-    /// Whether a user whose final row has `status` is done, in these files.
-    pub fn is_done(&self, status: RowStatus) -> bool {
-        is_done(status, self.real_rows)
-    }
-
     /// Lines left unfinished by runs killed mid-write: (file, line).
     pub fn cut_off(&self) -> &[(String, u64)] {
         &self.cut_off

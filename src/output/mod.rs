@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::outcome::{Outcome, RowStatus};
 use crate::rules::rfc3339_millis;
 
-pub use open::{whole_length, Files, Opened, RowsOutput, WholeFile, WholeOutput};
+pub use open::{whole_length, Files, RowsOutput, WholeOutput};
 
 /// Our columns, in order; the [`OFFBOARDING_HEADER`] columns and the carried input columns
 /// follow.
@@ -53,8 +53,8 @@ pub fn has_offboarding_columns(header: &[impl AsRef<str>]) -> bool {
             .all(|(name, ours)| name.as_ref() == ours)
 }
 
-/// How PINs appear in the results.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// How PINs appear in the results (`--pins`, in [`crate::cmd::args::PinsArg`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PinPolicy {
     /// The new PIN in clear.
     Full,
@@ -294,6 +294,8 @@ impl ResultsWriter {
         Ok(writer)
     }
 
+    /// A writer into any sink, for tests that make the disk fail.
+    #[cfg(test)]
     pub fn from_sink(sink: Box<dyn Sink>, pins: PinPolicy, raw_cells: bool) -> Self {
         ResultsWriter {
             rows: RowSink::new(sink, 0),

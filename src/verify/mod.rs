@@ -40,9 +40,7 @@ use crate::outcome::{Pin, RowStatus, StopReason};
 use crate::output::{Destination, Existing, Files, ResultsWriter};
 use crate::report::{Progress, ProgressMode, Tally};
 
-pub use file::VERIFIED_HEADER;
 pub use judge::Verified;
-pub use record::RECORDED_BY_VERIFY;
 
 use file::{ResultsFingerprint, Settled, VerifiedWriter};
 use record::Recorder;

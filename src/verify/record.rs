@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::execution::{Control, RunState, StopReason};
+use crate::execution::{Control, RunState};
 use crate::exit;
 use crate::ledger::is_done;
 use crate::ledger::plan::Coverage;
-use crate::outcome::{Outcome, Pin, RowStatus, UserRecord};
+use crate::outcome::{Outcome, Pin, RowStatus, StopReason, UserRecord};
 use crate::output::{PinPolicy, ResultsWriter};
 use crate::report::{Progress, Tally};
 use crate::words::thousands;
