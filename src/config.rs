@@ -54,6 +54,14 @@ impl RunConfig {
     }
 }
 
+/// The command line as given, to print the command that resumes a command. Lossy: a path
+/// that is not UTF-8 still gets a resume command that names it.
+pub fn command_line() -> Vec<String> {
+    std::env::args_os()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect()
+}
+
 /// A command line with `--resume` instead of `--force`, quoted for the shell.
 pub fn resume_command(command_line: &[String]) -> String {
     let mut words: Vec<&str> = command_line

@@ -16,11 +16,12 @@ pub const INTERRUPTED: u8 = 130;
 /// The exit codes in words, shown after `run --help`.
 pub const HELP: &str = "\
 Exit codes:
-  0    every row was reset (or would be, in a dry run); duplicates are not failures
-  1    the run finished, but some rows failed or are invalid
+  0    every row was reset (or would be, in a dry run), and logged out with --logout;
+       duplicates and users gone under --missing-ok are not failures
+  1    the run finished, but some rows failed or are invalid, or a logout failed
   2    usage error, unreadable input or unusable configuration: nothing was sent
-  3    the run stopped early (credentials refused, --max-failures, results unwritable,
-       input unreadable);
-       the summary says why and gives the command that resumes it
+  3    the run stopped early (credentials refused, a canary, --max-failures, results
+       unwritable, input unreadable or changed since the plan read it, fewer rows answered
+       than planned); the summary says why and gives the command that resumes it
   130  interrupted by Ctrl-C, SIGTERM or SIGHUP; rows in flight were written, the rest can
        be resumed";

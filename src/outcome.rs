@@ -244,6 +244,19 @@ pub enum StopReason {
     },
 }
 
+impl StopReason {
+    /// The exit code of a run or a verify that ended as `stop` says, when nothing stopped it
+    /// and `done` says whether every row came out as it should: the one mapping both use.
+    pub fn exit_code(stop: Option<&StopReason>, done: bool) -> u8 {
+        match stop {
+            Some(StopReason::Interrupted) => crate::exit::INTERRUPTED,
+            Some(_) => crate::exit::STOPPED_EARLY,
+            None if done => crate::exit::SUCCESS,
+            None => crate::exit::ROWS_FAILED,
+        }
+    }
+}
+
 impl fmt::Display for StopReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

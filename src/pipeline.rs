@@ -499,12 +499,7 @@ impl Recorder {
                 crate::say!("chime-pin-reset: {:#}", anyhow::Error::new(err));
             }
         }
-        match stop {
-            Some(StopReason::Interrupted) => exit::INTERRUPTED,
-            Some(_) => exit::STOPPED_EARLY,
-            None if self.tally.unsuccessful() > 0 => exit::ROWS_FAILED,
-            None => exit::SUCCESS,
-        }
+        StopReason::exit_code(stop.as_ref(), self.tally.unsuccessful() == 0)
     }
 }
 

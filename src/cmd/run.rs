@@ -193,9 +193,6 @@ pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
         yes: args.yes,
         canary: args.canary,
         progress: ProgressMode::detect(args.quiet),
-        // Lossy: a path that is not UTF-8 still gets a resume command that names it.
-        command_line: std::env::args_os()
-            .map(|arg| arg.to_string_lossy().into_owned())
-            .collect(),
+        command_line: crate::config::command_line(),
     })
 }

@@ -92,8 +92,6 @@ pub fn config(args: VerifyArgs) -> anyhow::Result<VerifyConfig> {
         raw_cells: args.raw_cells,
         quiet: args.quiet,
         progress: ProgressMode::detect(args.quiet),
-        command_line: std::env::args_os()
-            .map(|arg| arg.to_string_lossy().into_owned())
-            .collect(),
+        command_line: crate::config::command_line(),
     })
 }

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::execution::{Control, RunState};
-use crate::exit;
 use crate::ledger::is_done;
 use crate::ledger::plan::Coverage;
 use crate::outcome::{Outcome, Pin, RowStatus, StopReason, UserRecord};
@@ -155,12 +154,7 @@ impl Recorder {
             && not_checked
                 .keys()
                 .all(|status| is_done(*status, unfinished.real_rows));
-        match stop {
-            Some(StopReason::Interrupted) => exit::INTERRUPTED,
-            Some(_) => exit::STOPPED_EARLY,
-            None if all_current && finished => exit::SUCCESS,
-            None => exit::ROWS_FAILED,
-        }
+        StopReason::exit_code(stop.as_ref(), all_current && finished)
     }
 
     /// Users with `status`, checked now or settled by the file being resumed.
