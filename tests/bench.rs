@@ -21,6 +21,8 @@
 //! measured in `bench/measure.rs`; the printing in `bench/report.rs`. The helpers shared with
 //! the integration tests (the simulator process, the request log) come from `support/`.
 
+// The tests' helpers: the benchmark uses some of them.
+#[allow(dead_code, unused_imports)]
 #[path = "support/mod.rs"]
 mod support;
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use crate::support::{arrivals, LogLine};
 use crate::Simulator;
 
 /// Other processes may use this many cores on average during a run before it counts as
@@ -177,4 +178,32 @@ pub fn simulator_cpu_seconds(sim: &Simulator) -> f64 {
         .collect();
     let ticks = |i: usize| fields[i].parse::<f64>().expect("a tick count");
     (ticks(11) + ticks(12)) / clock_ticks()
+}
+
+/// Seconds from the first arrival to the last (0 for fewer than two).
+pub fn span_s(lines: &[LogLine]) -> f64 {
+    let times = arrivals(lines);
+    match (times.first(), times.last()) {
+        (Some(first), Some(last)) => last - first,
+        _ => 0.0,
+    }
+}
+
+/// Requests per second between the first and the last arrival.
+pub fn achieved_rate(lines: &[LogLine]) -> f64 {
+    lines.len().saturating_sub(1) as f64 / span_s(lines)
+}
+
+/// The most requests that arrived within any one-second window.
+pub fn busiest_second(lines: &[LogLine]) -> usize {
+    let times = arrivals(lines);
+    let mut most = 0;
+    let mut start = 0;
+    for (end, t) in times.iter().enumerate() {
+        while t - times[start] >= 1.0 {
+            start += 1;
+        }
+        most = most.max(end - start + 1);
+    }
+    most
 }

@@ -5,9 +5,10 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::fixture::{first_rows, Fixture};
+use crate::measure::achieved_rate;
 use crate::measure::Usage;
 use crate::report::{path_str, section, Verdict};
-use crate::support::{achieved_rate, arrivals, request_log, LogLine};
+use crate::support::{arrivals, request_log, LogLine};
 use crate::Simulator;
 
 /// Seconds a matrix run lasts at the server's rate: long enough for the rate to settle, short

@@ -2,10 +2,11 @@
 //! of the printed report with its verdicts.
 
 use crate::fixture::{simulator_service_time, Fixture};
+use crate::measure::{achieved_rate, busiest_second, span_s};
 use crate::measure::{least_disturbed, least_disturbed_with, measure, Usage};
 use crate::pacing::resets;
 use crate::report::{mib, path_str, section, thousands, Verdict};
-use crate::support::{achieved_rate, bin, busiest_second, request_log, span_s};
+use crate::support::{bin, request_log};
 use crate::Simulator;
 
 /// Section 1: CPU cost per row: no latency, no rate limit, 64 in flight, 100,000 rows.

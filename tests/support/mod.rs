@@ -4,9 +4,8 @@
 //! ([`directory`]), results files and the PIN checks ([`results`]), the simulator's request
 //! log ([`log`]), and blocked pipes, deadlines and pseudo-terminals ([`signals`]). Everything is re-exported here, so a test imports from `crate::support`.
 //!
-//! The benchmark (`tests/bench.rs`) includes this module too. Not every test binary or module
-//! uses every helper or re-export, hence the allowances.
-#![allow(dead_code, unused_imports)]
+//! The benchmark (`tests/bench.rs`) includes this module too, and allows there what only the
+//! tests use; what only the benchmark uses says so where it stands.
 
 mod admin;
 mod directory;
@@ -215,6 +214,7 @@ impl SimulatorProcess {
     }
 
     /// The simulator's process id (the benchmark reads its CPU time).
+    #[allow(dead_code, reason = "the benchmark's alone")]
     pub fn pid(&self) -> u32 {
         self.child
             .as_ref()

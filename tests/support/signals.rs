@@ -56,13 +56,6 @@ pub fn exit_within(child: &mut Child, limit: Duration, what: &str) -> ExitStatus
     }
 }
 
-/// A pseudo-terminal `columns` wide: (the side the test reads, the side a child writes to).
-/// [`super::run_on_terminal_sized`] runs a command on one, as its controlling terminal.
-pub fn terminal(columns: u16) -> (std::fs::File, std::fs::File) {
-    let (reader, child_side) = super::open_terminal(columns);
-    (reader.into(), child_side.into())
-}
-
 /// What a terminal shows of `output`, line by line: escape sequences dropped, every carriage
 /// return or newline starting a new line.
 pub fn screen_lines(output: &str) -> Vec<String> {
