@@ -172,3 +172,99 @@ fn a_hidden_first_sheet_is_never_the_default_and_is_read_when_named() {
     assert!(text.contains("hidden:   1 hidden row skipped"), "{text}");
     assert_eq!(resets(&sim.state(), &users), [0, 0, 0, 1, 1, 0]);
 }
+
+/// `leavers.ods` over `users`, as LibreOffice writes it: two empty rows first (repeated), the
+/// header on row 3, the rows at the indexes in `collapsed` hidden by hand and those in
+/// `filtered` filtered out, then a million empty hidden rows.
+fn ods_workbook(
+    work: &Workdir,
+    users: &[csv::StringRecord],
+    collapsed: &[usize],
+    filtered: &[usize],
+) {
+    use std::io::Write as _;
+    use zip::write::SimpleFileOptions;
+
+    let cell = |text: &str| {
+        format!(
+            "<table:table-cell office:value-type=\"string\"><text:p>{text}</text:p></table:table-cell>"
+        )
+    };
+    let mut rows = String::from(
+        "<table:table-row table:number-rows-repeated=\"2\"><table:table-cell/></table:table-row>",
+    );
+    rows.push_str(&format!(
+        "<table:table-row>{}{}</table:table-row>",
+        cell("account_id"),
+        cell("user_id")
+    ));
+    for (index, user) in users.iter().enumerate() {
+        let visibility = if collapsed.contains(&index) {
+            " table:visibility=\"collapse\""
+        } else if filtered.contains(&index) {
+            " table:visibility=\"filter\""
+        } else {
+            ""
+        };
+        rows.push_str(&format!(
+            "<table:table-row{visibility}>{}{}</table:table-row>",
+            cell(&user[0]),
+            cell(&user[1])
+        ));
+    }
+    rows.push_str(
+        "<table:table-row table:visibility=\"collapse\" table:number-rows-repeated=\"1048000\">\
+         <table:table-cell/></table:table-row>",
+    );
+    let content = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <office:document-content \
+         xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
+         xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\" \
+         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\" office:version=\"1.3\">\
+         <office:body><office:spreadsheet><table:table table:name=\"Leavers\">\
+         <table:table-column table:number-columns-repeated=\"2\"/>{rows}</table:table>\
+         </office:spreadsheet></office:body></office:document-content>"
+    );
+    let manifest = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <manifest:manifest xmlns:manifest=\"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0\" \
+         manifest:version=\"1.3\">\
+         <manifest:file-entry manifest:full-path=\"/\" \
+         manifest:media-type=\"application/vnd.oasis.opendocument.spreadsheet\"/>\
+         <manifest:file-entry manifest:full-path=\"content.xml\" manifest:media-type=\"text/xml\"/>\
+         </manifest:manifest>";
+    let file = std::fs::File::create(work.path("leavers.ods")).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, bytes) in [
+        ("mimetype", "application/vnd.oasis.opendocument.spreadsheet"),
+        ("META-INF/manifest.xml", manifest),
+        ("content.xml", content.as_str()),
+    ] {
+        zip.start_file(name, stored).unwrap();
+        zip.write_all(bytes.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+#[test]
+fn rows_an_ods_workbook_hides_or_filters_out_are_skipped() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 6, &[]);
+    let users = directory_users(&work);
+    ods_workbook(&work, &users, &[1], &[4]);
+
+    let text = exits_with(&run_offline(&work, &["validate", "leavers.ods"]), 0);
+    assert!(
+        text.contains(
+            "leavers.ods:Leavers: 4 rows, 4 valid, 0 invalid, 0 duplicates, 2 hidden rows skipped"
+        ),
+        "{text}"
+    );
+    let mut run = run_command(&work, sim.endpoint(), &["leavers.ods", "-o", "results.csv"]);
+    run.args(["--rate", "0"]);
+    exits_with(&output_of(run), 0);
+    assert_eq!(resets(&sim.state(), &users), [1, 0, 1, 1, 0, 1]);
+    let rows = read_rows(&work, "results.csv");
+    assert_eq!(lines_with_status(&rows, "reset"), ["4", "6", "7", "9"]);
+}

@@ -82,7 +82,8 @@ pub(super) fn open(
     let hidden = if include_hidden {
         BTreeSet::new()
     } else {
-        hidden::hidden_rows(path, &name)
+        let last_row = (first_row + range.height() as u64).saturating_sub(1);
+        hidden::hidden_rows(path, &name, last_row)
             .map_err(|err| unreadable(format!("sheet {name}: its hidden rows: {err}")))?
     };
     let mut rows = SheetRows {

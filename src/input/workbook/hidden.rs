@@ -1,9 +1,10 @@
-//! The rows hidden in a sheet of an `.xlsx` or `.xlsm` workbook, which calamine does not report:
-//! read from the sheet's own XML, where a row hidden by hand and a row filtered out by an
-//! autofilter are both written `<row r="N" hidden="1">`.
-//!
-//! The sheet's part is found as Excel finds it: its name in `xl/workbook.xml` gives a
-//! relationship id, which `xl/_rels/workbook.xml.rels` maps to the part.
+//! The rows hidden in a sheet of a workbook, which calamine does not report: read from the
+//! sheet's own XML. In `.xlsx` and `.xlsm` a row hidden by hand and a row filtered out by an
+//! autofilter are both written `<row r="N" hidden="1">`; the sheet's part is found as Excel
+//! finds it, its name in `xl/workbook.xml` giving a relationship id that
+//! `xl/_rels/workbook.xml.rels` maps to the part. In `.ods` they are `table:table-row`s with
+//! `table:visibility="collapse"` or `"filter"`, counted with `table:number-rows-repeated` as
+//! calamine counts them. `.xls` and `.xlsb` are binary: their hidden rows are not known.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -13,18 +14,33 @@ use std::path::Path;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
-/// The sheet rows (1-based) hidden in `sheet` of the workbook at `path`, for the formats whose
-/// hidden rows are known (`.xlsx`, `.xlsm`); empty for the others.
-pub fn hidden_rows(path: &Path, sheet: &str) -> io::Result<BTreeSet<u64>> {
-    let extension = path.extension().and_then(|ext| ext.to_str()).unwrap_or("");
-    if !["xlsx", "xlsm"]
-        .iter()
-        .any(|known| known.eq_ignore_ascii_case(extension))
-    {
-        return Ok(BTreeSet::new());
+/// The sheet rows (1-based, up to `last_row`) hidden in `sheet` of the workbook at `path`, for
+/// the formats whose hidden rows are known (`.xlsx`, `.xlsm`, `.ods`); empty for the others.
+pub fn hidden_rows(path: &Path, sheet: &str, last_row: u64) -> io::Result<BTreeSet<u64>> {
+    let extension = path
+        .extension()
+        .and_then(|ext| ext.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let open = || -> io::Result<_> {
+        zip::ZipArchive::new(BufReader::new(File::open(path)?)).map_err(invalid)
+    };
+    match extension.as_str() {
+        "xlsx" | "xlsm" => hidden_in_xlsx(&mut open()?, sheet),
+        "ods" => {
+            let mut archive = open()?;
+            let content = archive.by_name("content.xml").map_err(invalid)?;
+            hidden_in_ods(BufReader::new(content), sheet, last_row)
+        }
+        _ => Ok(BTreeSet::new()),
     }
-    let mut archive = zip::ZipArchive::new(BufReader::new(File::open(path)?)).map_err(invalid)?;
-    let relationship = attribute_of(&mut archive, "xl/workbook.xml", "sheet", |element| {
+}
+
+fn hidden_in_xlsx<R: Read + Seek>(
+    archive: &mut zip::ZipArchive<R>,
+    sheet: &str,
+) -> io::Result<BTreeSet<u64>> {
+    let relationship = attribute_of(archive, "xl/workbook.xml", "sheet", |element| {
         (value(element, "name")?.as_deref() == Some(sheet))
             .then(|| prefixed_value(element, "id"))
             .transpose()
@@ -32,7 +48,7 @@ pub fn hidden_rows(path: &Path, sheet: &str) -> io::Result<BTreeSet<u64>> {
     })?
     .ok_or_else(|| invalid(format!("xl/workbook.xml names no sheet {sheet:?}")))?;
     let target = attribute_of(
-        &mut archive,
+        archive,
         "xl/_rels/workbook.xml.rels",
         "Relationship",
         |element| {
@@ -50,6 +66,45 @@ pub fn hidden_rows(path: &Path, sheet: &str) -> io::Result<BTreeSet<u64>> {
     };
     let entry = archive.by_name(&part).map_err(invalid)?;
     hidden_in(BufReader::new(entry))
+}
+
+/// The rows of the table `sheet` that an `.ods` `content.xml` hides, up to `last_row`: a row
+/// repeated stands for as many rows (trailing empty rows are often repeated a million times).
+fn hidden_in_ods(xml: impl BufRead, sheet: &str, last_row: u64) -> io::Result<BTreeSet<u64>> {
+    let mut reader = Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut hidden = BTreeSet::new();
+    let mut in_sheet = false;
+    let mut row = 0;
+    loop {
+        match reader.read_event_into(&mut buf).map_err(invalid)? {
+            Event::Start(element) if element.local_name().into_inner() == "table" => {
+                in_sheet = prefixed_value(&element, "name")?.as_deref() == Some(sheet);
+            }
+            Event::Start(element) | Event::Empty(element)
+                if in_sheet && element.local_name().into_inner() == "table-row" =>
+            {
+                let repeated = match prefixed_value(&element, "number-rows-repeated")? {
+                    Some(count) => count
+                        .parse()
+                        .map_err(|_| invalid(format!("a row repeated {count:?} times")))?,
+                    None => 1,
+                };
+                let visibility = prefixed_value(&element, "visibility")?;
+                if matches!(visibility.as_deref(), Some("collapse" | "filter")) {
+                    hidden.extend(row + 1..=(row + repeated).min(last_row));
+                }
+                row += repeated;
+            }
+            Event::End(element) if in_sheet && element.local_name().into_inner() == "table" => {
+                break
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    Ok(hidden)
 }
 
 /// The `r` of every `<row>` marked hidden, in a worksheet's XML. A row without `r` follows the
@@ -155,5 +210,21 @@ mod tests {
             </sheetData><row r="9" hidden="1"/></worksheet>"#;
         let hidden = hidden_in(&xml[..]).unwrap();
         assert_eq!(hidden.into_iter().collect::<Vec<_>>(), vec![3, 4]);
+    }
+
+    #[test]
+    fn hidden_ods_rows_count_their_repeats_in_the_named_table_only() {
+        let xml = br#"<office:document-content xmlns:table="t"><office:body>
+            <table:table table:name="Other"><table:table-row table:visibility="collapse"/>
+            </table:table>
+            <table:table table:name="Users">
+            <table:table-row><table:table-cell/></table:table-row>
+            <table:table-row table:visibility="filter"><table:table-cell/></table:table-row>
+            <table:table-row table:number-rows-repeated="2"/>
+            <table:table-row table:visibility="collapse" table:number-rows-repeated="3"/>
+            <table:table-row table:visibility="collapse" table:number-rows-repeated="1048000"/>
+            </table:table></office:body></office:document-content>"#;
+        let hidden = hidden_in_ods(&xml[..], "Users", 8).unwrap();
+        assert_eq!(hidden.into_iter().collect::<Vec<_>>(), vec![2, 5, 6, 7, 8]);
     }
 }
