@@ -1,7 +1,7 @@
 //! Workbooks as input (`.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`), read with calamine: one
-//! sheet (the first visible, or the one named), its first non-empty row the header, every cell carried
-//! as Excel shows it (whole numbers without `.0`, dates in ISO 8601, formulas by the value
-//! Excel last computed), rows named by their sheet row number.
+//! sheet (the first visible, or the one named), its first non-empty row the header, every cell
+//! carried as Excel shows it (whole numbers without `.0`, dates in ISO 8601, formulas by the
+//! value Excel last computed), rows named by their sheet row number.
 //!
 //! calamine reads a sheet whole, so a workbook is held in memory while it is read: about
 //! 140 bytes a cell (the README states the bound for 100,000 rows).
