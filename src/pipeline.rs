@@ -285,6 +285,7 @@ async fn execute_run(
             .as_ref()
             .map(|rows| rows.valid + rows.invalid + rows.duplicate),
         summary_file: summary,
+        hidden_rows: reader.hidden_rows(),
     };
     let api = prepared.chime;
     let (item_tx, item_rx) = mpsc::channel(READ_AHEAD / READ_CHUNK);
@@ -352,11 +353,13 @@ async fn execute_run(
 }
 
 /// What the end of a run needs from before its first reset: the plan it shows in the summary,
-/// the rows it must have answered to be complete, and where `--summary-json` goes.
+/// the rows it must have answered to be complete, where `--summary-json` goes, and the rows
+/// its workbook hides, which it skipped.
 struct Ending {
     plan: Option<serde_json::Value>,
     planned_rows: Option<u64>,
     summary_file: Option<WholeOutput>,
+    hidden_rows: u64,
 }
 
 /// The one owner of the counters and the progress display, and of the handle on the results
@@ -453,6 +456,7 @@ impl Recorder {
             plan,
             planned_rows,
             summary_file,
+            hidden_rows,
         } = ending;
         self.progress.finish();
         let mut stop = state.control.reason();
@@ -476,6 +480,7 @@ impl Recorder {
             started.elapsed(),
             config.output.name(),
         );
+        summary.skipped_hidden = hidden_rows;
         summary.unrecorded_rows = closed.unrecorded;
         summary.dropped_in_flight = state
             .rows_in_flight()

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::outcome::{LiveStats, Outcome, RowStatus, StopReason, UnrecordedRow};
-use crate::words::{counted, thousands};
+use crate::words::{counted, hidden_rows_skipped, thousands};
 
 pub use progress::{Progress, ProgressMode};
 
@@ -59,6 +59,8 @@ pub struct Summary {
     pub errors: BTreeMap<String, u64>,
     /// Users skipped because the results being resumed already hold their reset.
     pub skipped_already_reset: u64,
+    /// Rows a workbook hides, skipped (`--include-hidden` reads them).
+    pub skipped_hidden: u64,
     /// `--logout`: users reset whose logout failed (counted under `reset`).
     pub logouts_failed: u64,
     pub throttled_answers: u64,
@@ -102,6 +104,7 @@ impl Summary {
                 .collect(),
             errors: tally.by_error.clone(),
             skipped_already_reset: live.skipped.load(Ordering::Relaxed),
+            skipped_hidden: 0,
             logouts_failed: tally.logouts_failed,
             throttled_answers: live.throttles.load(Ordering::Relaxed),
             retries: live.retries.load(Ordering::Relaxed),
@@ -151,6 +154,12 @@ impl Summary {
             text.push_str(&format!(
                 "  skipped:  {} already reset in the results being resumed\n",
                 thousands(self.skipped_already_reset)
+            ));
+        }
+        if self.skipped_hidden > 0 {
+            text.push_str(&format!(
+                "  hidden:   {}: --include-hidden reads them\n",
+                hidden_rows_skipped(self.skipped_hidden)
             ));
         }
         if self.logouts_failed > 0 {

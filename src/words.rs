@@ -20,6 +20,11 @@ pub fn counted(n: u64, one: &str, many: &str) -> String {
     format!("{} {noun}", thousands(n))
 }
 
+/// The rows of a workbook skipped because it hides them: `1 hidden row skipped`.
+pub fn hidden_rows_skipped(n: u64) -> String {
+    format!("{} skipped", counted(n, "hidden row", "hidden rows"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,5 +42,7 @@ mod tests {
         assert_eq!(counted(1, "row", "rows"), "1 row");
         assert_eq!(counted(0, "row", "rows"), "0 rows");
         assert_eq!(counted(20_000, "retry", "retries"), "20,000 retries");
+        assert_eq!(hidden_rows_skipped(1), "1 hidden row skipped");
+        assert_eq!(hidden_rows_skipped(2), "2 hidden rows skipped");
     }
 }

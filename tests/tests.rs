@@ -7,6 +7,7 @@ mod endpoints;
 mod first_hour;
 mod guards;
 mod help;
+mod hidden_rows;
 mod input;
 mod ledger_trust;
 mod line_ends;

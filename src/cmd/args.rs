@@ -84,10 +84,15 @@ pub struct InputArgs {
     #[arg(long, value_name = "ENCODING", value_parser = str::parse::<TextEncoding>)]
     pub encoding: Option<TextEncoding>,
 
-    /// The sheet of a workbook input (.xlsx, .xlsm, .xlsb, .xls, .ods) to read; the first by
-    /// default.
+    /// The sheet of a workbook input (.xlsx, .xlsm, .xlsb, .xls, .ods) to read, even a hidden
+    /// one; the first visible sheet by default.
     #[arg(long, value_name = "NAME")]
     pub sheet: Option<String>,
+
+    /// Read the rows a workbook hides (by hand, or filtered out by an autofilter) too: by
+    /// default they are skipped and counted.
+    #[arg(long)]
+    pub include_hidden: bool,
 
     #[command(flatten)]
     pub ids: IdArgs,
@@ -102,6 +107,7 @@ impl InputArgs {
             strict_ids: self.ids.strict(),
             encoding: self.encoding,
             sheet: self.sheet.clone(),
+            include_hidden: self.include_hidden,
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::cmd::args::InputArgs;
 use crate::cmd::examples;
 use crate::exit;
 use crate::input::{InputError, InputItem, InputReader, Rejection};
-use crate::words::{counted, thousands};
+use crate::words::{counted, hidden_rows_skipped, thousands};
 
 /// Flags of `chime-pin-reset validate`.
 #[derive(Clone, Debug, clap::Args)]
@@ -76,10 +76,14 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<u8> {
         let _ = writeln!(problems, "chime-pin-reset: notice: {notice}");
     }
     let file = reader.name().to_string();
+    let hidden = match reader.hidden_rows() {
+        0 => String::new(),
+        n => format!(", {}", hidden_rows_skipped(n)),
+    };
     let counts = check(reader, &file, &mut problems);
     let _ = writeln!(
         problems,
-        "{file}: {}, {} valid, {} invalid, {}",
+        "{file}: {}, {} valid, {} invalid, {}{hidden}",
         counted(counts.rows, "row", "rows"),
         thousands(counts.valid),
         thousands(counts.invalid),

@@ -69,8 +69,10 @@ pub struct InputOptions {
     pub strict_ids: bool,
     /// A CSV's encoding; detected when `None`.
     pub encoding: Option<TextEncoding>,
-    /// The sheet of a workbook to read; the first when `None`.
+    /// The sheet of a workbook to read; the first visible one when `None`.
     pub sheet: Option<String>,
+    /// Read the rows a workbook hides too (skipped by default).
+    pub include_hidden: bool,
 }
 
 /// Why the input cannot be used at all. Nothing is sent when this happens.
@@ -198,6 +200,8 @@ pub struct InputReader {
     read: Arc<OnceLock<InputFingerprint>>,
     /// The fingerprint of what the plan read: bytes that differ end the input as unreadable.
     expected: Option<InputFingerprint>,
+    /// The rows a workbook hides, skipped.
+    hidden_rows: u64,
 }
 
 /// The header of an input: its cells, and the line (or sheet row) it is on.
@@ -247,7 +251,12 @@ impl InputReader {
                     "--encoding is for CSV input: a workbook is read as it is",
                 ));
             }
-            let sheet = workbook::open(path, options.sheet.as_deref(), &file_name)?;
+            let sheet = workbook::open(
+                path,
+                options.sheet.as_deref(),
+                options.include_hidden,
+                &file_name,
+            )?;
             // The library reads the workbook itself: its bytes are fingerprinted apart.
             let fingerprint = File::open(path)
                 .and_then(InputFingerprint::of_file)
@@ -259,7 +268,8 @@ impl InputReader {
                 cells: sheet.headers,
                 line: sheet.header_row,
             };
-            let reader = Self::over(rows, header, name, options, expected, already_reset)?;
+            let mut reader = Self::over(rows, header, name, options, expected, already_reset)?;
+            reader.hidden_rows = sheet.hidden_rows;
             let _ = reader.read.set(fingerprint);
             return reader.with_a_first_row();
         }
@@ -339,6 +349,7 @@ impl InputReader {
             first: None,
             read: Arc::default(),
             expected: None,
+            hidden_rows: 0,
         })
     }
 
@@ -362,6 +373,12 @@ impl InputReader {
     /// The number of rows counted ahead in a file (a fast estimate), for progress displays.
     pub fn expected_rows(&self) -> Option<u64> {
         self.expected_rows
+    }
+
+    /// The rows a workbook hides, which this reader skips (none with `include_hidden`): what
+    /// the plan, `validate` and the summary count.
+    pub fn hidden_rows(&self) -> u64 {
+        self.hidden_rows
     }
 
     /// The names of the columns carried through to the results, in input order.
@@ -456,6 +473,7 @@ pub(crate) fn reader_over(contents: &str) -> Result<(tempfile::TempDir, InputRea
             strict_ids: true,
             encoding: None,
             sheet: None,
+            include_hidden: false,
         },
         Arc::default(),
     )?;

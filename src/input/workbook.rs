@@ -1,15 +1,22 @@
 //! Workbooks as input (`.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`), read with calamine: one
-//! sheet (the first, or the one named), its first non-empty row the header, every cell carried
-//! as Excel shows it (whole numbers without `.0`, dates in ISO 8601, formulas by the value
-//! Excel last computed), rows named by their sheet row number.
+//! sheet (the first visible, or the one named), its first non-empty row the header, every cell
+//! carried as Excel shows it (whole numbers without `.0`, dates in ISO 8601, formulas by the
+//! value Excel last computed), rows named by their sheet row number.
 //!
 //! calamine reads a sheet whole, so a workbook is held in memory while it is read: about
 //! 140 bytes a cell (the README states the bound for 100,000 rows).
+//!
+//! What the administrator hid is what they chose not to act on: unless asked to include them,
+//! hidden rows are skipped (as far as the format tells, see [`hidden`]) and counted, and a
+//! hidden sheet is read only when it is named.
 
+mod hidden;
+
+use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
 
-use calamine::{Data, ExcelDateTime, Range, Reader};
+use calamine::{Data, ExcelDateTime, Range, Reader, SheetVisible};
 
 use super::InputError;
 
@@ -36,6 +43,8 @@ pub(super) struct SheetRows {
     next: usize,
     /// The range's index of the row last read.
     current: usize,
+    /// The sheet rows hidden, which are skipped.
+    hidden: BTreeSet<u64>,
 }
 
 /// A sheet opened: its rows, its header's cells, its name and its rows after the header.
@@ -45,13 +54,18 @@ pub(super) struct OpenedSheet {
     pub name: String,
     /// The sheet row of the header.
     pub header_row: u64,
+    /// The rows after the header that will be read (hidden rows not included).
     pub data_rows: u64,
+    /// The rows after the header, with a cell filled, skipped because they are hidden.
+    pub hidden_rows: u64,
 }
 
-/// Opens `sheet` (the first when `None`) of the workbook at `path` and reads its header.
+/// Opens `sheet` (the first visible when `None`) of the workbook at `path` and reads its
+/// header; hidden rows are skipped unless `include_hidden`.
 pub(super) fn open(
     path: &Path,
     sheet: Option<&str>,
+    include_hidden: bool,
     file: &str,
 ) -> Result<OpenedSheet, InputError> {
     let unreadable = |message: String| InputError::Unreadable {
@@ -60,33 +74,24 @@ pub(super) fn open(
     };
     let mut workbook =
         calamine::open_workbook_auto(path).map_err(|err| unreadable(err.to_string()))?;
-    let names = workbook.sheet_names();
-    let name = match sheet {
-        None => names
-            .first()
-            .cloned()
-            .ok_or_else(|| unreadable("the workbook has no sheet".into()))?,
-        Some(wanted) => names
-            .iter()
-            .find(|name| name.as_str() == wanted)
-            .or_else(|| names.iter().find(|name| name.eq_ignore_ascii_case(wanted)))
-            .cloned()
-            .ok_or_else(|| {
-                unreadable(format!(
-                    "it has no sheet named {wanted:?} (its sheets: {})",
-                    names.join(", ")
-                ))
-            })?,
-    };
+    let name = choose_sheet(workbook.sheets_metadata(), sheet).map_err(unreadable)?;
     let range = workbook
         .worksheet_range(&name)
         .map_err(|err| unreadable(format!("sheet {name}: {err}")))?;
     let first_row = range.start().map_or(1, |(row, _)| u64::from(row) + 1);
+    let hidden = if include_hidden {
+        BTreeSet::new()
+    } else {
+        let last_row = (first_row + range.height() as u64).saturating_sub(1);
+        hidden::hidden_rows(path, &name, last_row)
+            .map_err(|err| unreadable(format!("sheet {name}: its hidden rows: {err}")))?
+    };
     let mut rows = SheetRows {
         range,
         first_row,
         next: 0,
         current: 0,
+        hidden,
     };
     let mut header = csv::StringRecord::new();
     let Some(header_row) = rows.next_record(&mut header) else {
@@ -95,14 +100,61 @@ pub(super) fn open(
         });
     };
     let headers = header.iter().map(|h| h.trim().to_string()).collect();
-    let data_rows = (rows.range.height() - rows.next) as u64;
+    let hidden_rows = rows.hidden_rows_after(header_row);
+    let data_rows = (rows.range.height() - rows.next) as u64 - hidden_rows;
     Ok(OpenedSheet {
         rows,
         headers,
         name,
         header_row,
         data_rows,
+        hidden_rows,
     })
+}
+
+/// The sheet named `wanted` (exactly, else ignoring case), or the first visible sheet: a
+/// hidden sheet is read only when it is named.
+fn choose_sheet(sheets: &[calamine::Sheet], wanted: Option<&str>) -> Result<String, String> {
+    let Some(wanted) = wanted else {
+        return sheets
+            .iter()
+            .find(|sheet| sheet.visible == SheetVisible::Visible)
+            .map(|sheet| sheet.name.clone())
+            .ok_or_else(|| match sheets.is_empty() {
+                true => "the workbook has no sheet".to_string(),
+                false => format!(
+                    "every sheet of the workbook is hidden: name the one to read with --sheet                      (its sheets: {})",
+                    sheet_list(sheets)
+                ),
+            });
+    };
+    sheets
+        .iter()
+        .find(|sheet| sheet.name == wanted)
+        .or_else(|| {
+            sheets
+                .iter()
+                .find(|sheet| sheet.name.eq_ignore_ascii_case(wanted))
+        })
+        .map(|sheet| sheet.name.clone())
+        .ok_or_else(|| {
+            format!(
+                "it has no sheet named {wanted:?} (its sheets: {})",
+                sheet_list(sheets)
+            )
+        })
+}
+
+/// The sheets' names, the hidden ones said so.
+fn sheet_list(sheets: &[calamine::Sheet]) -> String {
+    let names: Vec<String> = sheets
+        .iter()
+        .map(|sheet| match sheet.visible {
+            SheetVisible::Visible => sheet.name.clone(),
+            _ => format!("{} (hidden)", sheet.name),
+        })
+        .collect();
+    names.join(", ")
 }
 
 impl SheetRows {
@@ -113,6 +165,9 @@ impl SheetRows {
         while self.next < self.range.height() {
             let index = self.next;
             self.next += 1;
+            if self.hidden.contains(&(self.first_row + index as u64)) {
+                continue;
+            }
             let cell = |column| self.range.get((index, column)).unwrap_or(&Data::Empty);
             let filled = (0..self.range.width())
                 .rposition(|column| !shown(cell(column), &mut text).trim().is_empty());
@@ -125,6 +180,23 @@ impl SheetRows {
             return Some(self.first_row + index as u64);
         }
         None
+    }
+
+    /// The hidden rows below `header_row` with a cell that is not blank: the rows skipped.
+    fn hidden_rows_after(&self, header_row: u64) -> u64 {
+        let mut text = String::new();
+        let mut filled = |row: u64| {
+            let index = (row - self.first_row) as usize;
+            (0..self.range.width()).any(|column| {
+                let cell = self.range.get((index, column)).unwrap_or(&Data::Empty);
+                !shown(cell, &mut text).trim().is_empty()
+            })
+        };
+        let last_row = self.first_row + self.range.height() as u64;
+        self.hidden
+            .range(header_row + 1..last_row)
+            .filter(|&&row| filled(row))
+            .count() as u64
     }
 
     /// Why the cell in `column` of the row last read cannot be an ID, when it holds a number:

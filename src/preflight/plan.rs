@@ -10,8 +10,8 @@ use super::accounts::PlannedAccount;
 use super::identity::Caller;
 use super::survey::RowCounts;
 use crate::chime::sts::endpoint_name;
-use crate::words::counted;
 pub use crate::words::thousands;
+use crate::words::{counted, hidden_rows_skipped};
 
 /// What a run is about to do.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -129,6 +129,9 @@ impl Plan {
                 ", {} already reset (skipped)",
                 thousands(rows.already_reset)
             ));
+        }
+        if rows.hidden > 0 {
+            text.push_str(&format!(", {}", hidden_rows_skipped(rows.hidden)));
         }
         text
     }
@@ -255,6 +258,7 @@ mod tests {
                 duplicate: 1,
                 already_reset: 0,
                 email_checked: 0,
+                hidden: 2,
             }),
             pins: "full".into(),
             results: "results.csv".into(),
@@ -282,7 +286,7 @@ mod tests {
             "the default endpoint for us-east-1",
             "Sales (a1): 4,000 rows",
             "a2: 980 rows (GetAccount not allowed)",
-            "4,980 to reset, 2 invalid, 1 duplicate",
+            "4,980 to reset, 2 invalid, 1 duplicate, 2 hidden rows skipped",
             "full, written to results.csv",
             "10 requests/s, 8 in flight at most: about 8 min 20 s",
             "the first 10 rows alone",

@@ -31,6 +31,8 @@ pub struct RowCounts {
     pub duplicate: u64,
     /// Users the results being resumed hold as reset already.
     pub already_reset: u64,
+    /// Rows a workbook hides, skipped (`--include-hidden` reads them).
+    pub hidden: u64,
 }
 
 /// What the read-ahead pass found.
@@ -65,7 +67,9 @@ pub fn survey(
     }
     let reader = InputReader::open(options.clone(), already_reset)?;
     let read = reader.fingerprint();
+    let hidden = reader.hidden_rows();
     let mut survey = tally(reader)?;
+    survey.rows.hidden = hidden;
     survey.fingerprint = read.get().cloned();
     Ok(Some(survey))
 }
@@ -161,6 +165,7 @@ mod tests {
                 duplicate: 2,
                 already_reset: 1,
                 email_checked: 0,
+                hidden: 0,
             }
         );
         assert_eq!(
