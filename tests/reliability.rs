@@ -67,6 +67,15 @@ fn answers_500_and_503_are_retried() {
 }
 
 #[test]
+fn answers_502_and_504_from_a_gateway_are_retried() {
+    assert_absorbed(Fault::retried(
+        "502 and 504 answers",
+        &["--gateway-error-rate", "0.1"],
+        |line| matches!(line.status, Some(502 | 504)),
+    ));
+}
+
+#[test]
 fn dropped_connections_are_retried() {
     assert_absorbed(Fault::retried(
         "dropped connections",

@@ -16,7 +16,7 @@ pub(crate) enum CountedStatus {
     Dropped,
 }
 
-const STATUSES: [u16; 9] = [200, 204, 400, 401, 403, 404, 429, 500, 503];
+const STATUSES: [u16; 11] = [200, 204, 400, 401, 403, 404, 429, 500, 502, 503, 504];
 const SLOTS: usize = STATUSES.len() + 2; // + dropped + any other status
 const DROPPED: usize = STATUSES.len();
 const OTHER: usize = STATUSES.len() + 1;

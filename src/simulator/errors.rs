@@ -159,6 +159,18 @@ impl Reply {
         )
     }
 
+    /// What a load balancer in front of the service answers when the service behind it does
+    /// not: no Chime error type, a body of its own.
+    pub fn gateway(status: StatusCode) -> Self {
+        let reason = status.canonical_reason().unwrap_or("Gateway error");
+        Reply::Answer {
+            status,
+            content_type: JSON,
+            error: None,
+            body: format!("{{\"message\":\"{reason}\"}}").into_bytes().into(),
+        }
+    }
+
     pub fn service_unavailable() -> Self {
         Reply::error(
             StatusCode::SERVICE_UNAVAILABLE,

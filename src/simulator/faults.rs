@@ -71,6 +71,10 @@ pub struct Faults {
     /// operations work.
     #[arg(long)]
     pub get_account_forbidden: bool,
+    /// Answer this fraction of requests 502 Bad Gateway or 504 Gateway Timeout (half each), as
+    /// the load balancers in front of an AWS service do, with a body that is not Chime's.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
+    pub gateway_error_rate: f64,
     /// Answer this fraction of LogoutUser requests 500 ServiceFailureException, on top of
     /// --fail-rate (changed at run time by `POST /__simulator/logout-faults`).
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
@@ -98,6 +102,7 @@ impl Default for Faults {
             forbidden_accounts: Vec::new(),
             get_account_forbidden: false,
             logout_fail_rate: 0.0,
+            gateway_error_rate: 0.0,
         }
     }
 }
@@ -131,6 +136,9 @@ pub(crate) enum Fate {
     NoPin,
     /// A reset held past the client's patience, then applied.
     LateApply,
+    /// 502 or 504 from the gateway in front of the service.
+    BadGateway,
+    GatewayTimeout,
 }
 
 /// The random choices for one request, drawn under one short lock.
@@ -207,6 +215,7 @@ impl FaultEngine {
             + f.garbage_rate
             + f.no_pin_rate
             + f.late_apply_rate
+            + f.gateway_error_rate
             > 0.0;
         let fate = if any_fault {
             let u: f64 = rng.random();
@@ -217,6 +226,7 @@ impl FaultEngine {
             // New fates come last, so the old ones keep their draws for the same seed.
             let no_pin = garbage + f.no_pin_rate;
             let late_apply = no_pin + f.late_apply_rate;
+            let gateway = late_apply + f.gateway_error_rate;
             if u < fail {
                 if rng.random::<bool>() {
                     Fate::ServiceFailure
@@ -233,6 +243,12 @@ impl FaultEngine {
                 Fate::NoPin
             } else if u < late_apply {
                 Fate::LateApply
+            } else if u < gateway {
+                if rng.random::<bool>() {
+                    Fate::BadGateway
+                } else {
+                    Fate::GatewayTimeout
+                }
             } else {
                 Fate::Normal
             }

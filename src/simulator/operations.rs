@@ -5,6 +5,7 @@
 use std::sync::MutexGuard;
 
 use hyper::http::request::Parts;
+use hyper::StatusCode;
 
 use super::directory::USER_TYPES;
 use super::errors::Reply;
@@ -49,6 +50,8 @@ impl ServerState {
         match draw.fate {
             Fate::ServiceFailure => return Reply::service_failure(),
             Fate::ServiceUnavailable => return Reply::service_unavailable(),
+            Fate::BadGateway => return Reply::gateway(StatusCode::BAD_GATEWAY),
+            Fate::GatewayTimeout => return Reply::gateway(StatusCode::GATEWAY_TIMEOUT),
             Fate::Drop => return Reply::Dropped,
             Fate::Normal | Fate::ResetThenDrop | Fate::Garbage | Fate::NoPin | Fate::LateApply => {}
         }

@@ -433,6 +433,39 @@ fn aws_cli_sees_the_keys_expire_mid_run_until_renewed() {
     sim.stop();
 }
 
+#[test]
+fn aws_cli_sees_the_gateway_errors_and_retries_them_as_its_own_retry_mode_says() {
+    let Some(aws_cli) = support::aws_cli(
+        "simulator::cli::aws_cli_sees_the_gateway_errors_and_retries_them_as_its_own_retry_mode_says",
+    ) else {
+        return;
+    };
+    let work = Workdir::new();
+    let dir_csv = work.path("directory.csv");
+    let sim = SimulatorProcess::spawn(&[
+        "--gateway-error-rate",
+        "1",
+        "--write-directory",
+        dir_csv.to_str().unwrap(),
+    ]);
+    let directory = Directory::from_csv_path(&dir_csv).expect("the directory was written first");
+    let first = &directory.users()[0];
+    let cli = AwsCli::new(&aws_cli, sim.endpoint());
+    let args = on_user("get-user", &first.account_id, &first.user_id);
+    let (_, stderr) = failure(&cli.run("chime", &args, &[("AWS_MAX_ATTEMPTS", "3")]));
+    assert!(
+        stderr.contains("502") || stderr.contains("504"),
+        "the gateway's status: {stderr}"
+    );
+    let answered = &sim.state()["requests"]["GetUser"];
+    let gateway = answered["502"].as_u64().unwrap_or(0) + answered["504"].as_u64().unwrap_or(0);
+    assert_eq!(
+        gateway, 3,
+        "the AWS CLI retried them, three calls in all: {answered}"
+    );
+    sim.stop();
+}
+
 /// The user ids of a `list-users` answer, in order.
 fn user_ids_listed(json: &Value) -> Vec<&str> {
     json["Users"]
