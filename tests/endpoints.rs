@@ -2,9 +2,10 @@
 //! the profile file, and the plan, the identity line and the stop when nothing answers all name
 //! that one, through the built binary.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
 
-use crate::support::{aws_env, bin, code, output_of, read_rows, stderr, Workdir};
+use crate::support::{aws_env, bin, code, exits_with, output_of, read_rows, stderr, Workdir};
 
 /// A port on 127.0.0.1 that refuses every connection for as long as the socket is held: bound,
 /// never listening, so no other process can take it meanwhile.
@@ -72,4 +73,62 @@ fn an_endpoint_from_the_profile_file_is_the_one_the_plan_and_the_stop_name() {
     assert!(read_rows(&work, "results.csv")
         .iter()
         .all(|row| row["error_code"] == "ConnectionError"));
+}
+
+/// A port on 127.0.0.1 where a connection is never accepted nor refused: listening with its
+/// queue full, so the kernel drops every new SYN and the client waits for its connect timeout.
+/// Held for as long as the returned sockets are.
+fn silent_port() -> (OwnedFd, Vec<std::net::TcpStream>, u16) {
+    let (listener, port) = refusing_port();
+    // SAFETY: listen on the descriptor the OwnedFd owns, with the smallest queue.
+    let listening = unsafe { libc::listen(listener.as_raw_fd(), 0) };
+    assert_eq!(listening, 0, "listening");
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    // The first connections fill the queue; the ones after them wait in vain, as the tool's will.
+    let fillers = (0..3)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok()
+        })
+        .collect();
+    (listener, fillers, port)
+}
+
+#[test]
+fn connect_timeout_bounds_each_attempt_to_connect() {
+    let work = Workdir::new();
+    let (_listener, _fillers, port) = silent_port();
+    work.write(
+        "input.csv",
+        "account_id,user_id\n\
+         11111111-1111-1111-1111-111111111111,aaaaaaaa-0000-0000-0000-000000000001\n",
+    );
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let run = work.command(&[
+        "run",
+        "input.csv",
+        "-o",
+        "results.csv",
+        "--endpoint-url",
+        &endpoint,
+        "--connect-timeout",
+        "0.5",
+        "--max-attempts",
+        "2",
+        "--rate",
+        "0",
+    ]);
+    let text = exits_with(&output_of(run), 1);
+    // The SDK names the connect timeout it was given: the flag reached every client.
+    assert!(
+        text.contains("connect timeout occurred after 500ms"),
+        "{text}"
+    );
+    let rows = read_rows(&work, "results.csv");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["error_code"], "ConnectionError");
+    assert_eq!(rows[0]["error_message"], "the connection timed out");
+    assert_eq!(
+        rows[0]["attempts"], "2",
+        "each attempt gave up on its own connect"
+    );
 }
