@@ -291,3 +291,64 @@ fn a_pin_cell_that_is_not_ascii_is_masked_by_character_and_never_printed() {
     assert_eq!(code, Some(0), "no panic: {}", text.replace(pin, "<pin>"));
     assert!(work.path("results.xlsx").exists());
 }
+
+#[test]
+fn a_results_file_that_stops_growing_mid_run_stops_the_run_with_every_row_accounted_for() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 300, &[]);
+    // A file size limit (20 KiB) stands in for a full disk: writes past it fail (EFBIG) as
+    // they would with ENOSPC, and SIGXFSZ is ignored so that the write error reaches the tool.
+    let mut shell = std::process::Command::new("sh");
+    crate::support::aws_env(&mut shell);
+    shell
+        .current_dir(work.root())
+        .args(["-c", "ulimit -f 40; trap '' XFSZ; exec \"$@\"", "sh"])
+        .arg(crate::support::bin_path())
+        .args(["run", "input.csv", "-o", "results.csv", "--rate", "0"])
+        .args(["--endpoint-url", sim.endpoint()]);
+    let text = exits_with(&output_of(shell), 3);
+    let bytes = std::fs::read(work.path("results.csv")).expect("the results");
+    assert!(bytes.ends_with(b"\n"), "only whole rows are left");
+    let written = read_rows(&work, "results.csv");
+    assert!(
+        !written.is_empty() && written.len() < 300,
+        "{}",
+        written.len()
+    );
+    let (_, named) = text
+        .split_once("NOT RECORDED")
+        .unwrap_or_else(|| panic!("the rows not written are named: {text}"));
+    let named: Vec<&str> = named
+        .lines()
+        .skip(1)
+        .take_while(|line| line.trim_start().starts_with("line "))
+        .collect();
+    // Every reset sent is either in the file or named, never both, never neither.
+    let resets: u64 = crate::support::simulator_users(&sim.state())
+        .values()
+        .map(|(_, count)| count)
+        .sum();
+    let written_resets = written
+        .iter()
+        .filter(|row| row["status"] == "reset")
+        .count();
+    assert_eq!(resets as usize, written_resets + named.len(), "{text}");
+    let mut lines: Vec<&str> = written.iter().map(|row| row["line"].as_str()).collect();
+    for row in &named {
+        let line = row
+            .trim_start()
+            .trim_start_matches("line ")
+            .split(' ')
+            .next()
+            .unwrap();
+        assert!(
+            !lines.contains(&line),
+            "line {line} is both written and named"
+        );
+        lines.push(line);
+    }
+    assert!(
+        text.contains("--resume"),
+        "the summary says how to resume: {text}"
+    );
+}
