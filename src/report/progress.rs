@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use super::Tally;
 use crate::outcome::LiveStats;
+use crate::words::counted;
 
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +116,7 @@ impl Progress {
             limit: rate,
             elapsed: self.started.elapsed(),
             recent_rate: self.recent.per_second(Instant::now(), tally.rows),
+            confirming: live.confirming(Instant::now()),
         }
     }
 
@@ -231,6 +233,8 @@ struct Snapshot {
     elapsed: Duration,
     /// Rows a second lately (see [`RecentRate`]); `None` in the first second.
     recent_rate: Option<f64>,
+    /// Resets waiting to read their PIN back after lost answers, and how long the last waits.
+    confirming: Option<(u64, Duration)>,
 }
 
 /// Between the fields of the progress line.
@@ -263,6 +267,12 @@ fn progress_line(snapshot: &Snapshot, width: usize) -> String {
         fields.push((2, format!("ETA {}", short_duration(eta))));
     }
     fields.push((1, format!("{} failed", snapshot.failed)));
+    // The last minute of a run under lost answers: nothing is sent while these wait.
+    if let Some((waiting, left)) = snapshot.confirming {
+        let pins = counted(waiting, "PIN", "PINs");
+        let left = left.as_secs_f64().ceil() as u64;
+        fields.push((1, format!("confirming {pins} after lost answers: {left} s")));
+    }
     fields.push((
         5,
         match snapshot.limit {
@@ -337,6 +347,7 @@ mod tests {
             limit: Some(250.0),
             elapsed: Duration::from_secs(3 * 3600 + 25 * 60),
             recent_rate: Some(2.5),
+            confirming: None,
         }
     }
 
