@@ -262,7 +262,9 @@ fn progress_line(snapshot: &Snapshot, width: usize) -> String {
     }
     fields.push((4, clock(snapshot.elapsed)));
     let per_second = snapshot.recent_rate.filter(|rate| *rate > 0.0);
-    if let (Some(remaining), Some(per_second)) = (remaining, per_second) {
+    // Rows waiting to read their PIN back are not sent at the rate: an ETA from it would lie.
+    let confirming = snapshot.confirming.is_some();
+    if let (Some(remaining), Some(per_second), false) = (remaining, per_second, confirming) {
         let eta = Duration::from_secs_f64(remaining as f64 / per_second);
         fields.push((2, format!("ETA {}", short_duration(eta))));
     }
@@ -408,6 +410,27 @@ mod tests {
             assert!(!eighty.contains(field), "80 columns drop {field}: {eighty}");
         }
         assert!(progress_line(&busy_run(), 5).chars().count() <= 5);
+    }
+
+    #[test]
+    fn while_pins_wait_to_be_confirmed_the_line_says_so_and_shows_no_eta() {
+        let waiting = Snapshot {
+            confirming: Some((39, Duration::from_millis(34_200))),
+            ..busy_run()
+        };
+        let line = progress_line(&waiting, 80);
+        assert!(
+            line.contains("confirming 39 PINs"),
+            "kept at 80 columns: {line}"
+        );
+        // A log file's line, with every field.
+        let line = progress_line(&waiting, usize::MAX);
+        assert!(
+            line.contains("confirming 39 PINs after lost answers: 35 s"),
+            "{line}"
+        );
+        assert!(!line.contains("ETA"), "{line}");
+        assert!(line.contains("12345/100000"), "{line}");
     }
 
     #[test]
