@@ -16,6 +16,9 @@ use crate::ledger::{is_done, FinalRow, FinalRows, LedgerError};
 use crate::outcome::{codes, RowStatus};
 use crate::words::counted;
 
+mod shown;
+pub use shown::{shown, Form};
+
 /// The final state of every user in a set of results files.
 #[derive(Clone, Debug, Default)]
 pub struct Audit {
@@ -181,7 +184,7 @@ impl Audit {
     }
 
     /// The coverage in words: one line per file whose plan is unknown, or the totals.
-    fn coverage_lines(&self) -> Vec<String> {
+    fn coverage_lines(&self, form: Form) -> Vec<String> {
         if let Some(total) = self.total_coverage() {
             return vec![format!(
                 "Planned {} users: {} attempted, {} never attempted{}",
@@ -198,7 +201,7 @@ impl Audit {
         self.coverage
             .unknown
             .iter()
-            .map(|(file, why)| format!("Coverage unknown for {file}: {why}"))
+            .map(|(file, why)| format!("Coverage unknown for {}: {why}", shown(file, form)))
             .collect()
     }
 
@@ -231,13 +234,15 @@ impl Audit {
 
     /// A plain table, for the terminal.
     pub fn table(&self) -> String {
+        let cell = |text: &str| shown(text, Form::Terminal);
+        let files: Vec<String> = self.files.iter().map(|file| cell(file)).collect();
         let mut text = String::new();
         let _ = writeln!(
             text,
             "Final state of {} ({} in {}; the last row of each user wins)",
             counted(self.users, "user", "users"),
             counted(self.rows, "row", "rows"),
-            self.files.join(", ")
+            files.join(", ")
         );
         let _ = writeln!(text, "\nStatus");
         for (status, count) in &self.statuses {
@@ -250,10 +255,11 @@ impl Audit {
         );
         for (account, statuses) in &self.accounts {
             let (users, open) = users_and_open(statuses, self.real_rows);
+            let account = cell(account);
             let _ = writeln!(text, "  {account:<36} {users:>9} {open:>9}");
         }
         let _ = writeln!(text, "\nCoverage (the plan beside each results file)");
-        for line in self.coverage_lines() {
+        for line in self.coverage_lines(Form::Terminal) {
             let _ = writeln!(text, "  {line}");
         }
         if self.coverage.known() {
@@ -266,16 +272,19 @@ impl Audit {
                 let c = self.account_coverage(account).unwrap_or_default();
                 let _ = writeln!(
                     text,
-                    "  {account:<36} {:>9} {:>9} {:>15}",
-                    c.planned, c.attempted, c.not_attempted
+                    "  {:<36} {:>9} {:>9} {:>15}",
+                    cell(account),
+                    c.planned,
+                    c.attempted,
+                    c.not_attempted
                 );
             }
             for missing in &self.coverage.missing {
                 let _ = writeln!(
                     text,
                     "  never attempted: {}, account {}: input lines {}",
-                    missing.file,
-                    missing.account_id,
+                    cell(&missing.file),
+                    cell(&missing.account_id),
                     runs_text(&missing.runs)
                 );
             }
@@ -284,20 +293,21 @@ impl Audit {
             let _ = writeln!(text, "\nError code");
             for (code, count) in &self.errors {
                 let (meaning, action) = advice(code);
+                let code = cell(code);
                 let _ = writeln!(text, "  {code:<28} {count:>9}  {meaning}; {action}");
             }
         }
-        let _ = writeln!(text, "\n{}", self.finished_between());
+        let _ = writeln!(text, "\n{}", self.finished_between(Form::Terminal));
         let _ = writeln!(text, "\nStill to do: {}", self.to_do.len());
         for to_do in &self.to_do {
             let _ = writeln!(
                 text,
                 "  {}  account {}  user {}  {} {}",
-                to_do.place(),
-                to_do.account_id,
-                to_do.user,
+                cell(&to_do.place()),
+                cell(&to_do.account_id),
+                cell(&to_do.user),
                 to_do.status,
-                to_do.error_code
+                cell(&to_do.error_code)
             );
         }
         text
@@ -305,9 +315,10 @@ impl Audit {
 
     /// Markdown, for a change ticket or an audit record.
     pub fn markdown(&self) -> String {
+        let code = |text: &str| shown(text, Form::Markdown);
         let mut text = String::new();
         let _ = writeln!(text, "## PIN rotation report\n");
-        let files: Vec<String> = self.files.iter().map(|file| format!("`{file}`")).collect();
+        let files: Vec<String> = self.files.iter().map(|file| code(file)).collect();
         let _ = writeln!(
             text,
             "- Results files: {} ({} rows; the last row of each user wins)",
@@ -315,9 +326,9 @@ impl Audit {
             self.rows
         );
         let _ = writeln!(text, "- Users: {}", self.users);
-        let _ = writeln!(text, "- {}", self.finished_between());
+        let _ = writeln!(text, "- {}", self.finished_between(Form::Markdown));
         let _ = writeln!(text, "- Still to do: {}", self.to_do.len());
-        for line in self.coverage_lines() {
+        for line in self.coverage_lines(Form::Markdown) {
             let _ = writeln!(text, "- {line}");
         }
         use Column::{Count, Text};
@@ -348,7 +359,7 @@ impl Audit {
                 &mut text,
                 "Coverage",
                 &columns,
-                self.coverage_rows().into_iter(),
+                self.coverage_rows(code).into_iter(),
             );
             for missing in &self.coverage.missing {
                 let _ = writeln!(
@@ -381,7 +392,7 @@ impl Audit {
                     code(&to_do.account_id),
                     code(&to_do.user),
                     to_do.status.to_string(),
-                    to_do.error_code.clone(),
+                    code(&to_do.error_code),
                 ]
             });
             let columns = [
@@ -396,9 +407,9 @@ impl Audit {
         text
     }
 
-    /// The coverage per account and in total, as table rows (account, planned, attempted,
-    /// never attempted); none when a file's coverage is unknown.
-    pub fn coverage_rows(&self) -> Vec<Vec<String>> {
+    /// The coverage per account and in total, as table rows (account as `name` shows it,
+    /// planned, attempted, never attempted); none when a file's coverage is unknown.
+    pub fn coverage_rows(&self, name: impl Fn(&str) -> String) -> Vec<Vec<String>> {
         let row = |name: String, c: AccountCoverage| {
             vec![
                 name,
@@ -413,7 +424,7 @@ impl Audit {
         let mut rows: Vec<Vec<String>> = self
             .account_ids()
             .into_iter()
-            .map(|id| row(code(id), self.account_coverage(id).unwrap_or_default()))
+            .map(|id| row(name(id), self.account_coverage(id).unwrap_or_default()))
             .collect();
         rows.push(row("total".to_string(), total));
         rows
@@ -424,24 +435,22 @@ impl Audit {
     pub fn coverage_sheet(&self) -> Vec<Vec<String>> {
         if !self.coverage.known() {
             return self
-                .coverage_lines()
+                .coverage_lines(Form::Terminal)
                 .into_iter()
                 .map(|line| vec![line])
                 .collect();
         }
         let header = ["account", "planned", "attempted", "never attempted"];
         std::iter::once(header.map(String::from).to_vec())
-            .chain(self.coverage_rows().into_iter().map(|mut row| {
-                row[0] = row[0].trim_matches('`').to_string();
-                row
-            }))
+            .chain(self.coverage_rows(str::to_string))
             .collect()
     }
 
     /// When the first and the last row was written, in words ("-" where no row says).
-    fn finished_between(&self) -> String {
-        let first = self.first_finished_at.as_deref().unwrap_or("-");
-        let last = self.last_finished_at.as_deref().unwrap_or("-");
+    fn finished_between(&self, form: Form) -> String {
+        let at =
+            |time: &Option<String>| time.as_deref().map_or("-".to_string(), |t| shown(t, form));
+        let (first, last) = (at(&self.first_finished_at), at(&self.last_finished_at));
         format!("Finished between {first} and {last}")
     }
 }
@@ -476,11 +485,6 @@ fn markdown_table(
     for row in rows {
         let _ = writeln!(text, "| {} |", row.join(" | "));
     }
-}
-
-/// `text` as Markdown code.
-fn code(text: &str) -> String {
-    format!("`{text}`")
 }
 
 /// An account's users, and how many of them are not done.

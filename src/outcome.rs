@@ -8,8 +8,9 @@
 //! report) meets here; this module depends on nothing else of ours.
 
 use std::fmt;
-use std::sync::atomic::AtomicU64;
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime};
 
 /// The status column of the results.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -143,6 +144,20 @@ pub struct Outcome {
     /// The email the row gave beside its user id (Chime's is in `user`).
     pub given_email: Option<String>,
     pub logout: Logout,
+    /// A reset after an attempt of unknown outcome: what reading its PIN back found.
+    pub read_back: Option<ReadBack>,
+}
+
+/// What reading a PIN back with GetUser found, after a reset that succeeded following an
+/// attempt of unknown outcome (a lost answer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadBack {
+    /// The PIN in force is the one the reset answered.
+    Unchanged,
+    /// An earlier attempt landed after the answer: the PIN in force replaced the answered one.
+    Changed,
+    /// Not read (the run stopped, GetUser failed or gave no PIN): `verify` checks it.
+    NotConfirmed,
 }
 
 impl Outcome {
@@ -162,6 +177,14 @@ impl Outcome {
             carried: Vec::new(),
             given_email: None,
             logout: Logout::NotAsked,
+            read_back: None,
+        }
+    }
+
+    pub fn with_read_back(self, read_back: ReadBack) -> Self {
+        Outcome {
+            read_back: Some(read_back),
+            ..self
         }
     }
 
@@ -298,6 +321,45 @@ pub struct LiveStats {
     pub throttles: AtomicU64,
     pub retries: AtomicU64,
     pub skipped: AtomicU64,
+    /// Resets waiting to read their PIN back after a lost answer, and when the last of those
+    /// waits ends.
+    pub confirming: AtomicU64,
+    pub confirming_until: Mutex<Option<Instant>>,
+}
+
+impl LiveStats {
+    /// Counts a read-back waiting until `until`, for as long as the guard lives (a row dropped
+    /// mid-wait, at the end of the grace period, is no longer counted).
+    pub fn confirming_until(&self, until: Instant) -> ConfirmingGuard<'_> {
+        self.confirming.fetch_add(1, Ordering::Relaxed);
+        let mut latest = self.confirming_until.lock().expect("never poisoned");
+        *latest = Some(latest.map_or(until, |latest| latest.max(until)));
+        ConfirmingGuard(self)
+    }
+
+    /// The read-backs waiting, and how long until the last of them may be read; `None` when
+    /// none waits.
+    pub fn confirming(&self, now: Instant) -> Option<(u64, std::time::Duration)> {
+        let waiting = self.confirming.load(Ordering::Relaxed);
+        let until = *self.confirming_until.lock().expect("never poisoned");
+        (waiting > 0).then(|| {
+            (
+                waiting,
+                until.map_or_else(Default::default, |until| {
+                    until.saturating_duration_since(now)
+                }),
+            )
+        })
+    }
+}
+
+/// See [`LiveStats::confirming_until`].
+pub struct ConfirmingGuard<'a>(&'a LiveStats);
+
+impl Drop for ConfirmingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.confirming.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A `reset` row for user `user-LINE` of `account`: for the unit tests of the modules that

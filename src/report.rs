@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::outcome::{LiveStats, Outcome, RowStatus, StopReason, UnrecordedRow};
+use crate::outcome::{LiveStats, Outcome, ReadBack, RowStatus, StopReason, UnrecordedRow};
 use crate::words::{counted, hidden_rows_skipped, thousands};
 
 pub use progress::{Progress, ProgressMode};
@@ -23,6 +23,29 @@ pub struct Tally {
     pub rows: u64,
     /// `reset` rows whose `--logout` failed: the reset stands, the row is not done.
     pub logouts_failed: u64,
+    pub read_backs: ReadBacks,
+}
+
+/// The PINs read back after a lost answer, by what the read-back found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReadBacks {
+    pub unchanged: u64,
+    pub changed: u64,
+    pub not_confirmed: u64,
+}
+
+impl ReadBacks {
+    fn record(&mut self, found: ReadBack) {
+        *match found {
+            ReadBack::Unchanged => &mut self.unchanged,
+            ReadBack::Changed => &mut self.changed,
+            ReadBack::NotConfirmed => &mut self.not_confirmed,
+        } += 1;
+    }
+
+    fn total(&self) -> u64 {
+        self.unchanged + self.changed + self.not_confirmed
+    }
 }
 
 impl Tally {
@@ -34,6 +57,9 @@ impl Tally {
         }
         if outcome.logout == crate::outcome::Logout::Failed {
             self.logouts_failed += 1;
+        }
+        if let Some(found) = outcome.read_back {
+            self.read_backs.record(found);
         }
     }
 
@@ -63,6 +89,8 @@ pub struct Summary {
     pub skipped_hidden: u64,
     /// `--logout`: users reset whose logout failed (counted under `reset`).
     pub logouts_failed: u64,
+    /// Resets that followed a lost answer, by what reading their PIN back found.
+    pub read_backs: ReadBacks,
     pub throttled_answers: u64,
     pub retries: u64,
     pub elapsed_seconds: f64,
@@ -106,6 +134,7 @@ impl Summary {
             skipped_already_reset: live.skipped.load(Ordering::Relaxed),
             skipped_hidden: 0,
             logouts_failed: tally.logouts_failed,
+            read_backs: tally.read_backs,
             throttled_answers: live.throttles.load(Ordering::Relaxed),
             retries: live.retries.load(Ordering::Relaxed),
             elapsed_seconds,
@@ -167,6 +196,22 @@ impl Summary {
                 "  logouts:  {} failed: those PINs are reset; resume with --logout to log the \
                  users out\n",
                 self.logouts_failed
+            ));
+        }
+        let read_backs = self.read_backs;
+        if read_backs.total() > 0 {
+            text.push_str(&format!(
+                "  read back: {} after lost answers: {} unchanged, {} changed (the PIN in \
+                 force is recorded), {} not confirmed{}\n",
+                counted(read_backs.total(), "PIN", "PINs"),
+                read_backs.unchanged,
+                read_backs.changed,
+                read_backs.not_confirmed,
+                if read_backs.not_confirmed > 0 {
+                    " (`verify` checks those)"
+                } else {
+                    ""
+                }
             ));
         }
         if !self.errors.is_empty() {

@@ -182,3 +182,77 @@ fn a_reset_applied_late_is_caught_by_reading_the_pin_back() {
         "stale PINs: {voided} of 60 rows without the read-back, 0 with it ({late} late applies)"
     );
 }
+
+/// What the rows' notes say the read-backs after lost answers found: (unchanged, changed,
+/// not confirmed).
+fn read_backs_in(rows: &[Row]) -> (u64, u64, u64) {
+    let mut counts = (0, 0, 0);
+    for row in rows {
+        let note = row["error_message"].as_str();
+        if note.ends_with("unknown outcome: unchanged") {
+            counts.0 += 1;
+        } else if note.contains("applied after the answer") {
+            counts.1 += 1;
+        } else if note.contains("read back") || note.contains("GetUser returned no PIN") {
+            counts.2 += 1;
+        }
+    }
+    counts
+}
+
+/// The summary's read-back counts: (unchanged, changed, not confirmed).
+fn summary_read_backs(work: &Workdir) -> (u64, u64, u64) {
+    let summary: serde_json::Value =
+        serde_json::from_str(&work.read("summary.json")).expect("the summary is JSON");
+    let count = |name: &str| summary["read_backs"][name].as_u64().expect(name);
+    (count("unchanged"), count("changed"), count("not_confirmed"))
+}
+
+/// The late-apply run of the test above, with the summary counting the read-backs as the rows
+/// record them; then `--confirm-wait 0`, which reads each PIN back at once: before the late
+/// attempts land, so no read-back finds a PIN changed, and the PINs they void stay recorded.
+#[test]
+fn the_summary_counts_the_read_backs_and_confirm_wait_sets_their_wait() {
+    let late_sim = |work: &Workdir| {
+        let faults = ["--late-apply-rate", "0.2", "--late-apply-ms", "600"];
+        simulator_with_input(work, 60, &[&faults[..], &["--seed", "3"]].concat())
+    };
+    let work = Workdir::new();
+    let sim = late_sim(&work);
+    let flags = ["--timeout", "0.3", "--summary-json", "summary.json"];
+    let run = exits_with(&run_unpaced(&work, sim.endpoint(), &flags), 0);
+    let rows = read_rows(&work, "results.csv");
+    let found = read_backs_in(&rows);
+    assert!(
+        found.1 > 0,
+        "some late attempts replaced an answered PIN: {found:?}"
+    );
+    assert_eq!(summary_read_backs(&work), found, "as the rows record them");
+    assert!(run.contains("read back: "), "the summary on stderr: {run}");
+    assert_every_user_reset_with_current_pin(&rows, &wait_for_late_resets(sim.endpoint()), 60);
+
+    let work = Workdir::new();
+    let sim = late_sim(&work);
+    let at_once = [&flags[..], &["--confirm-wait", "0"]].concat();
+    exits_with(&run_unpaced(&work, sim.endpoint(), &at_once), 0);
+    let rows = read_rows(&work, "results.csv");
+    let found = read_backs_in(&rows);
+    assert_eq!(summary_read_backs(&work), found, "as the rows record them");
+    assert!(
+        found.0 > 0,
+        "read back at once, before the late attempts: {found:?}"
+    );
+    assert_eq!(found.1, 0, "no late attempt had landed yet: {found:?}");
+    let current = simulator_users(&wait_for_late_resets(sim.endpoint()));
+    let stale = rows
+        .iter()
+        .filter(|row| {
+            let user = (row["account_id"].clone(), row["user_id"].clone());
+            current[&user].0 != row["personal_pin"]
+        })
+        .count();
+    assert!(
+        stale > 0,
+        "the late attempts voided PINs read back too soon"
+    );
+}

@@ -104,3 +104,45 @@ fn on_a_terminal_the_progress_line_is_drawn_at_most_twenty_times_a_second() {
         assert!(last.contains(field), "80 columns keep {field:?}: {last:?}");
     }
 }
+
+/// The last minute of a run under lost answers: while resets wait to read their PIN back, the
+/// terminal says so (rather than nothing for up to three --timeouts); Ctrl-C then stops the wait,
+/// and the summary counts those PINs as not confirmed, as the rows record them.
+#[test]
+fn on_a_terminal_the_wait_to_confirm_pins_is_shown_and_ctrl_c_leaves_them_not_confirmed() {
+    let work = Workdir::new();
+    let faults = [
+        "--late-apply-rate",
+        "0.2",
+        "--late-apply-ms",
+        "600",
+        "--seed",
+        "3",
+    ];
+    let sim = simulator_with_input(&work, 60, &faults);
+    let mut cmd = run_command(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "results.csv", "--rate", "0", "--yes"],
+    );
+    cmd.args(["--timeout", "0.3", "--confirm-wait", "60"]);
+    cmd.args(["--summary-json", "summary.json"]);
+    let run = crate::support::run_on_terminal(cmd, &[("after lost answers: ", "\x03")]);
+    let screen = run.screen;
+    assert_eq!(run.code, 130, "{screen}");
+    let waits: Vec<&str> = frames(&screen)
+        .into_iter()
+        .filter(|frame| frame.contains("after lost answers: "))
+        .collect();
+    let wait = waits.first().expect("a frame with the wait");
+    assert!(wait.contains("confirming "), "{wait}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&work.read("summary.json")).expect("the summary is JSON");
+    let not_confirmed = summary["read_backs"]["not_confirmed"].as_u64().unwrap();
+    let stopped = crate::support::read_rows(&work, "results.csv")
+        .iter()
+        .filter(|row| row["error_message"].contains("the run stopped before this PIN"))
+        .count() as u64;
+    assert!(stopped > 0, "some read-backs were waiting at Ctrl-C");
+    assert_eq!(not_confirmed, stopped, "as the rows record them");
+}

@@ -141,3 +141,127 @@ fn report_exits_0_when_every_user_is_reset_and_2_on_a_file_it_cannot_read() {
         stderr(&refused)
     );
 }
+
+/// A cell that would add a heading, a link and HTML to Markdown, end its table cell and row,
+/// and turn a terminal red.
+const HOSTILE: &str = "a|b`c\n# heading [x](http://evil) <b>bold</b> \u{1b}[31mred\r";
+
+/// The cells of a Markdown table row, split as GitHub does: at each `|` not escaped.
+fn table_cells(row: &str) -> usize {
+    let mut cells = 0;
+    let mut chars = row.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '|' => cells += 1,
+            _ => {}
+        }
+    }
+    cells - 1
+}
+
+#[test]
+fn report_shows_hostile_cells_escaped_in_its_table_and_its_markdown() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 1, &[]);
+    let run = run_command(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "results.csv", "--rate", "0"],
+    );
+    exits_with(&output_of(run), 0);
+    let header = work.read("results.csv").lines().next().unwrap().to_string();
+    let width = header.split(',').count();
+    let quoted = format!("\"{HOSTILE}\"");
+    let row = |line: u64, user: &str| {
+        let mut cells = vec![
+            line.to_string(),
+            quoted.clone(),
+            user.to_string(),
+            "failed".into(),
+        ];
+        cells.extend(["", "", ""].map(String::from));
+        cells.extend([
+            quoted.clone(),
+            quoted.clone(),
+            "1".into(),
+            "r".into(),
+            quoted.clone(),
+        ]);
+        cells.resize(width, String::new());
+        cells.join(",")
+    };
+    let user = |n: u64| format!("\"user{n} {HOSTILE}\"");
+    work.write(
+        "hostile.csv",
+        format!("{header}\n{}\n{}\n", row(2, &user(1)), row(3, &user(2))),
+    );
+
+    let markdown = report(&work, &["hostile.csv", "--markdown"]);
+    exits_with(&markdown, 1);
+    assert!(
+        !markdown.stdout.contains(&0x1b),
+        "no raw ESC in the Markdown"
+    );
+    assert!(
+        !markdown.stdout.contains(&b'\r'),
+        "no raw CR in the Markdown"
+    );
+    let markdown = stdout(&markdown);
+    let headings: Vec<&str> = markdown.lines().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(
+        headings,
+        [
+            "## PIN rotation report",
+            "### Status",
+            "### Accounts",
+            "### Errors",
+            "### Still to do"
+        ],
+        "{markdown}"
+    );
+    // Each table: a header, its rule, then one row per user (or account, or code), each
+    // with as many cells as the header.
+    let section = |heading: &str| -> Vec<&str> {
+        let start = markdown.find(heading).expect(heading);
+        markdown[start..]
+            .lines()
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .collect()
+    };
+    for (heading, columns, rows) in [
+        ("### Accounts", 3, 1),
+        ("### Errors", 4, 1),
+        ("### Still to do", 5, 2),
+    ] {
+        let table = section(heading);
+        assert_eq!(table.len(), 2 + rows, "{heading}: {markdown}");
+        for line in table {
+            assert_eq!(table_cells(line), columns, "{heading}: {line}");
+        }
+    }
+    for text in ["\\x1b[31m", "\\n# heading", "\\|b"] {
+        assert!(markdown.contains(text), "{text} shown escaped: {markdown}");
+    }
+
+    let table = report(&work, &["hostile.csv"]);
+    exits_with(&table, 1);
+    for bytes in [&table.stdout, &table.stderr] {
+        let raw = bytes.iter().find(|b| b.is_ascii_control() && **b != b'\n');
+        assert_eq!(raw, None, "no control character but line ends in the table");
+    }
+    let table = stdout(&table);
+    let to_do: Vec<&str> = table
+        .lines()
+        .skip_while(|line| !line.starts_with("Still to do: 2"))
+        .skip(1)
+        .collect();
+    assert_eq!(to_do.len(), 2, "one line per user: {table}");
+    assert!(
+        to_do.iter().all(|line| line.contains("\\x1b[31mred\\r")),
+        "{table}"
+    );
+}

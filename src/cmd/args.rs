@@ -180,6 +180,12 @@ pub struct ExecArgs {
     #[arg(long, default_value_t = 20.0, value_name = "SECONDS")]
     pub timeout: f64,
 
+    /// `run`: seconds after a reset attempt whose answer was lost before the user's PIN is
+    /// read back (that attempt may still be applied, replacing the PIN); default three
+    /// --timeout. 0 reads at once, at the risk of recording a PIN a late attempt replaces.
+    #[arg(long, value_name = "SECONDS")]
+    pub confirm_wait: Option<f64>,
+
     /// Seconds in-flight requests get to finish after Ctrl-C, SIGTERM or SIGHUP.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub grace_period: f64,
@@ -203,16 +209,23 @@ impl ExecArgs {
     }
 
     /// The executor's settings for `mode`, calling Chime as `client` says.
-    pub fn exec_config(&self, mode: Mode, client: &ClientSettings) -> ExecConfig {
-        ExecConfig {
+    pub fn exec_config(&self, mode: Mode, client: &ClientSettings) -> anyhow::Result<ExecConfig> {
+        let settle = match self.confirm_wait {
+            // Zero is a choice here: read at once.
+            Some(wait) => Duration::try_from_secs_f64(wait).with_context(|| {
+                format!("--confirm-wait must be 0 or a positive number of seconds, not {wait}")
+            })?,
+            None => client.attempt_timeout * SETTLE_TIMEOUTS,
+        };
+        Ok(ExecConfig {
             rate: NonZeroU32::new(self.rate),
             burst: self.burst,
             concurrency: self.concurrency,
             retry: self.retry(),
             mode,
-            settle: client.attempt_timeout * SETTLE_TIMEOUTS,
+            settle,
             offboarding: Default::default(),
-        }
+        })
     }
 
     pub fn grace_period(&self) -> anyhow::Result<Duration> {
@@ -271,9 +284,9 @@ impl<F: OutputFile> OutputArgs<F> {
     }
 }
 
-/// How many attempt timeouts after it was sent an attempt of unknown outcome is taken to have
-/// landed or failed for good: the client gave up after one, and the service may take as long
-/// again, twice, before it applies or drops the request.
+/// By default (`--confirm-wait`), how many attempt timeouts after it was sent an attempt of
+/// unknown outcome is taken to have landed or failed for good: the client gave up after one,
+/// and the service may take as long again, twice, before it applies or drops the request.
 const SETTLE_TIMEOUTS: u32 = 3;
 
 fn seconds(flag: &str, value: f64) -> anyhow::Result<Duration> {

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::audit::Audit;
+use crate::audit::{shown, Audit, Form};
 use crate::cmd::args::PinsArg;
 use crate::cmd::examples;
 use crate::exit;
@@ -78,14 +78,15 @@ pub fn run(args: ReportArgs) -> anyhow::Result<u8> {
         write_workbook(workbook, &table, args.pins.into())?;
         crate::say!(
             "chime-pin-reset: wrote {} ({})",
-            workbook.name(),
+            shown(&workbook.name(), Form::Terminal),
             crate::words::counted(table.rows.len() as u64, "user", "users")
         );
     }
     for (file, line) in &audit.cut_off {
         crate::say!(
-            "chime-pin-reset: warning: {file}, line {line}: a row a run never finished writing \
-             (no newline); it is not counted, and `run --resume` cuts it off and redoes its user"
+            "chime-pin-reset: warning: {}, line {line}: a row a run never finished writing \
+             (no newline); it is not counted, and `run --resume` cuts it off and redoes its user",
+            shown(file, Form::Terminal)
         );
     }
     let text = if args.json {

@@ -173,7 +173,7 @@ pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
             logout: args.logout,
             missing_ok: args.missing_ok,
         },
-        ..args.exec.exec_config(mode, &client)
+        ..args.exec.exec_config(mode, &client)?
     };
     Ok(RunConfig {
         input: args.input.options(),

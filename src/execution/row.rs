@@ -17,7 +17,7 @@ use crate::dedup::{Fingerprints, UserKey};
 use crate::execution::rate::SendTicket;
 use crate::execution::retry::Pacing;
 use crate::input::{RowTask, Target};
-use crate::outcome::{codes, Logout, Outcome, RowStatus, StopReason, UserRecord};
+use crate::outcome::{codes, Logout, Outcome, ReadBack, RowStatus, StopReason, UserRecord};
 use crate::rules::is_chime_pin;
 
 /// What every row's task shares: the client, the settings and the run's state.
@@ -310,10 +310,12 @@ impl<A: ChimeApi> RowRunner<A> {
         let doubt = doubt.into_inner().expect("never poisoned");
         Some(match (reset, doubt) {
             (Ok(answer), Some(doubtful)) => {
-                let (answer, note) = self
+                let (answer, found, note) = self
                     .read_back(account, &user_id, answer, calls, doubtful, slot)
                     .await;
-                succeeded(task, user_id, answer, *calls, Mode::Reset).with_note(note)
+                succeeded(task, user_id, answer, *calls, Mode::Reset)
+                    .with_note(note)
+                    .with_read_back(found)
             }
             (Ok(answer), None) => succeeded(task, user_id, answer, *calls, Mode::Reset),
             (Err(error), _) => failed(task, user_id, error, *calls),
@@ -322,8 +324,9 @@ impl<A: ChimeApi> RowRunner<A> {
 
     /// A reset that succeeded after an attempt of unknown outcome: that attempt may have been
     /// applied after the answer that succeeded, voiding its PIN. GetUser returns the PIN in
-    /// force, which is the one to record. Returns the answer to record and a note saying what
-    /// was done (never the PIN); if the read-back fails, the reset's own answer stands.
+    /// force, which is the one to record. Returns the answer to record, what the read-back
+    /// found, and a note saying so (never the PIN); if the read-back fails, the reset's own
+    /// answer stands.
     ///
     /// Read at once, the PIN could still be voided by the doubtful attempt landing after it,
     /// so the read waits until `settle` has passed since that attempt was sent. The row gives
@@ -336,16 +339,20 @@ impl<A: ChimeApi> RowRunner<A> {
         calls: &mut u32,
         doubtful: Instant,
         slot: &mut Slot,
-    ) -> (Answer, String) {
+    ) -> (Answer, ReadBack, String) {
         slot.release();
+        let until = doubtful + self.config.settle;
+        let waiting = self.state.live.confirming_until(until.into_std());
         let stopped = tokio::select! {
             _ = self.state.control.dispatch.cancelled() => true,
-            _ = tokio::time::sleep_until(doubtful + self.config.settle) => false,
+            _ = tokio::time::sleep_until(until) => false,
         };
+        drop(waiting);
+        let not_confirmed = ReadBack::NotConfirmed;
         if stopped {
             let note = "the run stopped before this PIN, set after an attempt of unknown outcome, \
                         was read back; `verify` checks it";
-            return (reset, note.to_string());
+            return (reset, not_confirmed, note.to_string());
         }
         slot.retake().await;
         let read = self
@@ -361,16 +368,20 @@ impl<A: ChimeApi> RowRunner<A> {
                     .as_ref()
                     .is_some_and(|pin| is_chime_pin(pin.expose())) =>
             {
-                let note = if current.user.personal_pin == reset.user.personal_pin {
-                    "PIN read back with GetUser after an attempt of unknown outcome: unchanged"
+                let (found, note) = if current.user.personal_pin == reset.user.personal_pin {
+                    let note =
+                        "PIN read back with GetUser after an attempt of unknown outcome: unchanged";
+                    (ReadBack::Unchanged, note)
                 } else {
-                    "PIN read back with GetUser: an earlier attempt was applied after the \
-                     answer that succeeded"
+                    let note = "PIN read back with GetUser: an earlier attempt was applied after \
+                                the answer that succeeded";
+                    (ReadBack::Changed, note)
                 };
-                (current, note.to_string())
+                (current, found, note.to_string())
             }
             Some(Ok(_)) => (
                 reset,
+                not_confirmed,
                 "GetUser returned no PIN of Chime's form to confirm this one".into(),
             ),
             Some(Err(error)) => {
@@ -379,10 +390,11 @@ impl<A: ChimeApi> RowRunner<A> {
                      `verify` checks it",
                     error.code
                 );
-                (reset, note)
+                (reset, not_confirmed, note)
             }
             None => (
                 reset,
+                not_confirmed,
                 "the run stopped before this PIN was read back".into(),
             ),
         }

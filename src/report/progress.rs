@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 use super::Tally;
 use crate::outcome::LiveStats;
+use crate::words::counted;
 
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +116,7 @@ impl Progress {
             limit: rate,
             elapsed: self.started.elapsed(),
             recent_rate: self.recent.per_second(Instant::now(), tally.rows),
+            confirming: live.confirming(Instant::now()),
         }
     }
 
@@ -231,6 +233,8 @@ struct Snapshot {
     elapsed: Duration,
     /// Rows a second lately (see [`RecentRate`]); `None` in the first second.
     recent_rate: Option<f64>,
+    /// Resets waiting to read their PIN back after lost answers, and how long the last waits.
+    confirming: Option<(u64, Duration)>,
 }
 
 /// Between the fields of the progress line.
@@ -258,11 +262,19 @@ fn progress_line(snapshot: &Snapshot, width: usize) -> String {
     }
     fields.push((4, clock(snapshot.elapsed)));
     let per_second = snapshot.recent_rate.filter(|rate| *rate > 0.0);
-    if let (Some(remaining), Some(per_second)) = (remaining, per_second) {
+    // Rows waiting to read their PIN back are not sent at the rate: an ETA from it would lie.
+    let confirming = snapshot.confirming.is_some();
+    if let (Some(remaining), Some(per_second), false) = (remaining, per_second, confirming) {
         let eta = Duration::from_secs_f64(remaining as f64 / per_second);
         fields.push((2, format!("ETA {}", short_duration(eta))));
     }
     fields.push((1, format!("{} failed", snapshot.failed)));
+    // The last minute of a run under lost answers: nothing is sent while these wait.
+    if let Some((waiting, left)) = snapshot.confirming {
+        let pins = counted(waiting, "PIN", "PINs");
+        let left = left.as_secs_f64().ceil() as u64;
+        fields.push((1, format!("confirming {pins} after lost answers: {left} s")));
+    }
     fields.push((
         5,
         match snapshot.limit {
@@ -337,6 +349,7 @@ mod tests {
             limit: Some(250.0),
             elapsed: Duration::from_secs(3 * 3600 + 25 * 60),
             recent_rate: Some(2.5),
+            confirming: None,
         }
     }
 
@@ -397,6 +410,27 @@ mod tests {
             assert!(!eighty.contains(field), "80 columns drop {field}: {eighty}");
         }
         assert!(progress_line(&busy_run(), 5).chars().count() <= 5);
+    }
+
+    #[test]
+    fn while_pins_wait_to_be_confirmed_the_line_says_so_and_shows_no_eta() {
+        let waiting = Snapshot {
+            confirming: Some((39, Duration::from_millis(34_200))),
+            ..busy_run()
+        };
+        let line = progress_line(&waiting, 80);
+        assert!(
+            line.contains("confirming 39 PINs"),
+            "kept at 80 columns: {line}"
+        );
+        // A log file's line, with every field.
+        let line = progress_line(&waiting, usize::MAX);
+        assert!(
+            line.contains("confirming 39 PINs after lost answers: 35 s"),
+            "{line}"
+        );
+        assert!(!line.contains("ETA"), "{line}");
+        assert!(line.contains("12345/100000"), "{line}");
     }
 
     #[test]
