@@ -180,12 +180,6 @@ pub struct ExecArgs {
     #[arg(long, default_value_t = 20.0, value_name = "SECONDS")]
     pub timeout: f64,
 
-    /// `run`: seconds after a reset attempt whose answer was lost before the user's PIN is
-    /// read back (that attempt may still be applied, replacing the PIN); default three
-    /// --timeout. 0 reads at once, at the risk of recording a PIN a late attempt replaces.
-    #[arg(long, value_name = "SECONDS")]
-    pub confirm_wait: Option<f64>,
-
     /// Seconds in-flight requests get to finish after Ctrl-C, SIGTERM or SIGHUP.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub grace_period: f64,
@@ -208,9 +202,15 @@ impl ExecArgs {
         })
     }
 
-    /// The executor's settings for `mode`, calling Chime as `client` says.
-    pub fn exec_config(&self, mode: Mode, client: &ClientSettings) -> anyhow::Result<ExecConfig> {
-        let settle = match self.confirm_wait {
+    /// The executor's settings for `mode`, calling Chime as `client` says; `confirm_wait` is
+    /// `run`'s `--confirm-wait` (a command that never resets gives `None`).
+    pub fn exec_config(
+        &self,
+        mode: Mode,
+        client: &ClientSettings,
+        confirm_wait: Option<f64>,
+    ) -> anyhow::Result<ExecConfig> {
+        let settle = match confirm_wait {
             // Zero is a choice here: read at once.
             Some(wait) => Duration::try_from_secs_f64(wait).with_context(|| {
                 format!("--confirm-wait must be 0 or a positive number of seconds, not {wait}")

@@ -76,6 +76,12 @@ pub struct RunArgs {
     #[arg(short = 'y', long)]
     pub yes: bool,
 
+    /// Seconds after a reset attempt whose answer was lost before the user's PIN is read back
+    /// (that attempt may still be applied, replacing the PIN); default three --timeout. 0
+    /// reads at once, at the risk of recording a PIN a late attempt replaces.
+    #[arg(long, value_name = "SECONDS")]
+    pub confirm_wait: Option<f64>,
+
     /// Send the first N valid rows alone; stop (exit 3) if any of them fails, go on with the
     /// rest if all succeed (asking first on a terminal).
     #[arg(long, value_name = "N")]
@@ -173,7 +179,7 @@ pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
             logout: args.logout,
             missing_ok: args.missing_ok,
         },
-        ..args.exec.exec_config(mode, &client)?
+        ..args.exec.exec_config(mode, &client, args.confirm_wait)?
     };
     Ok(RunConfig {
         input: args.input.options(),

@@ -85,7 +85,7 @@ pub fn config(args: VerifyArgs) -> anyhow::Result<VerifyConfig> {
         output,
         existing,
         update_results: args.update_results,
-        exec: args.exec.exec_config(Mode::Verify, &client)?,
+        exec: args.exec.exec_config(Mode::Verify, &client, None)?,
         client,
         max_failures: args.exec.max_failures.map(std::num::NonZeroU64::get),
         grace_period: args.exec.grace_period()?,
