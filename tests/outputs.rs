@@ -352,3 +352,22 @@ fn a_results_file_that_stops_growing_mid_run_stops_the_run_with_every_row_accoun
         "the summary says how to resume: {text}"
     );
 }
+
+#[test]
+fn manual_pages_are_written_whole_readable_by_all_and_never_through_a_link() {
+    let work = Workdir::new();
+    exits_with(&output_of(work.command(&["man", "--dir", "pages"])), 0);
+    let page = work.path("pages/chime-pin-reset-run.1");
+    let mode = std::fs::metadata(&page).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644, "a page holds nothing private");
+    // Written again over the pages of an earlier version; a link among them is refused.
+    let target = work.write("elsewhere.txt", "kept\n");
+    std::fs::remove_file(&page).unwrap();
+    std::os::unix::fs::symlink(&target, &page).unwrap();
+    let text = exits_with(&output_of(work.command(&["man", "--dir", "pages"])), 2);
+    assert!(
+        text.contains("chime-pin-reset-run.1 is a symbolic link"),
+        "{text}"
+    );
+    assert_eq!(work.read("elsewhere.txt"), "kept\n");
+}

@@ -11,6 +11,7 @@ use clap::CommandFactory;
 
 use crate::cmd::{examples, Cli};
 use crate::exit;
+use crate::output::{Destination, Existing, Files};
 
 /// Flags of `chime-pin-reset man`.
 #[derive(Clone, Debug, clap::Args)]
@@ -61,10 +62,12 @@ fn pages_of_subcommands(command: &clap::Command) -> Vec<clap::Command> {
         .collect()
 }
 
-/// Writes `page` as `DIR/NAME.1`.
+/// Writes `page` as `DIR/NAME.1`, over the page of an earlier version, readable by all.
 fn write_page(dir: &Path, command: &clap::Command, page: &[u8]) -> anyhow::Result<()> {
     let path = dir.join(clap_mangen::Man::new(command.clone()).get_filename());
-    std::fs::write(&path, page).with_context(|| format!("cannot write {}", path.display()))
+    let destination = Destination::File(path);
+    let page_file = Files::default().whole(&destination, Existing::Overwrite, "a manual page")?;
+    Ok(page_file.readable_by_all().write_all(page)?)
 }
 
 /// chime-pin-reset(1): the tool, a section with each subcommand's flags, the exit status, the

@@ -118,6 +118,7 @@ impl Files {
         Ok(WholeOutput {
             destination: destination.clone(),
             replace: existing != Existing::Refuse,
+            mode: PRIVATE,
         })
     }
 
@@ -392,9 +393,21 @@ pub struct WholeOutput {
     destination: Destination,
     /// Whether a file there may be replaced (`--force`, or a resumed run's summary).
     replace: bool,
+    /// The file's mode once in place.
+    mode: u32,
 }
 
+/// The mode of every file the tool writes unless it says otherwise: anything may hold a PIN or
+/// the names and emails of users.
+const PRIVATE: u32 = 0o600;
+
 impl WholeOutput {
+    /// For a file that holds nothing private and that others must read (a manual page).
+    pub fn readable_by_all(mut self) -> Self {
+        self.mode = 0o644;
+        self
+    }
+
     pub fn name(&self) -> String {
         self.destination.name()
     }
@@ -414,6 +427,16 @@ impl WholeOutput {
                 file: path.display().to_string(),
                 source,
             })?;
+        if self.mode != PRIVATE {
+            let readable = std::fs::Permissions::from_mode(self.mode);
+            temporary
+                .as_file()
+                .set_permissions(readable)
+                .map_err(|source| OutputError::Unwritable {
+                    file: path.display().to_string(),
+                    source,
+                })?;
+        }
         Ok(WholeFile::File {
             path: path.clone(),
             replace: self.replace,
