@@ -10,7 +10,7 @@ use crate::chime::ClientSettings;
 use crate::execution::ExecConfig;
 use crate::input::InputOptions;
 use crate::output::{Destination, Existing, PinPolicy};
-use crate::report::ProgressMode;
+use crate::progress::ProgressMode;
 
 /// A rehearsal against the built-in simulator (`run --simulate`).
 #[derive(Clone, Debug, PartialEq, Eq)]

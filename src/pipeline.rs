@@ -21,8 +21,9 @@ use crate::outcome::{Outcome, RowStatus, StopReason, UnrecordedRow};
 use crate::output::{self, Destination, Existing, Files, ResultsWriter, WholeOutput};
 use crate::preflight::survey::Survey;
 use crate::preflight::{self, Prepared};
-use crate::report::{Progress, Summary, Tally};
+use crate::progress::Progress;
 use crate::simulator::{Directory, Simulator, SimulatorConfig, SimulatorHandle};
+use crate::summary::{Summary, Tally};
 use crate::writer_thread::{Closed, WriterGone, WriterThread};
 
 /// Rows read ahead of the executor: enough to keep it busy, never the whole file.
@@ -514,7 +515,7 @@ mod tests {
     use crate::dedup::Dedup;
     use crate::outcome::reset_row;
     use crate::output::{FullDisk, PinPolicy};
-    use crate::report::ProgressMode;
+    use crate::progress::ProgressMode;
 
     #[tokio::test]
     async fn an_unwritable_result_stops_dispatching_and_keeps_every_answer_after_it() {

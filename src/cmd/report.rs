@@ -4,12 +4,12 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::audit::{shown, Audit, Form};
 use crate::cmd::args::PinsArg;
 use crate::cmd::examples;
 use crate::exit;
 use crate::ledger;
 use crate::output::{Destination, Existing, Files};
+use crate::report::{shown, Audit, Form};
 use crate::xlsx::{write_workbook, ResultsTable};
 
 /// Flags of `chime-pin-reset report`.

@@ -12,7 +12,7 @@ use crate::config::{Rehearsal, RunConfig};
 use crate::execution::{ExecConfig, Mode, Offboarding};
 use crate::exit;
 use crate::input::{InputItem, InputOptions, InputReader, Source, Target};
-use crate::report::ProgressMode;
+use crate::progress::ProgressMode;
 
 /// Flags of `chime-pin-reset run`.
 #[derive(Clone, Debug, clap::Args)]

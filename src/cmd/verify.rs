@@ -9,7 +9,7 @@ use crate::cmd::args::{AwsArgs, ExecArgs, OutputArgs, OutputFile};
 use crate::cmd::examples;
 use crate::execution::Mode;
 use crate::output::Destination;
-use crate::report::ProgressMode;
+use crate::progress::ProgressMode;
 use crate::verify::VerifyConfig;
 
 /// Flags of `chime-pin-reset verify`.

@@ -38,7 +38,8 @@ use crate::input::{InputItem, RowTask, Target};
 use crate::ledger::{self, FinalRow, FinalRows, RowReader};
 use crate::outcome::{Pin, RowStatus, StopReason};
 use crate::output::{Destination, Existing, Files, ResultsWriter};
-use crate::report::{Progress, ProgressMode, Tally};
+use crate::progress::{Progress, ProgressMode};
+use crate::summary::Tally;
 
 pub use judge::Verified;
 

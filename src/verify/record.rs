@@ -14,7 +14,8 @@ use crate::ledger::is_done;
 use crate::ledger::plan::Coverage;
 use crate::outcome::{Outcome, Pin, RowStatus, StopReason, UserRecord};
 use crate::output::{PinPolicy, ResultsWriter};
-use crate::report::{Progress, Tally};
+use crate::progress::Progress;
+use crate::summary::Tally;
 use crate::words::thousands;
 
 use super::file::VerifiedWriter;

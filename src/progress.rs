@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use console::Term;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
-use super::Tally;
 use crate::outcome::LiveStats;
+use crate::summary::Tally;
 use crate::words::counted;
 
 /// How progress is shown.
