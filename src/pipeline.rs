@@ -333,7 +333,7 @@ async fn execute_run(
         outcome_tx,
         config.grace_period,
     );
-    let mut recorder = Recorder {
+    let mut recorder = RunRecorder {
         results: Some(results),
         backlog: Vec::new(),
         tally: Tally::default(),
@@ -365,7 +365,7 @@ struct Ending {
 
 /// The one owner of the counters and the progress display, and of the handle on the results
 /// writer's thread: every outcome comes here first.
-struct Recorder {
+struct RunRecorder {
     results: Option<WriterThread>,
     /// Answers in, not yet handed to the writer (it is busy, or blocked on a pipe).
     backlog: Vec<Outcome>,
@@ -383,7 +383,7 @@ enum Event {
     Tick,
 }
 
-impl Recorder {
+impl RunRecorder {
     /// Takes every outcome until the executor is done, handing them to the writer as it can.
     async fn record_all(&mut self, mut outcomes: mpsc::Receiver<Outcome>, state: &RunState) {
         let control = &state.control;
@@ -535,7 +535,7 @@ mod tests {
                 .stop(StopReason::ResultsUnwritable(err.to_string()))
         })
         .unwrap();
-        let mut recorder = Recorder {
+        let mut recorder = RunRecorder {
             results: Some(results),
             backlog: Vec::new(),
             tally: Tally::default(),

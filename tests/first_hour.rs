@@ -436,7 +436,7 @@ fn report_refuses_to_replace_a_workbook_without_force_as_the_readme_says() {
 }
 
 /// The test that the notice is checked on: it needs the AWS CLI, and skips without it.
-const NEEDS_THE_AWS_CLI: &str = "prepare::reset_prints_what_the_aws_cli_prints";
+const NEEDS_THE_AWS_CLI: &str = "other_commands::reset_prints_what_the_aws_cli_prints";
 
 #[test]
 fn a_test_skipped_for_want_of_the_aws_cli_says_so_in_plain_cargo_test_output() {

@@ -15,7 +15,7 @@ use crate::ledger::{LedgerError, RowsFile};
 use crate::output::{neutralize, unneutralize, OutputError, RowSink, RowsOutput};
 use crate::rules::rfc3339_millis;
 
-use super::judge::{Verdict, Verified};
+use super::verdict::{Verdict, Verified};
 use crate::outcome::Outcome;
 
 /// Our columns, in order; the results file's carried columns follow.

@@ -18,8 +18,8 @@
 //! each user's last row ([`ledger::final_rows`]), then 4 bytes a user; the second pass streams.
 
 mod file;
-mod judge;
 mod record;
+mod verdict;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -41,10 +41,10 @@ use crate::output::{Destination, Existing, Files, ResultsWriter};
 use crate::progress::{Progress, ProgressMode};
 use crate::summary::Tally;
 
-pub use judge::Verified;
+pub use verdict::Verified;
 
 use file::{ResultsFingerprint, Settled, VerifiedWriter};
-use record::Recorder;
+use record::VerifyRecorder;
 
 /// Rows handed from the reader's thread to the executor at a time, and chunks read ahead.
 const READ_CHUNK: usize = 64;
@@ -181,7 +181,7 @@ async fn execute_verify(
         outcome_tx,
         config.grace_period,
     );
-    let mut recorder = Recorder {
+    let mut recorder = VerifyRecorder {
         writer,
         updates,
         expected,

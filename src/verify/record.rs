@@ -19,7 +19,7 @@ use crate::summary::Tally;
 use crate::words::thousands;
 
 use super::file::VerifiedWriter;
-use super::judge::{judge, recorded_form, Verified};
+use super::verdict::{judge, recorded_form, Verified};
 use super::{Expected, VerifyConfig};
 
 /// Outcomes taken from the executor at most at once.
@@ -48,7 +48,7 @@ impl Unfinished {
     }
 }
 
-pub struct Recorder {
+pub struct VerifyRecorder {
     pub writer: VerifiedWriter,
     /// The results file, with `--update-results`.
     pub updates: Option<ResultsWriter>,
@@ -63,7 +63,7 @@ pub struct Recorder {
     pub broken: bool,
 }
 
-impl Recorder {
+impl VerifyRecorder {
     pub async fn record_all(&mut self, mut outcomes: mpsc::Receiver<Outcome>, state: &RunState) {
         let mut ticker = tokio::time::interval(Duration::from_millis(200));
         let mut batch = Vec::new();

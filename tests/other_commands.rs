@@ -338,7 +338,7 @@ fn without_pin(text: &str) -> (String, String) {
 
 #[test]
 fn reset_prints_what_the_aws_cli_prints() {
-    let Some(aws) = aws_cli("prepare::reset_prints_what_the_aws_cli_prints") else {
+    let Some(aws) = aws_cli("other_commands::reset_prints_what_the_aws_cli_prints") else {
         return;
     };
     let work = Workdir::new();
