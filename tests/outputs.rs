@@ -371,3 +371,23 @@ fn manual_pages_are_written_whole_readable_by_all_and_never_through_a_link() {
     );
     assert_eq!(work.read("elsewhere.txt"), "kept\n");
 }
+
+#[test]
+fn a_link_to_a_device_such_as_dev_stdout_is_written_to_as_the_device() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 3, &[]);
+    // `/dev/stdout` is a link to the process's stdout, here a pipe: no file is changed.
+    let run = run_command(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "/dev/stdout", "--rate", "0"],
+    );
+    let output = output_of(run);
+    exits_with(&output, 0);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with("line,account_id,user_id,status"),
+        "the results' header"
+    );
+    assert_eq!(stdout.lines().count(), 4, "the header and three rows");
+}

@@ -172,7 +172,11 @@ pub trait Sink: Write + Send {
 
 impl Sink for File {
     fn sync(&mut self) -> io::Result<()> {
-        self.sync_all()
+        match self.sync_all() {
+            // A pipe or a terminal (`-o /dev/stdout`, a FIFO) has nothing to make durable.
+            Err(err) if err.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+            synced => synced,
+        }
     }
 
     fn truncate_to(&mut self, length: u64) -> io::Result<()> {

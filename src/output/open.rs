@@ -176,9 +176,14 @@ struct Target {
 /// whose folder does not exist.
 fn identify(path: &Path, name: &str) -> Result<(Identity, Option<Metadata>), OutputError> {
     match std::fs::symlink_metadata(path) {
-        Ok(metadata) if metadata.file_type().is_symlink() => {
-            Err(OutputError::Symlink(name.to_string()))
-        }
+        Ok(metadata) if metadata.file_type().is_symlink() => match std::fs::metadata(path) {
+            // A link to a device or a pipe (`/dev/stdout`) is how those are named: writing
+            // to it changes no file.
+            Ok(target) if !target.is_file() && !target.is_dir() => {
+                Ok((Identity::of_metadata(&target), Some(target)))
+            }
+            _ => Err(OutputError::Symlink(name.to_string())),
+        },
         Ok(metadata) if metadata.is_dir() => Err(OutputError::Directory(name.to_string())),
         Ok(metadata) => Ok((Identity::of_metadata(&metadata), Some(metadata))),
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -299,37 +304,44 @@ fn open_unheld(path: &Path, existing: Existing, name: &str) -> Result<Opened, Ou
         file: name.to_string(),
         source,
     };
-    let mut options = OpenOptions::new();
-    // O_NOFOLLOW: a link put there since the path was checked is refused, not written through.
-    options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
-    let exists = path.exists();
     // Only a device or a pipe (`-o /dev/stdout`, a FIFO) may be opened as it is: a regular file
     // here appeared after the command started, and truncating or appending to it before
     // holding its lock could wipe or double another run's rows.
-    if exists && std::fs::metadata(path).is_ok_and(|metadata| metadata.is_file()) {
-        return Err(match existing {
-            Existing::Refuse => OutputError::Exists {
-                file: name.to_string(),
-                hint: "pass --resume to continue that run, or --force to overwrite it",
-            },
-            Existing::Append | Existing::Overwrite => OutputError::Appeared(name.to_string()),
+    let appeared = || match existing {
+        Existing::Refuse => OutputError::Exists {
+            file: name.to_string(),
+            hint: "pass --resume to continue that run, or --force to overwrite it",
+        },
+        Existing::Append | Existing::Overwrite => OutputError::Appeared(name.to_string()),
+    };
+    if path.exists() {
+        let device = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(unwritable)?;
+        // Checked on what was opened, not on the path, which may have changed since.
+        if device.metadata().map_err(unwritable)?.is_file() {
+            return Err(appeared());
+        }
+        return Ok(Opened {
+            file: device,
+            length: 0,
         });
     }
-    match (existing, exists) {
-        (Existing::Overwrite, true) => options.write(true).truncate(true),
-        (Existing::Append, true) => options.append(true),
-        _ => options.write(true).create_new(true),
-    };
-    let file = options.open(path).map_err(|source| match source.kind() {
-        io::ErrorKind::AlreadyExists => OutputError::Appeared(name.to_string()),
-        _ => unwritable(source),
-    })?;
-    let metadata = file.metadata().map_err(unwritable)?;
-    if metadata.is_file() {
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(unwritable)?;
-        lock(&file, name)?;
-    }
+    // O_EXCL: never over a file, nor through a link, that appeared since the path was checked.
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| match source.kind() {
+            io::ErrorKind::AlreadyExists => appeared(),
+            _ => unwritable(source),
+        })?;
+    // The mode given at creation is reduced by the umask.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(unwritable)?;
+    lock(&file, name)?;
     Ok(Opened { file, length: 0 })
 }
 
