@@ -1,4 +1,5 @@
-//! The results writer on a thread of its own, fed by a bounded channel of batches.
+//! A file of rows (the results, or `verify`'s files) written on a thread of its own, fed by a
+//! bounded channel of batches.
 //!
 //! A write can block for as long as the reader of a pipe likes (`-o - | age -p` waits for a
 //! passphrase before it reads). On the runtime's thread that stalled the timers, the answers
@@ -29,6 +30,34 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use crate::outcome::{Outcome, UnrecordedRow};
 use crate::output::ResultsWriter;
 
+/// What the writer's thread writes: a batch of rows in one go, made durable on demand; each
+/// row names itself for the summary when it could not be written.
+pub trait BatchWriter: Send + 'static {
+    type Row: Send + 'static;
+
+    fn write_batch(&mut self, rows: &[Self::Row]) -> io::Result<()>;
+
+    fn sync(&mut self) -> io::Result<()>;
+
+    fn unrecorded(row: &Self::Row) -> UnrecordedRow;
+}
+
+impl BatchWriter for ResultsWriter {
+    type Row = Outcome;
+
+    fn write_batch(&mut self, rows: &[Outcome]) -> io::Result<()> {
+        ResultsWriter::write_batch(self, rows)
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        ResultsWriter::sync(self)
+    }
+
+    fn unrecorded(row: &Outcome) -> UnrecordedRow {
+        UnrecordedRow::from(row)
+    }
+}
+
 /// Batches waiting for the writer. Two: one being written, one ready to follow it.
 const QUEUED_BATCHES: usize = 2;
 
@@ -36,12 +65,12 @@ const QUEUED_BATCHES: usize = 2;
 pub const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// A batch on its way to the writer, with its place in the channel, freed when it is taken.
-type Handed = (Vec<Outcome>, OwnedSemaphorePermit);
+type Handed<Row> = (Vec<Row>, OwnedSemaphorePermit);
 
 /// The handle the run keeps on the writer's thread.
-pub struct WriterThread {
+pub struct WriterThread<W: BatchWriter = ResultsWriter> {
     /// Closed (`None`) when the run hands its last batch, or when the thread is gone.
-    batches: Option<std_mpsc::Sender<Handed>>,
+    batches: Option<std_mpsc::Sender<Handed<W::Row>>>,
     /// Places in the channel: what bounds it (a std channel, so that the thread can wait for
     /// a batch and for the time of the next fsync at once). Closed when the thread ends.
     room: Arc<Semaphore>,
@@ -69,11 +98,11 @@ pub struct Closed {
 #[derive(Debug)]
 pub struct WriterGone;
 
-impl WriterThread {
+impl<W: BatchWriter> WriterThread<W> {
     /// Starts the thread. `on_failure` is called, on the writer's thread, the moment a write
     /// or an fsync fails, so that dispatching stops without waiting for the run to hear of it.
     pub fn start(
-        writer: ResultsWriter,
+        writer: W,
         on_failure: impl FnOnce(&io::Error) + Send + 'static,
     ) -> io::Result<Self> {
         Self::start_with_clock(writer, on_failure, Instant::now)
@@ -81,7 +110,7 @@ impl WriterThread {
 
     /// [`WriterThread::start`] with the clock that times the fsyncs given (a test's own).
     fn start_with_clock(
-        writer: ResultsWriter,
+        writer: W,
         on_failure: impl FnOnce(&io::Error) + Send + 'static,
         clock: impl Fn() -> Instant + Send + 'static,
     ) -> io::Result<Self> {
@@ -92,7 +121,7 @@ impl WriterThread {
         let counter = written.clone();
         let closes_on_exit = ClosesOnDrop(room.clone());
         thread::Builder::new()
-            .name("results-writer".into())
+            .name("rows-writer".into())
             .spawn(move || {
                 let _closes_on_exit = closes_on_exit;
                 let syncs = SyncSchedule::new(clock);
@@ -116,7 +145,7 @@ impl WriterThread {
 
     /// Waits for room in the channel, then hands over everything in `backlog` as one batch.
     /// Cancel-safe: if the wait is dropped, `backlog` is left as it was.
-    pub async fn hand_over(&mut self, backlog: &mut Vec<Outcome>) -> Result<(), WriterGone> {
+    pub async fn hand_over(&mut self, backlog: &mut Vec<W::Row>) -> Result<(), WriterGone> {
         if self.batches.is_none() {
             return Err(WriterGone);
         }
@@ -126,7 +155,7 @@ impl WriterThread {
         };
         self.forget_written();
         self.unwritten
-            .push_back(backlog.iter().map(UnrecordedRow::from).collect());
+            .push_back(backlog.iter().map(W::unrecorded).collect());
         let batch = std::mem::take(backlog);
         let sender = self.batches.as_ref().expect("checked at the top");
         if sender.send((batch, place)).is_err() {
@@ -152,7 +181,7 @@ impl WriterThread {
     /// ended with the writer still blocked). Names every row not known to be written.
     pub async fn close(
         mut self,
-        mut backlog: Vec<Outcome>,
+        mut backlog: Vec<W::Row>,
         give_up: impl std::future::Future<Output = ()>,
     ) -> Closed {
         let finishing = async {
@@ -171,7 +200,7 @@ impl WriterThread {
         };
         self.forget_written();
         let mut unrecorded: Vec<UnrecordedRow> = self.unwritten.into_iter().flatten().collect();
-        unrecorded.extend(backlog.iter().map(UnrecordedRow::from));
+        unrecorded.extend(backlog.iter().map(W::unrecorded));
         Closed { synced, unrecorded }
     }
 }
@@ -224,9 +253,9 @@ impl<Clock: Fn() -> Instant> SyncSchedule<Clock> {
 
 /// The thread's work: write each batch as it comes, fsyncing at least every [`SYNC_EVERY`];
 /// after a failure keep the rest, try them once more when the channel closes, and fsync.
-fn write_until_closed(
-    mut writer: ResultsWriter,
-    batches: std_mpsc::Receiver<Handed>,
+fn write_until_closed<W: BatchWriter>(
+    mut writer: W,
+    batches: std_mpsc::Receiver<Handed<W::Row>>,
     written: &AtomicUsize,
     on_failure: impl FnOnce(&io::Error),
     mut syncs: SyncSchedule<impl Fn() -> Instant>,
@@ -234,7 +263,7 @@ fn write_until_closed(
     let mut on_failure = Some(on_failure);
     let mut failed_sync = None;
     let mut received = 0;
-    let mut kept: Vec<Outcome> = Vec::new();
+    let mut kept: Vec<W::Row> = Vec::new();
     loop {
         let next = match syncs.wait() {
             Some(wait) => batches.recv_timeout(wait),

@@ -233,3 +233,50 @@ fn the_progress_line_fits_an_80_column_terminal() {
         assert!(line.contains(" failed"), "the failures are whole: {line}");
     }
 }
+
+/// `verify results.csv -o - | age -p`: the verified rows go to a pipe nobody reads. As for
+/// `run`, Ctrl-C stops it within its grace period (before, its writes on the runtime's thread
+/// stalled the signal too, for about 25 s), and what it could not write is said.
+#[test]
+fn ctrl_c_stops_a_verify_whose_verified_pipe_is_not_read() {
+    const USERS: usize = 2000;
+    const GRACE_S: u64 = 3;
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, USERS, &[]);
+    let mut run = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    run.args(["--rate", "0", "--concurrency", "16"]);
+    exits_with(&output_of(run), 0);
+
+    let mut cmd =
+        crate::support::verify_command(&work, sim.endpoint(), &["results.csv", "-o", "-"]);
+    cmd.args(["--concurrency", "8", "--grace-period", &GRACE_S.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start verify");
+    let results = child.stdout.take().expect("stdout is piped");
+    let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
+    let stderr_text = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr_pipe.read_to_string(&mut text);
+        text
+    });
+    wait_until_blocked_on_the_pipe(child.id(), &results);
+
+    interrupt(&child, Signal::SIGINT);
+    let interrupted = Instant::now();
+    let status = exit_within(
+        &mut child,
+        Duration::from_secs(GRACE_S + 20),
+        "Ctrl-C with the verified pipe full",
+    );
+    let stopped_in = interrupted.elapsed();
+    let text = stderr_text.join().expect("stderr is read");
+    assert_no_pin_in(&text, &sim.state(), "stderr");
+    assert_eq!(status.code(), Some(130), "stderr: {text}");
+    assert!(
+        stopped_in < Duration::from_secs(GRACE_S + 10),
+        "stopped {stopped_in:?} after Ctrl-C"
+    );
+    assert!(text.contains("not written:"), "{text}");
+    drop(results);
+}

@@ -324,11 +324,14 @@ impl ResultsWriter {
     }
 
     /// Writes a batch of outcomes in one `write` and flushes it.
-    pub fn write_batch(&mut self, outcomes: &[Outcome]) -> io::Result<()> {
+    pub fn write_batch<'a>(
+        &mut self,
+        outcomes: impl IntoIterator<Item = &'a Outcome>,
+    ) -> io::Result<()> {
         let (pins, raw_cells, offboarding) = (self.pins, self.raw_cells, self.offboarding_columns);
         self.rows.write_rows(
             outcomes
-                .iter()
+                .into_iter()
                 .map(|outcome| record(outcome, pins, raw_cells, offboarding)),
         )
     }

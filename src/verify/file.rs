@@ -84,6 +84,12 @@ fn sha256_of_start(path: &Path, length: u64) -> io::Result<Option<String>> {
 
 pub struct VerifiedWriter {
     rows: RowSink,
+}
+
+/// How a checked user's row of the verified file is written: the recorder makes the cells, the
+/// writer's thread writes them.
+#[derive(Clone, Debug)]
+pub struct VerifiedCells {
     raw_cells: bool,
     /// The `results_fingerprint` cell of every row.
     fingerprint: String,
@@ -91,16 +97,17 @@ pub struct VerifiedWriter {
 
 impl VerifiedWriter {
     /// Opens the verified file and writes the header unless appending to a file that has one.
+    /// With the cells its rows are made of.
     pub fn create(
         output: RowsOutput,
         carried_headers: &[String],
         raw_cells: bool,
         fingerprint: &ResultsFingerprint,
-    ) -> Result<Self, OutputError> {
+    ) -> Result<(Self, VerifiedCells), OutputError> {
         let name = output.destination().name();
         let (rows, needs_header) = RowSink::open(output)?;
-        let mut writer = VerifiedWriter {
-            rows,
+        let mut writer = VerifiedWriter { rows };
+        let cells = VerifiedCells {
             raw_cells,
             fingerprint: fingerprint.cell(),
         };
@@ -108,15 +115,29 @@ impl VerifiedWriter {
             let header: Vec<String> = VERIFIED_HEADER
                 .iter()
                 .map(|name| name.to_string())
-                .chain(carried_headers.iter().map(|name| writer.cell(name)))
+                .chain(carried_headers.iter().map(|name| cells.cell(name)))
                 .collect();
             writer
                 .write_rows(&[header])
                 .map_err(|source| OutputError::Unwritable { file: name, source })?;
         }
-        Ok(writer)
+        Ok((writer, cells))
     }
 
+    /// Writes rows in one write; a failed write is cut back to the last whole row.
+    pub fn write_rows<'a>(
+        &mut self,
+        rows: impl IntoIterator<Item = &'a Vec<String>>,
+    ) -> io::Result<()> {
+        self.rows.write_rows(rows)
+    }
+
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.rows.sync()
+    }
+}
+
+impl VerifiedCells {
     fn cell(&self, text: &str) -> String {
         if self.raw_cells {
             text.to_string()
@@ -151,15 +172,6 @@ impl VerifiedWriter {
                 .map(|text| self.cell(unneutralize(text))),
         );
         cells
-    }
-
-    /// Writes rows in one write; a failed write is cut back to the last whole row.
-    pub fn write_rows(&mut self, rows: &[Vec<String>]) -> io::Result<()> {
-        self.rows.write_rows(rows)
-    }
-
-    pub fn sync(&mut self) -> io::Result<()> {
-        self.rows.sync()
     }
 }
 

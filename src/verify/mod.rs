@@ -43,8 +43,9 @@ use crate::summary::Tally;
 
 pub use verdict::Verified;
 
-use file::{ResultsFingerprint, Settled, VerifiedWriter};
-use record::VerifyRecorder;
+use crate::writer_thread::WriterThread;
+use file::{ResultsFingerprint, Settled, VerifiedCells, VerifiedWriter};
+use record::{VerifyFiles, VerifyRecorder};
 
 /// Rows handed from the reader's thread to the executor at a time, and chunks read ahead.
 const READ_CHUNK: usize = 64;
@@ -134,7 +135,8 @@ pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
     let client = connection.chime;
     let fingerprint = ResultsFingerprint::of(&config.results)
         .with_context(|| format!("cannot read {}", config.results.display()))?;
-    let writer = VerifiedWriter::create(verified, &carried, config.raw_cells, &fingerprint)?;
+    let (verified, cells) =
+        VerifiedWriter::create(verified, &carried, config.raw_cells, &fingerprint)?;
     let (updates, _results_lock) = if config.update_results {
         let writer =
             ResultsWriter::create(results, &carried, record::UPDATE_PINS, config.raw_cells)?;
@@ -143,10 +145,12 @@ pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
         (None, Some(results))
     };
     let unfinished = record::Unfinished::new(&coverage, finals.has_real_rows());
-    Ok(execute_verify(
-        &config, client, finals, settled, writer, updates, unfinished,
-    )
-    .await)
+    let files = VerifyFiles {
+        verified,
+        updates,
+        recorded: Arc::default(),
+    };
+    Ok(execute_verify(&config, client, finals, settled, files, cells, unfinished).await)
 }
 
 /// Checks every user and records every verdict; returns the exit code.
@@ -155,8 +159,8 @@ async fn execute_verify(
     client: ChimeClient,
     finals: FinalRows,
     settled: Settled,
-    writer: VerifiedWriter,
-    updates: Option<ResultsWriter>,
+    files: VerifyFiles,
+    cells: VerifiedCells,
     unfinished: record::Unfinished,
 ) -> u8 {
     let started = Instant::now();
@@ -173,6 +177,24 @@ async fn execute_verify(
         let lines = settled.lines;
         thread::spawn(move || read_users(&finals, &lines, &expected, &item_tx))
     };
+    let updating = files.updates.is_some();
+    let recorded = files.recorded.clone();
+    let on_failure = {
+        let state = state.clone();
+        move |err: &std::io::Error| {
+            state
+                .control
+                .stop(StopReason::ResultsUnwritable(err.to_string()))
+        }
+    };
+    // The executor starts only once the rows have somewhere to go.
+    let files = match WriterThread::start(files, on_failure) {
+        Ok(files) => files,
+        Err(err) => {
+            crate::say!("chime-pin-reset: cannot start the writer of the verified file: {err}");
+            return crate::exit::USAGE;
+        }
+    };
     let mut running = Running::start(
         client,
         item_rx,
@@ -182,19 +204,23 @@ async fn execute_verify(
         config.grace_period,
     );
     let mut recorder = VerifyRecorder {
-        writer,
-        updates,
+        files: Some(files),
+        backlog: Vec::new(),
+        updating,
+        cells,
         expected,
         counts: BTreeMap::new(),
         settled: BTreeMap::new(),
-        recorded: 0,
+        recorded,
         tally: Tally::default(),
         progress: Progress::new(config.progress, Some(users)),
         max_failures: config.max_failures,
-        broken: false,
     };
     recorder.record_all(outcome_rx, &state).await;
     running.finished().await;
+    // The signals are still watched: a writer blocked on a pipe is given up on only when the
+    // grace period that a signal started ends.
+    let closed = recorder.close_files(&state).await;
     running.stop_watching();
     let (not_checked, settled) = match reader.join() {
         Ok(counts) => counts,
@@ -207,7 +233,7 @@ async fn execute_verify(
         }
     };
     recorder.settled = settled;
-    recorder.finish(config, &state, started, &not_checked, &unfinished)
+    recorder.finish(config, &state, closed, started, &not_checked, &unfinished)
 }
 
 /// The reader's thread: each user's final row, handed over when it is `reset` and not settled

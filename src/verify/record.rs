@@ -1,9 +1,12 @@
-//! The one owner of the verified file (and, with `--update-results`, of the rows appended to
-//! the results), the counts and the progress display: it judges each outcome against the PIN
-//! recorded for its row, and at the end prints the summary with what to do next.
+//! The one owner of the counts and the progress display of `verify`, and of the handle on the
+//! thread that writes its files (the verified file and, with `--update-results`, the rows
+//! appended to the results): it judges each outcome against the PIN recorded for its row, hands
+//! the rows to that thread as `run`'s recorder does (a blocked pipe holds up nothing but the
+//! sending of new rows), and at the end prints the summary with what to do next.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
+use std::io::{self, Write as _};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,18 +15,78 @@ use tokio::sync::mpsc;
 use crate::execution::{Control, RunState};
 use crate::ledger::is_done;
 use crate::ledger::plan::Coverage;
-use crate::outcome::{Outcome, Pin, RowStatus, StopReason, UserRecord};
+use crate::outcome::{Outcome, Pin, RowStatus, StopReason, UnrecordedRow, UserRecord};
 use crate::output::{PinPolicy, ResultsWriter};
 use crate::progress::Progress;
 use crate::summary::Tally;
 use crate::words::thousands;
+use crate::writer_thread::{BatchWriter, Closed, WriterGone, WriterThread};
 
-use super::file::VerifiedWriter;
+use super::file::{VerifiedCells, VerifiedWriter};
 use super::verdict::{judge, recorded_form, Verified};
 use super::{Expected, VerifyConfig};
 
 /// Outcomes taken from the executor at most at once.
 const BATCH_ROWS: usize = 256;
+/// Rows held for a writer that is behind before the executor is made to wait.
+const BACKLOG_ROWS: usize = 256;
+
+/// A checked user's row of the verified file, and, for a `changed` user under
+/// `--update-results`, the `reset` row with the live PIN to append to the results.
+pub struct VerifyRow {
+    cells: Vec<String>,
+    update: Option<Outcome>,
+    /// How the row is named if it cannot be written.
+    unrecorded: UnrecordedRow,
+}
+
+/// The files `verify` writes, on the writer's thread.
+pub struct VerifyFiles {
+    pub verified: VerifiedWriter,
+    pub updates: Option<ResultsWriter>,
+    /// The live PINs appended to the results, for the summary.
+    pub recorded: Arc<AtomicU64>,
+}
+
+impl BatchWriter for VerifyFiles {
+    type Row = VerifyRow;
+
+    fn write_batch(&mut self, rows: &[VerifyRow]) -> io::Result<()> {
+        self.verified
+            .write_rows(rows.iter().map(|row| &row.cells))?;
+        let Some(results) = &mut self.updates else {
+            return Ok(());
+        };
+        let updates: Vec<&Outcome> = rows.iter().filter_map(|row| row.update.as_ref()).collect();
+        if !updates.is_empty() {
+            results.write_batch(updates.iter().copied())?;
+            self.recorded
+                .fetch_add(updates.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.verified.sync()?;
+        match &mut self.updates {
+            Some(results) => results.sync(),
+            None => Ok(()),
+        }
+    }
+
+    fn unrecorded(row: &VerifyRow) -> UnrecordedRow {
+        row.unrecorded.clone()
+    }
+}
+
+/// What woke the recorder.
+enum Event {
+    Answers,
+    AnswersDone,
+    HandedOver,
+    WriterGone,
+    Tick,
+}
 /// What an appended results row says of itself.
 pub const RECORDED_BY_VERIFY: &str = "recorded by verify";
 
@@ -49,33 +112,56 @@ impl Unfinished {
 }
 
 pub struct VerifyRecorder {
-    pub writer: VerifiedWriter,
-    /// The results file, with `--update-results`.
-    pub updates: Option<ResultsWriter>,
+    /// The writer's thread; `None` once handed off at the end.
+    pub files: Option<WriterThread<VerifyFiles>>,
+    /// Rows judged, not yet handed to the writer (it is busy, or blocked on a pipe).
+    pub backlog: Vec<VerifyRow>,
+    /// Whether `--update-results` appends live PINs to the results.
+    pub updating: bool,
+    /// How a verified row's cells are made.
+    pub cells: VerifiedCells,
     pub expected: Arc<Expected>,
     pub counts: BTreeMap<Verified, u64>,
     /// The statuses the verified file being resumed had settled already.
     pub settled: BTreeMap<Verified, u64>,
-    pub recorded: u64,
+    /// The live PINs appended to the results (counted by the writer's thread).
+    pub recorded: Arc<AtomicU64>,
     pub tally: Tally,
     pub progress: Progress,
     pub max_failures: Option<u64>,
-    pub broken: bool,
 }
 
 impl VerifyRecorder {
+    /// Takes every outcome until the executor is done, handing the rows to the writer as it
+    /// can: while it is behind, answers wait in the executor's channel, so no more are sent.
     pub async fn record_all(&mut self, mut outcomes: mpsc::Receiver<Outcome>, state: &RunState) {
+        let control = &state.control;
         let mut ticker = tokio::time::interval(Duration::from_millis(200));
         let mut batch = Vec::new();
         loop {
-            tokio::select! {
-                received = outcomes.recv_many(&mut batch, BATCH_ROWS) => {
-                    if received == 0 {
-                        break;
-                    }
-                    self.record_batch(&mut batch, &state.control);
-                }
-                _ = ticker.tick() => {}
+            let take = self.backlog.len() < BACKLOG_ROWS || control.dispatch.is_cancelled();
+            let files = self.files.as_mut().expect("handed off only at the end");
+            let ready_to_hand = !self.backlog.is_empty() && files.is_open();
+            let backlog = &mut self.backlog;
+            let event = tokio::select! {
+                received = outcomes.recv_many(&mut batch, BATCH_ROWS), if take => match received {
+                    0 => Event::AnswersDone,
+                    _ => Event::Answers,
+                },
+                handed = files.hand_over(backlog), if ready_to_hand => match handed {
+                    Ok(()) => Event::HandedOver,
+                    Err(WriterGone) => Event::WriterGone,
+                },
+                () = control.dispatch.cancelled(), if !take => Event::Tick,
+                _ = ticker.tick() => Event::Tick,
+            };
+            match event {
+                Event::AnswersDone => break,
+                Event::Answers => self.record_batch(&mut batch, control),
+                Event::WriterGone => control.stop(StopReason::ResultsUnwritable(
+                    "the writer of the verified file stopped".into(),
+                )),
+                Event::HandedOver | Event::Tick => {}
             }
             self.progress
                 .update(&self.tally, &state.live, state.rate.current());
@@ -83,8 +169,6 @@ impl VerifyRecorder {
     }
 
     fn record_batch(&mut self, batch: &mut Vec<Outcome>, control: &Control) {
-        let mut rows = Vec::with_capacity(batch.len());
-        let mut updates = Vec::new();
         for outcome in batch.drain(..) {
             self.tally.record(&outcome);
             let Some(recorded) = self.expected.take(outcome.line) else {
@@ -92,27 +176,18 @@ impl VerifyRecorder {
             };
             let verdict = judge(&outcome, &recorded.pin);
             *self.counts.entry(verdict.status).or_default() += 1;
-            rows.push(self.writer.row(&outcome, &verdict));
-            if verdict.status == Verified::Changed && self.updates.is_some() {
-                updates.push(live_pin_row(outcome, &recorded.pin, recorded.input_line));
-            }
-        }
-        if self.broken {
-            return;
-        }
-        let written = self
-            .writer
-            .write_rows(&rows)
-            .and_then(|()| match &mut self.updates {
-                Some(results) if !updates.is_empty() => results.write_batch(&updates),
-                _ => Ok(()),
+            let cells = self.cells.row(&outcome, &verdict);
+            let unrecorded = UnrecordedRow {
+                status: verdict.status.as_str(),
+                ..UnrecordedRow::from(&outcome)
+            };
+            let update = (verdict.status == Verified::Changed && self.updating)
+                .then(|| live_pin_row(outcome, &recorded.pin, recorded.input_line));
+            self.backlog.push(VerifyRow {
+                cells,
+                update,
+                unrecorded,
             });
-        match written {
-            Ok(()) => self.recorded += updates.len() as u64,
-            Err(err) => {
-                self.broken = true;
-                control.stop(StopReason::ResultsUnwritable(err.to_string()));
-            }
         }
         let failed = self.counts.get(&Verified::Failed).copied().unwrap_or(0);
         if let Some(limit) = self.max_failures.filter(|limit| failed >= *limit) {
@@ -120,25 +195,43 @@ impl VerifyRecorder {
         }
     }
 
+    /// Hands the writer what is left and waits for it to finish and fsync, unless the grace
+    /// period that a signal started ends first with the writer still blocked.
+    pub async fn close_files(&mut self, state: &RunState) -> Closed {
+        let files = self.files.take().expect("closed once");
+        let backlog = std::mem::take(&mut self.backlog);
+        files.close(backlog, state.control.abort.cancelled()).await
+    }
+
     /// Syncs the files, prints the summary and returns the exit code.
     pub fn finish(
-        mut self,
+        self,
         config: &VerifyConfig,
         state: &RunState,
+        closed: Closed,
         started: Instant,
         not_checked: &BTreeMap<RowStatus, u64>,
         unfinished: &Unfinished,
     ) -> u8 {
         self.progress.finish();
-        let synced = self.writer.sync().and_then(|()| match &mut self.updates {
-            Some(results) => results.sync(),
-            None => Ok(()),
-        });
         let mut stop = state.control.reason();
-        if let (Err(err), None) = (&synced, &stop) {
-            stop = Some(StopReason::ResultsUnwritable(err.to_string()));
+        if stop.is_none() {
+            stop = match &closed.synced {
+                Some(Err(err)) => Some(StopReason::ResultsUnwritable(err.to_string())),
+                None => Some(StopReason::ResultsUnwritable(
+                    "the writer of the verified file was still blocked".into(),
+                )),
+                Some(Ok(())) => None,
+            };
         }
         let mut text = self.summary(config, stop.as_ref(), started, not_checked);
+        if !closed.unrecorded.is_empty() {
+            text += &format!(
+                "  not written: {} checked but not in {} (verify again with --resume)\n",
+                users(closed.unrecorded.len() as u64),
+                config.output.name()
+            );
+        }
         text += &unfinished_lines(unfinished);
         if !config.quiet || stop.is_some() {
             let _ = std::io::stderr().write_all(text.as_bytes());
@@ -207,7 +300,7 @@ impl VerifyRecorder {
         let results = config.results.display();
         let changed = self.count(Verified::Changed);
         if changed > 0 && config.update_results {
-            let live_pins = match self.recorded {
+            let live_pins = match self.recorded.load(Ordering::Relaxed) {
                 1 => "the live PIN of 1 changed user was".to_string(),
                 n => format!("the live PINs of {} changed users were", thousands(n)),
             };
