@@ -24,7 +24,7 @@ use crate::preflight::{self, Prepared};
 use crate::progress::Progress;
 use crate::simulator::{Directory, Simulator, SimulatorConfig, SimulatorHandle};
 use crate::summary::{Summary, Tally};
-use crate::writer_thread::{Closed, WriterGone, WriterThread};
+use crate::writer_thread::{BatchWriter, Closed, WriterGone, WriterThread};
 
 /// Rows read ahead of the executor: enough to keep it busy, never the whole file.
 const READ_AHEAD: usize = 1024;
@@ -341,7 +341,7 @@ async fn execute_run(
         max_failures: config.max_failures,
     };
     let _ = progress_bar.set(recorder.progress.bar());
-    recorder.record_all(outcome_rx, &state).await;
+    record_all(&mut recorder, outcome_rx, &state).await;
     running.finished().await;
     // The signals are still watched: a writer blocked on a pipe is given up on only when the
     // grace period that a signal started ends.
@@ -383,48 +383,90 @@ enum Event {
     Tick,
 }
 
-impl RunRecorder {
-    /// Takes every outcome until the executor is done, handing them to the writer as it can.
-    async fn record_all(&mut self, mut outcomes: mpsc::Receiver<Outcome>, state: &RunState) {
-        let control = &state.control;
-        let mut ticker = tokio::time::interval(Duration::from_millis(200));
-        let mut batch = Vec::new();
-        loop {
+/// What a mode does with the answers its recorder takes: `run` queues each outcome as its row,
+/// `verify` judges it against the PIN recorded first. [`record_all`] does the rest for both.
+pub trait Recording {
+    type Writer: BatchWriter;
+
+    /// The writer's thread and the rows waiting for it.
+    fn writer(
+        &mut self,
+    ) -> (
+        &mut WriterThread<Self::Writer>,
+        &mut Vec<<Self::Writer as BatchWriter>::Row>,
+    );
+
+    /// Counts a batch of answers and queues their rows for the writer.
+    fn take(&mut self, answers: &mut Vec<Outcome>, control: &Control);
+
+    /// After every wake-up: the progress line.
+    fn woke(&mut self, state: &RunState);
+}
+
+/// Takes every outcome until the executor is done, handing rows to the writer as it can.
+pub async fn record_all<R: Recording>(
+    recording: &mut R,
+    mut outcomes: mpsc::Receiver<Outcome>,
+    state: &RunState,
+) {
+    let control = &state.control;
+    let mut ticker = tokio::time::interval(Duration::from_millis(200));
+    let mut batch = Vec::new();
+    loop {
+        let event = {
+            let (writer, backlog) = recording.writer();
             // While the writer is behind, answers wait in the executor's channel, whose tasks
             // hold their slots, so no more rows are sent. A stopping run takes every answer,
             // so that none waits in a task that the end of the grace period drops.
-            let take = self.backlog.len() < BACKLOG_ROWS || control.dispatch.is_cancelled();
-            let results = self
-                .results
-                .as_mut()
-                .expect("handed off only after the run");
-            let ready_to_hand = !self.backlog.is_empty() && results.is_open();
-            let backlog = &mut self.backlog;
-            let event = tokio::select! {
+            let take = backlog.len() < BACKLOG_ROWS || control.dispatch.is_cancelled();
+            let ready_to_hand = !backlog.is_empty() && writer.is_open();
+            tokio::select! {
                 received = outcomes.recv_many(&mut batch, BATCH_ROWS), if take => match received {
                     0 => Event::AnswersDone,
                     _ => Event::Answers,
                 },
-                handed = results.hand_over(backlog), if ready_to_hand => match handed {
+                handed = writer.hand_over(backlog), if ready_to_hand => match handed {
                     Ok(()) => Event::HandedOver,
                     Err(WriterGone) => Event::WriterGone,
                 },
                 () = control.dispatch.cancelled(), if !take => Event::Tick,
                 _ = ticker.tick() => Event::Tick,
-            };
-            match event {
-                Event::AnswersDone => break,
-                Event::Answers => self.take_answers(&mut batch, control),
-                Event::WriterGone => control.stop(StopReason::ResultsUnwritable(
-                    "the results writer stopped".into(),
-                )),
-                Event::HandedOver | Event::Tick => {}
             }
-            self.progress
-                .update(&self.tally, &state.live, state.rate.current());
+        };
+        match event {
+            Event::AnswersDone => break,
+            Event::Answers => recording.take(&mut batch, control),
+            Event::WriterGone => control.stop(StopReason::ResultsUnwritable(
+                "the writer's thread stopped".into(),
+            )),
+            Event::HandedOver | Event::Tick => {}
         }
+        recording.woke(state);
+    }
+}
+
+impl Recording for RunRecorder {
+    type Writer = ResultsWriter;
+
+    fn writer(&mut self) -> (&mut WriterThread, &mut Vec<Outcome>) {
+        let results = self
+            .results
+            .as_mut()
+            .expect("handed off only after the run");
+        (results, &mut self.backlog)
     }
 
+    fn take(&mut self, batch: &mut Vec<Outcome>, control: &Control) {
+        self.take_answers(batch, control);
+    }
+
+    fn woke(&mut self, state: &RunState) {
+        self.progress
+            .update(&self.tally, &state.live, state.rate.current());
+    }
+}
+
+impl RunRecorder {
     fn take_answers(&mut self, batch: &mut Vec<Outcome>, control: &Control) {
         for outcome in batch.iter() {
             self.tally.record(outcome);
@@ -546,7 +588,7 @@ mod tests {
         answers.send(reset_row(2)).await.unwrap();
         answers.send(reset_row(3)).await.unwrap();
         let recording = async {
-            recorder.record_all(outcomes, &state).await;
+            record_all(&mut recorder, outcomes, &state).await;
         };
         let answering = async {
             state.control.dispatch.cancelled().await;

@@ -192,7 +192,7 @@ impl<W: BatchWriter> WriterThread<W> {
             // A thread that panicked dropped its sender without a word.
             (&mut self.finished)
                 .await
-                .unwrap_or_else(|_| Err(io::Error::other("the results writer stopped")))
+                .unwrap_or_else(|_| Err(io::Error::other("the writer's thread stopped")))
         };
         let synced = tokio::select! {
             synced = finishing => Some(synced),

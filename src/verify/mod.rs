@@ -216,7 +216,7 @@ async fn execute_verify(
         progress: Progress::new(config.progress, Some(users)),
         max_failures: config.max_failures,
     };
-    recorder.record_all(outcome_rx, &state).await;
+    crate::pipeline::record_all(&mut recorder, outcome_rx, &state).await;
     running.finished().await;
     // The signals are still watched: a writer blocked on a pipe is given up on only when the
     // grace period that a signal started ends.

@@ -8,28 +8,22 @@ use std::collections::BTreeMap;
 use std::io::{self, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use tokio::sync::mpsc;
+use std::time::Instant;
 
 use crate::execution::{Control, RunState};
 use crate::ledger::is_done;
 use crate::ledger::plan::Coverage;
 use crate::outcome::{Outcome, Pin, RowStatus, StopReason, UnrecordedRow, UserRecord};
 use crate::output::{PinPolicy, ResultsWriter};
+use crate::pipeline::Recording;
 use crate::progress::Progress;
 use crate::summary::Tally;
 use crate::words::thousands;
-use crate::writer_thread::{BatchWriter, Closed, WriterGone, WriterThread};
+use crate::writer_thread::{BatchWriter, Closed, WriterThread};
 
 use super::file::{VerifiedCells, VerifiedWriter};
 use super::verdict::{judge, recorded_form, Verified};
 use super::{Expected, VerifyConfig};
-
-/// Outcomes taken from the executor at most at once.
-const BATCH_ROWS: usize = 256;
-/// Rows held for a writer that is behind before the executor is made to wait.
-const BACKLOG_ROWS: usize = 256;
 
 /// A checked user's row of the verified file, and, for a `changed` user under
 /// `--update-results`, the `reset` row with the live PIN to append to the results.
@@ -79,14 +73,6 @@ impl BatchWriter for VerifyFiles {
     }
 }
 
-/// What woke the recorder.
-enum Event {
-    Answers,
-    AnswersDone,
-    HandedOver,
-    WriterGone,
-    Tick,
-}
 /// What an appended results row says of itself.
 pub const RECORDED_BY_VERIFY: &str = "recorded by verify";
 
@@ -131,43 +117,25 @@ pub struct VerifyRecorder {
     pub max_failures: Option<u64>,
 }
 
-impl VerifyRecorder {
-    /// Takes every outcome until the executor is done, handing the rows to the writer as it
-    /// can: while it is behind, answers wait in the executor's channel, so no more are sent.
-    pub async fn record_all(&mut self, mut outcomes: mpsc::Receiver<Outcome>, state: &RunState) {
-        let control = &state.control;
-        let mut ticker = tokio::time::interval(Duration::from_millis(200));
-        let mut batch = Vec::new();
-        loop {
-            let take = self.backlog.len() < BACKLOG_ROWS || control.dispatch.is_cancelled();
-            let files = self.files.as_mut().expect("handed off only at the end");
-            let ready_to_hand = !self.backlog.is_empty() && files.is_open();
-            let backlog = &mut self.backlog;
-            let event = tokio::select! {
-                received = outcomes.recv_many(&mut batch, BATCH_ROWS), if take => match received {
-                    0 => Event::AnswersDone,
-                    _ => Event::Answers,
-                },
-                handed = files.hand_over(backlog), if ready_to_hand => match handed {
-                    Ok(()) => Event::HandedOver,
-                    Err(WriterGone) => Event::WriterGone,
-                },
-                () = control.dispatch.cancelled(), if !take => Event::Tick,
-                _ = ticker.tick() => Event::Tick,
-            };
-            match event {
-                Event::AnswersDone => break,
-                Event::Answers => self.record_batch(&mut batch, control),
-                Event::WriterGone => control.stop(StopReason::ResultsUnwritable(
-                    "the writer of the verified file stopped".into(),
-                )),
-                Event::HandedOver | Event::Tick => {}
-            }
-            self.progress
-                .update(&self.tally, &state.live, state.rate.current());
-        }
+impl Recording for VerifyRecorder {
+    type Writer = VerifyFiles;
+
+    fn writer(&mut self) -> (&mut WriterThread<VerifyFiles>, &mut Vec<VerifyRow>) {
+        let files = self.files.as_mut().expect("handed off only at the end");
+        (files, &mut self.backlog)
     }
 
+    fn take(&mut self, batch: &mut Vec<Outcome>, control: &Control) {
+        self.record_batch(batch, control);
+    }
+
+    fn woke(&mut self, state: &RunState) {
+        self.progress
+            .update(&self.tally, &state.live, state.rate.current());
+    }
+}
+
+impl VerifyRecorder {
     fn record_batch(&mut self, batch: &mut Vec<Outcome>, control: &Control) {
         for outcome in batch.drain(..) {
             self.tally.record(&outcome);
