@@ -309,20 +309,8 @@ async fn execute_run(
             let _ = item_tx.blocking_send(chunk);
         }
     });
-    let on_failure = {
-        let state = state.clone();
-        move |err: &std::io::Error| {
-            state
-                .control
-                .stop(StopReason::ResultsUnwritable(err.to_string()))
-        }
-    };
-    let results = match WriterThread::start(writer, on_failure) {
-        Ok(results) => results,
-        Err(err) => {
-            crate::say!("chime-pin-reset: cannot start the results writer: {err}");
-            return exit::USAGE;
-        }
+    let Some(results) = start_writer(writer, &state, "the results") else {
+        return exit::USAGE;
     };
     // The executor starts only once the results have somewhere to go.
     let mut running = Running::start(
@@ -372,6 +360,31 @@ struct RunRecorder {
     tally: Tally,
     progress: Progress,
     max_failures: Option<u64>,
+}
+
+/// Starts the thread that writes a mode's files (`what`, in messages): a write or an fsync that
+/// fails stops dispatching at once, without waiting for the recorder to hear of it. `None`
+/// when the thread cannot start (said on stderr).
+pub fn start_writer<W: BatchWriter>(
+    writer: W,
+    state: &Arc<RunState>,
+    what: &str,
+) -> Option<WriterThread<W>> {
+    let on_failure = {
+        let state = state.clone();
+        move |err: &std::io::Error| {
+            state
+                .control
+                .stop(StopReason::ResultsUnwritable(err.to_string()))
+        }
+    };
+    match WriterThread::start(writer, on_failure) {
+        Ok(thread) => Some(thread),
+        Err(err) => {
+            crate::say!("chime-pin-reset: cannot start the writer of {what}: {err}");
+            None
+        }
+    }
 }
 
 /// What woke the recorder.

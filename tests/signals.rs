@@ -22,6 +22,44 @@ fn interrupt(child: &std::process::Child, signal: Signal) {
     kill(Pid::from_raw(child.id() as i32), signal).expect("signal the run");
 }
 
+/// Starts `cmd` with its stdout piped and never read, waits until it is blocked writing to
+/// it, sends Ctrl-C, and waits (failing after `grace_s` + 20 s) for it to exit. Returns how it
+/// exited, how long after Ctrl-C, its stderr (read as it comes, as a terminal would: a summary
+/// may name many rows) and the pipe, to read what reached it.
+fn ctrl_c_with_its_pipe_full(
+    mut cmd: std::process::Command,
+    grace_s: u64,
+    what: &str,
+) -> (
+    std::process::ExitStatus,
+    Duration,
+    String,
+    std::process::ChildStdout,
+) {
+    cmd.args(["--grace-period", &grace_s.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start the tool");
+    let pipe = child.stdout.take().expect("stdout is piped");
+    let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
+    let stderr_text = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr_pipe.read_to_string(&mut text);
+        text
+    });
+    wait_until_blocked_on_the_pipe(child.id(), &pipe);
+    interrupt(&child, Signal::SIGINT);
+    let interrupted = Instant::now();
+    let status = exit_within(&mut child, Duration::from_secs(grace_s + 20), what);
+    let stopped_in = interrupted.elapsed();
+    (
+        status,
+        stopped_in,
+        stderr_text.join().expect("stderr is read"),
+        pipe,
+    )
+}
+
 /// `-o - | age -p`: the reader waits for a passphrase and the pipe fills. Ctrl-C must still
 /// stop the run within its grace period, name the rows it could not write, and reset nobody
 /// twice (before, the run stalled on the write, Ctrl-C included).
@@ -32,30 +70,9 @@ fn ctrl_c_stops_a_run_whose_results_pipe_is_not_read() {
     let work = Workdir::new();
     let sim = simulator_with_input(&work, USERS, &[]);
     let mut cmd = run_command(&work, sim.endpoint(), &["input.csv", "-o", "-"]);
-    cmd.args(["--rate", "0", "--concurrency", "8"])
-        .args(["--grace-period", &GRACE_S.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("start the run");
-    let mut results = child.stdout.take().expect("stdout is piped");
-    let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
-    // The summary names many rows: read stderr as it comes, as a terminal would.
-    let stderr_text = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr_pipe.read_to_string(&mut text);
-        text
-    });
-    wait_until_blocked_on_the_pipe(child.id(), &results);
-
-    interrupt(&child, Signal::SIGINT);
-    let interrupted = Instant::now();
-    let status = exit_within(
-        &mut child,
-        Duration::from_secs(GRACE_S + 20),
-        "Ctrl-C with the results pipe full",
-    );
-    let stopped_in = interrupted.elapsed();
-    let text = stderr_text.join().expect("stderr is read");
+    cmd.args(["--rate", "0", "--concurrency", "8"]);
+    let (status, stopped_in, text, mut results) =
+        ctrl_c_with_its_pipe_full(cmd, GRACE_S, "Ctrl-C with the results pipe full");
     // Not `assert_nothing_like_a_pin`: among a thousand user ids named, some have a group of
     // twelve hex digits that are all decimal.
     assert_no_pin_in(&text, &sim.state(), "stderr");
@@ -249,28 +266,9 @@ fn ctrl_c_stops_a_verify_whose_verified_pipe_is_not_read() {
 
     let mut cmd =
         crate::support::verify_command(&work, sim.endpoint(), &["results.csv", "-o", "-"]);
-    cmd.args(["--concurrency", "8", "--grace-period", &GRACE_S.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("start verify");
-    let results = child.stdout.take().expect("stdout is piped");
-    let mut stderr_pipe = child.stderr.take().expect("stderr is piped");
-    let stderr_text = thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr_pipe.read_to_string(&mut text);
-        text
-    });
-    wait_until_blocked_on_the_pipe(child.id(), &results);
-
-    interrupt(&child, Signal::SIGINT);
-    let interrupted = Instant::now();
-    let status = exit_within(
-        &mut child,
-        Duration::from_secs(GRACE_S + 20),
-        "Ctrl-C with the verified pipe full",
-    );
-    let stopped_in = interrupted.elapsed();
-    let text = stderr_text.join().expect("stderr is read");
+    cmd.args(["--concurrency", "8"]);
+    let (status, stopped_in, text, _verified) =
+        ctrl_c_with_its_pipe_full(cmd, GRACE_S, "Ctrl-C with the verified pipe full");
     assert_no_pin_in(&text, &sim.state(), "stderr");
     assert_eq!(status.code(), Some(130), "stderr: {text}");
     assert!(
@@ -278,5 +276,4 @@ fn ctrl_c_stops_a_verify_whose_verified_pipe_is_not_read() {
         "stopped {stopped_in:?} after Ctrl-C"
     );
     assert!(text.contains("not written:"), "{text}");
-    drop(results);
 }

@@ -43,7 +43,6 @@ use crate::summary::Tally;
 
 pub use verdict::Verified;
 
-use crate::writer_thread::WriterThread;
 use file::{ResultsFingerprint, Settled, VerifiedCells, VerifiedWriter};
 use record::{VerifyFiles, VerifyRecorder};
 
@@ -179,21 +178,9 @@ async fn execute_verify(
     };
     let updating = files.updates.is_some();
     let recorded = files.recorded.clone();
-    let on_failure = {
-        let state = state.clone();
-        move |err: &std::io::Error| {
-            state
-                .control
-                .stop(StopReason::ResultsUnwritable(err.to_string()))
-        }
-    };
     // The executor starts only once the rows have somewhere to go.
-    let files = match WriterThread::start(files, on_failure) {
-        Ok(files) => files,
-        Err(err) => {
-            crate::say!("chime-pin-reset: cannot start the writer of the verified file: {err}");
-            return crate::exit::USAGE;
-        }
+    let Some(files) = crate::pipeline::start_writer(files, &state, "the verified file") else {
+        return crate::exit::USAGE;
     };
     let mut running = Running::start(
         client,
