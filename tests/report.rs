@@ -265,3 +265,53 @@ fn report_shows_hostile_cells_escaped_in_its_table_and_its_markdown() {
         "{table}"
     );
 }
+
+/// Cells are neutralised in the results CSV and restored when read back: a display name that
+/// begins with `=` is itself in the workbook, as a text cell (which Excel never runs).
+#[test]
+fn a_display_name_that_begins_with_an_equals_sign_is_itself_in_the_workbook() {
+    let work = Workdir::new();
+    let account = "11111111-1111-1111-1111-111111111111";
+    let user = "aaaaaaaa-0000-0000-0000-000000000001";
+    let name = "=HYPERLINK(\"http://x\")";
+    let directory = work.write(
+        "directory.csv",
+        format!(
+            "account_id,user_id,email,display_name\n{account},{user},x@example.com,\"{}\"\n",
+            name.replace('"', "\"\"")
+        ),
+    );
+    let sim =
+        crate::support::SimulatorProcess::spawn(&["--directory", directory.to_str().unwrap()]);
+    work.write(
+        "input.csv",
+        format!("account_id,user_id\n{account},{user}\n"),
+    );
+    let run = run_command(&work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
+    exits_with(&output_of(run), 0);
+    assert_eq!(
+        read_rows(&work, "results.csv")[0]["display_name"],
+        format!("'{name}")
+    );
+    let report = work.command(&["report", "results.csv", "--xlsx", "results.xlsx"]);
+    exits_with(&output_of(report), 0);
+    use calamine::Reader as _;
+    let mut workbook: calamine::Xlsx<_> =
+        calamine::open_workbook(work.path("results.xlsx")).expect("a workbook");
+    let sheet = workbook
+        .worksheet_range("Results")
+        .expect("the Results sheet");
+    let header: Vec<String> = sheet
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let column = header
+        .iter()
+        .position(|h| h == "display_name")
+        .expect("the column");
+    let cell = sheet.rows().nth(1).expect("a row")[column].clone();
+    assert_eq!(cell, calamine::Data::String(name.to_string()));
+}

@@ -382,6 +382,10 @@ fn parse_row(record: &csv::ByteRecord, line: u64, layout: Layout) -> Result<Resu
     let primary_email = unneutralize(&next()).to_string();
     let [display_name, error_code, error_message, attempts, request_id, finished_at] =
         [(); 6].map(|()| next());
+    // Every cell the results neutralised on the way out is restored on the way in: what a
+    // reader of the ledger gets is what Chime or the input held.
+    let display_name = unneutralize(&display_name).to_string();
+    let error_message = unneutralize(&error_message).to_string();
     let (given_email, logout) = match layout.offboarding_columns {
         true => {
             let given_email = unneutralize(&next()).to_string();
@@ -410,7 +414,7 @@ fn parse_row(record: &csv::ByteRecord, line: u64, layout: Layout) -> Result<Resu
         finished_at,
         given_email,
         logout,
-        carried: cells.collect(),
+        carried: cells.map(|cell| unneutralize(&cell).to_string()).collect(),
     })
 }
 

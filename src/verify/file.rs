@@ -12,7 +12,7 @@ use anyhow::bail;
 use sha2::{Digest, Sha256};
 
 use crate::ledger::{LedgerError, RowsFile};
-use crate::output::{neutralize, unneutralize, OutputError, RowSink, RowsOutput};
+use crate::output::{neutralize, OutputError, RowSink, RowsOutput};
 use crate::rules::rfc3339_millis;
 
 use super::verdict::{Verdict, Verified};
@@ -162,15 +162,9 @@ impl VerifiedCells {
             rfc3339_millis(outcome.finished_at),
             self.fingerprint.clone(),
         ];
-        // Carried cells go out by this file's rule, whatever the results' was (`--raw-cells`
-        // there or not): restored as they were in the input, then neutralised unless
-        // `--raw-cells` is given here.
-        cells.extend(
-            outcome
-                .carried
-                .iter()
-                .map(|text| self.cell(unneutralize(text))),
-        );
+        // The ledger restored the carried cells as the input held them: they go out by this
+        // file's rule, whatever the results' was (`--raw-cells` there or not).
+        cells.extend(outcome.carried.iter().map(|text| self.cell(text)));
         cells
     }
 }
