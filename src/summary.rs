@@ -71,11 +71,19 @@ impl Tally {
     }
 }
 
+/// How a run ended, as `--summary-json` spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunEnding {
+    Completed,
+    Stopped,
+    Interrupted,
+}
+
 /// The end of a run, for people (stderr) and for scripts (`--summary-json`).
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    /// `completed`, `stopped` or `interrupted`.
-    pub outcome: &'static str,
+    pub outcome: RunEnding,
     pub stop_reason: Option<String>,
     pub rows: u64,
     pub statuses: BTreeMap<&'static str, u64>,
@@ -113,9 +121,9 @@ impl Summary {
         results: String,
     ) -> Self {
         let outcome = match stop {
-            None => "completed",
-            Some(StopReason::Interrupted) => "interrupted",
-            Some(_) => "stopped",
+            None => RunEnding::Completed,
+            Some(StopReason::Interrupted) => RunEnding::Interrupted,
+            Some(_) => RunEnding::Stopped,
         };
         let elapsed_seconds = elapsed.as_secs_f64();
         Summary {
@@ -153,7 +161,7 @@ impl Summary {
             ("Run", "Run complete.")
         };
         let headline = match (&self.stop_reason, self.outcome) {
-            (Some(_), "interrupted") => format!(
+            (Some(_), RunEnding::Interrupted) => format!(
                 "{run} interrupted (Ctrl-C, SIGTERM or SIGHUP): rows in flight were given the \
                  grace period."
             ),
