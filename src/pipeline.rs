@@ -8,13 +8,12 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-use crate::config::{Rehearsal, RunConfig};
+use crate::config::RunConfig;
 use crate::execution::{Control, RunState, Running};
 use crate::exit;
-use crate::input::{self, Fingerprints, InputItem, InputReader};
+use crate::input::{self, Fingerprints, InputReader};
 use crate::ledger::plan::{PlanRecord, PlannedAccount};
 use crate::ledger::{self, resume::Resumed};
 use crate::outcome::{Outcome, RowStatus, StopReason, UnrecordedRow};
@@ -22,7 +21,6 @@ use crate::output::{self, Destination, Existing, Files, ResultsWriter, WholeOutp
 use crate::preflight::survey::Survey;
 use crate::preflight::{self, Prepared};
 use crate::progress::Progress;
-use crate::simulator::{Directory, Simulator, SimulatorConfig, SimulatorHandle};
 use crate::summary::{Summary, Tally};
 use crate::writer_thread::{BatchWriter, Closed, WriterGone, WriterThread};
 
@@ -37,7 +35,7 @@ const BATCH_ROWS: usize = 256;
 const BACKLOG_ROWS: usize = 256;
 
 /// Runs the whole job and returns the exit code. An `Err` means nothing was sent.
-pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
+pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
     let existing = config.existing;
     // Every file the run reads and writes, named before anything else is done: the results
     // are locked first, so a second run on them is refused before it reads them.
@@ -80,14 +78,6 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
         // A closed stderr must not stop the run.
         let _ = writeln!(std::io::stderr(), "chime-pin-reset: notice: {notice}");
     }
-    let simulator = match &config.rehearsal {
-        Some(rehearsal) => Some(start_simulator(&config, rehearsal).await?),
-        None => None,
-    };
-    if let Some(simulator) = &simulator {
-        config.client.endpoint_url = Some(url::Url::parse(simulator.endpoint())?);
-        config.client.static_credentials = Some(crate::config::simulator_credentials());
-    }
     let prepared = preflight::prepare_run(&config, &config.client, already_reset).await?;
     if let Some(read) = prepared.survey.as_ref().and_then(|s| s.fingerprint.clone()) {
         reader.expect_fingerprint(read);
@@ -109,9 +99,6 @@ pub async fn run(mut config: RunConfig) -> anyhow::Result<u8> {
         }
         None => execute_run(&config, prepared, reader, writer, summary, awaiting_logout).await,
     };
-    if let Some(simulator) = simulator {
-        simulator.shutdown().await;
-    }
     Ok(code)
 }
 
@@ -225,41 +212,6 @@ impl PlanFile {
         };
         Ok(plan.write_all(record.json().as_bytes())?)
     }
-}
-
-/// Starts the in-process simulator of `run --simulate`.
-async fn start_simulator(
-    config: &RunConfig,
-    rehearsal: &Rehearsal,
-) -> anyhow::Result<SimulatorHandle> {
-    let directory = simulated_directory(config, rehearsal)?;
-    Simulator::start(SimulatorConfig {
-        directory,
-        ..SimulatorConfig::default()
-    })
-    .await
-    .context("cannot start the simulator")
-}
-
-/// The simulator's users for `run --simulate`: the given directory, or every user of the input.
-fn simulated_directory(config: &RunConfig, rehearsal: &Rehearsal) -> anyhow::Result<Directory> {
-    if let Some(path) = &rehearsal.directory {
-        return Directory::from_csv_path(path);
-    }
-    anyhow::ensure!(
-        matches!(config.input.source, input::Source::File(_)),
-        "--simulate reads the input twice to build the simulator's users: give a file, \
-         or --simulate-directory FILE"
-    );
-    let mut directory = Directory::new();
-    for item in InputReader::open(config.input.clone(), Arc::default())? {
-        if let InputItem::Task(task) = item {
-            if let input::Target::UserId(user_id) = &task.target {
-                directory.ensure_user_with_email(&task.account_id, user_id, task.email.as_deref());
-            }
-        }
-    }
-    Ok(directory)
 }
 
 /// Sends every row and records every outcome; returns the exit code.

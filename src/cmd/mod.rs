@@ -8,6 +8,7 @@ pub mod completions;
 pub mod examples;
 pub mod export;
 pub mod man;
+mod rehearsal;
 pub mod report;
 pub mod reset;
 pub mod run;

@@ -2,7 +2,6 @@
 //! parsed cheaply by clap, then validated once into a [`RunConfig`] for the pipeline.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::bail;
 
@@ -11,7 +10,6 @@ use crate::cmd::examples;
 use crate::config::{Rehearsal, RunConfig};
 use crate::execution::{ExecConfig, Mode, Offboarding};
 use crate::exit;
-use crate::input::{InputItem, InputOptions, InputReader, Source, Target};
 use crate::progress::ProgressMode;
 
 /// Flags of `chime-pin-reset run`.
@@ -104,61 +102,13 @@ impl OutputFile for ResultsFile {
 
 /// Runs `run`; an `Err` means nothing was sent (exit 2).
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
-    let config = config(args)?;
-    if let Some(rehearsal) = &config.rehearsal {
-        rehearsal_knows_every_user(&config.input, rehearsal)?;
+    let mut config = config(args)?;
+    let simulator = super::rehearsal::start(&mut config).await?;
+    let code = crate::pipeline::run(config).await;
+    if let Some(simulator) = simulator {
+        simulator.shutdown().await;
     }
-    crate::pipeline::run(config).await
-}
-
-/// How many lines an error names before it says "…".
-const LINES_NAMED: usize = 5;
-
-/// Without `--simulate-directory`, the rehearsal's simulator holds only the users the input
-/// names by id: a row naming its user by email alone would fail as not found (or stop the run
-/// on an account the simulator never heard of), which says nothing about the real run. The
-/// fix is a directory file, so say that before anything starts (exit 2).
-fn rehearsal_knows_every_user(input: &InputOptions, rehearsal: &Rehearsal) -> anyhow::Result<()> {
-    let Source::File(path) = &input.source else {
-        // Stdin cannot be read twice: the pipeline refuses it with its own words.
-        return Ok(());
-    };
-    if rehearsal.directory.is_some() {
-        return Ok(());
-    }
-    let mut by_email = Vec::new();
-    for item in InputReader::open(input.clone(), Arc::default())? {
-        if let InputItem::Task(task) = item {
-            if matches!(task.target, Target::Email(_)) {
-                by_email.push(task.line);
-            }
-        }
-    }
-    if by_email.is_empty() {
-        return Ok(());
-    }
-    let mut lines: Vec<String> = by_email
-        .iter()
-        .take(LINES_NAMED)
-        .map(u64::to_string)
-        .collect();
-    if by_email.len() > LINES_NAMED {
-        lines.push("…".to_string());
-    }
-    let rows = if by_email.len() == 1 {
-        "row names its"
-    } else {
-        "rows name their"
-    };
-    bail!(
-        "{}: {} {rows} user by email alone (line {}), and --simulate holds only the users the \
-         input names by id: give the users as a directory file, --simulate-directory FILE.csv \
-         (columns account_id,user_id,email,display_name; `simulate --write-directory` writes \
-         one, and samples/directory.csv holds the samples' users)",
-        path.display(),
-        by_email.len(),
-        lines.join(", ")
-    )
+    code
 }
 
 /// The flags, validated.
