@@ -3,32 +3,21 @@
 //! or verifies as complete, and a resume that finishes it does.
 
 use std::collections::HashSet;
-use std::process::Output;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::support::{
-    bin, code, directory_users, finish, output_of, read_rows, remove_user, run_command,
+    code, directory_users, finish, output_of, read_rows, remove_user, report_offline, run_command,
     simulator_with_input, spawn_run, stderr, stdout, verify_command, wait_for_rows,
     SimulatorProcess, Workdir,
 };
 
 const USERS: usize = 40;
 
-/// `report ARGS` in `work`, offline.
-fn report(work: &Workdir, args: &[&str]) -> Output {
-    let mut cmd = bin();
-    cmd.current_dir(work.root())
-        .env_clear()
-        .arg("report")
-        .args(args);
-    output_of(cmd)
-}
-
 /// `report results.csv --json`, parsed, and its exit code.
 fn report_json(work: &Workdir) -> (serde_json::Value, i32) {
-    let output = report(work, &["results.csv", "--json"]);
+    let output = report_offline(work, &["results.csv", "--json"]);
     let json = serde_json::from_str(&stdout(&output)).expect("report --json prints JSON");
     (json, code(&output))
 }
@@ -84,7 +73,7 @@ fn both_say_never_attempted(work: &Workdir, sim: &SimulatorProcess, never: u64, 
         exit, 1,
         "report exits 1 while planned users were never attempted"
     );
-    let table = stdout(&report(work, &["results.csv"]));
+    let table = stdout(&report_offline(work, &["results.csv"]));
     assert!(
         table.contains(&format!(
             "Planned {USERS} users: {} attempted, {never} never attempted",
@@ -132,7 +121,7 @@ fn a_canary_that_stops_the_run_leaves_the_others_never_attempted() {
     assert_eq!(code(&output), 3, "{}", stderr(&output));
     assert_eq!(lines_attempted(&work), 12);
     both_say_never_attempted(&work, &sim, 28, "verified-1.csv");
-    let table = stdout(&report(&work, &["results.csv"]));
+    let table = stdout(&report_offline(&work, &["results.csv"]));
     assert!(
         table.contains("input lines 14-41"),
         "the lines are named: {table}"
@@ -182,7 +171,7 @@ fn a_file_appended_by_several_resumes_counts_each_planned_user_once() {
     assert_eq!(json["not_attempted"], 0, "{json}");
     assert_eq!(json["users"], 40, "{json}");
     assert_eq!(exit, 0);
-    let markdown = stdout(&report(&work, &["results.csv", "--markdown"]));
+    let markdown = stdout(&report_offline(&work, &["results.csv", "--markdown"]));
     assert!(markdown.contains("### Coverage"), "{markdown}");
     assert!(markdown.contains("| total | 40 | 40 | 0 |"), "{markdown}");
 }
@@ -200,7 +189,7 @@ fn the_workbook_shows_the_coverage_on_a_sheet_of_its_own() {
         &directory_users(&work)[0][1],
     );
     assert_eq!(code(&output_of(cmd)), 3);
-    let output = report(&work, &["results.csv", "--xlsx", "results.xlsx"]);
+    let output = report_offline(&work, &["results.csv", "--xlsx", "results.xlsx"]);
     assert_eq!(code(&output), 1, "{}", stderr(&output));
     let mut workbook: calamine::Xlsx<_> =
         calamine::open_workbook(work.path("results.xlsx")).expect("a workbook");
@@ -227,7 +216,7 @@ fn results_without_a_plan_report_as_before_and_say_coverage_is_unknown() {
     assert_eq!(code(&output_of(cmd)), 0);
     // What an older version left: the results alone.
     std::fs::remove_file(work.path("results.csv.plan.json")).expect("a plan beside");
-    let output = report(&work, &["results.csv"]);
+    let output = report_offline(&work, &["results.csv"]);
     assert_eq!(code(&output), 0);
     assert!(
         stdout(&output).contains("Coverage unknown for results.csv: it has no plan"),
@@ -245,7 +234,7 @@ fn results_without_a_plan_report_as_before_and_say_coverage_is_unknown() {
     cmd.args(["--rate", "0", "--resume"])
         .stdin(std::fs::File::open(work.path("input.csv")).unwrap());
     assert_eq!(code(&output_of(cmd)), 0);
-    let output = report(&work, &["piped.csv"]);
+    let output = report_offline(&work, &["piped.csv"]);
     assert!(
         stdout(&output).contains("its input was stdin, which is not read ahead"),
         "{}",

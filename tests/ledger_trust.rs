@@ -9,9 +9,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::support::{
-    bin, code, directory_users, finish, output_of, read_rows, run_command, run_on_terminal_acting,
-    simulator_users, simulator_with_input, spawn_run, stderr, stdout, verify_command,
-    wait_for_rows, SimulatorProcess, Workdir,
+    code, directory_users, finish, output_of, read_rows, report_offline, run_command,
+    run_on_terminal_acting, simulator_users, simulator_with_input, spawn_run, stderr, stdout,
+    verify_command, wait_for_rows, SimulatorProcess, Workdir,
 };
 
 /// ResetPersonalPIN requests the simulator answered 200.
@@ -25,15 +25,6 @@ fn resets_sent(sim: &SimulatorProcess) -> u64 {
 fn run(work: &Workdir, sim: &SimulatorProcess, extra: &[&str]) -> Output {
     let mut cmd = run_command(work, sim.endpoint(), &["input.csv", "-o", "results.csv"]);
     cmd.args(["--rate", "0"]).args(extra);
-    output_of(cmd)
-}
-
-fn report(work: &Workdir, args: &[&str]) -> Output {
-    let mut cmd = bin();
-    cmd.current_dir(work.root())
-        .env_clear()
-        .arg("report")
-        .args(args);
     output_of(cmd)
 }
 
@@ -108,7 +99,7 @@ fn would_reset_rows_appended_to_real_ones_never_make_a_rotation_look_finished() 
     work.write("results.csv", results);
     let _ = std::fs::remove_file(work.path("results.csv.plan.json"));
 
-    let json = report(&work, &["results.csv", "--json"]);
+    let json = report_offline(&work, &["results.csv", "--json"]);
     assert_eq!(code(&json), 1, "not finished: {}", stdout(&json));
     let document: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
     assert_eq!(document["statuses"]["reset"], reset as u64, "{document}");

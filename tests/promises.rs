@@ -12,10 +12,10 @@ use nix::unistd::Pid;
 
 use crate::support::{
     assert_every_user_reset_with_current_pin, assert_no_reset_sent, directory_users, exits_with,
-    finished_with, output_of, read_rows, run_command, run_on_terminal, run_on_terminal_with_stdin,
-    set_credentials_expired, set_throttle, simulator_users, simulator_with_directory,
-    simulator_with_input, spawn_run, stdout, verify_command, wait_for_rows, SimulatorProcess,
-    Workdir,
+    finished_with, output_of, read_rows, report_offline, run_command, run_on_terminal,
+    run_on_terminal_with_stdin, set_credentials_expired, set_throttle, simulator_users,
+    simulator_with_directory, simulator_with_input, spawn_run, stdout, verify_command,
+    wait_for_rows, SimulatorProcess, Workdir,
 };
 
 /// The question `run input.csv` asks on a terminal for 3 users of the simulator's account.
@@ -188,13 +188,6 @@ fn the_summary_json_counts_what_the_run_did_and_says_how_to_resume() {
     );
 }
 
-/// `report ARGS` in `work`, offline.
-fn report(work: &Workdir, args: &[&str]) -> std::process::Output {
-    let mut cmd = work.command(&["report"]);
-    cmd.args(args).env_clear();
-    output_of(cmd)
-}
-
 #[test]
 fn report_exits_0_on_a_dry_run_where_every_user_would_be_reset() {
     let work = Workdir::new();
@@ -207,7 +200,7 @@ fn report_exits_0_on_a_dry_run_where_every_user_would_be_reset() {
         )),
         0,
     );
-    let output = report(&work, &["preview.csv", "--json"]);
+    let output = report_offline(&work, &["preview.csv", "--json"]);
     exits_with(&output, 0);
     let document: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
     assert_eq!(document["statuses"]["would-reset"], 4, "{document}");
@@ -221,7 +214,7 @@ fn report_warns_about_a_cut_off_last_line_and_does_not_count_it() {
     let mut results = work.read("results.csv");
     results.push_str("5,cut-off");
     work.write("results.csv", results);
-    let output = report(&work, &["results.csv", "--json"]);
+    let output = report_offline(&work, &["results.csv", "--json"]);
     let text = exits_with(&output, 0);
     assert!(
         text.contains(
@@ -256,7 +249,7 @@ fn report_takes_each_users_last_row_across_files_in_the_order_given() {
     let statuses = |files: &[&str]| {
         let mut args = files.to_vec();
         args.push("--json");
-        let output = report(&work, &args);
+        let output = report_offline(&work, &args);
         let document: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
         (output.status.code(), document["statuses"].clone())
     };

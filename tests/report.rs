@@ -7,18 +7,11 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::support::{
-    assert_no_pin_in, directory_users, exits_with, finish, output_of, read_rows, run_command,
-    simulator_with_input, spawn_run, stderr, stdout, wait_for_rows, Workdir,
+    assert_no_pin_in, directory_users, exits_with, finish, output_of, read_rows, report_offline,
+    run_command, simulator_with_input, spawn_run, stderr, stdout, wait_for_rows, Workdir,
 };
 
 const UNKNOWN_USER: &str = "0badbeef-0000-4000-8000-000000000001";
-
-/// `report ARGS` in `work`, with no AWS environment at all.
-fn report(work: &Workdir, args: &[&str]) -> std::process::Output {
-    let mut cmd = work.command(&["report"]);
-    cmd.args(args).env_clear();
-    output_of(cmd)
-}
 
 #[test]
 fn report_gives_each_users_final_state_over_a_run_and_its_resume() {
@@ -47,7 +40,7 @@ fn report_gives_each_users_final_state_over_a_run_and_its_resume() {
     let rows = read_rows(&work, "results.csv");
     let state = sim.state();
 
-    let json = report(&work, &["results.csv", "--json"]);
+    let json = report_offline(&work, &["results.csv", "--json"]);
     exits_with(&json, 1);
     let document: serde_json::Value = serde_json::from_str(&stdout(&json)).expect("JSON");
     let keys: BTreeSet<&str> = document
@@ -87,7 +80,7 @@ fn report_gives_each_users_final_state_over_a_run_and_its_resume() {
     assert_eq!(document["first_finished_at"], first_reset.as_str());
     assert_eq!(document["last_finished_at"], last_row.as_str());
 
-    let table = report(&work, &["results.csv"]);
+    let table = report_offline(&work, &["results.csv"]);
     exits_with(&table, 1);
     let table = stdout(&table);
     assert!(table.contains("Final state of 32 users"), "{table}");
@@ -98,7 +91,7 @@ fn report_gives_each_users_final_state_over_a_run_and_its_resume() {
     );
     assert!(table.contains("remove the row from the input"), "{table}");
 
-    let markdown = report(&work, &["results.csv", "--markdown"]);
+    let markdown = report_offline(&work, &["results.csv", "--markdown"]);
     exits_with(&markdown, 1);
     let markdown = stdout(&markdown);
     assert!(markdown.contains("| reset | 30 |"), "{markdown}");
@@ -126,14 +119,14 @@ fn report_exits_0_when_every_user_is_reset_and_2_on_a_file_it_cannot_read() {
         &["input.csv", "-o", "results.csv", "--rate", "0"],
     ));
     exits_with(&run, 0);
-    let done = report(&work, &["results.csv"]);
+    let done = report_offline(&work, &["results.csv"]);
     exits_with(&done, 0);
     assert!(stdout(&done).contains("Still to do: 0"));
 
     let mut broken = work.read("results.csv");
     broken.push_str("9,x,y,reset\n");
     work.write("broken.csv", broken);
-    let refused = report(&work, &["results.csv", "broken.csv"]);
+    let refused = report_offline(&work, &["results.csv", "broken.csv"]);
     exits_with(&refused, 2);
     assert!(
         stderr(&refused).contains("broken.csv, line 7"),
@@ -199,7 +192,7 @@ fn report_shows_hostile_cells_escaped_in_its_table_and_its_markdown() {
         format!("{header}\n{}\n{}\n", row(2, &user(1)), row(3, &user(2))),
     );
 
-    let markdown = report(&work, &["hostile.csv", "--markdown"]);
+    let markdown = report_offline(&work, &["hostile.csv", "--markdown"]);
     exits_with(&markdown, 1);
     assert!(
         !markdown.stdout.contains(&0x1b),
@@ -247,7 +240,7 @@ fn report_shows_hostile_cells_escaped_in_its_table_and_its_markdown() {
         assert!(markdown.contains(text), "{text} shown escaped: {markdown}");
     }
 
-    let table = report(&work, &["hostile.csv"]);
+    let table = report_offline(&work, &["hostile.csv"]);
     exits_with(&table, 1);
     for bytes in [&table.stdout, &table.stderr] {
         let raw = bytes.iter().find(|b| b.is_ascii_control() && **b != b'\n');

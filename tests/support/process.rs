@@ -29,6 +29,14 @@ pub fn run_offline(work: &Workdir, args: &[&str]) -> Output {
     output_of(work.command(args))
 }
 
+/// `report ARGS` in `work` with no environment at all: no credentials, no network, as the
+/// README promises `report` needs none.
+pub fn report_offline(work: &Workdir, args: &[&str]) -> Output {
+    let mut cmd = work.command(&["report"]);
+    cmd.args(args).env_clear();
+    output_of(cmd)
+}
+
 /// Asserts that the process exited with `expected` (showing its stderr if not) and returns its
 /// stderr.
 #[track_caller]
