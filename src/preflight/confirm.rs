@@ -52,6 +52,9 @@ pub fn is_yes(answer: &str) -> bool {
 /// Asks `question` on stderr and waits for the answer: true only for yes. Ctrl-C while waiting
 /// is a no. The line is read on a thread of its own, so the runtime keeps serving signals.
 pub async fn ask(question: &str, answerer: Answerer) -> bool {
+    // Listened for before the question is shown: a Ctrl-C typed the moment it appears would
+    // otherwise find no handler and kill the process (exit by signal, not the documented 2).
+    let interrupted = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
     let mut stderr = io::stderr();
     let _ = stderr.write_all(question.as_bytes());
     let _ = stderr.flush();
@@ -68,10 +71,21 @@ pub async fn ask(question: &str, answerer: Answerer) -> bool {
                 false
             }
         },
-        _ = tokio::signal::ctrl_c() => {
+        () = ctrl_c(interrupted) => {
             let _ = writeln!(stderr);
             false
         }
+    }
+}
+
+/// Completes at the first Ctrl-C; never, when SIGINT could not be listened for (the default
+/// action then ends the process, which is still a no).
+async fn ctrl_c(listener: io::Result<tokio::signal::unix::Signal>) {
+    match listener {
+        Ok(mut interrupt) => {
+            interrupt.recv().await;
+        }
+        Err(_) => std::future::pending().await,
     }
 }
 
