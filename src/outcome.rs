@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
-/// The status column of the results.
+/// The status column of the results, and what `verify`'s GetUser found ([`RowStatus::Found`],
+/// which is never written to a results file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RowStatus {
     Reset,
@@ -23,9 +24,13 @@ pub enum RowStatus {
     /// `--missing-ok`: Chime no longer has the user (its account exists): no PIN is left to
     /// void, so the row is done.
     Gone,
+    /// `verify` read the user's PIN in force with GetUser, to judge it against the one
+    /// recorded: its verified file says what it found, in its own statuses.
+    Found,
 }
 
 impl RowStatus {
+    /// The statuses of the results file.
     pub const ALL: [RowStatus; 6] = [
         RowStatus::Reset,
         RowStatus::WouldReset,
@@ -43,6 +48,7 @@ impl RowStatus {
             RowStatus::Invalid => "invalid",
             RowStatus::Duplicate => "duplicate",
             RowStatus::Gone => "gone",
+            RowStatus::Found => "found",
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::config::RunConfig;
-use crate::execution::{Control, RunState, Running};
+use crate::execution::{Carried, Control, ExecConfig, RunState, Running, Work};
 use crate::exit;
 use crate::input::{self, Fingerprints, InputReader};
 use crate::ledger::plan::{PlanRecord, PlannedAccount};
@@ -224,8 +224,10 @@ async fn execute_run(
     awaiting_logout: Fingerprints,
 ) -> u8 {
     let started = Instant::now();
-    let state = RunState::new(config.exec.rate_governor(), reader.dedup());
-    let state = Arc::new(state.with_awaiting_logout(awaiting_logout));
+    let state = RunState::new(config.exec.rate_governor())
+        .with_dedup(reader.dedup())
+        .with_awaiting_logout(awaiting_logout);
+    let state = Arc::new(state);
     let progress_bar = Arc::new(OnceLock::new());
     *state.canary.lock().expect("never poisoned") =
         preflight::canary_gate(config, &prepared, progress_bar.clone());
@@ -241,25 +243,10 @@ async fn execute_run(
         hidden_rows: reader.hidden_rows(),
     };
     let api = prepared.chime;
-    let (item_tx, item_rx) = mpsc::channel(READ_AHEAD / READ_CHUNK);
-    let (outcome_tx, outcome_rx) = mpsc::channel(config.exec.concurrency.get() * 4 + 64);
-
+    let (outcome_tx, outcome_rx) = answers_channel(&config.exec);
     let expected_rows = reader.expected_rows();
-    // A plain thread: reading may block (stdin), and it ends when the executor hangs up.
-    thread::spawn(move || {
-        let mut chunk = Vec::with_capacity(READ_CHUNK);
-        for item in reader {
-            chunk.push(item);
-            if chunk.len() == READ_CHUNK {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK));
-                if item_tx.blocking_send(full).is_err() {
-                    return;
-                }
-            }
-        }
-        if !chunk.is_empty() {
-            let _ = item_tx.blocking_send(chunk);
-        }
+    let (_reader, item_rx) = start_reader(move |executor| {
+        feed(reader.map(Work::<Carried>::from), executor);
     });
     let Some(results) = start_writer(writer, &state, "the results") else {
         return exit::USAGE;
@@ -314,6 +301,44 @@ struct RunRecorder {
     max_failures: Option<u64>,
 }
 
+/// Starts the thread that reads a mode's input (a plain thread: reading may block, on stdin or
+/// a slow disk): `read` feeds the executor through the channel returned, and ends early when
+/// the executor hangs up. Its thread returns what `read` returns.
+pub fn start_reader<T, R>(
+    read: impl FnOnce(&mpsc::Sender<Vec<T>>) -> R + Send + 'static,
+) -> (thread::JoinHandle<R>, mpsc::Receiver<Vec<T>>)
+where
+    T: Send + 'static,
+    R: Send + 'static,
+{
+    let (executor, items) = mpsc::channel(READ_AHEAD / READ_CHUNK);
+    (thread::spawn(move || read(&executor)), items)
+}
+
+/// Hands `items` to the executor in chunks, so that it is woken once a chunk rather than
+/// once a row; stops when the executor hangs up.
+pub fn feed<T>(items: impl IntoIterator<Item = T>, executor: &mpsc::Sender<Vec<T>>) {
+    let mut chunk = Vec::with_capacity(READ_CHUNK);
+    for item in items {
+        chunk.push(item);
+        if chunk.len() == READ_CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK));
+            if executor.blocking_send(full).is_err() {
+                return;
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = executor.blocking_send(chunk);
+    }
+}
+
+/// The channel of answers from the executor to the recorder: room for a few windows' worth,
+/// so that answers rarely wait for the recorder.
+pub fn answers_channel<T>(exec: &ExecConfig) -> (mpsc::Sender<T>, mpsc::Receiver<T>) {
+    mpsc::channel(exec.concurrency.get() * 4 + 64)
+}
+
 /// Starts the thread that writes a mode's files (`what`, in messages): a write or an fsync that
 /// fails stops dispatching at once, without waiting for the recorder to hear of it. `None`
 /// when the thread cannot start (said on stderr).
@@ -351,6 +376,8 @@ enum Event {
 /// What a mode does with the answers its recorder takes: `run` queues each outcome as its row,
 /// `verify` judges it against the PIN recorded first. [`record_all`] does the rest for both.
 pub trait Recording {
+    /// What the executor hands over for each row (its [`crate::execution::Payload`]'s answer).
+    type Answer;
     type Writer: BatchWriter;
 
     /// The writer's thread and the rows waiting for it.
@@ -362,7 +389,7 @@ pub trait Recording {
     );
 
     /// Counts a batch of answers and queues their rows for the writer.
-    fn take(&mut self, answers: &mut Vec<Outcome>, control: &Control);
+    fn take(&mut self, answers: &mut Vec<Self::Answer>, control: &Control);
 
     /// After every wake-up: the progress line.
     fn woke(&mut self, state: &RunState);
@@ -371,7 +398,7 @@ pub trait Recording {
 /// Takes every outcome until the executor is done, handing rows to the writer as it can.
 pub async fn record_all<R: Recording>(
     recording: &mut R,
-    mut outcomes: mpsc::Receiver<Outcome>,
+    mut outcomes: mpsc::Receiver<R::Answer>,
     state: &RunState,
 ) {
     let control = &state.control;
@@ -411,6 +438,7 @@ pub async fn record_all<R: Recording>(
 }
 
 impl Recording for RunRecorder {
+    type Answer = Outcome;
     type Writer = ResultsWriter;
 
     fn writer(&mut self) -> (&mut WriterThread, &mut Vec<Outcome>) {
@@ -519,21 +547,17 @@ impl RunRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dedup::Dedup;
     use crate::outcome::reset_row;
     use crate::output::{FullDisk, PinPolicy};
     use crate::progress::ProgressMode;
 
     #[tokio::test]
     async fn an_unwritable_result_stops_dispatching_and_keeps_every_answer_after_it() {
-        let state = Arc::new(RunState::new(
-            crate::execution::RateGovernor::new(
-                None,
-                std::num::NonZeroU32::MIN,
-                std::num::NonZeroUsize::MIN,
-            ),
-            Arc::new(Dedup::default()),
-        ));
+        let state = Arc::new(RunState::new(crate::execution::RateGovernor::new(
+            None,
+            std::num::NonZeroU32::MIN,
+            std::num::NonZeroUsize::MIN,
+        )));
         let writer = ResultsWriter::from_sink(Box::new(FullDisk::new(0)), PinPolicy::Full, false);
         let stopper = state.clone();
         let results = WriterThread::start(writer, move |err| {

@@ -1,4 +1,4 @@
-//! Execution: judged rows in, one [`Outcome`] per dispatched row out.
+//! Execution: [`Job`]s in, one [`Outcome`] per dispatched row out, joined to its job's payload.
 //!
 //! Two limits, each in one place: requests per second ([`rate`], one limiter shared by every
 //! attempt, lowered when Chime throttles) and requests in flight (a semaphore here, so the
@@ -8,6 +8,7 @@
 
 pub mod canary;
 pub mod control;
+pub mod job;
 pub mod rate;
 pub mod retry;
 mod row;
@@ -23,11 +24,11 @@ use tokio::task::JoinSet;
 
 use crate::chime::ChimeApi;
 use crate::dedup::{Dedup, Fingerprints};
-use crate::input::InputItem;
 pub use crate::outcome::LiveStats;
 use crate::outcome::{Outcome, StopReason};
 
 pub use control::Control;
+pub use job::{Carried, Job, Payload, Row, Work};
 pub use rate::RateGovernor;
 pub use retry::RetryPolicy;
 use row::{RowRunner, Slot};
@@ -39,7 +40,7 @@ pub enum Mode {
     Reset,
     DryRun,
     /// GetUser, keeping the PIN in the outcome's user: `verify` compares it and never writes
-    /// it. A success has the status `would-reset` (looked up, nothing changed).
+    /// it. A success has the status `found`.
     Verify,
 }
 
@@ -81,9 +82,10 @@ pub struct RunState {
     pub rate: RateGovernor,
     pub control: Control,
     pub live: LiveStats,
-    /// The run's duplicate detection, which the reader consults too: a row that named its
-    /// user by email is a duplicate when the user it resolves to was met already.
-    pub dedup: Arc<Dedup>,
+    /// The input's duplicate detection, which the executor consults too: a row that named its
+    /// user by email is a duplicate when the user it resolves to was met already. `None` for a
+    /// mode whose jobs name every user by id (`verify`).
+    pub dedup: Option<Arc<Dedup>>,
     /// Calls in a row that could not connect, with no success between: the circuit breaker.
     unreachable_streak: AtomicU32,
     /// Rows between dispatch and outcome: line → (account, user id or email).
@@ -95,16 +97,24 @@ pub struct RunState {
 }
 
 impl RunState {
-    pub fn new(rate: RateGovernor, dedup: Arc<Dedup>) -> Self {
+    pub fn new(rate: RateGovernor) -> Self {
         RunState {
             rate,
             control: Control::default(),
             live: LiveStats::default(),
-            dedup,
+            dedup: None,
             unreachable_streak: AtomicU32::new(0),
             rows_in_flight: Mutex::default(),
             canary: Mutex::default(),
             awaiting_logout: Fingerprints::default(),
+        }
+    }
+
+    /// The input's duplicate detection, for the rows that name their user by email.
+    pub fn with_dedup(self, dedup: Arc<Dedup>) -> Self {
+        RunState {
+            dedup: Some(dedup),
+            ..self
         }
     }
 
@@ -123,16 +133,16 @@ impl RunState {
     }
 }
 
-/// Sends every task from `items` (read in chunks, so the reader is woken once a chunk rather
-/// than once a row) within the limits and sends one outcome per dispatched row
-/// (and per rejected row) to `outcomes`. Returns when the input is done or the run is stopped
-/// and the in-flight rows have finished (or were aborted).
-pub async fn execute<A: ChimeApi>(
+/// Sends every job from `items` (read in chunks, so the reader is woken once a chunk rather
+/// than once a row) within the limits and sends one answer per dispatched row (and per row
+/// answered without a call) to `outcomes`. Returns when the input is done or the run is
+/// stopped and the in-flight rows have finished (or were aborted).
+pub async fn execute<A: ChimeApi, P: Payload>(
     api: Arc<A>,
-    mut items: mpsc::Receiver<Vec<InputItem>>,
+    mut items: mpsc::Receiver<Vec<Work<P>>>,
     config: ExecConfig,
     state: Arc<RunState>,
-    outcomes: mpsc::Sender<Outcome>,
+    outcomes: mpsc::Sender<P::Answered>,
 ) {
     let slots = Arc::new(Semaphore::new(config.concurrency.get()));
     let control = &state.control;
@@ -151,20 +161,20 @@ pub async fn execute<A: ChimeApi>(
         };
         let Some(chunk) = chunk else { break };
         for item in chunk {
-            let task = match item {
-                InputItem::Skipped => {
+            let Job { row, payload } = match item {
+                Work::Skipped => {
                     runner.state.live.skipped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                InputItem::Rejected(rejected) => {
-                    let _ = outcomes.send(rejected.into_outcome()).await;
+                Work::Answered(answered) => {
+                    let _ = outcomes.send(answered).await;
                     continue;
                 }
-                InputItem::Unreadable(message) => {
+                Work::Unreadable(message) => {
                     control.stop(StopReason::InputUnreadable(message));
                     break 'dispatch;
                 }
-                InputItem::Task(task) => task,
+                Work::Job(job) => job,
             };
             let slot = tokio::select! {
                 biased;
@@ -182,9 +192,9 @@ pub async fn execute<A: ChimeApi>(
                     if let Some(tally) = watch {
                         tally.note(outcome.status);
                     }
-                    let _ = outcomes.send(outcome).await;
+                    let _ = outcomes.send(payload.answer(outcome)).await;
                 };
-                runner.track_row(task, &mut slot, deliver).await;
+                runner.track_row(row, &mut slot, deliver).await;
                 drop(slot);
             });
             if canary.as_ref().is_some_and(canary::Canary::all_dispatched) {
@@ -219,12 +229,12 @@ pub struct Running {
 impl Running {
     /// Starts [`execute`] and, beside it, the watch for Ctrl-C, SIGTERM and SIGHUP, which
     /// gives the rows in flight `grace` to finish: what `run` and `verify` both start.
-    pub fn start<A: ChimeApi>(
+    pub fn start<A: ChimeApi, P: Payload>(
         api: A,
-        items: mpsc::Receiver<Vec<InputItem>>,
+        items: mpsc::Receiver<Vec<Work<P>>>,
         config: ExecConfig,
         state: Arc<RunState>,
-        outcomes: mpsc::Sender<Outcome>,
+        outcomes: mpsc::Sender<P::Answered>,
         grace: Duration,
     ) -> Running {
         let signals = {
@@ -258,7 +268,7 @@ mod tests {
     use super::*;
     use crate::chime::{Answer, CallError, Disposition};
     use crate::dedup::UserKey;
-    use crate::input::{RowTask, Target};
+    use crate::input::Target;
     use crate::outcome::{codes, Logout, RowStatus};
     use crate::outcome::{Pin, UserRecord};
     use std::collections::HashMap;
@@ -328,19 +338,26 @@ mod tests {
         }
     }
 
-    fn task(user: &str) -> InputItem {
-        InputItem::Task(RowTask {
-            line: 2,
-            account_id: "acct".to_string(),
-            target: Target::UserId(user.to_string()),
-            email: None,
-            carried: vec![],
+    /// A run's job for `user`, on line 2.
+    fn task(user: &str) -> Work<Carried> {
+        job(Target::UserId(user.to_string()))
+    }
+
+    fn job(target: Target) -> Work<Carried> {
+        Work::Job(Job {
+            row: Row {
+                line: 2,
+                account_id: "acct".to_string(),
+                target,
+                email: None,
+            },
+            payload: Carried(vec![]),
         })
     }
 
     async fn run(
         fake: Arc<FakeChime>,
-        items: Vec<InputItem>,
+        items: Vec<Work<Carried>>,
         mode: Mode,
     ) -> (Vec<Outcome>, Arc<RunState>) {
         run_in(fake, items, mode, Dedup::default()).await
@@ -349,7 +366,7 @@ mod tests {
     /// A reset run whose reader has already met the users in `seen`.
     async fn run_with_seen(
         fake: Arc<FakeChime>,
-        items: Vec<InputItem>,
+        items: Vec<Work<Carried>>,
         seen: Dedup,
     ) -> (Vec<Outcome>, Arc<RunState>) {
         run_in(fake, items, Mode::Reset, seen).await
@@ -357,14 +374,14 @@ mod tests {
 
     async fn run_in(
         fake: Arc<FakeChime>,
-        items: Vec<InputItem>,
+        items: Vec<Work<Carried>>,
         mode: Mode,
         seen: Dedup,
     ) -> (Vec<Outcome>, Arc<RunState>) {
         let (item_tx, item_rx) = mpsc::channel(16);
         let (out_tx, mut out_rx) = mpsc::channel(16);
         let config = config(mode);
-        let state = Arc::new(RunState::new(config.rate_governor(), Arc::new(seen)));
+        let state = Arc::new(RunState::new(config.rate_governor()).with_dedup(Arc::new(seen)));
         let executor = tokio::spawn(execute(fake, item_rx, config, state.clone(), out_tx));
         item_tx.send(items).await.unwrap();
         drop(item_tx);
@@ -396,7 +413,7 @@ mod tests {
             let (out_tx, mut out_rx) = mpsc::channel(1);
             let mut config = config(Mode::Reset);
             config.offboarding.logout = true;
-            let state = Arc::new(RunState::new(config.rate_governor(), Arc::default()));
+            let state = Arc::new(RunState::new(config.rate_governor()));
             let executor = tokio::spawn(execute(fake.clone(), item_rx, config, state, out_tx));
             item_tx.send(vec![task("u1")]).await.unwrap();
             drop(item_tx);
@@ -450,15 +467,7 @@ mod tests {
     #[tokio::test]
     async fn an_email_that_resolves_to_a_user_named_elsewhere_is_a_duplicate() {
         let fake = Arc::new(FakeChime::default());
-        let by_email = |email: &str| {
-            InputItem::Task(RowTask {
-                line: 3,
-                account_id: "acct".to_string(),
-                target: Target::Email(email.to_string()),
-                email: None,
-                carried: vec![],
-            })
-        };
+        let by_email = |email: &str| job(Target::Email(email.to_string()));
         // The fake resolves an email to the user id spelled the same.
         let items = vec![task("u1"), by_email("u1"), by_email("u2")];
         let seen = Dedup::default();

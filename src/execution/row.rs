@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::{ExecConfig, Mode, RunState};
+use super::{ExecConfig, Mode, Row, RunState};
 use crate::chime::{Answer, CallError, ChimeApi, Disposition};
 use crate::dedup::{Fingerprints, UserKey};
 use crate::execution::rate::SendTicket;
 use crate::execution::retry::Pacing;
-use crate::input::{RowTask, Target};
+use crate::input::Target;
 use crate::outcome::{codes, Logout, Outcome, ReadBack, RowStatus, StopReason, UserRecord};
 use crate::rules::is_chime_pin;
 
@@ -32,7 +32,7 @@ impl<A: ChimeApi> RowRunner<A> {
     /// outcome is handed over: a row still listed at the end was dropped mid-flight (a second
     /// Ctrl-C, the end of the grace period while the recorder was full) or lost to a panic,
     /// and is named then.
-    pub async fn track_row<F, Fut>(&self, task: RowTask, slot: &mut Slot, deliver: F)
+    pub async fn track_row<F, Fut>(&self, task: Row, slot: &mut Slot, deliver: F)
     where
         F: FnOnce(Outcome) -> Fut,
         Fut: Future<Output = ()>,
@@ -50,13 +50,13 @@ impl<A: ChimeApi> RowRunner<A> {
 
     /// One row from first call to outcome; `None` when the run stopped before it was sent.
     /// Every call the row makes counts against one budget of `--max-attempts`.
-    async fn process_row(&self, task: RowTask, slot: &mut Slot) -> Option<Outcome> {
+    async fn process_row(&self, task: Row, slot: &mut Slot) -> Option<Outcome> {
         let given_email = task.email.clone();
         let outcome = self.row_calls(task, slot).await?;
         Some(self.missing_ok(outcome).with_given_email(given_email))
     }
 
-    async fn row_calls(&self, task: RowTask, slot: &mut Slot) -> Option<Outcome> {
+    async fn row_calls(&self, task: Row, slot: &mut Slot) -> Option<Outcome> {
         let mut calls = 0;
         let user_id = match &task.target {
             Target::UserId(user_id) => user_id.clone(),
@@ -102,7 +102,7 @@ impl<A: ChimeApi> RowRunner<A> {
     }
 
     /// The dry run's and `verify`'s GetUser.
-    async fn look_up(&self, task: RowTask, user_id: String, calls: &mut u32) -> Option<Outcome> {
+    async fn look_up(&self, task: Row, user_id: String, calls: &mut u32) -> Option<Outcome> {
         let account = task.account_id.as_str();
         let found = self
             .config
@@ -122,7 +122,7 @@ impl<A: ChimeApi> RowRunner<A> {
     /// row's outcome.
     async fn check_email(
         &self,
-        task: &RowTask,
+        task: &Row,
         user_id: &str,
         email: &str,
         calls: &mut u32,
@@ -159,8 +159,7 @@ impl<A: ChimeApi> RowRunner<A> {
         )
         .with_user(answer.user)
         .with_error(codes::EMAIL_MISMATCH, message)
-        .with_calls(*calls, answer.request_id)
-        .with_carried(task.carried.clone())))
+        .with_calls(*calls, answer.request_id)))
     }
 
     /// Whether `--resume --logout` found this user reset already but not logged out.
@@ -174,7 +173,7 @@ impl<A: ChimeApi> RowRunner<A> {
     /// read with GetUser (the email check's, when the row had one), then the user is logged out.
     async fn logout_only(
         &self,
-        task: RowTask,
+        task: Row,
         user_id: String,
         checked: Option<Answer>,
         calls: &mut u32,
@@ -249,7 +248,7 @@ impl<A: ChimeApi> RowRunner<A> {
     /// lookup failed or another row names the same user.
     async fn resolve(
         &self,
-        task: &RowTask,
+        task: &Row,
         email: &str,
         calls: &mut u32,
     ) -> Option<Result<String, Outcome>> {
@@ -261,12 +260,7 @@ impl<A: ChimeApi> RowRunner<A> {
             .call(self, calls, || self.api.find_user_by_email(account, email))
             .await?;
         Some(match found {
-            Ok(answer)
-                if self
-                    .state
-                    .dedup
-                    .claim_resolved(account, &answer.user.user_id) =>
-            {
+            Ok(answer) if self.claim_resolved(account, &answer.user.user_id) => {
                 Ok(answer.user.user_id)
             }
             Ok(answer) => Err(resolved_to_a_duplicate(task.clone(), answer, *calls)),
@@ -280,11 +274,18 @@ impl<A: ChimeApi> RowRunner<A> {
         })
     }
 
+    /// Whether the user an email resolved to is this row's alone: no earlier row named them.
+    /// A mode without duplicate detection names every user by id, and never asks.
+    fn claim_resolved(&self, account: &str, user_id: &str) -> bool {
+        let dedup = self.state.dedup.as_ref();
+        dedup.is_none_or(|dedup| dedup.claim_resolved(account, user_id))
+    }
+
     /// Resets the user's PIN. When an attempt's outcome was unknown, the PIN is read back
     /// before it is recorded (see [`RowRunner::read_back`]).
     async fn reset(
         &self,
-        task: RowTask,
+        task: Row,
         user_id: String,
         calls: &mut u32,
         slot: &mut Slot,
@@ -496,7 +497,7 @@ const NOT_FOUND: &str = "NotFoundException";
 /// run on a brief network hiccup.
 const MIN_BREAKER_STREAK: u32 = 8;
 
-fn succeeded(task: RowTask, user_id: String, answer: Answer, calls: u32, mode: Mode) -> Outcome {
+fn succeeded(task: Row, user_id: String, answer: Answer, calls: u32, mode: Mode) -> Outcome {
     let mut user = answer.user;
     let status = match mode {
         Mode::Reset => RowStatus::Reset,
@@ -507,15 +508,14 @@ fn succeeded(task: RowTask, user_id: String, answer: Answer, calls: u32, mode: M
         }
         // Verify compares the PIN in force with the one recorded; its recorder never writes
         // it out.
-        Mode::Verify => RowStatus::WouldReset,
+        Mode::Verify => RowStatus::Found,
     };
     Outcome::new(task.line, task.account_id, user_id, status)
         .with_user(user)
         .with_calls(calls, answer.request_id)
-        .with_carried(task.carried)
 }
 
-fn resolved_to_a_duplicate(task: RowTask, answer: Answer, calls: u32) -> Outcome {
+fn resolved_to_a_duplicate(task: Row, answer: Answer, calls: u32) -> Outcome {
     let message = format!(
         "line {}: {} is user {}, whom another line names too; a second reset would void the \
          first PIN",
@@ -531,14 +531,12 @@ fn resolved_to_a_duplicate(task: RowTask, answer: Answer, calls: u32) -> Outcome
     )
     .with_error(codes::DUPLICATE_ROW, message)
     .with_calls(calls, answer.request_id)
-    .with_carried(task.carried)
 }
 
-fn failed(task: RowTask, user_id: String, error: CallError, calls: u32) -> Outcome {
+fn failed(task: Row, user_id: String, error: CallError, calls: u32) -> Outcome {
     Outcome::new(task.line, task.account_id, user_id, RowStatus::Failed)
         .with_error(error.code, error.message)
         .with_calls(calls, error.request_id)
-        .with_carried(task.carried)
 }
 
 /// A row's place among the requests in flight (the executor's semaphore), which it gives up

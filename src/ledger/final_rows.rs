@@ -118,7 +118,8 @@ fn rank(status: RowStatus) -> u32 {
     match status {
         RowStatus::Reset | RowStatus::Failed | RowStatus::Gone => REAL,
         RowStatus::WouldReset => 1,
-        RowStatus::Invalid | RowStatus::Duplicate => 0,
+        // `found` is verify's, never a results file's.
+        RowStatus::Invalid | RowStatus::Duplicate | RowStatus::Found => 0,
     }
 }
 
@@ -129,7 +130,7 @@ pub fn is_done(status: RowStatus, real_rows: bool) -> bool {
     match status {
         RowStatus::Reset | RowStatus::Gone => true,
         RowStatus::WouldReset => !real_rows,
-        RowStatus::Failed | RowStatus::Invalid | RowStatus::Duplicate => false,
+        RowStatus::Failed | RowStatus::Invalid | RowStatus::Duplicate | RowStatus::Found => false,
     }
 }
 

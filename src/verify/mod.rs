@@ -7,12 +7,9 @@
 //! same rate, concurrency, retry loop, adaptive rate, stop rules and signals. The files are
 //! locked as `run` locks its results, and `--resume` skips the users a verified file settled.
 //!
-//! Where the recorded PIN travels: the executor's `RowTask` carries what every row has (the
-//! line, here the results file's, the account, the user and the carried columns, which are
-//! written out). The recorded PIN must not go with the carried columns, so it waits in
-//! [`Expected`], keyed by the results line, from when the reader thread hands the row over
-//! until the recorder judges its outcome. The reader is at most a bounded read-ahead in front
-//! of the recorder, so this table stays small whatever the file's size.
+//! Where the recorded PIN travels: in the job's payload ([`Recorded`]), which the executor
+//! carries through untouched and joins to the GetUser outcome for the recorder
+//! ([`Checked`]); the outcome itself never holds it, so nothing that writes outcomes can.
 //!
 //! Memory for a million rows: the first pass over the results keeps 20 bytes a row to find
 //! each user's last row ([`ledger::final_rows`]), then 4 bytes a user; the second pass streams.
@@ -21,23 +18,21 @@ mod file;
 mod record;
 mod verdict;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tokio::sync::mpsc;
 
 use crate::chime::{ChimeClient, ClientSettings};
 use crate::config::resume_command;
-use crate::dedup::Dedup;
-use crate::execution::{ExecConfig, RunState, Running};
-use crate::input::{InputItem, RowTask, Target};
-use crate::ledger::{self, FinalRow, FinalRows, RowReader};
-use crate::outcome::{Pin, RowStatus, StopReason};
+use crate::execution::{ExecConfig, Job, Payload, Row, RunState, Running, Work};
+use crate::input::Target;
+use crate::ledger::{self, FinalRow, FinalRows, LedgerError, ResultRow, RowReader};
+use crate::outcome::{Outcome, Pin, RowStatus, StopReason};
 use crate::output::{Destination, Existing, Files, ResultsWriter};
+use crate::pipeline::{answers_channel, feed, start_reader};
 use crate::progress::{Progress, ProgressMode};
 use crate::summary::Tally;
 
@@ -45,10 +40,6 @@ pub use verdict::Verified;
 
 use file::{ResultsFingerprint, Settled, VerifiedCells, VerifiedWriter};
 use record::{VerifyFiles, VerifyRecorder};
-
-/// Rows handed from the reader's thread to the executor at a time, and chunks read ahead.
-const READ_CHUNK: usize = 64;
-const READ_AHEAD_CHUNKS: usize = 16;
 
 /// Everything `verify` needs, validated.
 #[derive(Clone, Debug)]
@@ -74,31 +65,32 @@ impl VerifyConfig {
     }
 }
 
-/// A row's recorded PIN and input line, waiting for the row's outcome.
+/// A job's payload: what the results recorded for the user, which the outcome is judged
+/// against.
 struct Recorded {
     pin: Pin,
     input_line: u64,
+    carried: Vec<String>,
 }
 
-/// The rows between the reader and the recorder: results line → what was recorded.
-#[derive(Default)]
-pub struct Expected {
-    rows: Mutex<HashMap<u64, Recorded>>,
+/// A user's GetUser outcome (with the results row's carried columns), beside what the results
+/// recorded for them.
+pub struct Checked {
+    outcome: Outcome,
+    recorded: Pin,
+    /// The input's line the results row came from, for a row `--update-results` appends.
+    input_line: u64,
 }
 
-impl Expected {
-    fn put(&self, line: u64, recorded: Recorded) {
-        self.lock().insert(line, recorded);
-    }
+impl Payload for Recorded {
+    type Answered = Checked;
 
-    fn take(&self, line: u64) -> Option<Recorded> {
-        self.lock().remove(&line)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Recorded>> {
-        self.rows
-            .lock()
-            .expect("the table of expected PINs is never poisoned")
+    fn answer(self, outcome: Outcome) -> Checked {
+        Checked {
+            outcome: outcome.with_carried(self.carried),
+            recorded: self.pin,
+            input_line: self.input_line,
+        }
     }
 }
 
@@ -163,19 +155,14 @@ async fn execute_verify(
     unfinished: record::Unfinished,
 ) -> u8 {
     let started = Instant::now();
-    let state = Arc::new(RunState::new(
-        config.exec.rate_governor(),
-        Arc::new(Dedup::default()),
-    ));
-    let expected = Arc::new(Expected::default());
-    let (item_tx, item_rx) = mpsc::channel(READ_AHEAD_CHUNKS);
-    let (outcome_tx, outcome_rx) = mpsc::channel(config.exec.concurrency.get() * 4 + 64);
+    let state = Arc::new(RunState::new(config.exec.rate_governor()));
+    let (outcome_tx, outcome_rx) = answers_channel(&config.exec);
     let users = finals.users() as u64;
-    let reader = {
-        let expected = expected.clone();
-        let lines = settled.lines;
-        thread::spawn(move || read_users(&finals, &lines, &expected, &item_tx))
-    };
+    let (reader, item_rx) = start_reader(move |executor| {
+        let mut users = UsersToCheck::new(finals.iter(), settled.lines);
+        feed(&mut users, executor);
+        (users.not_checked, users.skipped)
+    });
     let updating = files.updates.is_some();
     let recorded = files.recorded.clone();
     // The executor starts only once the rows have somewhere to go.
@@ -195,7 +182,6 @@ async fn execute_verify(
         backlog: Vec::new(),
         updating,
         cells,
-        expected,
         counts: BTreeMap::new(),
         settled: BTreeMap::new(),
         recorded,
@@ -223,56 +209,76 @@ async fn execute_verify(
     recorder.finish(config, &state, closed, started, &not_checked, &unfinished)
 }
 
-/// The reader's thread: each user's final row, handed over when it is `reset` and not settled
-/// by the verified file being resumed. Returns the users not checked, by status, and those
-/// settled, by the status the verified file gave them: only lines that are still their user's
-/// final row count (a row appended since, by `--update-results` or a run, is checked anew).
-fn read_users(
-    finals: &FinalRows,
-    settled: &[(u64, Verified)],
-    expected: &Expected,
-    items: &mpsc::Sender<Vec<InputItem>>,
-) -> (BTreeMap<RowStatus, u64>, BTreeMap<Verified, u64>) {
-    let mut not_checked = BTreeMap::new();
-    let mut skipped = BTreeMap::new();
-    let mut chunk = Vec::with_capacity(READ_CHUNK);
-    for found in finals.iter() {
-        let row = match found {
-            Ok(FinalRow { row, .. }) => row,
-            Err(err) => {
-                chunk.push(InputItem::Unreadable(crate::stderr::one_line(&err)));
-                break;
-            }
-        };
+/// The reader's side, over each user's final row: a job for each one that is `reset` and not
+/// settled by the verified file being resumed; it stops after a row that cannot be read. It
+/// counts the users not checked, by status, and those settled, by the status the verified file
+/// gave them: only lines that are still their user's final row count (a row appended since, by
+/// `--update-results` or a run, is checked anew).
+struct UsersToCheck<I> {
+    finals: I,
+    /// The verified file's settled lines, in order.
+    settled: Vec<(u64, Verified)>,
+    not_checked: BTreeMap<RowStatus, u64>,
+    skipped: BTreeMap<Verified, u64>,
+    /// A row could not be read: the rows after it are not handed over.
+    ended: bool,
+}
+
+impl<I> UsersToCheck<I> {
+    fn new(finals: I, settled: Vec<(u64, Verified)>) -> Self {
+        UsersToCheck {
+            finals,
+            settled,
+            not_checked: BTreeMap::new(),
+            skipped: BTreeMap::new(),
+            ended: false,
+        }
+    }
+
+    /// The job for one final row, if its user is checked now.
+    fn job(&mut self, row: ResultRow) -> Option<Job<Recorded>> {
         if row.status != RowStatus::Reset {
-            *not_checked.entry(row.status).or_default() += 1;
-            continue;
+            *self.not_checked.entry(row.status).or_default() += 1;
+            return None;
         }
+        let settled = &self.settled;
         if let Ok(at) = settled.binary_search_by_key(&row.file_line, |(line, _)| *line) {
-            *skipped.entry(settled[at].1).or_default() += 1;
-            continue;
+            *self.skipped.entry(settled[at].1).or_default() += 1;
+            return None;
         }
-        let recorded = Recorded {
-            pin: row.personal_pin,
-            input_line: row.input_line.parse().unwrap_or(0),
-        };
-        expected.put(row.file_line, recorded);
-        chunk.push(InputItem::Task(RowTask {
-            line: row.file_line,
-            account_id: row.account_id,
-            target: Target::UserId(row.user_id),
-            email: None,
-            carried: row.carried,
-        }));
-        if chunk.len() == READ_CHUNK {
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK));
-            if items.blocking_send(full).is_err() {
-                return (not_checked, skipped);
+        Some(Job {
+            row: Row {
+                line: row.file_line,
+                account_id: row.account_id,
+                target: Target::UserId(row.user_id),
+                email: None,
+            },
+            payload: Recorded {
+                pin: row.personal_pin,
+                input_line: row.input_line.parse().unwrap_or(0),
+                carried: row.carried,
+            },
+        })
+    }
+}
+
+impl<I: Iterator<Item = Result<FinalRow, LedgerError>>> Iterator for UsersToCheck<I> {
+    type Item = Work<Recorded>;
+
+    fn next(&mut self) -> Option<Work<Recorded>> {
+        while !self.ended {
+            match self.finals.next()? {
+                Ok(FinalRow { row, .. }) => {
+                    if let Some(job) = self.job(row) {
+                        return Some(Work::Job(job));
+                    }
+                }
+                Err(err) => {
+                    self.ended = true;
+                    return Some(Work::Unreadable(crate::stderr::one_line(&err)));
+                }
             }
         }
+        None
     }
-    if !chunk.is_empty() {
-        let _ = items.blocking_send(chunk);
-    }
-    (not_checked, skipped)
 }

@@ -23,7 +23,7 @@ use crate::writer_thread::{BatchWriter, Closed, WriterThread};
 
 use super::file::{VerifiedCells, VerifiedWriter};
 use super::verdict::{judge, recorded_form, Verified};
-use super::{Expected, VerifyConfig};
+use super::{Checked, VerifyConfig};
 
 /// A checked user's row of the verified file, and, for a `changed` user under
 /// `--update-results`, the `reset` row with the live PIN to append to the results.
@@ -106,7 +106,6 @@ pub struct VerifyRecorder {
     pub updating: bool,
     /// How a verified row's cells are made.
     pub cells: VerifiedCells,
-    pub expected: Arc<Expected>,
     pub counts: BTreeMap<Verified, u64>,
     /// The statuses the verified file being resumed had settled already.
     pub settled: BTreeMap<Verified, u64>,
@@ -118,6 +117,7 @@ pub struct VerifyRecorder {
 }
 
 impl Recording for VerifyRecorder {
+    type Answer = Checked;
     type Writer = VerifyFiles;
 
     fn writer(&mut self) -> (&mut WriterThread<VerifyFiles>, &mut Vec<VerifyRow>) {
@@ -125,7 +125,7 @@ impl Recording for VerifyRecorder {
         (files, &mut self.backlog)
     }
 
-    fn take(&mut self, batch: &mut Vec<Outcome>, control: &Control) {
+    fn take(&mut self, batch: &mut Vec<Checked>, control: &Control) {
         self.record_batch(batch, control);
     }
 
@@ -136,13 +136,15 @@ impl Recording for VerifyRecorder {
 }
 
 impl VerifyRecorder {
-    fn record_batch(&mut self, batch: &mut Vec<Outcome>, control: &Control) {
-        for outcome in batch.drain(..) {
+    fn record_batch(&mut self, batch: &mut Vec<Checked>, control: &Control) {
+        for checked in batch.drain(..) {
+            let Checked {
+                outcome,
+                recorded,
+                input_line,
+            } = checked;
             self.tally.record(&outcome);
-            let Some(recorded) = self.expected.take(outcome.line) else {
-                continue;
-            };
-            let verdict = judge(&outcome, &recorded.pin);
+            let verdict = judge(&outcome, &recorded);
             *self.counts.entry(verdict.status).or_default() += 1;
             let cells = self.cells.row(&outcome, &verdict);
             let unrecorded = UnrecordedRow {
@@ -150,7 +152,7 @@ impl VerifyRecorder {
                 ..UnrecordedRow::from(&outcome)
             };
             let update = (verdict.status == Verified::Changed && self.updating)
-                .then(|| live_pin_row(outcome, &recorded.pin, recorded.input_line));
+                .then(|| live_pin_row(outcome, &recorded, input_line));
             self.backlog.push(VerifyRow {
                 cells,
                 update,

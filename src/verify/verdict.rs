@@ -110,7 +110,7 @@ mod tests {
     use crate::outcome::UserRecord;
 
     fn answered(pin: &str) -> Outcome {
-        Outcome::new(2, "a".into(), "u".into(), RowStatus::WouldReset).with_user(UserRecord {
+        Outcome::new(2, "a".into(), "u".into(), RowStatus::Found).with_user(UserRecord {
             personal_pin: Some(Pin::new(pin)),
             ..UserRecord::default()
         })
