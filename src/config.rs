@@ -1,5 +1,5 @@
-//! Everything a run needs, validated: [`RunConfig`]. The command layer builds it from the
-//! flags; the pipeline reads it. Its fields cannot hold nonsense: limits are non-zero, the
+//! Everything a run needs, validated: [`RunConfig`], around the [`EngineConfig`] that `verify`
+//! shares. The command layer builds it from the flags; the pipeline reads it. Its fields cannot hold nonsense: limits are non-zero, the
 //! endpoint is a parsed URL, and what to do with an existing results file is one choice.
 
 use std::num::NonZeroU64;
@@ -19,39 +19,48 @@ pub struct Rehearsal {
     pub directory: Option<PathBuf>,
 }
 
-/// Everything `run` needs, validated.
+/// What every mode of the engine runs with (`run`, `run --dry-run`, `verify`): its main
+/// output, the executor's and the client's settings, when to give up, and how it speaks.
 #[derive(Clone, Debug)]
-pub struct RunConfig {
-    pub input: InputOptions,
+pub struct EngineConfig {
+    /// The mode's file of rows: the results, or the verified file.
     pub output: Destination,
-    /// What to do when the results file exists already.
+    /// What to do when that file exists already.
     pub existing: Existing,
     pub exec: ExecConfig,
     pub client: ClientSettings,
     pub max_failures: Option<u64>,
     pub grace_period: Duration,
-    pub pins: PinPolicy,
-    pub raw_cells: bool,
-    pub rehearsal: Option<Rehearsal>,
-    pub summary_json: Option<PathBuf>,
     pub quiet: bool,
-    /// `--yes`: no question before the first reset, nor after the canary.
-    pub yes: bool,
-    /// `--canary N`: the first N valid rows go alone, the rest only if all of them succeed.
-    pub canary: Option<NonZeroU64>,
     pub progress: ProgressMode,
-    /// The command line as given, to print the command that resumes the run.
+    /// The command line as given, to print the command that resumes it.
     pub command_line: Vec<String>,
 }
 
-impl RunConfig {
-    /// The command line that resumes this run: the same, with `--resume` instead of `--force`.
+impl EngineConfig {
+    /// The command line that resumes this command: the same, with `--resume` instead of
+    /// `--force`; `None` when its rows went to stdout, where nothing is left to resume.
     pub fn resume_command(&self) -> Option<String> {
         if self.output == Destination::Stdout {
             return None;
         }
         Some(resume_command(&self.command_line))
     }
+}
+
+/// Everything `run` needs, validated.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub engine: EngineConfig,
+    pub input: InputOptions,
+    pub pins: PinPolicy,
+    pub raw_cells: bool,
+    pub rehearsal: Option<Rehearsal>,
+    pub summary_json: Option<PathBuf>,
+    /// `--yes`: no question before the first reset, nor after the canary.
+    pub yes: bool,
+    /// `--canary N`: the first N valid rows go alone, the rest only if all of them succeed.
+    pub canary: Option<NonZeroU64>,
 }
 
 /// The command line as given, to print the command that resumes a command. Lossy: a path

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::config::RunConfig;
-use crate::execution::{Carried, Control, ExecConfig, RunState, Running, Work};
+use crate::chime::ChimeApi;
+use crate::config::{EngineConfig, RunConfig};
+use crate::execution::{Carried, Control, Payload, RunState, Running, Work};
 use crate::exit;
 use crate::input::{self, Fingerprints, InputReader};
 use crate::ledger::plan::{PlanRecord, PlannedAccount};
@@ -36,7 +37,7 @@ const BACKLOG_ROWS: usize = 256;
 
 /// Runs the whole job and returns the exit code. An `Err` means nothing was sent.
 pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
-    let existing = config.existing;
+    let existing = config.engine.existing;
     // Every file the run reads and writes, named before anything else is done: the results
     // are locked first, so a second run on them is refused before it reads them.
     let mut files = Files::default();
@@ -46,12 +47,12 @@ pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
     if let Some(path) = config.rehearsal.as_ref().and_then(|r| r.directory.as_ref()) {
         files.reads(path, "the simulator's directory");
     }
-    let results = files.rows(&config.output, existing, "the results file")?;
+    let results = files.rows(&config.engine.output, existing, "the results file")?;
     let summary = match &config.summary_json {
         Some(path) => Some(files.whole(&Destination::from_arg(path), existing, "the summary")?),
         None => None,
     };
-    let logout = config.exec.offboarding.logout;
+    let logout = config.engine.exec.offboarding.logout;
     let resumed_file = results
         .existing_file()
         .filter(|_| existing == Existing::Append);
@@ -64,7 +65,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
             anyhow::bail!(
                 "{} was written by an earlier version, without the logout column: run --logout \
                  into a new results file",
-                config.output.name()
+                config.engine.output.name()
             );
         }
     }
@@ -73,12 +74,12 @@ pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
     let awaiting_logout = std::mem::take(&mut resumed.awaiting_logout);
     let mut reader = InputReader::open(config.input.clone(), already_reset.clone())?;
     resumed.check_carried(reader.carried_headers())?;
-    resumed.check_dry_run(config.exec.mode == crate::execution::Mode::DryRun)?;
+    resumed.check_dry_run(config.engine.exec.mode == crate::execution::Mode::DryRun)?;
     if let Some(notice) = reader.notice() {
         // A closed stderr must not stop the run.
         let _ = writeln!(std::io::stderr(), "chime-pin-reset: notice: {notice}");
     }
-    let prepared = preflight::prepare_run(&config, &config.client, already_reset).await?;
+    let prepared = preflight::prepare_run(&config, &config.engine.client, already_reset).await?;
     if let Some(read) = prepared.survey.as_ref().and_then(|s| s.fingerprint.clone()) {
         reader.expect_fingerprint(read);
     }
@@ -138,7 +139,7 @@ impl PlanFile {
     /// writes: a plan left without its results file is refused without `--force`, as the
     /// results file would be.
     fn choose(config: &RunConfig, files: &mut Files, results_exist: bool) -> anyhow::Result<Self> {
-        let Destination::File(results) = &config.output else {
+        let Destination::File(results) = &config.engine.output else {
             return Ok(PlanFile::Keep);
         };
         // A device or a pipe (`-o /dev/stdout`) has no place beside it for a plan.
@@ -146,7 +147,7 @@ impl PlanFile {
             return Ok(PlanFile::Keep);
         }
         let path = Destination::File(ledger::plan::plan_path(results));
-        let force = config.existing == Existing::Overwrite;
+        let force = config.engine.existing == Existing::Overwrite;
         if results_exist && !force {
             return Ok(PlanFile::Resume {
                 results: results.clone(),
@@ -200,7 +201,7 @@ impl PlanFile {
         });
         let record = PlanRecord {
             format: PlanRecord::FORMAT,
-            mode: match config.exec.mode {
+            mode: match config.engine.exec.mode {
                 crate::execution::Mode::DryRun => "dry-run",
                 _ => "reset",
             }
@@ -224,7 +225,7 @@ async fn execute_run(
     awaiting_logout: Fingerprints,
 ) -> u8 {
     let started = Instant::now();
-    let state = RunState::new(config.exec.rate_governor())
+    let state = RunState::new(config.engine.exec.rate_governor())
         .with_dedup(reader.dedup())
         .with_awaiting_logout(awaiting_logout);
     let state = Arc::new(state);
@@ -242,42 +243,57 @@ async fn execute_run(
         summary_file: summary,
         hidden_rows: reader.hidden_rows(),
     };
-    let api = prepared.chime;
-    let (outcome_tx, outcome_rx) = answers_channel(&config.exec);
     let expected_rows = reader.expected_rows();
-    let (_reader, item_rx) = start_reader(move |executor| {
+    let (_reader, items) = start_reader(move |executor| {
         feed(reader.map(Work::<Carried>::from), executor);
     });
+    // The executor starts only once the results have somewhere to go.
     let Some(results) = start_writer(writer, &state, "the results") else {
         return exit::USAGE;
     };
-    // The executor starts only once the results have somewhere to go.
-    let mut running = Running::start(
-        api,
-        item_rx,
-        config.exec.clone(),
-        state.clone(),
-        outcome_tx,
-        config.grace_period,
-    );
     let mut recorder = RunRecorder {
         results: Some(results),
         backlog: Vec::new(),
         tally: Tally::default(),
-        progress: Progress::new(config.progress, expected_rows),
-        max_failures: config.max_failures,
+        progress: Progress::new(config.engine.progress, expected_rows),
+        max_failures: config.engine.max_failures,
     };
     let _ = progress_bar.set(recorder.progress.bar());
-    record_all(&mut recorder, outcome_rx, &state).await;
+    let closed = drive(prepared.chime, items, &mut recorder, &config.engine, &state).await;
+    recorder.finish(config, &state, closed, started, ending)
+}
+
+/// What every mode does between its reader and its summary: runs the executor over `items`,
+/// records every answer and closes the mode's files. Returns how they closed.
+pub async fn drive<A, P, R>(
+    api: A,
+    items: mpsc::Receiver<Vec<Work<P>>>,
+    recorder: &mut R,
+    config: &EngineConfig,
+    state: &Arc<RunState>,
+) -> Closed
+where
+    A: ChimeApi,
+    P: Payload,
+    R: Recording<Answer = P::Answered>,
+{
+    let (answers, answered) = mpsc::channel(config.exec.concurrency.get() * 4 + 64);
+    let mut running = Running::start(
+        api,
+        items,
+        config.exec.clone(),
+        state.clone(),
+        answers,
+        config.grace_period,
+    );
+    record_all(recorder, answered, state).await;
     running.finished().await;
     // The signals are still watched: a writer blocked on a pipe is given up on only when the
     // grace period that a signal started ends.
-    let (results, backlog) = recorder.hand_off();
-    let closed = results
-        .close(backlog, state.control.abort.cancelled())
-        .await;
+    let (writer, backlog) = recorder.hand_off();
+    let closed = writer.close(backlog, state.control.abort.cancelled()).await;
     running.stop_watching();
-    recorder.finish(config, &state, closed, started, ending)
+    closed
 }
 
 /// What the end of a run needs from before its first reset: the plan it shows in the summary,
@@ -331,12 +347,6 @@ pub fn feed<T>(items: impl IntoIterator<Item = T>, executor: &mpsc::Sender<Vec<T
     if !chunk.is_empty() {
         let _ = executor.blocking_send(chunk);
     }
-}
-
-/// The channel of answers from the executor to the recorder: room for a few windows' worth,
-/// so that answers rarely wait for the recorder.
-pub fn answers_channel<T>(exec: &ExecConfig) -> (mpsc::Sender<T>, mpsc::Receiver<T>) {
-    mpsc::channel(exec.concurrency.get() * 4 + 64)
 }
 
 /// Starts the thread that writes a mode's files (`what`, in messages): a write or an fsync that
@@ -393,6 +403,14 @@ pub trait Recording {
 
     /// After every wake-up: the progress line.
     fn woke(&mut self, state: &RunState);
+
+    /// The writer and the rows it has not been given yet, for it to finish with.
+    fn hand_off(
+        &mut self,
+    ) -> (
+        WriterThread<Self::Writer>,
+        Vec<<Self::Writer as BatchWriter>::Row>,
+    );
 }
 
 /// Takes every outcome until the executor is done, handing rows to the writer as it can.
@@ -457,6 +475,13 @@ impl Recording for RunRecorder {
         self.progress
             .update(&self.tally, &state.live, state.rate.current());
     }
+
+    fn hand_off(&mut self) -> (WriterThread, Vec<Outcome>) {
+        (
+            self.results.take().expect("handed off once"),
+            std::mem::take(&mut self.backlog),
+        )
+    }
 }
 
 impl RunRecorder {
@@ -470,14 +495,6 @@ impl RunRecorder {
                 control.stop(StopReason::MaxFailures(limit));
             }
         }
-    }
-
-    /// The writer and the answers it has not been given yet, for it to finish with.
-    fn hand_off(&mut self) -> (WriterThread, Vec<Outcome>) {
-        (
-            self.results.take().expect("handed off once"),
-            std::mem::take(&mut self.backlog),
-        )
     }
 
     fn finish(
@@ -514,7 +531,7 @@ impl RunRecorder {
             &state.live,
             stop.as_ref(),
             started.elapsed(),
-            config.output.name(),
+            config.engine.output.name(),
         );
         summary.skipped_hidden = hidden_rows;
         summary.unrecorded_rows = closed.unrecorded;
@@ -529,10 +546,10 @@ impl RunRecorder {
             })
             .collect();
         if stop.is_some() || self.tally.unsuccessful() > 0 {
-            summary.resume_command = config.resume_command();
+            summary.resume_command = config.engine.resume_command();
         }
         summary.plan = plan;
-        if !config.quiet || stop.is_some() {
+        if !config.engine.quiet || stop.is_some() {
             summary.print();
         }
         if let Some(file) = summary_file {

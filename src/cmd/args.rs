@@ -11,9 +11,11 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 
 use crate::chime::ClientSettings;
+use crate::config::EngineConfig;
 use crate::execution::{ExecConfig, Mode, RetryPolicy};
 use crate::input::{canonical_id, id_problem, InputOptions, Source, TextEncoding};
 use crate::output::{Destination, Existing, PinPolicy};
+use crate::progress::ProgressMode;
 
 /// How to reach Chime.
 #[derive(Clone, Debug, clap::Args)]
@@ -228,8 +230,26 @@ impl ExecArgs {
         })
     }
 
-    pub fn grace_period(&self) -> anyhow::Result<Duration> {
-        seconds("--grace-period", self.grace_period)
+    /// What the engine runs with, for a command whose rows go to `output`.
+    pub fn engine_config(
+        &self,
+        exec: ExecConfig,
+        client: ClientSettings,
+        output: Destination,
+        existing: Existing,
+        quiet: bool,
+    ) -> anyhow::Result<EngineConfig> {
+        Ok(EngineConfig {
+            output,
+            existing,
+            exec,
+            client,
+            max_failures: self.max_failures.map(NonZeroU64::get),
+            grace_period: seconds("--grace-period", self.grace_period)?,
+            quiet,
+            progress: ProgressMode::detect(quiet),
+            command_line: crate::config::command_line(),
+        })
     }
 }
 

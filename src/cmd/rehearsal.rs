@@ -26,8 +26,8 @@ pub async fn start(config: &mut RunConfig) -> anyhow::Result<Option<SimulatorHan
     })
     .await
     .context("cannot start the simulator")?;
-    config.client.endpoint_url = Some(url::Url::parse(simulator.endpoint())?);
-    config.client.static_credentials = Some(simulator_credentials());
+    config.engine.client.endpoint_url = Some(url::Url::parse(simulator.endpoint())?);
+    config.engine.client.static_credentials = Some(simulator_credentials());
     Ok(Some(simulator))
 }
 

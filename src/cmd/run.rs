@@ -10,7 +10,6 @@ use crate::cmd::examples;
 use crate::config::{Rehearsal, RunConfig};
 use crate::execution::{ExecConfig, Mode, Offboarding};
 use crate::exit;
-use crate::progress::ProgressMode;
 
 /// Flags of `chime-pin-reset run`.
 #[derive(Clone, Debug, clap::Args)]
@@ -132,23 +131,17 @@ pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
         ..args.exec.exec_config(mode, &client, args.confirm_wait)?
     };
     Ok(RunConfig {
+        engine: args
+            .exec
+            .engine_config(exec, client, output, existing, args.quiet)?,
         input: args.input.options(),
-        output,
-        existing,
-        exec,
-        client,
-        max_failures: args.exec.max_failures.map(std::num::NonZeroU64::get),
-        grace_period: args.exec.grace_period()?,
         pins: args.pins.into(),
         raw_cells: args.raw_cells,
         rehearsal: args.simulate.then(|| Rehearsal {
             directory: args.simulate_directory.clone(),
         }),
         summary_json: args.summary_json.clone(),
-        quiet: args.quiet,
         yes: args.yes,
         canary: args.canary,
-        progress: ProgressMode::detect(args.quiet),
-        command_line: crate::config::command_line(),
     })
 }

@@ -9,7 +9,7 @@ use crate::cmd::args::{AwsArgs, ExecArgs, OutputArgs, OutputFile};
 use crate::cmd::examples;
 use crate::execution::Mode;
 use crate::output::Destination;
-use crate::progress::ProgressMode;
+
 use crate::verify::VerifyConfig;
 
 /// Flags of `chime-pin-reset verify`.
@@ -80,18 +80,13 @@ pub fn config(args: VerifyArgs) -> anyhow::Result<VerifyConfig> {
         bail!("-o names the results file itself: give the verified file a name of its own");
     }
     let client = args.exec.with_timeouts(args.aws.client_settings()?)?;
+    let exec = args.exec.exec_config(Mode::Verify, &client, None)?;
     Ok(VerifyConfig {
+        engine: args
+            .exec
+            .engine_config(exec, client, output, existing, args.quiet)?,
         results: args.results,
-        output,
-        existing,
         update_results: args.update_results,
-        exec: args.exec.exec_config(Mode::Verify, &client, None)?,
-        client,
-        max_failures: args.exec.max_failures.map(std::num::NonZeroU64::get),
-        grace_period: args.exec.grace_period()?,
         raw_cells: args.raw_cells,
-        quiet: args.quiet,
-        progress: ProgressMode::detect(args.quiet),
-        command_line: crate::config::command_line(),
     })
 }

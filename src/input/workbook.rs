@@ -123,7 +123,8 @@ fn choose_sheet(sheets: &[calamine::Sheet], wanted: Option<&str>) -> Result<Stri
             .ok_or_else(|| match sheets.is_empty() {
                 true => "the workbook has no sheet".to_string(),
                 false => format!(
-                    "every sheet of the workbook is hidden: name the one to read with --sheet                      (its sheets: {})",
+                    "every sheet of the workbook is hidden: name the one to read with --sheet \
+                     (its sheets: {})",
                     sheet_list(sheets)
                 ),
             });

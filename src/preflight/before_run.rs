@@ -44,13 +44,13 @@ pub async fn prepare_run(
     let plan = plan(config, connection.caller, accounts, survey.clone());
     // Only real PINs are worth a question: a dry run changes none, and a rehearsal
     // (`--simulate`) only the simulator's.
-    let real_resets = config.exec.mode == Mode::Reset && config.rehearsal.is_none();
+    let real_resets = config.engine.exec.mode == Mode::Reset && config.rehearsal.is_none();
     let answerer = (real_resets && !config.yes)
         .then(|| Answerer::detect(config.input.source == Source::Stdin));
     let answerer = answerer.flatten();
     // `--quiet` is quiet: the plan is shown only when a question follows it. The identity
     // stays in `--summary-json`'s plan.
-    if !config.quiet || answerer.is_some() {
+    if !config.engine.quiet || answerer.is_some() {
         crate::stderr::text(&plan.render());
     }
     if let Some(answerer) = answerer {
@@ -91,9 +91,9 @@ fn plan(
     survey: Option<Survey>,
 ) -> Plan {
     let rows = survey.map(|survey| survey.rows);
-    let rate = config.exec.rate.map(std::num::NonZeroU32::get);
+    let rate = config.engine.exec.rate.map(std::num::NonZeroU32::get);
     Plan {
-        mode: match config.exec.mode {
+        mode: match config.engine.exec.mode {
             Mode::Reset => "reset",
             Mode::DryRun => "dry-run",
             Mode::Verify => "verify",
@@ -102,14 +102,18 @@ fn plan(
         endpoint: identity.endpoint.clone(),
         identity,
         accounts,
-        estimated_seconds: Plan::estimate(rows.as_ref(), rate, config.exec.offboarding.logout),
+        estimated_seconds: Plan::estimate(
+            rows.as_ref(),
+            rate,
+            config.engine.exec.offboarding.logout,
+        ),
         rows,
         pins: format!("{:?}", config.pins).to_ascii_lowercase(),
-        results: config.output.name(),
+        results: config.engine.output.name(),
         rate,
-        concurrency: config.exec.concurrency.get(),
+        concurrency: config.engine.exec.concurrency.get(),
         canary: config.canary.map(std::num::NonZeroU64::get),
-        logout: config.exec.offboarding.logout,
+        logout: config.engine.exec.offboarding.logout,
     }
 }
 
@@ -124,8 +128,8 @@ pub fn canary_gate(
     let rows = config.canary?;
     let answerer = prepared.answerer;
     let valid = prepared.plan.rows.as_ref().map(|rows| rows.valid);
-    let quiet = config.quiet;
-    let verb = match config.exec.mode {
+    let quiet = config.engine.quiet;
+    let verb = match config.engine.exec.mode {
         Mode::Reset => "reset",
         Mode::DryRun | Mode::Verify => "found",
     };

@@ -3,8 +3,9 @@
 //! the PIN recorded is the live one: `current`, `changed`, `not-found`, `unverifiable` or
 //! `failed`, one row per user in the verified file, never a PIN.
 //!
-//! It runs through the same executor as `run` (`execution::execute` in `Mode::Verify`): the
-//! same rate, concurrency, retry loop, adaptive rate, stop rules and signals. The files are
+//! It runs on `run`'s engine (`pipeline::drive`, the executor in `Mode::Verify`): the same
+//! reader thread, rate, concurrency, retry loop, adaptive rate, stop rules, signals, recorder
+//! loop and writer's thread; only its jobs, its judge and its file are its own. The files are
 //! locked as `run` locks its results, and `--resume` skips the users a verified file settled.
 //!
 //! Where the recorded PIN travels: in the job's payload ([`Recorded`]), which the executor
@@ -21,19 +22,19 @@ mod verdict;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 
-use crate::chime::{ChimeClient, ClientSettings};
-use crate::config::resume_command;
-use crate::execution::{ExecConfig, Job, Payload, Row, RunState, Running, Work};
+use crate::chime::ChimeClient;
+use crate::config::EngineConfig;
+use crate::execution::{Job, Payload, Row, RunState, Work};
 use crate::input::Target;
 use crate::ledger::{self, FinalRow, FinalRows, LedgerError, ResultRow, RowReader};
 use crate::outcome::{Outcome, Pin, RowStatus, StopReason};
 use crate::output::{Destination, Existing, Files, ResultsWriter};
-use crate::pipeline::{answers_channel, feed, start_reader};
-use crate::progress::{Progress, ProgressMode};
+use crate::pipeline::{drive, feed, start_reader, start_writer};
+use crate::progress::Progress;
 use crate::summary::Tally;
 
 pub use verdict::Verified;
@@ -44,25 +45,11 @@ use record::{VerifyFiles, VerifyRecorder};
 /// Everything `verify` needs, validated.
 #[derive(Clone, Debug)]
 pub struct VerifyConfig {
+    /// The verified file is the engine's output.
+    pub engine: EngineConfig,
     pub results: PathBuf,
-    pub output: Destination,
-    /// What to do when the verified file exists already.
-    pub existing: Existing,
     pub update_results: bool,
-    pub exec: ExecConfig,
-    pub client: ClientSettings,
-    pub max_failures: Option<u64>,
-    pub grace_period: Duration,
     pub raw_cells: bool,
-    pub quiet: bool,
-    pub progress: ProgressMode,
-    pub command_line: Vec<String>,
-}
-
-impl VerifyConfig {
-    fn resume_command(&self) -> Option<String> {
-        (self.output != Destination::Stdout).then(|| resume_command(&self.command_line))
-    }
 }
 
 /// A job's payload: what the results recorded for the user, which the outcome is judged
@@ -109,9 +96,13 @@ pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
         "{} is not a results file",
         config.results.display()
     );
-    let verified = files.rows(&config.output, config.existing, "the verified file")?;
+    let verified = files.rows(
+        &config.engine.output,
+        config.engine.existing,
+        "the verified file",
+    )?;
     let settled = match verified.existing_file() {
-        Some(path) if config.existing == Existing::Append => {
+        Some(path) if config.engine.existing == Existing::Append => {
             file::already_verified(path, config.update_results, &config.results)?
         }
         _ => Settled::default(),
@@ -119,8 +110,8 @@ pub async fn run(config: VerifyConfig) -> anyhow::Result<u8> {
     let finals = ledger::final_rows(std::slice::from_ref(&config.results))?;
     let coverage = ledger::plan::coverage(std::slice::from_ref(&config.results))?;
     // Who is asking, before the first GetUser, as for every command that calls AWS.
-    let connection = crate::preflight::connect(&config.client).await?;
-    if !config.quiet {
+    let connection = crate::preflight::connect(&config.engine.client).await?;
+    if !config.engine.quiet {
         crate::say!("chime-pin-reset: {}", connection.caller.line());
     }
     let client = connection.chime;
@@ -155,10 +146,9 @@ async fn execute_verify(
     unfinished: record::Unfinished,
 ) -> u8 {
     let started = Instant::now();
-    let state = Arc::new(RunState::new(config.exec.rate_governor()));
-    let (outcome_tx, outcome_rx) = answers_channel(&config.exec);
+    let state = Arc::new(RunState::new(config.engine.exec.rate_governor()));
     let users = finals.users() as u64;
-    let (reader, item_rx) = start_reader(move |executor| {
+    let (reader, items) = start_reader(move |executor| {
         let mut users = UsersToCheck::new(finals.iter(), settled.lines);
         feed(&mut users, executor);
         (users.not_checked, users.skipped)
@@ -166,17 +156,9 @@ async fn execute_verify(
     let updating = files.updates.is_some();
     let recorded = files.recorded.clone();
     // The executor starts only once the rows have somewhere to go.
-    let Some(files) = crate::pipeline::start_writer(files, &state, "the verified file") else {
+    let Some(files) = start_writer(files, &state, "the verified file") else {
         return crate::exit::USAGE;
     };
-    let mut running = Running::start(
-        client,
-        item_rx,
-        config.exec.clone(),
-        state.clone(),
-        outcome_tx,
-        config.grace_period,
-    );
     let mut recorder = VerifyRecorder {
         files: Some(files),
         backlog: Vec::new(),
@@ -186,15 +168,10 @@ async fn execute_verify(
         settled: BTreeMap::new(),
         recorded,
         tally: Tally::default(),
-        progress: Progress::new(config.progress, Some(users)),
-        max_failures: config.max_failures,
+        progress: Progress::new(config.engine.progress, Some(users)),
+        max_failures: config.engine.max_failures,
     };
-    crate::pipeline::record_all(&mut recorder, outcome_rx, &state).await;
-    running.finished().await;
-    // The signals are still watched: a writer blocked on a pipe is given up on only when the
-    // grace period that a signal started ends.
-    let closed = recorder.close_files(&state).await;
-    running.stop_watching();
+    let closed = drive(client, items, &mut recorder, &config.engine, &state).await;
     let (not_checked, settled) = match reader.join() {
         Ok(counts) => counts,
         // Its users would look merely unlisted: the run must not look complete.

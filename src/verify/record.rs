@@ -133,6 +133,11 @@ impl Recording for VerifyRecorder {
         self.progress
             .update(&self.tally, &state.live, state.rate.current());
     }
+
+    fn hand_off(&mut self) -> (WriterThread<VerifyFiles>, Vec<VerifyRow>) {
+        let files = self.files.take().expect("handed off once");
+        (files, std::mem::take(&mut self.backlog))
+    }
 }
 
 impl VerifyRecorder {
@@ -165,14 +170,6 @@ impl VerifyRecorder {
         }
     }
 
-    /// Hands the writer what is left and waits for it to finish and fsync, unless the grace
-    /// period that a signal started ends first with the writer still blocked.
-    pub async fn close_files(&mut self, state: &RunState) -> Closed {
-        let files = self.files.take().expect("closed once");
-        let backlog = std::mem::take(&mut self.backlog);
-        files.close(backlog, state.control.abort.cancelled()).await
-    }
-
     /// Syncs the files, prints the summary and returns the exit code.
     pub fn finish(
         self,
@@ -199,11 +196,11 @@ impl VerifyRecorder {
             text += &format!(
                 "  not written: {} checked but not in {} (verify again with --resume)\n",
                 users(closed.unrecorded.len() as u64),
-                config.output.name()
+                config.engine.output.name()
             );
         }
         text += &unfinished_lines(unfinished);
-        if !config.quiet || stop.is_some() {
+        if !config.engine.quiet || stop.is_some() {
             let _ = std::io::stderr().write_all(text.as_bytes());
         }
         // The users settled by the verified file being resumed count as much as those checked now.
@@ -266,7 +263,7 @@ impl VerifyRecorder {
             );
         }
         text += &format!("  time:     {:.1} s\n", started.elapsed().as_secs_f64());
-        text += &format!("  verified: {}\n", config.output.name());
+        text += &format!("  verified: {}\n", config.engine.output.name());
         let results = config.results.display();
         let changed = self.count(Verified::Changed);
         if changed > 0 && config.update_results {
@@ -306,7 +303,7 @@ impl VerifyRecorder {
             }
         }
         if stop.is_some() {
-            if let Some(command) = config.resume_command() {
+            if let Some(command) = config.engine.resume_command() {
                 text += &format!("  resume:   {command}\n");
             }
         }
