@@ -144,7 +144,7 @@ fn the_first_visible_sheet_resets_every_user_with_its_ids_as_typed(name: &str) {
     assert_eq!(
         line_starting(&text, &format!("{name}:")),
         format!("{name}:Staff: 4 rows, 4 valid, 0 invalid, 0 duplicates"),
-        "the hidden row is read, and not counted as skipped"
+        "Staff, the first visible sheet, its hidden row read and not counted as skipped"
     );
 
     let mut run = run_command(&work, sim.endpoint(), &[name, "-o", "results.csv"]);
