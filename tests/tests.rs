@@ -2,6 +2,7 @@
 //! directory against the simulator over real HTTP on 127.0.0.1.
 
 mod answers;
+mod binary_workbooks;
 mod coverage;
 mod endpoints;
 mod first_hour;
