@@ -8,76 +8,29 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 
-/// Faults to inject. `Faults::default()` injects none.
-#[derive(Debug, Clone, clap::Args)]
+/// Faults to inject; `Faults::default()` injects none. Each is the `simulate` flag of the same
+/// name (`latency_ms` is `--latency-ms`), whose help says what it does.
+#[derive(Debug, Clone)]
 pub struct Faults {
-    /// Delay every answer of ResetPersonalPIN, GetUser and ListUsers by this many milliseconds
-    /// (GetAccount and GetCallerIdentity, made once before a run, answer at once).
-    #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
-    /// Add a uniformly random 0..=MS milliseconds to each delay.
-    #[arg(long, value_name = "MS", default_value_t = 0)]
     pub jitter_ms: u64,
-    /// Answer 429 ThrottledClientException beyond R requests per second (a token bucket).
-    #[arg(long, value_name = "R", value_parser = parse_rps)]
+    /// The server's token bucket: requests per second beyond which it throttles.
     pub throttle_rps: Option<f64>,
-    /// Token-bucket size for --throttle-rps [default: max(1, R)].
-    #[arg(long, value_name = "B", default_value_t = 0, hide_default_value = true)]
+    /// Its size; 0 is max(1, rate).
     pub throttle_burst: u32,
-    /// Answer this fraction of requests 500 ServiceFailureException or 503
-    /// ServiceUnavailableException (half each).
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
     pub fail_rate: f64,
-    /// Close the connection without any answer for this fraction of requests (nothing changes).
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
     pub drop_rate: f64,
-    /// For this fraction of requests, carry out the operation (a PIN changes) and then close the
-    /// connection without an answer.
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
     pub reset_then_drop_rate: f64,
-    /// For this fraction of requests, carry out the operation and answer 200 with a truncated
-    /// JSON body.
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
     pub garbage_rate: f64,
-    /// For this fraction of ResetPersonalPIN requests, reset the PIN and answer 200 with a User
-    /// that lacks PersonalPIN.
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
     pub no_pin_rate: f64,
-    /// For this fraction of ResetPersonalPIN requests, hold the request --late-apply-ms, then
-    /// reset the PIN even if the client has gone (and answer if it has not).
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
     pub late_apply_rate: f64,
-    /// How long --late-apply-rate holds a request, instead of the latency (meant to be longer
-    /// than the client's timeout).
-    #[arg(long, value_name = "MS", default_value_t = 5_000)]
     pub late_apply_ms: u64,
-    /// Answer 401 UnauthorizedClientException (Chime) or 403 InvalidClientTokenId (STS) to
-    /// every request signed with this access key id.
-    #[arg(long, value_name = "AKID")]
     pub unauthorized_key: Option<String>,
-    /// Treat this access key id as expired: 403 ExpiredTokenException (Chime) or 400
-    /// ExpiredToken (STS).
-    #[arg(long, value_name = "AKID")]
     pub expired_key: Option<String>,
-    /// After N requests of ResetPersonalPIN, GetUser and ListUsers, treat every key as expired,
-    /// as --expired-key does (STS included), until `POST /__simulator/credentials` with
-    /// `{"expired": false}` renews them.
-    #[arg(long, value_name = "N")]
     pub expire_keys_after: Option<u64>,
-    /// Answer 403 ForbiddenException to every request for this account (repeatable).
-    #[arg(long = "forbidden-account", value_name = "ID")]
     pub forbidden_accounts: Vec<String>,
-    /// Answer 403 ForbiddenException to every GetAccount (a role that may only reset); other
-    /// operations work.
-    #[arg(long)]
     pub get_account_forbidden: bool,
-    /// Answer this fraction of requests 502 Bad Gateway or 504 Gateway Timeout (half each), as
-    /// the load balancers in front of an AWS service do, with a body that is not Chime's.
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
     pub gateway_error_rate: f64,
-    /// Answer this fraction of LogoutUser requests 500 ServiceFailureException, on top of
-    /// --fail-rate (changed at run time by `POST /__simulator/logout-faults`).
-    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = parse_rate)]
     pub logout_fail_rate: f64,
 }
 
@@ -104,22 +57,6 @@ impl Default for Faults {
             logout_fail_rate: 0.0,
             gateway_error_rate: 0.0,
         }
-    }
-}
-
-fn parse_rate(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err(format!("{s:?} is not a probability between 0 and 1")),
-    }
-}
-
-fn parse_rps(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
-        _ => Err(format!(
-            "{s:?} is not a positive number of requests per second"
-        )),
     }
 }
 
