@@ -20,10 +20,12 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::outcome::{Logout, Pin, RowStatus};
-use crate::output::{
-    has_offboarding_columns, unneutralize, whole_length, PinPolicy, OFFBOARDING_HEADER,
-    RESULTS_HEADER,
+use crate::output::cells::carried_cells;
+use crate::output::cells::{Carried, Text};
+use crate::output::results_record::{
+    OffboardingColumns, PinCell, ReadColumns, ResultsColumns, ResultsLine,
 };
+use crate::output::{unneutralize, whole_length, PinPolicy, ResultsLayout};
 use crate::rules::header_cell_for_message;
 
 pub use final_rows::{final_rows, is_done, FinalRow, FinalRows};
@@ -75,7 +77,7 @@ pub struct ResultRow {
     /// The line of the results file the row starts on (the header is line 1).
     pub file_line: u64,
     /// The `line` column: the row's line in its input.
-    pub input_line: String,
+    pub input_line: u64,
     pub account_id: String,
     pub user_id: String,
     pub status: RowStatus,
@@ -85,7 +87,7 @@ pub struct ResultRow {
     pub display_name: String,
     pub error_code: String,
     pub error_message: String,
-    pub attempts: String,
+    pub attempts: u32,
     pub request_id: String,
     pub finished_at: String,
     /// The email the row gave beside its user id; empty in results written before the
@@ -138,9 +140,8 @@ pub struct RowReader {
     csv: csv::Reader<QuoteCounter<io::Take<BufReader<File>>>>,
     record: csv::ByteRecord,
     carried_headers: Vec<String>,
-    /// Whether the file has the [`OFFBOARDING_HEADER`] columns (results written before them
-    /// do not).
-    offboarding_columns: bool,
+    /// Our columns in the file (results written before the offboarding columns lack them).
+    layout: ResultsLayout,
     /// The line of the last row read, for the message about a quote never closed.
     last_line: u64,
     /// Bytes after the last newline: a row cut off mid-write.
@@ -207,13 +208,13 @@ impl RowReader {
         if !has_header {
             return Err(LedgerError::NoHeader { file: file_name });
         }
-        let (offboarding_columns, carried_headers) = check_header(&header, &file_name)?;
+        let (layout, carried_headers) = check_header(&header, &file_name)?;
         Ok(RowReader {
             file_name,
             csv,
             record: csv::ByteRecord::new(),
             carried_headers,
-            offboarding_columns,
+            layout,
             last_line: 1,
             cut_off_bytes: length - whole,
             done: false,
@@ -266,11 +267,8 @@ impl RowReader {
             .position()
             .map_or(line, |position| position.line());
         self.last_line = line;
-        let layout = Layout {
-            offboarding_columns: self.offboarding_columns,
-            carried: self.carried_headers.len(),
-        };
-        parse_row(&self.record, line, layout)
+        let width = self.layout.width() + self.carried_headers.len();
+        parse_row(&self.record, line, self.layout, width)
             .map(Some)
             .map_err(|problem| self.bad_row(line, problem))
     }
@@ -291,68 +289,42 @@ impl Iterator for RowReader {
     }
 }
 
-/// Checks that the header is ours; returns whether it has the [`OFFBOARDING_HEADER`] columns,
-/// and the carried column names.
-fn check_header(header: &csv::ByteRecord, file: &str) -> Result<(bool, Vec<String>), LedgerError> {
+/// Checks that the header is ours; returns our columns in it, and the carried column names.
+fn check_header(
+    header: &csv::ByteRecord,
+    file: &str,
+) -> Result<(ResultsLayout, Vec<String>), LedgerError> {
     let names: Vec<String> = header
         .iter()
         .map(|name| String::from_utf8_lossy(name).into_owned())
         .collect();
-    let ours = names.len() >= RESULTS_HEADER.len()
-        && names
-            .iter()
-            .zip(RESULTS_HEADER)
-            .all(|(name, ours)| name == ours);
-    if !ours {
+    let Some(layout) = ResultsLayout::of_header(&names) else {
+        let first = ResultsLayout::first_columns();
         return Err(LedgerError::ForeignHeader {
             file: file.to_string(),
             found: names
                 .iter()
-                .take(RESULTS_HEADER.len())
+                .take(first.len())
                 .map(|name| header_cell_for_message(name))
                 .collect::<Vec<_>>()
                 .join(","),
-            expected: RESULTS_HEADER.join(","),
+            expected: first.join(","),
         });
-    }
-    let offboarding_columns = has_offboarding_columns(&names);
-    let ours = Layout {
-        offboarding_columns,
-        carried: 0,
-    }
-    .ours();
-    let carried = names[ours.count()..]
+    };
+    let carried = names[layout.width()..]
         .iter()
         .map(|name| unneutralize(name).to_string())
         .collect();
-    Ok((offboarding_columns, carried))
+    Ok((layout, carried))
 }
 
-/// The columns a file's rows have.
-#[derive(Clone, Copy)]
-struct Layout {
-    offboarding_columns: bool,
-    carried: usize,
-}
-
-impl Layout {
-    /// Our columns in the file, in order.
-    fn ours(self) -> impl Iterator<Item = &'static str> {
-        let offboarding: &[&'static str] = match self.offboarding_columns {
-            true => &OFFBOARDING_HEADER,
-            false => &[],
-        };
-        RESULTS_HEADER.iter().chain(offboarding).copied()
-    }
-
-    fn column_name(self, index: usize) -> &'static str {
-        self.ours().nth(index).unwrap_or("carried")
-    }
-}
-
-/// A row's cells, checked; the problem in words otherwise.
-fn parse_row(record: &csv::ByteRecord, line: u64, layout: Layout) -> Result<ResultRow, String> {
-    let width = layout.ours().count() + layout.carried;
+/// A row's cells, read by the results record and checked; the problem in words otherwise.
+fn parse_row(
+    record: &csv::ByteRecord,
+    line: u64,
+    layout: ResultsLayout,
+    width: usize,
+) -> Result<ResultRow, String> {
     if record.len() != width {
         return Err(format!(
             "the row has {} fields but the header has {width} (a row cut short, or an edit \
@@ -360,62 +332,71 @@ fn parse_row(record: &csv::ByteRecord, line: u64, layout: Layout) -> Result<Resu
             record.len()
         ));
     }
-    let mut cells = Vec::with_capacity(width);
-    for (index, cell) in record.iter().enumerate() {
-        let text = std::str::from_utf8(cell).map_err(|_| {
-            let column = layout.column_name(index);
-            format!("the {column} cell is not UTF-8")
-        })?;
-        cells.push(text.to_string());
-    }
-    let mut cells = cells.into_iter();
-    let mut next = || cells.next().expect("the width was checked");
-    let input_line = next();
-    let account_id = unneutralize(&next()).to_string();
-    let user_id = unneutralize(&next()).to_string();
-    let status_text = next();
-    let status = RowStatus::ALL
-        .into_iter()
-        .find(|status| status.as_str() == status_text)
-        .ok_or_else(|| format!("{status_text:?} is not a status of the results"))?;
-    let personal_pin = Pin::new(next());
-    let primary_email = unneutralize(&next()).to_string();
-    let [display_name, error_code, error_message, attempts, request_id, finished_at] =
-        [(); 6].map(|()| next());
-    // Every cell the results neutralised on the way out is restored on the way in: what a
-    // reader of the ledger gets is what Chime or the input held.
-    let display_name = unneutralize(&display_name).to_string();
-    let error_message = unneutralize(&error_message).to_string();
-    let (given_email, logout) = match layout.offboarding_columns {
-        true => {
-            let given_email = unneutralize(&next()).to_string();
-            let logout_text = next();
-            let logout = Logout::ALL
-                .into_iter()
-                .find(|logout| logout.as_str() == logout_text)
-                .ok_or_else(|| format!("{logout_text:?} is not a logout of the results"))?;
-            (given_email, logout)
+    let columns = layout.read(record)?;
+    let carried = carried_cells(record, layout.width())?;
+    Ok(ResultRow::read(line, columns, carried))
+}
+
+impl ResultRow {
+    /// The row read at `file_line`, owning its cells (restored as the record reads them).
+    fn read(file_line: u64, (ours, offboarding): ReadColumns, carried: Vec<String>) -> Self {
+        let (given_email, logout) = match offboarding {
+            Some(offboarding) => (offboarding.given_email.into_string(), offboarding.logout),
+            None => (String::new(), Logout::NotAsked),
+        };
+        ResultRow {
+            file_line,
+            input_line: ours.line,
+            account_id: ours.account_id.into_string(),
+            user_id: ours.user_id.into_string(),
+            status: ours.status,
+            personal_pin: Pin::new(ours.personal_pin.into_string()),
+            primary_email: ours.primary_email.into_string(),
+            display_name: ours.display_name.into_string(),
+            error_code: ours.error_code.into_string(),
+            error_message: ours.error_message.into_string(),
+            attempts: ours.attempts,
+            request_id: ours.request_id.into_string(),
+            finished_at: ours.finished_at.into_owned(),
+            given_email,
+            logout,
+            carried,
         }
-        false => (String::new(), Logout::NotAsked),
-    };
-    Ok(ResultRow {
-        file_line: line,
-        input_line,
-        account_id,
-        user_id,
-        status,
-        personal_pin,
-        primary_email,
-        display_name,
-        error_code,
-        error_message,
-        attempts,
-        request_id,
-        finished_at,
-        given_email,
-        logout,
-        carried: cells.map(|cell| unneutralize(&cell).to_string()).collect(),
-    })
+    }
+
+    /// The row as the results record holds it, in the current layout, its cells as they are
+    /// (a workbook shows them so).
+    pub fn as_record(&self) -> ResultsLine<'_> {
+        fn text(value: &str) -> Text<'_> {
+            Text::new(value, true)
+        }
+        let columns = ResultsColumns {
+            line: self.input_line,
+            account_id: text(&self.account_id),
+            user_id: text(&self.user_id),
+            status: self.status,
+            personal_pin: PinCell::new(self.personal_pin.expose()),
+            primary_email: text(&self.primary_email),
+            display_name: text(&self.display_name),
+            error_code: text(&self.error_code),
+            error_message: text(&self.error_message),
+            attempts: self.attempts,
+            request_id: text(&self.request_id),
+            finished_at: self.finished_at.as_str().into(),
+        };
+        let offboarding = OffboardingColumns {
+            given_email: text(&self.given_email),
+            logout: self.logout,
+        };
+        ResultsLine {
+            columns,
+            offboarding: Some(offboarding),
+            carried: Carried {
+                cells: &self.carried,
+                raw_cells: true,
+            },
+        }
+    }
 }
 
 #[cfg(test)]

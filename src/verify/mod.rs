@@ -20,6 +20,7 @@
 mod file;
 mod record;
 mod verdict;
+mod verified_record;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -254,7 +255,7 @@ fn read_users(
         }
         let recorded = Recorded {
             pin: row.personal_pin,
-            input_line: row.input_line.parse().unwrap_or(0),
+            input_line: row.input_line,
         };
         expected.put(row.file_line, recorded);
         chunk.push(InputItem::Task(RowTask {
