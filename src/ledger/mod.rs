@@ -2,9 +2,11 @@
 //! believe about a user comes from here, so nothing is trusted that is not whole.
 //!
 //! [`RowReader`] opens a results file, checks that its header is ours, and yields its rows
-//! with the line each starts on. A row is refused (an error naming the file and the line, never
-//! a silent end) when it is not UTF-8, when it has more or fewer fields than the header, when
-//! its status is not one of ours, or when a quoted cell is never closed. The one thing forgiven
+//! with the line each starts on, read through the results record
+//! ([`crate::output::results_record`]). A row is refused (an error naming the file and the
+//! line, never a silent end) when it is not UTF-8, when it has more or fewer fields than the
+//! header, when its status is not one of ours, when a number is not one, or when a quoted cell
+//! is never closed. The one thing forgiven
 //! is a last line without its newline: a run killed mid-write leaves one, it is not a row, and
 //! [`crate::output::whole_length`] says where the whole rows end so that a writer can cut the rest off.
 //!
@@ -13,22 +15,19 @@
 
 mod final_rows;
 pub mod plan;
+mod result_row;
 pub mod resume;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use crate::outcome::{Logout, Pin, RowStatus};
 use crate::output::cells::carried_cells;
-use crate::output::cells::{Carried, Text};
-use crate::output::results_record::{
-    OffboardingColumns, PinCell, ReadColumns, ResultsColumns, ResultsLine,
-};
-use crate::output::{unneutralize, whole_length, PinPolicy, ResultsLayout};
+use crate::output::{unneutralize, whole_length, ResultsLayout};
 use crate::rules::header_cell_for_message;
 
 pub use final_rows::{final_rows, is_done, FinalRow, FinalRows};
+pub use result_row::{pin_form, ResultRow};
 
 /// Why a results file cannot be trusted. Each names the file, and the line where it can.
 #[derive(Debug, thiserror::Error)]
@@ -69,53 +68,6 @@ pub enum LedgerError {
         line: u64,
         problem: String,
     },
-}
-
-/// One whole row of a results file, read back.
-#[derive(Clone, Debug)]
-pub struct ResultRow {
-    /// The line of the results file the row starts on (the header is line 1).
-    pub file_line: u64,
-    /// The `line` column: the row's line in its input.
-    pub input_line: u64,
-    pub account_id: String,
-    pub user_id: String,
-    pub status: RowStatus,
-    /// The PIN cell as written: in full, masked or empty (its `Debug` is redacted).
-    pub personal_pin: Pin,
-    pub primary_email: String,
-    pub display_name: String,
-    pub error_code: String,
-    pub error_message: String,
-    pub attempts: u32,
-    pub request_id: String,
-    pub finished_at: String,
-    /// The email the row gave beside its user id; empty in results written before the
-    /// column existed.
-    pub given_email: String,
-    /// `NotAsked` in results written before the column existed.
-    pub logout: Logout,
-    /// The carried input columns, as written.
-    pub carried: Vec<String>,
-}
-
-impl ResultRow {
-    /// The form the row's PIN cell was written in: each row is judged by its own cell, never
-    /// by the `--pins` of the command reading it.
-    pub fn pin_form(&self) -> PinPolicy {
-        pin_form(self.personal_pin.expose())
-    }
-}
-
-/// The `--pins` form a PIN cell was written in: empty is omitted, a leading `*` masked.
-pub fn pin_form(cell: &str) -> PinPolicy {
-    if cell.is_empty() {
-        PinPolicy::Omit
-    } else if cell.starts_with('*') {
-        PinPolicy::Masked
-    } else {
-        PinPolicy::Full
-    }
 }
 
 /// The file underneath the CSV reader, counting the quote characters that pass: at the end an
@@ -335,68 +287,6 @@ fn parse_row(
     let columns = layout.read(record)?;
     let carried = carried_cells(record, layout.width())?;
     Ok(ResultRow::read(line, columns, carried))
-}
-
-impl ResultRow {
-    /// The row read at `file_line`, owning its cells (restored as the record reads them).
-    fn read(file_line: u64, (ours, offboarding): ReadColumns, carried: Vec<String>) -> Self {
-        let (given_email, logout) = match offboarding {
-            Some(offboarding) => (offboarding.given_email.into_string(), offboarding.logout),
-            None => (String::new(), Logout::NotAsked),
-        };
-        ResultRow {
-            file_line,
-            input_line: ours.line,
-            account_id: ours.account_id.into_string(),
-            user_id: ours.user_id.into_string(),
-            status: ours.status,
-            personal_pin: Pin::new(ours.personal_pin.into_string()),
-            primary_email: ours.primary_email.into_string(),
-            display_name: ours.display_name.into_string(),
-            error_code: ours.error_code.into_string(),
-            error_message: ours.error_message.into_string(),
-            attempts: ours.attempts,
-            request_id: ours.request_id.into_string(),
-            finished_at: ours.finished_at.into_owned(),
-            given_email,
-            logout,
-            carried,
-        }
-    }
-
-    /// The row as the results record holds it, in the current layout, its cells as they are
-    /// (a workbook shows them so).
-    pub fn as_record(&self) -> ResultsLine<'_> {
-        fn text(value: &str) -> Text<'_> {
-            Text::new(value, true)
-        }
-        let columns = ResultsColumns {
-            line: self.input_line,
-            account_id: text(&self.account_id),
-            user_id: text(&self.user_id),
-            status: self.status,
-            personal_pin: PinCell::new(self.personal_pin.expose()),
-            primary_email: text(&self.primary_email),
-            display_name: text(&self.display_name),
-            error_code: text(&self.error_code),
-            error_message: text(&self.error_message),
-            attempts: self.attempts,
-            request_id: text(&self.request_id),
-            finished_at: self.finished_at.as_str().into(),
-        };
-        let offboarding = OffboardingColumns {
-            given_email: text(&self.given_email),
-            logout: self.logout,
-        };
-        ResultsLine {
-            columns,
-            offboarding: Some(offboarding),
-            carried: Carried {
-                cells: &self.carried,
-                raw_cells: true,
-            },
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::*;
+use crate::outcome::{Logout, RowStatus};
 
 const PIN: &str = "1234567890";
 
