@@ -102,6 +102,15 @@ impl Serialize for Carried<'_> {
     }
 }
 
+/// A file's header: our columns (its record's names), then the carried columns' names, which
+/// came from the input and are [`Text`] cells like the carried cells under them.
+pub fn header<'a>(
+    ours: impl Iterator<Item = &'static str>,
+    carried: Carried<'a>,
+) -> impl Serialize + 'a {
+    (ours.collect::<Vec<_>>(), carried)
+}
+
 /// The carried cells of a row read back, restored, after the first `ours` fields; the problem
 /// in words when one is not UTF-8.
 pub fn carried_cells(record: &csv::ByteRecord, ours: usize) -> Result<Vec<String>, String> {

@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::outcome::Outcome;
 
+use cells::Carried;
 pub use cells::{neutralize, unneutralize};
 pub use open::{whole_length, Files, RowsOutput, WholeOutput};
 pub use results_record::{ResultsLayout, ResultsLine};
@@ -199,24 +200,6 @@ impl RowSink {
         }
     }
 
-    /// Writes `rows` (a header, say) as CSV in one `write` and flushes it; a failed write is
-    /// cut back to the last whole row.
-    pub fn write_rows<Row, Cell>(&mut self, rows: impl IntoIterator<Item = Row>) -> io::Result<()>
-    where
-        Row: IntoIterator<Item = Cell>,
-        Cell: AsRef<[u8]>,
-    {
-        self.batch.clear();
-        {
-            let mut csv = batch_writer(&mut self.batch);
-            for row in rows {
-                csv.write_record(row)?;
-            }
-            csv.flush()?;
-        }
-        self.write_batch()
-    }
-
     /// Writes `records` (each a row of a file's record type) as CSV in one `write` and
     /// flushes it; a failed write is cut back to the last whole row.
     pub fn write_records<Record: Serialize>(
@@ -306,19 +289,16 @@ impl ResultsWriter {
     }
 
     fn write_header(&mut self, carried_headers: &[String]) -> io::Result<()> {
-        let header = self
-            .layout
-            .columns()
-            .map(str::to_string)
-            .chain(carried_headers.iter().map(|name| {
-                let name = carried_column_name(name);
-                match self.raw_cells {
-                    true => name,
-                    false => neutralize(&name),
-                }
-            }))
-            .collect::<Vec<_>>();
-        self.rows.write_rows([header])
+        let carried: Vec<String> = carried_headers
+            .iter()
+            .map(|name| carried_column_name(name))
+            .collect();
+        let carried = Carried {
+            cells: &carried,
+            raw_cells: self.raw_cells,
+        };
+        self.rows
+            .write_records([cells::header(self.layout.columns(), carried)])
     }
 
     /// Writes a batch of outcomes in one `write` and flushes it.

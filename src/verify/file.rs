@@ -15,7 +15,8 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ledger::{LedgerError, RowsFile};
 use crate::outcome::Outcome;
-use crate::output::{neutralize, OutputError, RowSink, RowsOutput};
+use crate::output::cells::{header, Carried};
+use crate::output::{OutputError, RowSink, RowsOutput};
 
 use super::verdict::{Verdict, Verified};
 use super::verified_record::{VerifiedColumns, VerifiedRow};
@@ -114,17 +115,14 @@ impl VerifiedWriter {
             fingerprint: fingerprint.clone(),
         };
         if needs_header {
-            let header: Vec<String> = VerifiedColumns::names()
-                .iter()
-                .map(|name| name.to_string())
-                .chain(carried_headers.iter().map(|name| match raw_cells {
-                    true => name.clone(),
-                    false => neutralize(name),
-                }))
-                .collect();
+            let carried = Carried {
+                cells: carried_headers,
+                raw_cells,
+            };
+            let names = VerifiedColumns::names().iter().copied();
             writer
                 .rows
-                .write_rows([header])
+                .write_records([header(names, carried)])
                 .map_err(|source| OutputError::Unwritable { file: name, source })?;
         }
         Ok((writer, cells))
