@@ -256,3 +256,40 @@ fn check_header(record: &csv::StringRecord, file: &str) -> anyhow::Result<()> {
     }
     .into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A results file and a verified file of it, with `header` and `row` (the fingerprint as
+    /// `{fingerprint}`).
+    fn files(
+        header: &str,
+        row: &str,
+    ) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let results = dir.path().join("results.csv");
+        std::fs::write(&results, "line\n2\n").expect("written");
+        let fingerprint = ResultsFingerprint::of(&results)
+            .expect("a fingerprint")
+            .cell();
+        let verified = dir.path().join("verified.csv");
+        let row = row.replace("{fingerprint}", &fingerprint);
+        std::fs::write(&verified, format!("{header}\n{row}\n")).expect("written");
+        (dir, results, verified)
+    }
+
+    #[test]
+    fn a_verified_file_is_read_by_its_record_and_the_older_layout_is_refused() {
+        let names = VerifiedColumns::names();
+        let header = format!("{},team", names.join(","));
+        let (_dir, results, verified) = files(&header, "7,a,u,current,,,,,t,{fingerprint},x");
+        let settled = already_verified(&verified, false, &results).expect("readable");
+        assert_eq!(settled.lines, [(7, Verified::Current)]);
+
+        let older = names[..names.len() - 1].join(",");
+        let (_dir, results, verified) = files(&older, "7,a,u,current,,,,,t");
+        let err = already_verified(&verified, false, &results).expect_err("refused");
+        assert!(err.to_string().contains("earlier version"), "{err}");
+    }
+}
