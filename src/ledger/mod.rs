@@ -94,6 +94,10 @@ pub struct RowReader {
     carried_headers: Vec<String>,
     /// Our columns in the file (results written before the offboarding columns lack them).
     layout: ResultsLayout,
+    /// How many of a row's fields are ours, and how many it has (ours, then the carried
+    /// ones): counted once, not per row.
+    ours: usize,
+    width: usize,
     /// The line of the last row read, for the message about a quote never closed.
     last_line: u64,
     /// Bytes after the last newline: a row cut off mid-write.
@@ -161,10 +165,13 @@ impl RowReader {
             return Err(LedgerError::NoHeader { file: file_name });
         }
         let (layout, carried_headers) = check_header(&header, &file_name)?;
+        let ours = layout.width();
         Ok(RowReader {
             file_name,
             csv,
             record: csv::ByteRecord::new(),
+            width: ours + carried_headers.len(),
+            ours,
             carried_headers,
             layout,
             last_line: 1,
@@ -219,8 +226,7 @@ impl RowReader {
             .position()
             .map_or(line, |position| position.line());
         self.last_line = line;
-        let width = self.layout.width() + self.carried_headers.len();
-        parse_row(&self.record, line, self.layout, width)
+        parse_row(&self.record, line, self.layout, (self.ours, self.width))
             .map(Some)
             .map_err(|problem| self.bad_row(line, problem))
     }
@@ -271,11 +277,12 @@ fn check_header(
 }
 
 /// A row's cells, read by the results record and checked; the problem in words otherwise.
+/// `ours` of its `width` fields are the record's.
 fn parse_row(
     record: &csv::ByteRecord,
     line: u64,
     layout: ResultsLayout,
-    width: usize,
+    (ours, width): (usize, usize),
 ) -> Result<ResultRow, String> {
     if record.len() != width {
         return Err(format!(
@@ -285,7 +292,7 @@ fn parse_row(
         ));
     }
     let columns = layout.read(record)?;
-    let carried = carried_cells(record, layout.width())?;
+    let carried = carried_cells(record, ours)?;
     Ok(ResultRow::read(line, columns, carried))
 }
 
