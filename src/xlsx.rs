@@ -5,15 +5,14 @@
 //! frozen with an autofilter on it, `--pins masked|omit` is applied again, and the file is
 //! created with mode 0600 like the results, complete or not at all.
 
+mod table_cells;
+
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
-use crate::ledger::{FinalRows, LedgerError, ResultRow, RowReader};
-use crate::output::{OutputError, PinPolicy, WholeOutput, OFFBOARDING_HEADER, RESULTS_HEADER};
+use crate::ledger::{FinalRows, LedgerError, RowReader};
+use crate::output::{OutputError, PinPolicy, ResultsLayout, WholeOutput};
 
-/// Columns written as numbers: Excel shows them as they are, and sorts them as numbers.
-const NUMERIC_COLUMNS: &[&str] = &["line", "attempts"];
-/// The PIN column, to which the PIN policy applies.
-const PIN_COLUMN: &str = "personal_pin";
+pub use table_cells::{table_cells, TableCell};
 
 /// Why the workbook could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -25,12 +24,12 @@ pub enum XlsxWriteError {
     Write(#[from] OutputError),
 }
 
-/// A table of results: the header and the rows, each as wide as the header. Its rows hold
-/// PINs in clear, so it has no `Debug`.
+/// A table of results: the header and the rows, each as wide as the header, their cells
+/// typed as the results record has them. Its rows hold PINs in clear, so it has no `Debug`.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ResultsTable {
     pub headers: Vec<String>,
-    pub rows: Vec<Vec<String>>,
+    pub rows: Vec<Vec<TableCell>>,
     /// Rows of a second sheet, Coverage: planned, attempted and never attempted users (or why
     /// that is unknown); no sheet when empty.
     pub coverage: Vec<Vec<String>>,
@@ -38,22 +37,23 @@ pub struct ResultsTable {
 
 impl ResultsTable {
     /// Each user's final row, as the ledger reads them out of results files, under the header
-    /// of the first file (its carried columns).
+    /// of the first file (its carried columns). Its cells are as Chime or the input held them:
+    /// a display name that starts with `=` is that text, not a formula.
     pub fn final_states(finals: &FinalRows) -> Result<ResultsTable, LedgerError> {
         let carried = match finals.paths().first() {
             Some(first) => RowReader::open(first)?.carried_headers().to_vec(),
             None => Vec::new(),
         };
-        let headers: Vec<String> = RESULTS_HEADER
-            .iter()
-            .chain(&OFFBOARDING_HEADER)
-            .map(|name| name.to_string())
+        let headers: Vec<String> = ResultsLayout::CURRENT
+            .columns()
+            .map(str::to_string)
             .chain(carried)
             .collect();
         let mut rows = Vec::with_capacity(finals.users());
         for row in finals.iter() {
-            let mut cells = cells_of(row?.row);
-            cells.resize(headers.len(), String::new());
+            let mut cells = table_cells(&row?.row.as_record())
+                .expect("a results record is structs, numbers and text: it always has cells");
+            cells.resize_with(headers.len(), TableCell::empty);
             rows.push(cells);
         }
         Ok(ResultsTable {
@@ -62,29 +62,6 @@ impl ResultsTable {
             coverage: Vec::new(),
         })
     }
-}
-
-/// A results row's cells, in the order of the header.
-fn cells_of(row: ResultRow) -> Vec<String> {
-    [
-        row.input_line,
-        row.account_id,
-        row.user_id,
-        row.status.as_str().to_string(),
-        row.personal_pin.expose().to_string(),
-        row.primary_email,
-        row.display_name,
-        row.error_code,
-        row.error_message,
-        row.attempts,
-        row.request_id,
-        row.finished_at,
-        row.given_email,
-        row.logout.as_str().to_string(),
-    ]
-    .into_iter()
-    .chain(row.carried)
-    .collect()
 }
 
 /// Writes `table` to the workbook `file`, its PINs as `pins` says: whole, or not at all.
@@ -104,12 +81,14 @@ fn build(table: &ResultsTable, pins: PinPolicy) -> Result<Workbook, XlsxError> {
     sheet.set_name("Results")?;
     let text = Format::new().set_num_format("@");
     let header = Format::new().set_bold().set_num_format("@");
-    let numeric: Vec<bool> = table
-        .headers
-        .iter()
-        .map(|name| NUMERIC_COLUMNS.contains(&name.as_str()))
+    // A column of numbers (as the record types them) is shown and sorted as numbers.
+    let numeric: Vec<bool> = (0..table.headers.len())
+        .map(|column| {
+            let number =
+                |row: &Vec<TableCell>| matches!(row.get(column), Some(TableCell::Number(_)));
+            table.rows.iter().any(number)
+        })
         .collect();
-    let pin_column = table.headers.iter().position(|name| name == PIN_COLUMN);
     for (column, name) in table.headers.iter().enumerate() {
         let column = u16::try_from(column).map_err(|_| XlsxError::RowColumnLimitError)?;
         sheet.write_string_with_format(0, column, name, &header)?;
@@ -120,16 +99,17 @@ fn build(table: &ResultsTable, pins: PinPolicy) -> Result<Workbook, XlsxError> {
     }
     for (index, cells) in table.rows.iter().enumerate() {
         let row = u32::try_from(index + 1).map_err(|_| XlsxError::RowColumnLimitError)?;
-        for (column, value) in cells.iter().enumerate() {
-            let col = u16::try_from(column).map_err(|_| XlsxError::RowColumnLimitError)?;
-            let value = match (Some(column) == pin_column, value.is_empty()) {
-                (true, false) => pins.apply(value),
-                _ => value.clone(),
-            };
-            match value.parse::<u32>() {
-                Ok(number) if numeric[column] => sheet.write_number(row, col, number)?,
-                _ if value.is_empty() => sheet,
-                _ => sheet.write_string_with_format(row, col, &value, &text)?,
+        for (column, cell) in cells.iter().enumerate() {
+            let column = u16::try_from(column).map_err(|_| XlsxError::RowColumnLimitError)?;
+            match cell {
+                TableCell::Number(number) => sheet.write_number(row, column, *number as f64)?,
+                TableCell::Text(value) | TableCell::Pin(value) if value.is_empty() => sheet,
+                TableCell::Text(value) => {
+                    sheet.write_string_with_format(row, column, value, &text)?
+                }
+                TableCell::Pin(pin) => {
+                    sheet.write_string_with_format(row, column, pins.apply(pin), &text)?
+                }
             };
         }
     }
@@ -192,17 +172,23 @@ mod tests {
             "attempts",
             "ticket",
         ];
-        let row = |line: &str, user: &str, status: &str, pin: &str| {
-            vec![line, "ACC", user, status, pin, "1", "0042"]
-                .into_iter()
-                .map(String::from)
-                .collect()
+        let text = |text: &str| TableCell::Text(text.to_string());
+        let row = |line: u64, user: &str, status: &str, pin: &str| {
+            vec![
+                TableCell::Number(line),
+                text("ACC"),
+                text(user),
+                text(status),
+                TableCell::Pin(pin.to_string()),
+                TableCell::Number(1),
+                text("0042"),
+            ]
         };
         ResultsTable {
             headers: headers.into_iter().map(String::from).collect(),
             rows: vec![
-                row("2", "U1", "reset", "0950488236"),
-                row("3", "U2", "failed", ""),
+                row(2, "U1", "reset", "0950488236"),
+                row(3, "U2", "failed", ""),
             ],
             coverage: Vec::new(),
         }

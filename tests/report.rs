@@ -308,3 +308,40 @@ fn a_display_name_that_begins_with_an_equals_sign_is_itself_in_the_workbook() {
     let cell = sheet.rows().nth(1).expect("a row")[column].clone();
     assert_eq!(cell, calamine::Data::String(name.to_string()));
 }
+
+/// Issue 24.2: a number in a results file is a number. An `attempts` cell edited to words is
+/// an error naming the file, the line and the column, not a row read as if it said 0.
+#[test]
+fn a_results_row_whose_attempts_are_not_a_number_is_refused_with_its_line() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 5, &[]);
+    let run = output_of(run_command(
+        &work,
+        sim.endpoint(),
+        &["input.csv", "-o", "results.csv", "--rate", "0"],
+    ));
+    exits_with(&run, 0);
+    let mut reader = csv::Reader::from_path(work.path("results.csv")).expect("the results");
+    let header = reader.headers().expect("a header").clone();
+    let attempts = header
+        .iter()
+        .position(|name| name == "attempts")
+        .expect("an attempts column");
+    let mut rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let mut edited: Vec<&str> = rows[2].iter().collect();
+    edited[attempts] = "three";
+    rows[2] = csv::StringRecord::from(edited);
+    let mut writer = csv::Writer::from_path(work.path("edited.csv")).expect("a file");
+    writer.write_record(&header).unwrap();
+    for row in &rows {
+        writer.write_record(row).unwrap();
+    }
+    writer.flush().unwrap();
+
+    let refused = report_offline(&work, &["edited.csv"]);
+    let text = exits_with(&refused, 2);
+    assert!(
+        text.contains("edited.csv, line 4: the attempts cell \"three\" is not a whole number"),
+        "{text}"
+    );
+}

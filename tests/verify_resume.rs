@@ -103,3 +103,35 @@ fn carried_cells_are_neutralised_in_the_verified_file_whatever_the_results_rule(
         }
     }
 }
+
+/// Issue 24.2: the verified file is read through its record, strictly. A row whose status is
+/// not one of `verify`'s (an edit gone wrong) is an error naming its line, not a user quietly
+/// checked again.
+#[test]
+fn a_verified_row_whose_status_is_not_verifys_is_refused_on_resume_with_its_line() {
+    let work = Workdir::new();
+    let sim = simulator_with_input(&work, 3, &[]);
+    run_into(&work, sim.endpoint(), "results.csv", &[]);
+    let (exit, text) = verify(
+        &work,
+        sim.endpoint(),
+        &["results.csv", "-o", "verified.csv"],
+    );
+    assert_eq!(exit, 0, "{text}");
+    let verified = work.read("verified.csv");
+    let edited = verified.replacen(",current,", ",maybe,", 1);
+    assert_ne!(edited, verified, "a current row to edit");
+    work.write("verified.csv", &edited);
+
+    let (exit, text) = verify(
+        &work,
+        sim.endpoint(),
+        &["results.csv", "-o", "verified.csv", "--resume"],
+    );
+    assert_eq!(exit, 2, "{text}");
+    assert!(
+        text.contains("verified.csv, line 2: \"maybe\" is not a status of the verified file"),
+        "{text}"
+    );
+    assert_eq!(work.read("verified.csv"), edited, "left as it was");
+}

@@ -2,9 +2,11 @@
 //! believe about a user comes from here, so nothing is trusted that is not whole.
 //!
 //! [`RowReader`] opens a results file, checks that its header is ours, and yields its rows
-//! with the line each starts on. A row is refused (an error naming the file and the line, never
-//! a silent end) when it is not UTF-8, when it has more or fewer fields than the header, when
-//! its status is not one of ours, or when a quoted cell is never closed. The one thing forgiven
+//! with the line each starts on, read through the results record
+//! ([`crate::output::results_record`]). A row is refused (an error naming the file and the
+//! line, never a silent end) when it is not UTF-8, when it has more or fewer fields than the
+//! header, when its status is not one of ours, when a number is not one, or when a quoted cell
+//! is never closed. The one thing forgiven
 //! is a last line without its newline: a run killed mid-write leaves one, it is not a row, and
 //! [`crate::output::whole_length`] says where the whole rows end so that a writer can cut the rest off.
 //!
@@ -13,20 +15,19 @@
 
 mod final_rows;
 pub mod plan;
+mod result_row;
 pub mod resume;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use crate::outcome::{Logout, Pin, RowStatus};
-use crate::output::{
-    has_offboarding_columns, unneutralize, whole_length, PinPolicy, OFFBOARDING_HEADER,
-    RESULTS_HEADER,
-};
+use crate::output::cells::carried_cells;
+use crate::output::{unneutralize, whole_length, ResultsLayout};
 use crate::rules::header_cell_for_message;
 
 pub use final_rows::{final_rows, is_done, FinalRow, FinalRows};
+pub use result_row::{pin_form, ResultRow};
 
 /// Why a results file cannot be trusted. Each names the file, and the line where it can.
 #[derive(Debug, thiserror::Error)]
@@ -69,53 +70,6 @@ pub enum LedgerError {
     },
 }
 
-/// One whole row of a results file, read back.
-#[derive(Clone, Debug)]
-pub struct ResultRow {
-    /// The line of the results file the row starts on (the header is line 1).
-    pub file_line: u64,
-    /// The `line` column: the row's line in its input.
-    pub input_line: String,
-    pub account_id: String,
-    pub user_id: String,
-    pub status: RowStatus,
-    /// The PIN cell as written: in full, masked or empty (its `Debug` is redacted).
-    pub personal_pin: Pin,
-    pub primary_email: String,
-    pub display_name: String,
-    pub error_code: String,
-    pub error_message: String,
-    pub attempts: String,
-    pub request_id: String,
-    pub finished_at: String,
-    /// The email the row gave beside its user id; empty in results written before the
-    /// column existed.
-    pub given_email: String,
-    /// `NotAsked` in results written before the column existed.
-    pub logout: Logout,
-    /// The carried input columns, as written.
-    pub carried: Vec<String>,
-}
-
-impl ResultRow {
-    /// The form the row's PIN cell was written in: each row is judged by its own cell, never
-    /// by the `--pins` of the command reading it.
-    pub fn pin_form(&self) -> PinPolicy {
-        pin_form(self.personal_pin.expose())
-    }
-}
-
-/// The `--pins` form a PIN cell was written in: empty is omitted, a leading `*` masked.
-pub fn pin_form(cell: &str) -> PinPolicy {
-    if cell.is_empty() {
-        PinPolicy::Omit
-    } else if cell.starts_with('*') {
-        PinPolicy::Masked
-    } else {
-        PinPolicy::Full
-    }
-}
-
 /// The file underneath the CSV reader, counting the quote characters that pass: at the end an
 /// odd count means the last row opened a quoted cell it never closed (and swallowed whatever
 /// came after it).
@@ -138,9 +92,12 @@ pub struct RowReader {
     csv: csv::Reader<QuoteCounter<io::Take<BufReader<File>>>>,
     record: csv::ByteRecord,
     carried_headers: Vec<String>,
-    /// Whether the file has the [`OFFBOARDING_HEADER`] columns (results written before them
-    /// do not).
-    offboarding_columns: bool,
+    /// Our columns in the file (results written before the offboarding columns lack them).
+    layout: ResultsLayout,
+    /// How many of a row's fields are ours, and how many it has (ours, then the carried
+    /// ones): counted once, not per row.
+    ours: usize,
+    width: usize,
     /// The line of the last row read, for the message about a quote never closed.
     last_line: u64,
     /// Bytes after the last newline: a row cut off mid-write.
@@ -207,13 +164,16 @@ impl RowReader {
         if !has_header {
             return Err(LedgerError::NoHeader { file: file_name });
         }
-        let (offboarding_columns, carried_headers) = check_header(&header, &file_name)?;
+        let (layout, carried_headers) = check_header(&header, &file_name)?;
+        let ours = layout.width();
         Ok(RowReader {
             file_name,
             csv,
             record: csv::ByteRecord::new(),
+            width: ours + carried_headers.len(),
+            ours,
             carried_headers,
-            offboarding_columns,
+            layout,
             last_line: 1,
             cut_off_bytes: length - whole,
             done: false,
@@ -266,11 +226,7 @@ impl RowReader {
             .position()
             .map_or(line, |position| position.line());
         self.last_line = line;
-        let layout = Layout {
-            offboarding_columns: self.offboarding_columns,
-            carried: self.carried_headers.len(),
-        };
-        parse_row(&self.record, line, layout)
+        parse_row(&self.record, line, self.layout, (self.ours, self.width))
             .map(Some)
             .map_err(|problem| self.bad_row(line, problem))
     }
@@ -291,68 +247,43 @@ impl Iterator for RowReader {
     }
 }
 
-/// Checks that the header is ours; returns whether it has the [`OFFBOARDING_HEADER`] columns,
-/// and the carried column names.
-fn check_header(header: &csv::ByteRecord, file: &str) -> Result<(bool, Vec<String>), LedgerError> {
+/// Checks that the header is ours; returns our columns in it, and the carried column names.
+fn check_header(
+    header: &csv::ByteRecord,
+    file: &str,
+) -> Result<(ResultsLayout, Vec<String>), LedgerError> {
     let names: Vec<String> = header
         .iter()
         .map(|name| String::from_utf8_lossy(name).into_owned())
         .collect();
-    let ours = names.len() >= RESULTS_HEADER.len()
-        && names
-            .iter()
-            .zip(RESULTS_HEADER)
-            .all(|(name, ours)| name == ours);
-    if !ours {
+    let Some(layout) = ResultsLayout::of_header(&names) else {
+        let first = ResultsLayout::first_columns();
         return Err(LedgerError::ForeignHeader {
             file: file.to_string(),
             found: names
                 .iter()
-                .take(RESULTS_HEADER.len())
+                .take(first.len())
                 .map(|name| header_cell_for_message(name))
                 .collect::<Vec<_>>()
                 .join(","),
-            expected: RESULTS_HEADER.join(","),
+            expected: first.join(","),
         });
-    }
-    let offboarding_columns = has_offboarding_columns(&names);
-    let ours = Layout {
-        offboarding_columns,
-        carried: 0,
-    }
-    .ours();
-    let carried = names[ours.count()..]
+    };
+    let carried = names[layout.width()..]
         .iter()
         .map(|name| unneutralize(name).to_string())
         .collect();
-    Ok((offboarding_columns, carried))
+    Ok((layout, carried))
 }
 
-/// The columns a file's rows have.
-#[derive(Clone, Copy)]
-struct Layout {
-    offboarding_columns: bool,
-    carried: usize,
-}
-
-impl Layout {
-    /// Our columns in the file, in order.
-    fn ours(self) -> impl Iterator<Item = &'static str> {
-        let offboarding: &[&'static str] = match self.offboarding_columns {
-            true => &OFFBOARDING_HEADER,
-            false => &[],
-        };
-        RESULTS_HEADER.iter().chain(offboarding).copied()
-    }
-
-    fn column_name(self, index: usize) -> &'static str {
-        self.ours().nth(index).unwrap_or("carried")
-    }
-}
-
-/// A row's cells, checked; the problem in words otherwise.
-fn parse_row(record: &csv::ByteRecord, line: u64, layout: Layout) -> Result<ResultRow, String> {
-    let width = layout.ours().count() + layout.carried;
+/// A row's cells, read by the results record and checked; the problem in words otherwise.
+/// `ours` of its `width` fields are the record's.
+fn parse_row(
+    record: &csv::ByteRecord,
+    line: u64,
+    layout: ResultsLayout,
+    (ours, width): (usize, usize),
+) -> Result<ResultRow, String> {
     if record.len() != width {
         return Err(format!(
             "the row has {} fields but the header has {width} (a row cut short, or an edit \
@@ -360,62 +291,9 @@ fn parse_row(record: &csv::ByteRecord, line: u64, layout: Layout) -> Result<Resu
             record.len()
         ));
     }
-    let mut cells = Vec::with_capacity(width);
-    for (index, cell) in record.iter().enumerate() {
-        let text = std::str::from_utf8(cell).map_err(|_| {
-            let column = layout.column_name(index);
-            format!("the {column} cell is not UTF-8")
-        })?;
-        cells.push(text.to_string());
-    }
-    let mut cells = cells.into_iter();
-    let mut next = || cells.next().expect("the width was checked");
-    let input_line = next();
-    let account_id = unneutralize(&next()).to_string();
-    let user_id = unneutralize(&next()).to_string();
-    let status_text = next();
-    let status = RowStatus::ALL
-        .into_iter()
-        .find(|status| status.as_str() == status_text)
-        .ok_or_else(|| format!("{status_text:?} is not a status of the results"))?;
-    let personal_pin = Pin::new(next());
-    let primary_email = unneutralize(&next()).to_string();
-    let [display_name, error_code, error_message, attempts, request_id, finished_at] =
-        [(); 6].map(|()| next());
-    // Every cell the results neutralised on the way out is restored on the way in: what a
-    // reader of the ledger gets is what Chime or the input held.
-    let display_name = unneutralize(&display_name).to_string();
-    let error_message = unneutralize(&error_message).to_string();
-    let (given_email, logout) = match layout.offboarding_columns {
-        true => {
-            let given_email = unneutralize(&next()).to_string();
-            let logout_text = next();
-            let logout = Logout::ALL
-                .into_iter()
-                .find(|logout| logout.as_str() == logout_text)
-                .ok_or_else(|| format!("{logout_text:?} is not a logout of the results"))?;
-            (given_email, logout)
-        }
-        false => (String::new(), Logout::NotAsked),
-    };
-    Ok(ResultRow {
-        file_line: line,
-        input_line,
-        account_id,
-        user_id,
-        status,
-        personal_pin,
-        primary_email,
-        display_name,
-        error_code,
-        error_message,
-        attempts,
-        request_id,
-        finished_at,
-        given_email,
-        logout,
-        carried: cells.map(|cell| unneutralize(&cell).to_string()).collect(),
-    })
+    let columns = layout.read(record)?;
+    let carried = carried_cells(record, ours)?;
+    Ok(ResultRow::read(line, columns, carried))
 }
 
 #[cfg(test)]

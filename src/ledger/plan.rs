@@ -254,9 +254,7 @@ fn lines_reached(
         if row.file_line <= plan.after_line || (row.status == RowStatus::WouldReset && !dry_run) {
             continue;
         }
-        if let Ok(line) = row.input_line.parse() {
-            reached.insert(line);
-        }
+        reached.insert(row.input_line);
     }
     Ok(reached)
 }

@@ -4,11 +4,12 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::*;
+use crate::outcome::{Logout, RowStatus};
 
 const PIN: &str = "1234567890";
 
 fn header() -> String {
-    format!("{},team\n", RESULTS_HEADER.join(","))
+    format!("{},team\n", ResultsLayout::first_columns().join(","))
 }
 
 fn row(line: u64, user: &str, status: &str, pin: &str) -> String {
@@ -231,11 +232,8 @@ fn coverage_counts_each_planned_line_once_and_would_reset_only_for_a_dry_run() {
 
 #[test]
 fn the_offboarding_columns_are_read_when_the_header_has_them() {
-    let header = format!(
-        "{},{},team\n",
-        RESULTS_HEADER.join(","),
-        OFFBOARDING_HEADER.join(",")
-    );
+    let columns: Vec<&str> = ResultsLayout::CURRENT.columns().collect();
+    let header = format!("{},team\n", columns.join(","));
     let row = |line: u64, logout: &str| {
         format!("{line},acct,u{line},reset,{PIN},a@x.com,,,,2,,2026-01-01T00:00:00.000Z,A@x.com,{logout},x\n")
     };
@@ -251,4 +249,42 @@ fn the_offboarding_columns_are_read_when_the_header_has_them() {
     let (_dir, path) = file_of(text.as_bytes());
     let err = read_all(&path).unwrap_err().to_string();
     assert!(err.contains("line 2") && err.contains("\"maybe\""), "{err}");
+}
+
+#[test]
+fn a_number_that_is_not_one_is_an_error_naming_its_line_and_column() {
+    let text = header()
+        + &row(2, "u1", "reset", PIN)
+        + "3x,acct,u2,reset,,,,,,1,,2026-01-01T00:00:00.000Z,x\n";
+    let (_dir, path) = file_of(text.as_bytes());
+    let err = read_all(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("line 3") && err.contains("the line cell \"3x\" is not a whole number"),
+        "{err}"
+    );
+
+    let text = header() + "2,acct,u1,failed,,,,,,-1,,2026-01-01T00:00:00.000Z,x\n";
+    let (_dir, path) = file_of(text.as_bytes());
+    let err = read_all(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("line 2") && err.contains("the attempts cell \"-1\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn cells_neutralised_on_the_way_out_are_restored_on_the_way_in() {
+    let text = header()
+        + "2,'=acct,'-u1,reset,,'@a@x.com,'=HYPERLINK(\"x\"),'+E,'-m,1,'=r,2026-01-01T00:00:00.000Z,'=x\n";
+    let (_dir, path) = file_of(text.as_bytes());
+    let row = read_all(&path).unwrap().remove(0);
+    assert_eq!(row.account_id, "=acct");
+    assert_eq!(row.user_id, "-u1");
+    assert_eq!(row.primary_email, "@a@x.com");
+    assert_eq!(row.display_name, "=HYPERLINK(\"x\")");
+    assert_eq!(row.error_code, "+E");
+    assert_eq!(row.error_message, "-m");
+    assert_eq!(row.request_id, "=r");
+    assert_eq!(row.carried, vec!["=x".to_string()]);
+    assert_eq!((row.input_line, row.attempts), (2, 1));
 }

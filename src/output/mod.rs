@@ -9,49 +9,23 @@
 //! the input are neutralised against spreadsheet formula injection unless `--raw-cells` is
 //! given.
 
+pub mod cells;
 pub mod open;
+pub mod results_record;
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::outcome::{Outcome, RowStatus};
-use crate::rules::rfc3339_millis;
+use serde::Serialize;
 
+use crate::outcome::Outcome;
+
+use cells::Carried;
+pub use cells::{neutralize, unneutralize};
 pub use open::{whole_length, Files, RowsOutput, WholeOutput};
-
-/// Our columns, in order; the [`OFFBOARDING_HEADER`] columns and the carried input columns
-/// follow.
-pub const RESULTS_HEADER: [&str; 12] = [
-    "line",
-    "account_id",
-    "user_id",
-    "status",
-    "personal_pin",
-    "primary_email",
-    "display_name",
-    "error_code",
-    "error_message",
-    "attempts",
-    "request_id",
-    "finished_at",
-];
-
-/// The columns that came with offboarding, right after [`RESULTS_HEADER`]: the email the row
-/// gave beside its user id, and what became of `--logout`. Results written before them lack
-/// them; those are still read, and appended to in their own layout.
-pub const OFFBOARDING_HEADER: [&str; 2] = ["given_email", "logout"];
-
-/// Whether a results header (ours first) has the [`OFFBOARDING_HEADER`] columns.
-pub fn has_offboarding_columns(header: &[impl AsRef<str>]) -> bool {
-    let start = RESULTS_HEADER.len();
-    header.len() >= start + OFFBOARDING_HEADER.len()
-        && header[start..start + OFFBOARDING_HEADER.len()]
-            .iter()
-            .zip(OFFBOARDING_HEADER)
-            .all(|(name, ours)| name.as_ref() == ours)
-}
+pub use results_record::{ResultsLayout, ResultsLine};
 
 /// How PINs appear in the results (`--pins`, in [`crate::cmd::args::PinsArg`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,8 +130,9 @@ pub struct ResultsWriter {
     rows: RowSink,
     pins: PinPolicy,
     raw_cells: bool,
-    /// False when appending to results written before the [`OFFBOARDING_HEADER`] columns.
-    offboarding_columns: bool,
+    /// The columns of the file: results written before the offboarding columns are appended
+    /// to in their own layout.
+    layout: ResultsLayout,
 }
 
 /// Somewhere rows can be written and made durable.
@@ -225,21 +200,25 @@ impl RowSink {
         }
     }
 
-    /// Writes `rows` as CSV in one `write` and flushes it; a failed write is cut back to the
-    /// last whole row.
-    pub fn write_rows<Row, Cell>(&mut self, rows: impl IntoIterator<Item = Row>) -> io::Result<()>
-    where
-        Row: IntoIterator<Item = Cell>,
-        Cell: AsRef<[u8]>,
-    {
+    /// Writes `records` (each a row of a file's record type) as CSV in one `write` and
+    /// flushes it; a failed write is cut back to the last whole row.
+    pub fn write_records<Record: Serialize>(
+        &mut self,
+        records: impl IntoIterator<Item = Record>,
+    ) -> io::Result<()> {
         self.batch.clear();
         {
             let mut csv = batch_writer(&mut self.batch);
-            for row in rows {
-                csv.write_record(row)?;
+            for record in records {
+                csv.serialize(record)?;
             }
             csv.flush()?;
         }
+        self.write_batch()
+    }
+
+    /// Writes the batch to the sink.
+    fn write_batch(&mut self) -> io::Result<()> {
         let written = self
             .sink
             .write_all(&self.batch)
@@ -275,7 +254,7 @@ impl ResultsWriter {
             warn_if_stdout_is_a_shared_file();
         }
         let (rows, needs_header) = RowSink::open(output)?;
-        let offboarding_columns = match (needs_header, &destination) {
+        let offboarding = match (needs_header, &destination) {
             (false, Destination::File(path)) => {
                 !lacks_offboarding_columns(path).map_err(|source| OutputError::Unwritable {
                     file: name.clone(),
@@ -288,7 +267,7 @@ impl ResultsWriter {
             rows,
             pins,
             raw_cells,
-            offboarding_columns,
+            layout: ResultsLayout { offboarding },
         };
         if needs_header {
             writer
@@ -305,22 +284,21 @@ impl ResultsWriter {
             rows: RowSink::new(sink, 0),
             pins,
             raw_cells,
-            offboarding_columns: true,
+            layout: ResultsLayout::CURRENT,
         }
     }
 
     fn write_header(&mut self, carried_headers: &[String]) -> io::Result<()> {
-        let header = RESULTS_HEADER
+        let carried: Vec<String> = carried_headers
             .iter()
-            .chain(&OFFBOARDING_HEADER)
-            .map(|name| name.to_string())
-            .chain(
-                carried_headers
-                    .iter()
-                    .map(|name| cell(&carried_column_name(name), self.raw_cells)),
-            )
-            .collect::<Vec<_>>();
-        self.rows.write_rows([header])
+            .map(|name| carried_column_name(name))
+            .collect();
+        let carried = Carried {
+            cells: &carried,
+            raw_cells: self.raw_cells,
+        };
+        self.rows
+            .write_records([cells::header(self.layout.columns(), carried)])
     }
 
     /// Writes a batch of outcomes in one `write` and flushes it.
@@ -328,11 +306,11 @@ impl ResultsWriter {
         &mut self,
         outcomes: impl IntoIterator<Item = &'a Outcome>,
     ) -> io::Result<()> {
-        let (pins, raw_cells, offboarding) = (self.pins, self.raw_cells, self.offboarding_columns);
-        self.rows.write_rows(
+        let (pins, raw_cells, layout) = (self.pins, self.raw_cells, self.layout);
+        self.rows.write_records(
             outcomes
                 .into_iter()
-                .map(|outcome| record(outcome, pins, raw_cells, offboarding)),
+                .map(|outcome| ResultsLine::of(outcome, pins, raw_cells, layout)),
         )
     }
 
@@ -346,7 +324,7 @@ impl ResultsWriter {
 /// The name of a carried column in the results: a column named like one of ours would be
 /// ambiguous to a mail merge, so it gets an `input_` prefix.
 pub fn carried_column_name(name: &str) -> String {
-    if RESULTS_HEADER.contains(&name) || OFFBOARDING_HEADER.contains(&name) {
+    if ResultsLayout::is_ours(name) {
         format!("input_{name}")
     } else {
         name.to_string()
@@ -354,9 +332,11 @@ pub fn carried_column_name(name: &str) -> String {
 }
 
 /// A CSV writer into the batch buffer. Its own buffer is kept small: it is made afresh for
-/// every batch, often of one row, and the batch is in memory anyway.
+/// every batch, often of one row, and the batch is in memory anyway. The header is written
+/// apart, once per file, never from a record.
 fn batch_writer(batch: &mut Vec<u8>) -> csv::Writer<&mut Vec<u8>> {
     csv::WriterBuilder::new()
+        .has_headers(false)
         .buffer_capacity(512)
         .from_writer(batch)
 }
@@ -381,7 +361,7 @@ fn warn_if_stdout_is_a_shared_file() {
     }
 }
 
-/// Whether the results file at `path` was written before the [`OFFBOARDING_HEADER`] columns
+/// Whether the results file at `path` was written before the offboarding columns
 /// (false for an empty file: its header is still to be written). Read through a handle of its
 /// own, so that a writer's position is untouched.
 pub fn lacks_offboarding_columns(path: &Path) -> io::Result<bool> {
@@ -393,66 +373,8 @@ pub fn lacks_offboarding_columns(path: &Path) -> io::Result<bool> {
     let has_header = csv
         .read_record(&mut header)
         .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
-    Ok(has_header && !has_offboarding_columns(&header.iter().collect::<Vec<_>>()))
-}
-
-/// The cells of one results row; without the [`OFFBOARDING_HEADER`] columns when appending
-/// to results written before them.
-fn record(outcome: &Outcome, pins: PinPolicy, raw_cells: bool, offboarding: bool) -> Vec<String> {
-    let cell = |text: &str| cell(text, raw_cells);
-    let user = outcome.user.as_ref();
-    let pin = user
-        .and_then(|user| user.personal_pin.as_ref())
-        .filter(|_| outcome.status == RowStatus::Reset)
-        .map(|pin| pins.apply(pin.expose()))
-        .unwrap_or_default();
-    let optional = |value: Option<&String>| cell(value.map_or("", String::as_str));
-    let mut cells = vec![
-        outcome.line.to_string(),
-        cell(&outcome.account_id),
-        cell(&outcome.user_id),
-        outcome.status.as_str().to_string(),
-        pin,
-        optional(user.and_then(|u| u.primary_email.as_ref())),
-        optional(user.and_then(|u| u.display_name.as_ref())),
-        optional(outcome.error_code.as_ref()),
-        optional(outcome.error_message.as_ref()),
-        outcome.attempts.to_string(),
-        optional(outcome.request_id.as_ref()),
-        rfc3339_millis(outcome.finished_at),
-    ];
-    if offboarding {
-        cells.push(optional(outcome.given_email.as_ref()));
-        cells.push(outcome.logout.as_str().to_string());
-    }
-    cells.extend(outcome.carried.iter().map(|value| cell(value)));
-    cells
-}
-
-/// A cell from the service or the input, neutralised unless `--raw-cells`.
-fn cell(text: &str, raw_cells: bool) -> String {
-    if raw_cells {
-        text.to_string()
-    } else {
-        neutralize(text)
-    }
-}
-
-/// A cell a spreadsheet would run as a formula gets a leading apostrophe (OWASP's advice on
-/// CSV injection).
-pub fn neutralize(text: &str) -> String {
-    match text.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{text}"),
-        _ => text.to_string(),
-    }
-}
-
-/// Undoes [`neutralize`], for reading cells back from a results file.
-pub fn unneutralize(text: &str) -> &str {
-    match text.strip_prefix('\'') {
-        Some(rest) if neutralize(rest) == text => rest,
-        _ => text,
-    }
+    let layout = ResultsLayout::of_header(&header.iter().collect::<Vec<_>>());
+    Ok(has_header && !layout.is_some_and(|layout| layout.offboarding))
 }
 
 /// A sink that accepts `capacity` bytes, part of a write included, then fails like a full
@@ -510,7 +432,7 @@ impl Sink for FullDisk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::{Pin, UserRecord};
+    use crate::outcome::{Pin, RowStatus, UserRecord};
 
     fn outcome(name: &str) -> Outcome {
         Outcome::new(2, "a".into(), "u".into(), RowStatus::Reset)
@@ -529,22 +451,6 @@ mod tests {
         assert_eq!(PinPolicy::Omit.apply("1234567890"), "");
         assert_eq!(PinPolicy::Masked.apply("12345678é9"), "********é9");
         assert_eq!(PinPolicy::Masked.apply("é"), "é");
-    }
-
-    #[test]
-    fn formulas_are_neutralised_and_undone() {
-        assert_eq!(neutralize("=1+1"), "'=1+1");
-        assert_eq!(neutralize("-x"), "'-x");
-        assert_eq!(neutralize("plain"), "plain");
-        assert_eq!(unneutralize("'=1+1"), "=1+1");
-        assert_eq!(unneutralize("'plain"), "'plain");
-        let cells = record(&outcome("=HYPERLINK(\"x\")"), PinPolicy::Full, false, true);
-        assert_eq!(cells[6], "'=HYPERLINK(\"x\")");
-        assert_eq!(cells[14], "'@SUM(A1)");
-        let old_layout = record(&outcome("x"), PinPolicy::Full, false, false);
-        assert_eq!(old_layout[12], "'@SUM(A1)");
-        let raw = record(&outcome("=x"), PinPolicy::Full, true, true);
-        assert_eq!(raw[6], "=x");
     }
 
     #[test]

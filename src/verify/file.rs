@@ -11,29 +11,15 @@ use std::path::Path;
 use anyhow::bail;
 use sha2::{Digest, Sha256};
 
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
 use crate::ledger::{LedgerError, RowsFile};
-use crate::output::{neutralize, OutputError, RowSink, RowsOutput};
-use crate::rules::rfc3339_millis;
+use crate::outcome::Outcome;
+use crate::output::cells::{header, Carried};
+use crate::output::{OutputError, RowSink, RowsOutput};
 
 use super::verdict::{Verdict, Verified};
-use crate::outcome::Outcome;
-
-/// Our columns, in order; the results file's carried columns follow.
-pub const VERIFIED_HEADER: [&str; 10] = [
-    "line",
-    "account_id",
-    "user_id",
-    "status",
-    "primary_email",
-    "display_name",
-    "error_code",
-    "error_message",
-    "checked_at",
-    "results_fingerprint",
-];
-
-/// The columns of verified files written before they named their results file.
-const UNFINGERPRINTED_COLUMNS: usize = 9;
+use super::verified_record::{VerifiedColumns, VerifiedRow};
 
 /// Which results file a verified file checked: the length of the whole lines it held when the
 /// check began, and their SHA-256. The same results file appended to since (a resumed run,
@@ -74,6 +60,23 @@ impl ResultsFingerprint {
     }
 }
 
+impl Serialize for ResultsFingerprint {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.cell())
+    }
+}
+
+impl<'de> Deserialize<'de> for ResultsFingerprint {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let cell = <&'de str>::deserialize(deserializer)?;
+        ResultsFingerprint::parse(cell).ok_or_else(|| {
+            de::Error::custom(format!(
+                "the results fingerprint {cell:?} is not LENGTH:SHA256"
+            ))
+        })
+    }
+}
+
 /// The SHA-256 of the first `length` bytes of a file, in hex; `None` when it is shorter.
 fn sha256_of_start(path: &Path, length: u64) -> io::Result<Option<String>> {
     let mut start = File::open(path)?.take(length);
@@ -86,13 +89,13 @@ pub struct VerifiedWriter {
     rows: RowSink,
 }
 
-/// How a checked user's row of the verified file is written: the recorder makes the cells, the
+/// How a checked user's row of the verified file is made: the recorder makes the rows, the
 /// writer's thread writes them.
 #[derive(Clone, Debug)]
 pub struct VerifiedCells {
     raw_cells: bool,
-    /// The `results_fingerprint` cell of every row.
-    fingerprint: String,
+    /// The results file every row checked.
+    fingerprint: ResultsFingerprint,
 }
 
 impl VerifiedWriter {
@@ -109,16 +112,17 @@ impl VerifiedWriter {
         let mut writer = VerifiedWriter { rows };
         let cells = VerifiedCells {
             raw_cells,
-            fingerprint: fingerprint.cell(),
+            fingerprint: fingerprint.clone(),
         };
         if needs_header {
-            let header: Vec<String> = VERIFIED_HEADER
-                .iter()
-                .map(|name| name.to_string())
-                .chain(carried_headers.iter().map(|name| cells.cell(name)))
-                .collect();
+            let carried = Carried {
+                cells: carried_headers,
+                raw_cells,
+            };
+            let names = VerifiedColumns::names().iter().copied();
             writer
-                .write_rows(&[header])
+                .rows
+                .write_records([header(names, carried)])
                 .map_err(|source| OutputError::Unwritable { file: name, source })?;
         }
         Ok((writer, cells))
@@ -127,9 +131,9 @@ impl VerifiedWriter {
     /// Writes rows in one write; a failed write is cut back to the last whole row.
     pub fn write_rows<'a>(
         &mut self,
-        rows: impl IntoIterator<Item = &'a Vec<String>>,
+        rows: impl IntoIterator<Item = &'a VerifiedRow>,
     ) -> io::Result<()> {
-        self.rows.write_rows(rows)
+        self.rows.write_records(rows)
     }
 
     pub fn sync(&mut self) -> io::Result<()> {
@@ -138,34 +142,9 @@ impl VerifiedWriter {
 }
 
 impl VerifiedCells {
-    fn cell(&self, text: &str) -> String {
-        if self.raw_cells {
-            text.to_string()
-        } else {
-            neutralize(text)
-        }
-    }
-
-    /// The cells of a checked user's row.
-    pub fn row(&self, outcome: &Outcome, verdict: &Verdict) -> Vec<String> {
-        let user = outcome.user.as_ref();
-        let optional = |value: Option<&String>| self.cell(value.map_or("", String::as_str));
-        let mut cells = vec![
-            outcome.line.to_string(),
-            self.cell(&outcome.account_id),
-            self.cell(&outcome.user_id),
-            verdict.status.as_str().to_string(),
-            optional(user.and_then(|user| user.primary_email.as_ref())),
-            optional(user.and_then(|user| user.display_name.as_ref())),
-            optional(verdict.error_code.as_ref()),
-            optional(verdict.error_message.as_ref()),
-            rfc3339_millis(outcome.finished_at),
-            self.fingerprint.clone(),
-        ];
-        // The ledger restored the carried cells as the input held them: they go out by this
-        // file's rule, whatever the results' was (`--raw-cells` there or not).
-        cells.extend(outcome.carried.iter().map(|text| self.cell(text)));
-        cells
+    /// The row of a checked user.
+    pub fn row(&self, outcome: &Outcome, verdict: &Verdict) -> VerifiedRow {
+        VerifiedRow::of(outcome, verdict, &self.fingerprint, self.raw_cells)
     }
 }
 
@@ -220,21 +199,17 @@ pub fn already_verified(
             );
             return Err(bad(line, problem).into());
         }
-        let settled = Verified::ALL.into_iter().find(|status| {
-            let open =
-                *status == Verified::Failed || (recheck_changed && *status == Verified::Changed);
-            !open && status.as_str() == &record[3]
-        });
-        let results_line = record[0]
-            .parse::<u64>()
-            .map_err(|_| bad(line, format!("{:?} is not a line number", &record[0])))?;
-        let fingerprint = ResultsFingerprint::parse(&record[UNFINGERPRINTED_COLUMNS])
-            .ok_or_else(|| bad(line, "its results_fingerprint is not LENGTH:SHA256".into()))?;
-        if !fingerprints.iter().any(|(_, seen)| *seen == fingerprint) {
-            fingerprints.push((line, fingerprint));
+        let row = VerifiedColumns::read(&record).map_err(|problem| bad(line, problem))?;
+        let open =
+            row.status == Verified::Failed || (recheck_changed && row.status == Verified::Changed);
+        if !fingerprints
+            .iter()
+            .any(|(_, seen)| *seen == row.results_fingerprint)
+        {
+            fingerprints.push((line, row.results_fingerprint));
         }
-        if let Some(status) = settled {
-            lines.push((results_line, status));
+        if !open {
+            lines.push((row.line, row.status));
         }
     }
     for (line, fingerprint) in &fingerprints {
@@ -256,22 +231,18 @@ pub fn already_verified(
 }
 
 /// A verified file's header starts with our columns; one written before verified files named
-/// their results file cannot be resumed safely.
+/// their results file (without the last of our columns, the fingerprint) cannot be resumed
+/// safely.
 fn check_header(record: &csv::StringRecord, file: &str) -> anyhow::Result<()> {
-    if record
-        .iter()
-        .take(VERIFIED_HEADER.len())
-        .eq(VERIFIED_HEADER)
-    {
+    let ours = VerifiedColumns::names();
+    if record.iter().take(ours.len()).eq(ours.iter().copied()) {
         return Ok(());
     }
+    let unfingerprinted = &ours[..ours.len() - 1];
     let older = record
         .iter()
-        .take(UNFINGERPRINTED_COLUMNS)
-        .eq(VERIFIED_HEADER
-            .iter()
-            .take(UNFINGERPRINTED_COLUMNS)
-            .copied());
+        .take(unfingerprinted.len())
+        .eq(unfingerprinted.iter().copied());
     if older {
         bail!(
             "{file} was written by an earlier version, which did not record the results file it \
@@ -284,4 +255,41 @@ fn check_header(record: &csv::StringRecord, file: &str) -> anyhow::Result<()> {
         problem: "this is not the header of a verified file".into(),
     }
     .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A results file and a verified file of it, with `header` and `row` (the fingerprint as
+    /// `{fingerprint}`).
+    fn files(
+        header: &str,
+        row: &str,
+    ) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let results = dir.path().join("results.csv");
+        std::fs::write(&results, "line\n2\n").expect("written");
+        let fingerprint = ResultsFingerprint::of(&results)
+            .expect("a fingerprint")
+            .cell();
+        let verified = dir.path().join("verified.csv");
+        let row = row.replace("{fingerprint}", &fingerprint);
+        std::fs::write(&verified, format!("{header}\n{row}\n")).expect("written");
+        (dir, results, verified)
+    }
+
+    #[test]
+    fn a_verified_file_is_read_by_its_record_and_the_older_layout_is_refused() {
+        let names = VerifiedColumns::names();
+        let header = format!("{},team", names.join(","));
+        let (_dir, results, verified) = files(&header, "7,a,u,current,,,,,t,{fingerprint},x");
+        let settled = already_verified(&verified, false, &results).expect("readable");
+        assert_eq!(settled.lines, [(7, Verified::Current)]);
+
+        let older = names[..names.len() - 1].join(",");
+        let (_dir, results, verified) = files(&older, "7,a,u,current,,,,,t");
+        let err = already_verified(&verified, false, &results).expect_err("refused");
+        assert!(err.to_string().contains("earlier version"), "{err}");
+    }
 }

@@ -18,6 +18,7 @@
 mod file;
 mod record;
 mod verdict;
+mod verified_record;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -232,7 +233,7 @@ impl<I> UsersToCheck<I> {
             },
             payload: Recorded {
                 pin: row.personal_pin,
-                input_line: row.input_line.parse().unwrap_or(0),
+                input_line: row.input_line,
                 carried: row.carried,
             },
         })

@@ -23,12 +23,13 @@ use crate::writer_thread::{BatchWriter, Closed, WriterThread};
 
 use super::file::{VerifiedCells, VerifiedWriter};
 use super::verdict::{judge, recorded_form, Verified};
+use super::verified_record::VerifiedRow;
 use super::{Checked, VerifyConfig};
 
 /// A checked user's row of the verified file, and, for a `changed` user under
 /// `--update-results`, the `reset` row with the live PIN to append to the results.
 pub struct VerifyRow {
-    cells: Vec<String>,
+    cells: VerifiedRow,
     update: Option<Outcome>,
     /// How the row is named if it cannot be written.
     unrecorded: UnrecordedRow,
