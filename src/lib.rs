@@ -23,6 +23,7 @@ mod chime;
 pub mod cmd;
 mod config;
 mod dedup;
+mod engine;
 mod execution;
 pub mod exit;
 mod input;

@@ -3,7 +3,7 @@
 //! the PIN recorded is the live one: `current`, `changed`, `not-found`, `unverifiable` or
 //! `failed`, one row per user in the verified file, never a PIN.
 //!
-//! It runs on `run`'s engine (`pipeline::drive`, the executor in `Mode::Verify`): the same
+//! It runs on `run`'s engine (`engine::drive`, the executor in `Mode::Verify`): the same
 //! reader thread, rate, concurrency, retry loop, adaptive rate, stop rules, signals, recorder
 //! loop and writer's thread; only its jobs, its judge and its file are its own. The files are
 //! locked as `run` locks its results, and `--resume` skips the users a verified file settled.
@@ -29,12 +29,12 @@ use anyhow::Context as _;
 
 use crate::chime::ChimeClient;
 use crate::config::EngineConfig;
+use crate::engine::{drive, feed, start_reader, start_writer};
 use crate::execution::{Job, Payload, Row, RunState, Work};
 use crate::input::Target;
 use crate::ledger::{self, FinalRow, FinalRows, LedgerError, ResultRow, RowReader};
 use crate::outcome::{Outcome, Pin, RowStatus, StopReason};
 use crate::output::{Destination, Existing, Files, ResultsWriter};
-use crate::pipeline::{drive, feed, start_reader, start_writer};
 use crate::progress::Progress;
 use crate::summary::Tally;
 

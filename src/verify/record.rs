@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::engine::Recording;
 use crate::execution::{Control, RunState};
 use crate::ledger::is_done;
 use crate::ledger::plan::Coverage;
 use crate::outcome::{Outcome, Pin, RowStatus, StopReason, UnrecordedRow, UserRecord};
 use crate::output::{PinPolicy, ResultsWriter};
-use crate::pipeline::Recording;
 use crate::progress::Progress;
 use crate::summary::Tally;
 use crate::words::thousands;
