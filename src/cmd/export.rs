@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use aws_sdk_chime::types::{RegistrationStatus, User, UserType};
+use serde::{Deserialize, Serialize};
 
 use crate::chime::{classify, CallError, ChimeClient};
 use crate::cmd::args::{AwsArgs, IdArgs};
@@ -18,20 +19,31 @@ use crate::cmd::examples;
 use crate::cmd::{describe, exit_code};
 use crate::execution::RetryPolicy;
 use crate::exit;
-use crate::output::{neutralize, Destination, Existing, Files};
+use crate::output::cells::{column_names, Text};
+use crate::output::{Destination, Existing, Files};
 use crate::words::{counted, thousands};
 
-/// The header of an exported file. `run` reads `account_id` and `user_id` (and `email` when a
-/// row has no user id) and carries the other columns into its results.
-pub const EXPORT_HEADER: [&str; 7] = [
-    "account_id",
-    "user_id",
-    "email",
-    "display_name",
-    "user_type",
-    "registration_status",
-    "license_type",
-];
+/// A row of an exported file: the one place its columns are named and ordered. `run` reads
+/// `account_id` and `user_id` (and `email` when a row has no user id) and carries the other
+/// columns into its results. Every cell is neutralised against spreadsheet formulas (`run`
+/// reads the ids back unchanged: GUIDs never start with a formula character).
+#[derive(Debug, Serialize, Deserialize)]
+struct ExportedUser<'a> {
+    #[serde(borrow)]
+    account_id: Text<'a>,
+    #[serde(borrow)]
+    user_id: Text<'a>,
+    #[serde(borrow)]
+    email: Text<'a>,
+    #[serde(borrow)]
+    display_name: Text<'a>,
+    #[serde(borrow)]
+    user_type: Text<'a>,
+    #[serde(borrow)]
+    registration_status: Text<'a>,
+    #[serde(borrow)]
+    license_type: Text<'a>,
+}
 
 /// Users asked for in each ListUsers call: the most the API allows, for the fewest calls.
 const PAGE_SIZE: i32 = 200;
@@ -223,7 +235,7 @@ async fn list_accounts<'a, W: Write>(
     sheet: &mut csv::Writer<W>,
 ) -> Result<Vec<(&'a str, u64)>, Failure> {
     sheet
-        .write_record(EXPORT_HEADER)
+        .serialize(column_names::<ExportedUser>())
         .map_err(Failure::Unwritable)?;
     let mut per_account = Vec::with_capacity(accounts.len());
     for account in accounts {
@@ -277,7 +289,7 @@ async fn list_account<W: Write>(
             .map_err(Failure::Call)?;
         for user in page.users().iter().filter(|user| filter.keeps(user)) {
             sheet
-                .write_record(row(account, user))
+                .serialize(row(account, user))
                 .map_err(Failure::Unwritable)?;
             kept += 1;
         }
@@ -288,22 +300,21 @@ async fn list_account<W: Write>(
     }
 }
 
-/// One exported row of a user listed in `account`, every cell neutralised against spreadsheet
-/// formulas (`run` reads the IDs back unchanged: GUIDs never start with a formula character).
-fn row(account: &str, user: &User) -> [String; 7] {
-    let text = |value: Option<&str>| neutralize(value.unwrap_or(""));
-    [
-        text(user.account_id().or(Some(account))),
-        text(Some(user.user_id())),
-        text(user.primary_email()),
-        text(user.display_name()),
-        text(user.user_type().map(UserType::as_str)),
-        text(
+/// The exported row of a user listed in `account`.
+fn row<'a>(account: &'a str, user: &'a User) -> ExportedUser<'a> {
+    let text = |value: Option<&'a str>| Text::new(value.unwrap_or(""), false);
+    ExportedUser {
+        account_id: text(user.account_id().or(Some(account))),
+        user_id: text(Some(user.user_id())),
+        email: text(user.primary_email()),
+        display_name: text(user.display_name()),
+        user_type: text(user.user_type().map(UserType::as_str)),
+        registration_status: text(
             user.user_registration_status()
                 .map(RegistrationStatus::as_str),
         ),
-        text(user.license_type().map(|license| license.as_str())),
-    ]
+        license_type: text(user.license_type().map(|license| license.as_str())),
+    }
 }
 
 /// `--email-domain`, lowercased and without a leading `@`.
@@ -348,13 +359,17 @@ mod tests {
 
     #[test]
     fn rows_follow_the_header_and_are_neutralised() {
-        let cells = row(
-            "ignored",
-            &user("a@example.com", RegistrationStatus::Registered),
+        let mut sheet = csv::Writer::from_writer(Vec::new());
+        sheet.serialize(column_names::<ExportedUser>()).unwrap();
+        let user = user("a@example.com", RegistrationStatus::Registered);
+        sheet.serialize(row("ignored", &user)).unwrap();
+        let text = String::from_utf8(sheet.into_inner().unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "account_id,user_id,email,display_name,user_type,registration_status,license_type\n\
+             11111111-2222-3333-4444-555555555555,aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee,\
+             a@example.com,\"'=HYPERLINK(\"\"x\"\")\",PrivateUser,Registered,Pro\n"
         );
-        assert_eq!(cells[0], "11111111-2222-3333-4444-555555555555");
-        assert_eq!(cells[3], "'=HYPERLINK(\"x\")");
-        assert_eq!(&cells[4..], ["PrivateUser", "Registered", "Pro"]);
     }
 
     #[test]

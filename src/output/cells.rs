@@ -3,7 +3,8 @@
 //! follow our columns, a record's column names read off its type, and a cell that cannot be
 //! read told in words.
 //!
-//! The records themselves are [`super::results_record`] and `verify`'s verified record; each
+//! The records themselves are [`super::results_record`], `verify`'s verified record and
+//! `export`'s exported user; each
 //! is written with serde through `csv` (`Writer::serialize`) and read back with
 //! `ByteRecord::deserialize`, positionally, so that its struct is the one place its columns are
 //! named and ordered.

@@ -22,8 +22,8 @@ use serde::Serialize;
 
 use crate::outcome::Outcome;
 
+pub use cells::unneutralize;
 use cells::Carried;
-pub use cells::{neutralize, unneutralize};
 pub use open::{whole_length, Files, RowsOutput, WholeOutput};
 pub use results_record::{ResultsLayout, ResultsLine};
 
