@@ -56,7 +56,8 @@ pub struct RunConfig {
     pub pins: PinPolicy,
     pub raw_cells: bool,
     pub rehearsal: Option<Rehearsal>,
-    pub summary_json: Option<PathBuf>,
+    /// `--summary-json`: where the summary's JSON goes.
+    pub summary_json: Option<Destination>,
     /// `--yes`: no question before the first reset, nor after the canary.
     pub yes: bool,
     /// `--canary N`: the first N valid rows go alone, the rest only if all of them succeed.

@@ -36,7 +36,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
     }
     let results = files.rows(&config.engine.output, existing, "the results file")?;
     let summary = match &config.summary_json {
-        Some(path) => Some(files.whole(&Destination::from_arg(path), existing, "the summary")?),
+        Some(path) => Some(files.whole(path, existing, "the summary")?),
         None => None,
     };
     let logout = config.engine.exec.offboarding.logout;

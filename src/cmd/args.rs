@@ -5,7 +5,7 @@
 
 use std::marker::PhantomData;
 use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -103,7 +103,7 @@ pub struct InputArgs {
 impl InputArgs {
     pub fn options(&self) -> InputOptions {
         InputOptions {
-            source: Source::from_arg(&self.input),
+            source: file_or_std(&self.input, Source::Stdin, Source::File),
             delimiter: self.delimiter,
             default_account: self.account_id.clone(),
             strict_ids: self.ids.strict(),
@@ -288,7 +288,7 @@ impl<F: OutputFile> OutputArgs<F> {
     /// Where to write, and what to do with a file already there: `--resume` appends to it,
     /// `--force` overwrites it, and without either it is refused.
     pub fn destination(&self) -> anyhow::Result<(Destination, Existing)> {
-        let destination = Destination::from_arg(&self.output);
+        let destination = file_or_std(&self.output, Destination::Stdout, Destination::File);
         if self.resume && destination == Destination::Stdout {
             bail!(
                 "--resume needs a {} file to read: it cannot be used with -o -",
@@ -334,6 +334,16 @@ impl From<PinsArg> for PinPolicy {
             PinsArg::Masked => PinPolicy::Masked,
             PinsArg::Omit => PinPolicy::Omit,
         }
+    }
+}
+
+/// A file named on the command line, or `-` for the standard stream (stdin for what is read,
+/// stdout for what is written): the one place that says what `-` means.
+pub fn file_or_std<T>(arg: &Path, std: T, file: impl FnOnce(PathBuf) -> T) -> T {
+    if arg == Path::new("-") {
+        std
+    } else {
+        file(arg.to_path_buf())
     }
 }
 

@@ -14,7 +14,7 @@ use aws_sdk_chime::types::{RegistrationStatus, User, UserType};
 use serde::{Deserialize, Serialize};
 
 use crate::chime::{classify, CallError, ChimeClient};
-use crate::cmd::args::{AwsArgs, IdArgs};
+use crate::cmd::args::{file_or_std, AwsArgs, IdArgs};
 use crate::cmd::examples;
 use crate::cmd::{describe, exit_code};
 use crate::execution::RetryPolicy;
@@ -172,7 +172,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<u8> {
         },
     };
     let settings = args.aws.client_settings()?;
-    let destination = Destination::from_arg(&args.output);
+    let destination = file_or_std(&args.output, Destination::Stdout, Destination::File);
     let existing = if args.force {
         Existing::Overwrite
     } else {

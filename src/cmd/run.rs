@@ -5,11 +5,14 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
-use crate::cmd::args::{AwsArgs, ExecArgs, InputArgs, OutputArgs, OutputFile, PinsArg};
+use crate::cmd::args::{
+    file_or_std, AwsArgs, ExecArgs, InputArgs, OutputArgs, OutputFile, PinsArg,
+};
 use crate::cmd::examples;
 use crate::config::{Rehearsal, RunConfig};
 use crate::execution::{ExecConfig, Mode, Offboarding};
 use crate::exit;
+use crate::output::Destination;
 
 /// Flags of `chime-pin-reset run`.
 #[derive(Clone, Debug, clap::Args)]
@@ -140,7 +143,10 @@ pub fn config(args: RunArgs) -> anyhow::Result<RunConfig> {
         rehearsal: args.simulate.then(|| Rehearsal {
             directory: args.simulate_directory.clone(),
         }),
-        summary_json: args.summary_json.clone(),
+        summary_json: args
+            .summary_json
+            .as_deref()
+            .map(|path| file_or_std(path, Destination::Stdout, Destination::File)),
         yes: args.yes,
         canary: args.canary,
     })

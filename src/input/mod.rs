@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 pub use crate::dedup::Fingerprints;
@@ -40,14 +40,6 @@ pub enum Source {
 }
 
 impl Source {
-    pub fn from_arg(arg: &Path) -> Self {
-        if arg == Path::new("-") {
-            Source::Stdin
-        } else {
-            Source::File(arg.to_path_buf())
-        }
-    }
-
     /// How the source is named in messages.
     pub fn name(&self) -> String {
         match self {

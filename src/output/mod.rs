@@ -62,14 +62,6 @@ pub enum Destination {
 }
 
 impl Destination {
-    pub fn from_arg(arg: &Path) -> Self {
-        if arg == Path::new("-") {
-            Destination::Stdout
-        } else {
-            Destination::File(arg.to_path_buf())
-        }
-    }
-
     pub fn name(&self) -> String {
         match self {
             Destination::File(path) => path.display().to_string(),
