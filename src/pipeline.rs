@@ -33,6 +33,12 @@ const BATCH_ROWS: usize = 256;
 /// Answers held for a writer that is behind before the executor is made to wait: a batch
 /// is written in one write, so this is also the most rows one write holds.
 const BACKLOG_ROWS: usize = 256;
+/// Answers gathered before the writer's thread is woken for them, unless [`HAND_OVER_AFTER`]
+/// comes first: each wake-up of that thread costs two context switches.
+const HAND_OVER_ROWS: usize = 64;
+/// The longest an answer waits to be handed to the writer: short beside the second within
+/// which a written row is fsynced.
+const HAND_OVER_AFTER: Duration = Duration::from_millis(50);
 
 /// Runs the whole job and returns the exit code. An `Err` means nothing was sent.
 pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
@@ -368,7 +374,8 @@ pub trait Recording {
     fn woke(&mut self, state: &RunState);
 }
 
-/// Takes every outcome until the executor is done, handing rows to the writer as it can.
+/// Takes every outcome until the executor is done, handing rows to the writer [`HAND_OVER_ROWS`]
+/// at a time, or once the oldest has waited [`HAND_OVER_AFTER`] (at once when the run stops).
 pub async fn record_all<R: Recording>(
     recording: &mut R,
     mut outcomes: mpsc::Receiver<Outcome>,
@@ -377,14 +384,23 @@ pub async fn record_all<R: Recording>(
     let control = &state.control;
     let mut ticker = tokio::time::interval(Duration::from_millis(200));
     let mut batch = Vec::new();
+    // When the oldest answer not yet handed to the writer came.
+    let mut held_since: Option<tokio::time::Instant> = None;
     loop {
         let event = {
             let (writer, backlog) = recording.writer();
             // While the writer is behind, answers wait in the executor's channel, whose tasks
             // hold their slots, so no more rows are sent. A stopping run takes every answer,
             // so that none waits in a task that the end of the grace period drops.
-            let take = backlog.len() < BACKLOG_ROWS || control.dispatch.is_cancelled();
-            let ready_to_hand = !backlog.is_empty() && writer.is_open();
+            let stopping = control.dispatch.is_cancelled();
+            let take = backlog.len() < BACKLOG_ROWS || stopping;
+            let hand_over_at = held_since.map(|since| since + HAND_OVER_AFTER);
+            let due = backlog.len() >= HAND_OVER_ROWS
+                || stopping
+                || hand_over_at.is_some_and(|at| at <= tokio::time::Instant::now());
+            let ready_to_hand = !backlog.is_empty() && writer.is_open() && due;
+            let hand_over_later = !backlog.is_empty() && writer.is_open() && !due;
+            let later = hand_over_at.unwrap_or_else(tokio::time::Instant::now);
             tokio::select! {
                 received = outcomes.recv_many(&mut batch, BATCH_ROWS), if take => match received {
                     0 => Event::AnswersDone,
@@ -395,6 +411,7 @@ pub async fn record_all<R: Recording>(
                     Err(WriterGone) => Event::WriterGone,
                 },
                 () = control.dispatch.cancelled(), if !take => Event::Tick,
+                () = tokio::time::sleep_until(later), if hand_over_later => Event::Tick,
                 _ = ticker.tick() => Event::Tick,
             }
         };
@@ -406,6 +423,12 @@ pub async fn record_all<R: Recording>(
             )),
             Event::HandedOver | Event::Tick => {}
         }
+        let (_, backlog) = recording.writer();
+        held_since = match (backlog.is_empty(), held_since) {
+            (true, _) => None,
+            (false, None) => Some(tokio::time::Instant::now()),
+            (false, since) => since,
+        };
         recording.woke(state);
     }
 }

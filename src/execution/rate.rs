@@ -49,8 +49,8 @@
 //!
 //! A run's waits where a late wake-up is lost for good (after a throttle, where each send goes
 //! a whole period after the last, and at the configured rate's limiter) are on the crate's
-//! [`PreciseTimer`], which wakes within a fraction of a millisecond, instead of on tokio's
-//! timer, which wakes on the next whole millisecond or the one after
+//! [`Alarm`], a timerfd the runtime's own poll wakes for within a fraction of a millisecond,
+//! instead of on tokio's timer, which wakes on the next whole millisecond or the one after
 //! ([`RateGovernor::with_precise_timer`]; the tests' paused clock drives tokio's).
 
 use std::collections::VecDeque;
@@ -66,7 +66,7 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
 
-use crate::timer::PreciseTimer;
+use crate::timer::Alarm;
 
 /// The rate kept after a cut that follows another (the first fell short), as a share of the
 /// ceiling.
@@ -153,17 +153,15 @@ pub struct RateGovernor {
     /// The configured rate and burst: one governor limiter.
     limiter: Option<Limiter>,
     /// One sender at a time waits for its send time, the rest queue here in order (the lock is
-    /// fair): the waiter recomputes its time on waking, so a rate change applies at once.
-    turn: tokio::sync::Mutex<()>,
+    /// fair): the waiter recomputes its time on waking, so a rate change applies at once. The
+    /// waiter holds the alarm its exact waits are on (see [`RateGovernor::with_precise_timer`]);
+    /// `None` on the tests' paused clock, which only tokio's timer follows.
+    turn: tokio::sync::Mutex<Option<Alarm>>,
     /// Wakes the waiting sender when the slow start raises the rate: its time comes sooner.
     raised: tokio::sync::Notify,
     /// Requests in flight at most (`--concurrency`): the slow start ends once the rate lets
     /// half as many go per round trip.
     window: f64,
-    /// Where a late send is time lost for good (after a throttle, and at the configured rate),
-    /// the waits are on this timer instead of tokio's millisecond one; `None` on the tests'
-    /// paused clock, which only tokio's timer follows.
-    timer: Option<PreciseTimer>,
     state: Mutex<State>,
 }
 
@@ -258,10 +256,9 @@ impl RateGovernor {
         RateGovernor {
             ceiling,
             limiter,
-            turn: tokio::sync::Mutex::new(()),
+            turn: tokio::sync::Mutex::new(None),
             raised: tokio::sync::Notify::new(),
             window: window.get() as f64,
-            timer: None,
             state: Mutex::new(State {
                 w_max: f64::INFINITY,
                 last_cut: None,
@@ -276,23 +273,13 @@ impl RateGovernor {
         }
     }
 
-    /// Waits where a late send is lost for good on a timer of its own, to within a fraction of
-    /// a millisecond (see [`PreciseTimer`]). Without it a run loses up to a millisecond a send
-    /// there: measured by the benchmark on a 2-core VM, 938.9/s at `--rate 1000 --burst 2`
-    /// (997.7–998.6/s with it), and against a bucket of 20/s with no burst 94.6–95.3% of its
-    /// rate (95.5–97.1% with it). A machine that cannot start one more thread keeps tokio's
-    /// timer.
-    pub fn with_precise_timer(mut self) -> Self {
-        self.timer = PreciseTimer::start("pacer-timer").ok();
-        self
-    }
-
-    /// Sleeps until `at`: on the precise timer if there is one and the wait is `exact`, on
-    /// tokio's otherwise.
-    async fn sleep_until(&self, at: Instant, exact: bool) {
-        match &self.timer {
-            Some(timer) if exact => timer.wake_at(at.into_std()).await,
-            _ => tokio::time::sleep_until(at).await,
+    /// Waits where a late send is lost for good on an [`Alarm`], to within a fraction of a
+    /// millisecond, instead of tokio's millisecond ticks (figures in tests/bench/pacing-notes.md).
+    /// Called within the runtime, whose reactor the alarm joins; without one, tokio's timer.
+    pub fn with_precise_timer(self) -> Self {
+        RateGovernor {
+            turn: tokio::sync::Mutex::new(Alarm::new()),
+            ..self
         }
     }
 
@@ -304,7 +291,7 @@ impl RateGovernor {
 
     /// Waits until one more request may be sent; the ticket goes back with its answer.
     pub async fn acquire(&self) -> SendTicket {
-        let _turn = self.turn.lock().await;
+        let mut alarm = self.turn.lock().await;
         loop {
             // Created before the rate is read, so that no raise after the reading is missed.
             let raised = self.raised.notified();
@@ -314,15 +301,14 @@ impl RateGovernor {
                 // Where late sends keep their booked time, tokio's millisecond costs nothing.
                 let exact = booking.slack.is_zero();
                 tokio::select! {
-                    _ = self.sleep_until(booking.at, exact) => {}
+                    _ = sleep_until(&mut alarm, booking.at, exact) => {}
                     _ = raised => {}
                 }
                 continue;
             }
             if let Some(limiter) = &self.limiter {
                 if let Err(not_until) = limiter.check() {
-                    self.sleep_until(not_until.earliest_possible().0, true)
-                        .await;
+                    sleep_until(&mut alarm, not_until.earliest_possible().0, true).await;
                     continue;
                 }
             }
@@ -439,6 +425,15 @@ impl RateGovernor {
         state.beta = cut.beta;
         state.provisional = cut.uncertain && !settled;
         state.last_cut = Some(now);
+    }
+}
+
+/// Sleeps until `at`: on the alarm if there is one and the wait is `exact`, on tokio's timer
+/// otherwise.
+async fn sleep_until(alarm: &mut Option<Alarm>, at: Instant, exact: bool) {
+    match alarm {
+        Some(alarm) if exact => alarm.sleep_until(at.into_std()).await,
+        _ => tokio::time::sleep_until(at).await,
     }
 }
 
