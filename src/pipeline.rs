@@ -372,6 +372,10 @@ pub trait Recording {
 
     /// After every wake-up: the progress line.
     fn woke(&mut self, state: &RunState);
+
+    /// Whether [`Recording::woke`] wants a wake-up every 200 ms too, answers or none (the
+    /// progress line does; with none shown, each would only cost a wake-up).
+    fn wants_ticks(&self) -> bool;
 }
 
 /// Takes every outcome until the executor is done, handing rows to the writer [`HAND_OVER_ROWS`]
@@ -386,6 +390,7 @@ pub async fn record_all<R: Recording>(
     let mut batch = Vec::new();
     // When the oldest answer not yet handed to the writer came.
     let mut held_since: Option<tokio::time::Instant> = None;
+    let ticks = recording.wants_ticks();
     loop {
         let event = {
             let (writer, backlog) = recording.writer();
@@ -412,7 +417,7 @@ pub async fn record_all<R: Recording>(
                 },
                 () = control.dispatch.cancelled(), if !take => Event::Tick,
                 () = tokio::time::sleep_until(later), if hand_over_later => Event::Tick,
-                _ = ticker.tick() => Event::Tick,
+                _ = ticker.tick(), if ticks => Event::Tick,
             }
         };
         match event {
@@ -451,6 +456,10 @@ impl Recording for RunRecorder {
     fn woke(&mut self, state: &RunState) {
         self.progress
             .update(&self.tally, &state.live, state.rate.current());
+    }
+
+    fn wants_ticks(&self) -> bool {
+        self.progress.is_shown()
     }
 }
 

@@ -133,6 +133,10 @@ impl Recording for VerifyRecorder {
         self.progress
             .update(&self.tally, &state.live, state.rate.current());
     }
+
+    fn wants_ticks(&self) -> bool {
+        self.progress.is_shown()
+    }
 }
 
 impl VerifyRecorder {
