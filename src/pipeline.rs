@@ -36,9 +36,12 @@ const BACKLOG_ROWS: usize = 256;
 /// Answers gathered before the writer's thread is woken for them, unless [`HAND_OVER_AFTER`]
 /// comes first: each wake-up of that thread costs two context switches.
 const HAND_OVER_ROWS: usize = 64;
-/// The longest an answer waits to be handed to the writer: short beside the second within
-/// which a written row is fsynced.
+/// How long answers are gathered for the writer while more keep coming (each wakes the recorder
+/// anyway): short beside the second within which a written row is fsynced.
 const HAND_OVER_AFTER: Duration = Duration::from_millis(50);
+/// The longest an answer waits for the writer when no other comes to carry it: the recorder is
+/// woken for it only then.
+const HAND_OVER_AT_LATEST: Duration = Duration::from_millis(200);
 
 /// Runs the whole job and returns the exit code. An `Err` means nothing was sent.
 pub async fn run(config: RunConfig) -> anyhow::Result<u8> {
@@ -379,7 +382,8 @@ pub trait Recording {
 }
 
 /// Takes every outcome until the executor is done, handing rows to the writer [`HAND_OVER_ROWS`]
-/// at a time, or once the oldest has waited [`HAND_OVER_AFTER`] (at once when the run stops).
+/// at a time, or once the oldest has waited [`HAND_OVER_AFTER`] (or [`HAND_OVER_AT_LATEST`]
+/// when no answer comes meanwhile; at once when the run stops).
 pub async fn record_all<R: Recording>(
     recording: &mut R,
     mut outcomes: mpsc::Receiver<Outcome>,
@@ -405,7 +409,9 @@ pub async fn record_all<R: Recording>(
                 || hand_over_at.is_some_and(|at| at <= tokio::time::Instant::now());
             let ready_to_hand = !backlog.is_empty() && writer.is_open() && due;
             let hand_over_later = !backlog.is_empty() && writer.is_open() && !due;
-            let later = hand_over_at.unwrap_or_else(tokio::time::Instant::now);
+            let later = held_since.map_or_else(tokio::time::Instant::now, |since| {
+                since + HAND_OVER_AT_LATEST
+            });
             tokio::select! {
                 received = outcomes.recv_many(&mut batch, BATCH_ROWS), if take => match received {
                     0 => Event::AnswersDone,

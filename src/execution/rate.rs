@@ -45,8 +45,8 @@
 //! shows that the configured rate and burst hold once the adaptive rate climbs back up to them.
 //! Only one of the two ever makes a request wait: below the configured rate the pacer spaces
 //! the sends, at it the limiter alone decides, so no send pays for two timer roundings. All
-//! times are [`tokio::time::Instant`] for the same reason. The limiter runs half a percent
-//! under `--rate` ([`CEILING_MARGIN`]), and a send it held that the timer woke late keeps its
+//! times are [`tokio::time::Instant`] for the same reason. The limiter runs 0.7% under
+//! `--rate` ([`CEILING_MARGIN`]), and a send it held that the timer woke late keeps its
 //! booked time, within a tenth of a period ([`LATE_CREDIT_SHARE`]): with `--burst 1` a late
 //! wake-up is no longer lost for every send, and no one-second window holds more than the rate.
 //!
@@ -56,19 +56,19 @@
 //! instead of on tokio's timer, which wakes on the next whole millisecond or the one after
 //! ([`RateGovernor::with_precise_timer`]; the tests' paused clock drives tokio's).
 
+mod clock;
+
 use std::collections::VecDeque;
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::ops::Add;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use governor::clock::{Clock, Reference};
 use governor::middleware::NoOpMiddleware;
-use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
+
+pub use clock::{TokioClock, TokioInstant};
 
 use crate::timer::Alarm;
 
@@ -76,18 +76,12 @@ use crate::timer::Alarm;
 /// ceiling.
 const BETA: f64 = 0.9;
 /// Where a lone throttle sets the ceiling, as a share of the rate that met it: a probe just past
-/// the service's rate. Against a bucket with little burst, a rate just under Chime's still
-/// meets a throttle whenever two sends arrive a fraction of a millisecond closer than the
-/// average, so a ceiling at the probe's own rate is met again within seconds (at 20/s with a
-/// burst of one, one lab run: a throttle every 2.4–5.2 s, each with its cut); 1.5% under it,
-/// every 1.7–7.2 s, and every 4–6.5 s once the sends after a throttle were timed to a
-/// fraction of a millisecond.
+/// the service's rate, and a ceiling at the probe's own rate is met again within seconds
+/// (figures in tests/bench/pacing-notes.md).
 const PROBE_MARGIN: f64 = 0.985;
 /// The share of that ceiling kept after a lone throttle: the ceiling is known closely, so a
-/// small step back is enough. Past a provisional ceiling the climb was fast and the probe went
-/// further past the service's rate, so [`BETA`] applies there: against a bucket of 50/s with a
-/// burst of 5 at 50 ms, a run's second congestion event took 3 throttles instead of 5 (two lab
-/// runs).
+/// small step back is enough. Past a provisional ceiling the probe went further past the
+/// service's rate, so [`BETA`] applies there (figures in tests/bench/pacing-notes.md).
 const PROBE_BETA: f64 = 0.99;
 /// The rate kept after the first throttle of a run.
 const FIRST_BETA: f64 = 0.5;
@@ -108,11 +102,10 @@ const PROVISIONAL_SCALE: f64 = 0.1;
 /// Never slower than one request every two seconds (smithy-rs's floor too).
 const MIN_RATE: f64 = 0.5;
 /// An unlimited run starts at this rate and doubles it with each round trip's answers until
-/// the first throttle: all `--concurrency` requests at once would meet a small burst with as
-/// many throttles in the first round trip, while doubling finds any rate within a few round
-/// trips. Twenty a second is as gentle as a bucket of 20/s with no burst needs (one request
-/// every 50 ms); each answer then raises it by √2 at most while it is that low, and starting
-/// at 10/s cost a run 0.1–0.2 s more to reach full speed, for no fewer throttles.
+/// the first throttle: all `--concurrency` requests at once would meet a small burst, while
+/// doubling finds any rate within a few round trips. Twenty a second is as gentle as a bucket of
+/// 20/s with no burst needs (one request every 50 ms); each answer raises it by √2 at most while
+/// it is that low (figures in tests/bench/pacing-notes.md).
 const SLOW_START_RATE: f64 = 20.0;
 /// How far back accepted answers are counted.
 const METER_WINDOW: Duration = Duration::from_secs(1);
@@ -121,24 +114,15 @@ const METER_WINDOW: Duration = Duration::from_secs(1);
 const METER_MIN_SPAN: Duration = Duration::from_millis(100);
 /// The pacer spaces the sends at the rate the window allows, `--concurrency` requests a round
 /// trip, and this much faster, so that it holds back only requests that come much closer
-/// together than the average. Without it requests bunch like buses: an answer that arrives
-/// while the runtime's one thread handles another has its next request sent right after that
-/// one's, nothing ever moves them apart again, and within seconds every request in flight goes
-/// out and comes back in one clump that waits to be handled answer by answer (measured at 20 ms
-/// a round trip and `--concurrency 16`: all 16 within 2 ms of each round trip, 0.8 ms lost each
-/// time; spaced, 94% of concurrency ÷ latency became 97%). A twentieth: 1.02, 1.05, 1.1 and
-/// 1.25 all spread the clump, 1.25 the least; at `--concurrency 64` 1.05 held 94.7–95.9% of
-/// concurrency ÷ latency over a whole run where 1.1 held 94.6–95.1% (six runs each).
+/// together than the average: without it requests bunch like buses, every request in flight
+/// going out and coming back in one clump (figures in tests/bench/pacing-notes.md).
 const WINDOW_HEADROOM: f64 = 1.05;
 /// How late a sender may come and still keep its booked send time, in the slow start and where
-/// the window's pace spaces the sends: tokio's timer fires up to a tick after the deadline, a
-/// large share of those periods (a millisecond or less at the window's pace), and spacing from
-/// each late send would climb slower (64 in flight at 20 ms reached 0.1 s later) and hold the
-/// run well under the window. More idle time than this is not credited (no bursts). After a
-/// throttle nothing is credited, and the next send goes a whole period after a late one: a
-/// bucket with no burst throttles any two requests closer than its period (one run of benchmark
-/// section 7 crediting there too: burst-1 rows 94.7 / 95.0 / 94.9% at 1.96 / 1.96 / 1.77%
-/// throttled, against 94.6–95.3% at 1.77–1.96% without; within the noise, and nothing gained).
+/// the window's pace spaces the sends: tokio's timer fires up to a tick after the deadline, and
+/// spacing from each late send would hold the run well under the window. More idle time than
+/// this is not credited (no bursts). After a throttle nothing is credited: a bucket with no
+/// burst throttles any two requests closer than its period (figures in
+/// tests/bench/pacing-notes.md).
 const TIMER_SLACK: Duration = Duration::from_millis(2);
 
 /// When a request was let go; hand it back with its answer to
@@ -187,10 +171,11 @@ struct Ceiling {
     late_credit: Duration,
 }
 
-/// The configured rate's limiter runs this much under `--rate`: 5 ms a second, more than a
-/// send credited for its lateness ([`MAX_LATE_CREDIT`]) can take back, so that no one-second
-/// window ever holds more than the rate.
-const CEILING_MARGIN: f64 = 0.995;
+/// The configured rate's limiter runs this much under `--rate`: 7 ms a second, more than a
+/// send credited for its lateness ([`MAX_LATE_CREDIT`]) takes back and the few milliseconds a
+/// loaded machine holds a request up on its way, so that no one-second window holds more than
+/// the rate (figures in tests/bench/pacing-notes.md).
+const CEILING_MARGIN: f64 = 0.993;
 /// A send the configured rate's limiter held, and the timer woke late, counts at its booked
 /// time if it is at most this share of a period late, so that the wake-up's lateness is not
 /// lost for every send (with `--burst 1` it was: 97.5% of `--rate 100` and 85.8% of 1,000):
@@ -202,53 +187,6 @@ const MAX_LATE_CREDIT: Duration = Duration::from_millis(1);
 
 /// A governor limiter on tokio's clock.
 type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<TokioInstant>>;
-
-/// Tokio's clock for governor: paused in tests, and the same clock the pacer sleeps on; less,
-/// while a send is checked, the lateness credited to it (see [`LATE_CREDIT_SHARE`]).
-#[derive(Clone, Debug, Default)]
-pub struct TokioClock {
-    credit_ns: Arc<AtomicU64>,
-}
-
-impl TokioClock {
-    /// The lateness the next readings of the clock leave out.
-    fn credit(&self, late: Duration) {
-        let nanos = u64::try_from(late.as_nanos()).unwrap_or(u64::MAX);
-        self.credit_ns.store(nanos, Ordering::Relaxed);
-    }
-}
-
-/// A governor time reference on tokio's clock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct TokioInstant(Instant);
-
-impl Clock for TokioClock {
-    type Instant = TokioInstant;
-
-    fn now(&self) -> TokioInstant {
-        let now = Instant::now();
-        let credit = Duration::from_nanos(self.credit_ns.load(Ordering::Relaxed));
-        TokioInstant(now.checked_sub(credit).unwrap_or(now))
-    }
-}
-
-impl Add<Nanos> for TokioInstant {
-    type Output = TokioInstant;
-
-    fn add(self, nanos: Nanos) -> TokioInstant {
-        TokioInstant(self.0 + Duration::from(nanos))
-    }
-}
-
-impl Reference for TokioInstant {
-    fn duration_since(&self, earlier: Self) -> Nanos {
-        self.0.saturating_duration_since(earlier.0).into()
-    }
-
-    fn saturating_sub(&self, duration: Nanos) -> Self {
-        TokioInstant(self.0.checked_sub(duration.into()).unwrap_or(self.0))
-    }
-}
 
 #[derive(Debug)]
 struct State {
