@@ -34,8 +34,10 @@ const BATCH_ROWS: usize = 256;
 /// is written in one write, so this is also the most rows one write holds.
 const BACKLOG_ROWS: usize = 256;
 /// Answers gathered before the writer's thread is woken for them, unless [`HAND_OVER_AFTER`]
-/// comes first: each wake-up of that thread costs two context switches.
-const HAND_OVER_ROWS: usize = 64;
+/// comes first: each wake-up of that thread costs two context switches, and a write that fails
+/// (a full disk) is found only when its batch is written, the rows answered meanwhile named as
+/// not recorded.
+const HAND_OVER_ROWS: usize = 16;
 /// How long answers are gathered for the writer while more keep coming (each wakes the recorder
 /// anyway): short beside the second within which a written row is fsynced.
 const HAND_OVER_AFTER: Duration = Duration::from_millis(50);
