@@ -25,6 +25,17 @@ const BATCH_ROWS: usize = 256;
 /// Answers held for a writer that is behind before the executor is made to wait: a batch
 /// is written in one write, so this is also the most rows one write holds.
 const BACKLOG_ROWS: usize = 256;
+/// Answers gathered before the writer's thread is woken for them, unless [`HAND_OVER_AFTER`]
+/// comes first: each wake-up of that thread costs two context switches, and a write that fails
+/// (a full disk) is found only when its batch is written, the rows answered meanwhile named as
+/// not recorded.
+const HAND_OVER_ROWS: usize = 16;
+/// How long answers are gathered for the writer while more keep coming (each wakes the recorder
+/// anyway): short beside the second within which a written row is fsynced.
+const HAND_OVER_AFTER: Duration = Duration::from_millis(50);
+/// The longest an answer waits for the writer when no other comes to carry it: the recorder is
+/// woken for it only then.
+const HAND_OVER_AT_LATEST: Duration = Duration::from_millis(200);
 
 /// Starts the thread that reads a mode's input (a plain thread: reading may block, on stdin or
 /// a slow disk): `read` feeds the executor through the channel returned, and ends early when
@@ -146,6 +157,10 @@ pub trait Recording {
     /// After every wake-up: the progress line.
     fn woke(&mut self, state: &RunState);
 
+    /// Whether [`Recording::woke`] wants a wake-up every 200 ms too, answers or none (the
+    /// progress line does; with none shown, each would only cost a wake-up).
+    fn wants_ticks(&self) -> bool;
+
     /// The writer and the rows it has not been given yet, for it to finish with.
     fn hand_off(
         &mut self,
@@ -155,7 +170,9 @@ pub trait Recording {
     );
 }
 
-/// Takes every outcome until the executor is done, handing rows to the writer as it can.
+/// Takes every outcome until the executor is done, handing rows to the writer [`HAND_OVER_ROWS`]
+/// at a time, or once the oldest has waited [`HAND_OVER_AFTER`] (or [`HAND_OVER_AT_LATEST`]
+/// when no answer comes meanwhile; at once when the run stops).
 pub async fn record_all<R: Recording>(
     recording: &mut R,
     mut outcomes: mpsc::Receiver<R::Answer>,
@@ -164,14 +181,26 @@ pub async fn record_all<R: Recording>(
     let control = &state.control;
     let mut ticker = tokio::time::interval(Duration::from_millis(200));
     let mut batch = Vec::new();
+    // When the oldest answer not yet handed to the writer came.
+    let mut held_since: Option<tokio::time::Instant> = None;
+    let ticks = recording.wants_ticks();
     loop {
         let event = {
             let (writer, backlog) = recording.writer();
             // While the writer is behind, answers wait in the executor's channel, whose tasks
             // hold their slots, so no more rows are sent. A stopping run takes every answer,
             // so that none waits in a task that the end of the grace period drops.
-            let take = backlog.len() < BACKLOG_ROWS || control.dispatch.is_cancelled();
-            let ready_to_hand = !backlog.is_empty() && writer.is_open();
+            let stopping = control.dispatch.is_cancelled();
+            let take = backlog.len() < BACKLOG_ROWS || stopping;
+            let hand_over_at = held_since.map(|since| since + HAND_OVER_AFTER);
+            let due = backlog.len() >= HAND_OVER_ROWS
+                || stopping
+                || hand_over_at.is_some_and(|at| at <= tokio::time::Instant::now());
+            let ready_to_hand = !backlog.is_empty() && writer.is_open() && due;
+            let hand_over_later = !backlog.is_empty() && writer.is_open() && !due;
+            let later = held_since.map_or_else(tokio::time::Instant::now, |since| {
+                since + HAND_OVER_AT_LATEST
+            });
             tokio::select! {
                 received = outcomes.recv_many(&mut batch, BATCH_ROWS), if take => match received {
                     0 => Event::AnswersDone,
@@ -182,7 +211,8 @@ pub async fn record_all<R: Recording>(
                     Err(WriterGone) => Event::WriterGone,
                 },
                 () = control.dispatch.cancelled(), if !take => Event::Tick,
-                _ = ticker.tick() => Event::Tick,
+                () = tokio::time::sleep_until(later), if hand_over_later => Event::Tick,
+                _ = ticker.tick(), if ticks => Event::Tick,
             }
         };
         match event {
@@ -193,6 +223,12 @@ pub async fn record_all<R: Recording>(
             )),
             Event::HandedOver | Event::Tick => {}
         }
+        let (_, backlog) = recording.writer();
+        held_since = match (backlog.is_empty(), held_since) {
+            (true, _) => None,
+            (false, None) => Some(tokio::time::Instant::now()),
+            (false, since) => since,
+        };
         recording.woke(state);
     }
 }

@@ -292,6 +292,10 @@ impl Recording for RunRecorder {
             .update(&self.tally, &state.live, state.rate.current());
     }
 
+    fn wants_ticks(&self) -> bool {
+        self.progress.is_shown()
+    }
+
     fn hand_off(&mut self) -> (WriterThread, Vec<Outcome>) {
         (
             self.results.take().expect("handed off once"),

@@ -83,6 +83,11 @@ impl Progress {
         }
     }
 
+    /// Whether anything is shown (`--quiet` shows nothing).
+    pub fn is_shown(&self) -> bool {
+        self.mode != ProgressMode::Off
+    }
+
     /// Shows the state of the run; cheap enough to call for every batch of outcomes.
     pub fn update(&mut self, tally: &Tally, live: &LiveStats, rate: Option<f64>) {
         if self.mode != ProgressMode::Off {

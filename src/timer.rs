@@ -7,20 +7,31 @@
 //!   that answers in 20.4 ms, in clumps no network delivers, which hold a client in lock-step.
 //! - The pacer's sends where a late one is not made up for (after a throttle, and at the
 //!   configured `--rate`): each late wake-up is time lost for good, a share of the rate that
-//!   grows with it (at 1,000/s, 5% of it; against a bucket of 20/s with no burst, the
-//!   millisecond of jitter a run must leave between its sends).
+//!   grows with it.
 //!
-//! One thread keeps the due times in order and sleeps on the operating system's high-resolution
-//! timer until the earliest; each waiting task has a oneshot to be woken by. Tasks only take a
-//! short lock to join the queue: the thread is woken for due times, not for each new one.
+//! The simulator answers many requests at once on a runtime of several threads: its
+//! [`PreciseTimer`] is one thread that keeps the due times in order and sleeps on the operating
+//! system's high-resolution timer until the earliest; each waiting task has a oneshot to be
+//! woken by. Tasks only take a short lock to join the queue: the thread is woken for due times,
+//! not for each new one.
+//!
+//! The pacer has one sender waiting at a time, on the client's one runtime thread: its
+//! [`Alarm`] is a timerfd that the runtime's own poll waits on, so a due time wakes the runtime
+//! thread once, straight from the kernel's timer, with no thread between (the timer thread's
+//! wake-up, then the runtime's, cost two context switches and a fifth of a millisecond a send).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::oneshot;
 
 /// The most [`PreciseTimer::sleep_until`] wakes early for: a loaded machine's wake-ups are
@@ -178,6 +189,61 @@ fn wake_when_due(shared: &Waiting) {
     }
 }
 
+/// A timer for one waiting task at a time (hence `&mut self`), woken by the runtime's own poll:
+/// a timerfd on the kernel's high-resolution clock, registered with tokio's reactor.
+#[derive(Debug)]
+pub struct Alarm {
+    fd: AsyncFd<AlarmFd>,
+}
+
+/// A timerfd, as tokio's reactor takes it.
+#[derive(Debug)]
+struct AlarmFd(TimerFd);
+
+impl AsRawFd for AlarmFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+impl Alarm {
+    /// A timerfd registered with the current runtime's reactor; `None` outside a runtime, or
+    /// where the system has no timerfd. The runtime must have its I/O driver (every runtime of
+    /// this crate is built with `enable_all`).
+    pub fn new() -> Option<Self> {
+        tokio::runtime::Handle::try_current().ok()?;
+        let flags = TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC;
+        let timer = AlarmFd(TimerFd::new(ClockId::CLOCK_MONOTONIC, flags).ok()?);
+        // SAFETY: `AlarmFd` owns the timerfd, which stays open, always the same descriptor,
+        // until the `AsyncFd` that owns it is dropped.
+        let fd = unsafe { AsyncFd::register_with_interest(timer, Interest::READABLE) }.ok()?;
+        Some(Alarm { fd })
+    }
+
+    /// Returns at `at` or just after (at once if it has passed), never before.
+    pub async fn sleep_until(&mut self, at: Instant) {
+        loop {
+            let left = at.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let timer = &self.fd.get_ref().0;
+            let once = Expiration::OneShot(TimeSpec::from(left));
+            // Setting the timer also forgets an expiry of a wait given up before it came.
+            if timer.set(once, TimerSetTimeFlags::empty()).is_err() {
+                return tokio::time::sleep_until(at.into()).await;
+            }
+            let Ok(mut ready) = self.fd.readable().await else {
+                return tokio::time::sleep_until(at.into()).await;
+            };
+            // The expiry count is read so that the timerfd no longer reads as ready; a stale
+            // readiness (nothing to read) is cleared the same way, and the loop waits again.
+            let _ = nix::unistd::read(timer.as_fd(), &mut [0; 8]);
+            ready.clear_ready();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +284,25 @@ mod tests {
     #[tokio::test]
     async fn wake_at_never_wakes_early() {
         assert_eq!(wake_four(false, Duration::ZERO).await, [10, 10, 20, 30]);
+    }
+
+    #[tokio::test]
+    async fn the_alarm_never_wakes_early_and_can_be_given_up() {
+        let mut alarm = Alarm::new().expect("a timerfd on Linux");
+        let start = Instant::now();
+        // A wait given up leaves its expiry behind: the next wait must not take it for its own.
+        tokio::select! {
+            () = alarm.sleep_until(start + Duration::from_millis(5)) => panic!("woke early"),
+            () = tokio::time::sleep(Duration::from_millis(1)) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        for after_ms in [20, 25, 25, 40] {
+            let due = start + Duration::from_millis(after_ms);
+            alarm.sleep_until(due).await;
+            assert!(
+                Instant::now() >= due,
+                "the wait for {after_ms} ms woke early"
+            );
+        }
     }
 }

@@ -17,7 +17,8 @@
 //! periodic fsync) in `bench/memory.rs`, with their lab notes in `bench/memory-notes.md`; the
 //! pacing sections, 7 (the rate matrix against a token-bucket simulator) and 8 (its rate
 //! changed mid-run), in `bench/pacing.rs`; section 10 (the cost of `run --logout`) in
-//! `bench/logout.rs`; their inputs and simulators in `bench/fixture.rs`; how a process is
+//! `bench/logout.rs`; sections 11 and 12 (what a row costs unpaced and paced, and the rate held
+//! with `--burst 1`) in `bench/paced.rs`, with their lab notes in `bench/pacing-notes.md`; their inputs and simulators in `bench/fixture.rs`; how a process is
 //! measured in `bench/measure.rs`; the printing in `bench/report.rs`. The helpers shared with
 //! the integration tests (the simulator process, the request log) come from `support/`.
 
@@ -34,6 +35,8 @@ mod logout;
 mod measure;
 #[path = "bench/memory.rs"]
 mod memory;
+#[path = "bench/paced.rs"]
+mod paced;
 #[path = "bench/pacing.rs"]
 mod pacing;
 #[path = "bench/report.rs"]
@@ -96,6 +99,12 @@ fn benchmark() {
     }
     if wanted(10) {
         logout::logout_cost(&fixture, &mut verdicts);
+    }
+    if wanted(11) {
+        paced::unpaced_cost(&fixture, &mut verdicts);
+    }
+    if wanted(12) {
+        paced::paced_cost_and_accuracy(&fixture, &mut verdicts);
     }
     drop(fixture);
 

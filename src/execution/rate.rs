@@ -45,45 +45,43 @@
 //! shows that the configured rate and burst hold once the adaptive rate climbs back up to them.
 //! Only one of the two ever makes a request wait: below the configured rate the pacer spaces
 //! the sends, at it the limiter alone decides, so no send pays for two timer roundings. All
-//! times are [`tokio::time::Instant`] for the same reason.
+//! times are [`tokio::time::Instant`] for the same reason. The limiter runs 0.7% under
+//! `--rate` ([`CEILING_MARGIN`]), and a send it held that the timer woke late keeps its
+//! booked time, within a tenth of a period ([`LATE_CREDIT_SHARE`]): with `--burst 1` a late
+//! wake-up is no longer lost for every send, and no one-second window holds more than the rate.
 //!
 //! A run's waits where a late wake-up is lost for good (after a throttle, where each send goes
 //! a whole period after the last, and at the configured rate's limiter) are on the crate's
-//! [`PreciseTimer`], which wakes within a fraction of a millisecond, instead of on tokio's
-//! timer, which wakes on the next whole millisecond or the one after
+//! [`Alarm`], a timerfd the runtime's own poll wakes for within a fraction of a millisecond,
+//! instead of on tokio's timer, which wakes on the next whole millisecond or the one after
 //! ([`RateGovernor::with_precise_timer`]; the tests' paused clock drives tokio's).
+
+mod clock;
 
 use std::collections::VecDeque;
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::ops::Add;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use governor::clock::{Clock, Reference};
 use governor::middleware::NoOpMiddleware;
-use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use tokio::time::Instant;
 
-use crate::timer::PreciseTimer;
+pub use clock::{TokioClock, TokioInstant};
+
+use crate::timer::Alarm;
 
 /// The rate kept after a cut that follows another (the first fell short), as a share of the
 /// ceiling.
 const BETA: f64 = 0.9;
 /// Where a lone throttle sets the ceiling, as a share of the rate that met it: a probe just past
-/// the service's rate. Against a bucket with little burst, a rate just under Chime's still
-/// meets a throttle whenever two sends arrive a fraction of a millisecond closer than the
-/// average, so a ceiling at the probe's own rate is met again within seconds (at 20/s with a
-/// burst of one, one lab run: a throttle every 2.4–5.2 s, each with its cut); 1.5% under it,
-/// every 1.7–7.2 s, and every 4–6.5 s once the sends after a throttle were timed to a
-/// fraction of a millisecond.
+/// the service's rate, and a ceiling at the probe's own rate is met again within seconds
+/// (figures in tests/bench/pacing-notes.md).
 const PROBE_MARGIN: f64 = 0.985;
 /// The share of that ceiling kept after a lone throttle: the ceiling is known closely, so a
-/// small step back is enough. Past a provisional ceiling the climb was fast and the probe went
-/// further past the service's rate, so [`BETA`] applies there: against a bucket of 50/s with a
-/// burst of 5 at 50 ms, a run's second congestion event took 3 throttles instead of 5 (two lab
-/// runs).
+/// small step back is enough. Past a provisional ceiling the probe went further past the
+/// service's rate, so [`BETA`] applies there (figures in tests/bench/pacing-notes.md).
 const PROBE_BETA: f64 = 0.99;
 /// The rate kept after the first throttle of a run.
 const FIRST_BETA: f64 = 0.5;
@@ -104,11 +102,10 @@ const PROVISIONAL_SCALE: f64 = 0.1;
 /// Never slower than one request every two seconds (smithy-rs's floor too).
 const MIN_RATE: f64 = 0.5;
 /// An unlimited run starts at this rate and doubles it with each round trip's answers until
-/// the first throttle: all `--concurrency` requests at once would meet a small burst with as
-/// many throttles in the first round trip, while doubling finds any rate within a few round
-/// trips. Twenty a second is as gentle as a bucket of 20/s with no burst needs (one request
-/// every 50 ms); each answer then raises it by √2 at most while it is that low, and starting
-/// at 10/s cost a run 0.1–0.2 s more to reach full speed, for no fewer throttles.
+/// the first throttle: all `--concurrency` requests at once would meet a small burst, while
+/// doubling finds any rate within a few round trips. Twenty a second is as gentle as a bucket of
+/// 20/s with no burst needs (one request every 50 ms); each answer raises it by √2 at most while
+/// it is that low (figures in tests/bench/pacing-notes.md).
 const SLOW_START_RATE: f64 = 20.0;
 /// How far back accepted answers are counted.
 const METER_WINDOW: Duration = Duration::from_secs(1);
@@ -117,24 +114,15 @@ const METER_WINDOW: Duration = Duration::from_secs(1);
 const METER_MIN_SPAN: Duration = Duration::from_millis(100);
 /// The pacer spaces the sends at the rate the window allows, `--concurrency` requests a round
 /// trip, and this much faster, so that it holds back only requests that come much closer
-/// together than the average. Without it requests bunch like buses: an answer that arrives
-/// while the runtime's one thread handles another has its next request sent right after that
-/// one's, nothing ever moves them apart again, and within seconds every request in flight goes
-/// out and comes back in one clump that waits to be handled answer by answer (measured at 20 ms
-/// a round trip and `--concurrency 16`: all 16 within 2 ms of each round trip, 0.8 ms lost each
-/// time; spaced, 94% of concurrency ÷ latency became 97%). A twentieth: 1.02, 1.05, 1.1 and
-/// 1.25 all spread the clump, 1.25 the least; at `--concurrency 64` 1.05 held 94.7–95.9% of
-/// concurrency ÷ latency over a whole run where 1.1 held 94.6–95.1% (six runs each).
+/// together than the average: without it requests bunch like buses, every request in flight
+/// going out and coming back in one clump (figures in tests/bench/pacing-notes.md).
 const WINDOW_HEADROOM: f64 = 1.05;
 /// How late a sender may come and still keep its booked send time, in the slow start and where
-/// the window's pace spaces the sends: tokio's timer fires up to a tick after the deadline, a
-/// large share of those periods (a millisecond or less at the window's pace), and spacing from
-/// each late send would climb slower (64 in flight at 20 ms reached 0.1 s later) and hold the
-/// run well under the window. More idle time than this is not credited (no bursts). After a
-/// throttle nothing is credited, and the next send goes a whole period after a late one: a
-/// bucket with no burst throttles any two requests closer than its period (one run of benchmark
-/// section 7 crediting there too: burst-1 rows 94.7 / 95.0 / 94.9% at 1.96 / 1.96 / 1.77%
-/// throttled, against 94.6–95.3% at 1.77–1.96% without; within the noise, and nothing gained).
+/// the window's pace spaces the sends: tokio's timer fires up to a tick after the deadline, and
+/// spacing from each late send would hold the run well under the window. More idle time than
+/// this is not credited (no bursts). After a throttle nothing is credited: a bucket with no
+/// burst throttles any two requests closer than its period (figures in
+/// tests/bench/pacing-notes.md).
 const TIMER_SLACK: Duration = Duration::from_millis(2);
 
 /// When a request was let go; hand it back with its answer to
@@ -153,17 +141,15 @@ pub struct RateGovernor {
     /// The configured rate and burst: one governor limiter.
     limiter: Option<Limiter>,
     /// One sender at a time waits for its send time, the rest queue here in order (the lock is
-    /// fair): the waiter recomputes its time on waking, so a rate change applies at once.
-    turn: tokio::sync::Mutex<()>,
+    /// fair): the waiter recomputes its time on waking, so a rate change applies at once. The
+    /// waiter holds the alarm its exact waits are on (see [`RateGovernor::with_precise_timer`]);
+    /// `None` on the tests' paused clock, which only tokio's timer follows.
+    turn: tokio::sync::Mutex<Option<Alarm>>,
     /// Wakes the waiting sender when the slow start raises the rate: its time comes sooner.
     raised: tokio::sync::Notify,
     /// Requests in flight at most (`--concurrency`): the slow start ends once the rate lets
     /// half as many go per round trip.
     window: f64,
-    /// Where a late send is time lost for good (after a throttle, and at the configured rate),
-    /// the waits are on this timer instead of tokio's millisecond one; `None` on the tests'
-    /// paused clock, which only tokio's timer follows.
-    timer: Option<PreciseTimer>,
     state: Mutex<State>,
 }
 
@@ -181,44 +167,26 @@ struct Booking {
 #[derive(Debug)]
 struct Ceiling {
     rate: f64,
+    /// How late a send the limiter held may come and still count at its booked time.
+    late_credit: Duration,
 }
+
+/// The configured rate's limiter runs this much under `--rate`: 7 ms a second, more than a
+/// send credited for its lateness ([`MAX_LATE_CREDIT`]) takes back and the few milliseconds a
+/// loaded machine holds a request up on its way, so that no one-second window holds more than
+/// the rate (figures in tests/bench/pacing-notes.md).
+const CEILING_MARGIN: f64 = 0.993;
+/// A send the configured rate's limiter held, and the timer woke late, counts at its booked
+/// time if it is at most this share of a period late, so that the wake-up's lateness is not
+/// lost for every send (with `--burst 1` it was: 97.5% of `--rate 100` and 85.8% of 1,000):
+/// the gap after it stays at least nine tenths of a period, which any server whose rate is a
+/// ninth above `--rate`, or whose bucket holds two, takes.
+const LATE_CREDIT_SHARE: f64 = 0.1;
+/// The most lateness a send of the configured rate is credited (see [`CEILING_MARGIN`]).
+const MAX_LATE_CREDIT: Duration = Duration::from_millis(1);
 
 /// A governor limiter on tokio's clock.
 type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<TokioInstant>>;
-
-/// Tokio's clock for governor: paused in tests, and the same clock the pacer sleeps on.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TokioClock;
-
-/// A governor time reference on tokio's clock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct TokioInstant(Instant);
-
-impl Clock for TokioClock {
-    type Instant = TokioInstant;
-
-    fn now(&self) -> TokioInstant {
-        TokioInstant(Instant::now())
-    }
-}
-
-impl Add<Nanos> for TokioInstant {
-    type Output = TokioInstant;
-
-    fn add(self, nanos: Nanos) -> TokioInstant {
-        TokioInstant(self.0 + Duration::from(nanos))
-    }
-}
-
-impl Reference for TokioInstant {
-    fn duration_since(&self, earlier: Self) -> Nanos {
-        self.0.saturating_duration_since(earlier.0).into()
-    }
-
-    fn saturating_sub(&self, duration: Nanos) -> Self {
-        TokioInstant(self.0.checked_sub(duration.into()).unwrap_or(self.0))
-    }
-}
 
 #[derive(Debug)]
 struct State {
@@ -249,19 +217,24 @@ impl RateGovernor {
     /// requests that may go at once above it after a quiet spell, `window` the requests that
     /// may be in flight at once.
     pub fn new(rate: Option<NonZeroU32>, burst: NonZeroU32, window: NonZeroUsize) -> Self {
-        let ceiling = rate.map(|rate| Ceiling {
-            rate: f64::from(rate.get()),
+        let ceiling = rate.map(|rate| {
+            let period = Duration::from_secs_f64(1.0 / f64::from(rate.get()));
+            Ceiling {
+                rate: f64::from(rate.get()),
+                late_credit: period.mul_f64(LATE_CREDIT_SHARE).min(MAX_LATE_CREDIT),
+            }
         });
         let limiter = rate.map(|rate| {
-            RateLimiter::direct_with_clock(Quota::per_second(rate).allow_burst(burst), TokioClock)
+            let period = Duration::from_secs_f64(1.0 / (f64::from(rate.get()) * CEILING_MARGIN));
+            let quota = Quota::with_period(period).expect("a rate of at most u32::MAX a second");
+            RateLimiter::direct_with_clock(quota.allow_burst(burst), TokioClock::default())
         });
         RateGovernor {
             ceiling,
             limiter,
-            turn: tokio::sync::Mutex::new(()),
+            turn: tokio::sync::Mutex::new(None),
             raised: tokio::sync::Notify::new(),
             window: window.get() as f64,
-            timer: None,
             state: Mutex::new(State {
                 w_max: f64::INFINITY,
                 last_cut: None,
@@ -276,23 +249,13 @@ impl RateGovernor {
         }
     }
 
-    /// Waits where a late send is lost for good on a timer of its own, to within a fraction of
-    /// a millisecond (see [`PreciseTimer`]). Without it a run loses up to a millisecond a send
-    /// there: measured by the benchmark on a 2-core VM, 938.9/s at `--rate 1000 --burst 2`
-    /// (997.7–998.6/s with it), and against a bucket of 20/s with no burst 94.6–95.3% of its
-    /// rate (95.5–97.1% with it). A machine that cannot start one more thread keeps tokio's
-    /// timer.
-    pub fn with_precise_timer(mut self) -> Self {
-        self.timer = PreciseTimer::start("pacer-timer").ok();
-        self
-    }
-
-    /// Sleeps until `at`: on the precise timer if there is one and the wait is `exact`, on
-    /// tokio's otherwise.
-    async fn sleep_until(&self, at: Instant, exact: bool) {
-        match &self.timer {
-            Some(timer) if exact => timer.wake_at(at.into_std()).await,
-            _ => tokio::time::sleep_until(at).await,
+    /// Waits where a late send is lost for good on an [`Alarm`], to within a fraction of a
+    /// millisecond, instead of tokio's millisecond ticks (figures in tests/bench/pacing-notes.md).
+    /// Called within the runtime, whose reactor the alarm joins; without one, tokio's timer.
+    pub fn with_precise_timer(self) -> Self {
+        RateGovernor {
+            turn: tokio::sync::Mutex::new(Alarm::new()),
+            ..self
         }
     }
 
@@ -304,7 +267,9 @@ impl RateGovernor {
 
     /// Waits until one more request may be sent; the ticket goes back with its answer.
     pub async fn acquire(&self) -> SendTicket {
-        let _turn = self.turn.lock().await;
+        let mut alarm = self.turn.lock().await;
+        // The time the limiter last told this sender to come back at.
+        let mut held_until: Option<Instant> = None;
         loop {
             // Created before the rate is read, so that no raise after the reading is missed.
             let raised = self.raised.notified();
@@ -314,15 +279,20 @@ impl RateGovernor {
                 // Where late sends keep their booked time, tokio's millisecond costs nothing.
                 let exact = booking.slack.is_zero();
                 tokio::select! {
-                    _ = self.sleep_until(booking.at, exact) => {}
+                    _ = sleep_until(&mut alarm, booking.at, exact) => {}
                     _ = raised => {}
                 }
                 continue;
             }
-            if let Some(limiter) = &self.limiter {
-                if let Err(not_until) = limiter.check() {
-                    self.sleep_until(not_until.earliest_possible().0, true)
-                        .await;
+            if let (Some(limiter), Some(ceiling)) = (&self.limiter, &self.ceiling) {
+                let late = held_until.map_or(Duration::ZERO, |due| now.duration_since(due));
+                limiter.clock().credit(late.min(ceiling.late_credit));
+                let checked = limiter.check();
+                limiter.clock().credit(Duration::ZERO);
+                if let Err(not_until) = checked {
+                    let due = not_until.earliest_possible().0;
+                    sleep_until(&mut alarm, due, true).await;
+                    held_until = Some(due);
                     continue;
                 }
             }
@@ -439,6 +409,15 @@ impl RateGovernor {
         state.beta = cut.beta;
         state.provisional = cut.uncertain && !settled;
         state.last_cut = Some(now);
+    }
+}
+
+/// Sleeps until `at`: on the alarm if there is one and the wait is `exact`, on tokio's timer
+/// otherwise.
+async fn sleep_until(alarm: &mut Option<Alarm>, at: Instant, exact: bool) {
+    match alarm {
+        Some(alarm) if exact => alarm.sleep_until(at.into_std()).await,
+        _ => tokio::time::sleep_until(at).await,
     }
 }
 

@@ -139,6 +139,10 @@ impl Recording for VerifyRecorder {
         let files = self.files.take().expect("handed off once");
         (files, std::mem::take(&mut self.backlog))
     }
+
+    fn wants_ticks(&self) -> bool {
+        self.progress.is_shown()
+    }
 }
 
 impl VerifyRecorder {

@@ -24,6 +24,10 @@ pub struct Usage {
     pub sys: f64,
     /// The tool's peak resident set, in bytes.
     pub max_rss: u64,
+    /// The tool's context switches, all its threads: given up waiting (voluntary) and taken
+    /// by the scheduler (involuntary).
+    pub voluntary_switches: u64,
+    pub involuntary_switches: u64,
     pub code: i32,
     pub stderr: String,
     /// CPU seconds of the simulator during the run.
@@ -104,6 +108,8 @@ pub fn measure_with_stdout(
         sys,
         // Linux reports ru_maxrss in KiB.
         max_rss: u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
+        voluntary_switches: u64::try_from(usage.ru_nvcsw).unwrap_or(0),
+        involuntary_switches: u64::try_from(usage.ru_nivcsw).unwrap_or(0),
         code,
         stderr: std::fs::read_to_string(stderr_path).unwrap_or_default(),
         sim_cpu,
