@@ -15,16 +15,10 @@ use chime_pin_reset::exit;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Ready connections the client commands' one runtime thread takes from the network at a time.
-/// Tokio's default (1,024) hands it every answer that arrived together at once, and it reads
-/// and handles them all before it writes the first of the next requests (tasks run in the
-/// order they were woken): the requests leave in a clump, come back in one, and each waits for
-/// the whole clump. Eight at a time, the next requests of the first answers are on the wire
-/// before the later answers are read: against a simulator that answered in such clumps, at 20 ms
-/// and `--concurrency 64`, 88–90% of concurrency ÷ latency instead of 85–87%, at no more CPU a
-/// row when nothing waits (tests/bench.rs, sections 1 and 2, three runs each); four at a time
-/// held 90% but cost a third more CPU at no latency. Against answers that arrive spread out,
-/// as the simulator's own clock now sends them, one, two or eight make no difference.
+/// Ready connections the client commands' one runtime thread takes from the network at a time:
+/// with tokio's 1,024, answers that arrive together are all read before the first next request
+/// is written, so requests leave in clumps; a few at a time keeps them flowing (the figures:
+/// README, Performance, what was tried).
 const IO_EVENTS_PER_TICK: usize = 8;
 
 fn main() -> ExitCode {
