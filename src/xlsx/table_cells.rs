@@ -190,38 +190,27 @@ impl Serializer for &mut Cells<'_> {
     }
 }
 
-impl ser::SerializeSeq for &mut Cells<'_> {
-    type Ok = ();
-    type Error = CellError;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), CellError> {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), CellError> {
-        Ok(())
-    }
+/// A compound value's parts are cells one after the other, in order: the row is flat.
+macro_rules! cells_in_order {
+    ($($compound:ident :: $part:ident),*) => {$(
+        impl ser::$compound for &mut Cells<'_> {
+            type Ok = ();
+            type Error = CellError;
+            fn $part<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), CellError> {
+                value.serialize(&mut **self)
+            }
+            fn end(self) -> Result<(), CellError> {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for &mut Cells<'_> {
-    type Ok = ();
-    type Error = CellError;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), CellError> {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), CellError> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for &mut Cells<'_> {
-    type Ok = ();
-    type Error = CellError;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), CellError> {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), CellError> {
-        Ok(())
-    }
-}
+cells_in_order!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);
 
 impl ser::SerializeStruct for &mut Cells<'_> {
     type Ok = ();
